@@ -1,0 +1,34 @@
+//! # fspiop — the Mojaloop FSPIOP protocol core
+//!
+//! Everything perfbed sends or checks on the wire, with no I/O: bytes and types in, bytes and
+//! types out. The simulator, the hub emulator, the load driver and the ops tools all build on
+//! it, and the test suite proves it byte-for-byte against the Mojaloop reference library
+//! (`@mojaloop/sdk-standard-components`).
+//!
+//! ## Layout
+//! * [`types`] — element types (`Amount`, `Currency`, `CorrelationId`, `DateTime`, `FspId`,
+//!   ILP strings), validated on construction and on deserialization.
+//! * [`models`] — request and callback bodies, fields in sorted order so serde output is
+//!   canonical JSON.
+//! * [`json`] — canonical JSON (compact, keys sorted recursively), what signatures cover.
+//! * [`headers`] — versioned media types, IMF-fixdate, header-set validation (3001/3101/3102).
+//! * [`ilp`] — ILPv4 Prepare and v1 packets (OER), the transaction object, condition and
+//!   fulfilment exactly as the SDK derives them, packet-vs-transfer checks.
+//! * [`jws`] — the `FSPIOP-Signature` profile: RS256/ES256 sign and verify, raw and strict
+//!   verification, a key store in the hub's directory layout.
+//! * [`error`] — the error-code table, the hub's HTTP status mapping, `errorInformation`.
+//!
+//! The only file-system access is [`jws::KeyStore::from_dir`], used at start-up.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod currency_table;
+pub mod error;
+pub mod headers;
+pub mod ilp;
+pub mod json;
+pub mod jws;
+pub mod models;
+pub mod types;
+
+pub use error::{ErrorCode, ErrorInformation, ErrorInformationObject};
