@@ -225,6 +225,30 @@ impl VerifyingKey {
     }
 }
 
+/// A freshly generated key pair as PEM text: `(private, public)`.
+///
+/// The private key is written the way the Mojaloop SDK reads it: RSA-2048 as PKCS#8
+/// (`BEGIN PRIVATE KEY`), EC P-256 as SEC1 (`BEGIN EC PRIVATE KEY`, which is how the SDK
+/// recognises ES256). The public key is SPKI (`BEGIN PUBLIC KEY`), the hub's format.
+pub fn generate_pem(alg: Alg) -> Result<(String, String), KeyError> {
+    let err = |e: openssl::error::ErrorStack| KeyError::Pem(e.to_string());
+    let (private, public) = match alg {
+        Alg::RS256 => {
+            let pkey = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).map_err(err)?).map_err(err)?;
+            (pkey.private_key_to_pem_pkcs8().map_err(err)?, pkey.public_key_to_pem().map_err(err)?)
+        }
+        Alg::ES256 => {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                .map_err(err)?;
+            let ec = openssl::ec::EcKey::generate(&group).map_err(err)?;
+            let private = ec.private_key_to_pem().map_err(err)?;
+            (private, PKey::from_ec_key(ec).map_err(err)?.public_key_to_pem().map_err(err)?)
+        }
+    };
+    let text = |v: Vec<u8>| String::from_utf8(v).map_err(|e| KeyError::Pem(e.to_string()));
+    Ok((text(private)?, text(public)?))
+}
+
 /// Keys by FSP id: public keys of peers, private keys of the FSPs this process signs as.
 #[derive(Debug, Default)]
 pub struct KeyStore {
