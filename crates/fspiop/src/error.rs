@@ -190,9 +190,9 @@ impl ErrorInformation {
     /// Adds one extension (e.g. `cause`), keeping the list within the API's limits
     /// (16 items, key ≤ 32 and value ≤ 128 characters; longer ones are cut).
     pub fn with_extension(mut self, key: &str, value: &str) -> Self {
-        let list = self
-            .extension_list
-            .get_or_insert_with(|| ExtensionList { extension: Vec::new() });
+        let list = self.extension_list.get_or_insert_with(|| ExtensionList {
+            extension: Vec::new(),
+        });
         if list.extension.len() < 16 {
             list.extension.push(crate::models::Extension {
                 key: key.chars().take(32).collect(),

@@ -82,7 +82,10 @@ pub fn accept(resource: &str, major: u8) -> String {
 
 /// The resource of a path: its first segment (`/transfers/abc/error` → `transfers`).
 pub fn resource_of(path: &str) -> &str {
-    path.trim_start_matches('/').split(['/', '?']).next().unwrap_or("")
+    path.trim_start_matches('/')
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("")
 }
 
 /// Splits `application/vnd.interoperability.{resource}+json` and the parameter part after it,
@@ -270,16 +273,20 @@ pub fn validate<'a>(
         None if accept_required => return Err(HeaderError::missing("Accept")),
         None => {}
         Some(a) => {
-            let list = parse_accept(a, resource)
-                .ok_or(HeaderError::malformed("Accept", "is not a valid FSPIOP media type"))?;
+            let list = parse_accept(a, resource).ok_or(HeaderError::malformed(
+                "Accept",
+                "is not a valid FSPIOP media type",
+            ))?;
             if negotiate(&list).is_none() {
                 return Err(HeaderError::version("Accept"));
             }
         }
     }
     let ct = header(h, "content-type")?.ok_or(HeaderError::missing("Content-Type"))?;
-    let version = parse_content_type(ct, resource)
-        .ok_or(HeaderError::malformed("Content-Type", "is not a valid FSPIOP media type"))?;
+    let version = parse_content_type(ct, resource).ok_or(HeaderError::malformed(
+        "Content-Type",
+        "is not a valid FSPIOP media type",
+    ))?;
     if !version.is_supported() {
         return Err(HeaderError::version("Content-Type"));
     }
@@ -291,7 +298,10 @@ pub fn validate<'a>(
         .filter(|s| !s.is_empty())
         .ok_or(HeaderError::missing("FSPIOP-Source"))?;
     if source.chars().count() > 32 {
-        return Err(HeaderError::malformed("FSPIOP-Source", "is longer than 32 characters"));
+        return Err(HeaderError::malformed(
+            "FSPIOP-Source",
+            "is longer than 32 characters",
+        ));
     }
     let destination = header(h, FSPIOP_DESTINATION)?.filter(|s| !s.is_empty());
     if destination.is_some_and(|d| d.chars().count() > 32) {
@@ -322,13 +332,31 @@ mod tests {
             "application/vnd.interoperability.transfers+json;version=1.1"
         );
         for (s, v) in [
-            ("application/vnd.interoperability.transfers+json;version=1.1", Some(Version::V1_1)),
-            ("application/vnd.interoperability.transfers+json ; version=2.0", Some(Version::V2_0)),
-            ("application/vnd.interoperability.transfers+json;version=1.9", Some(Version { major: 1, minor: 9 })),
-            ("application/vnd.interoperability.transfers+json;version=1", None),
+            (
+                "application/vnd.interoperability.transfers+json;version=1.1",
+                Some(Version::V1_1),
+            ),
+            (
+                "application/vnd.interoperability.transfers+json ; version=2.0",
+                Some(Version::V2_0),
+            ),
+            (
+                "application/vnd.interoperability.transfers+json;version=1.9",
+                Some(Version { major: 1, minor: 9 }),
+            ),
+            (
+                "application/vnd.interoperability.transfers+json;version=1",
+                None,
+            ),
             ("application/vnd.interoperability.transfers+json", None),
-            ("application/vnd.interoperability.transfers+json  ;version=1.1", None),
-            ("application/vnd.interoperability.quotes+json;version=1.1", None),
+            (
+                "application/vnd.interoperability.transfers+json  ;version=1.1",
+                None,
+            ),
+            (
+                "application/vnd.interoperability.quotes+json;version=1.1",
+                None,
+            ),
             ("application/json", None),
         ] {
             assert_eq!(parse_content_type(s, r), v, "{s}");
@@ -338,7 +366,10 @@ mod tests {
             "parties",
         )
         .unwrap();
-        assert_eq!(a, vec![Acceptable::Major(1), Acceptable::Exact(Version::V2_0)]);
+        assert_eq!(
+            a,
+            vec![Acceptable::Major(1), Acceptable::Exact(Version::V2_0)]
+        );
         assert_eq!(negotiate(&a), Some(Version::V2_0));
         assert_eq!(negotiate(&[Acceptable::Major(1)]), Some(Version::V1_1));
         assert_eq!(negotiate(&[Acceptable::Major(3)]), None);
@@ -381,7 +412,10 @@ mod tests {
     fn header_sets_get_the_hubs_codes() {
         let ok = headers(&[
             ("content-type", CT),
-            ("accept", "application/vnd.interoperability.transfers+json;version=1"),
+            (
+                "accept",
+                "application/vnd.interoperability.transfers+json;version=1",
+            ),
             ("date", DATE),
             ("fspiop-source", "perffsp1"),
             ("fspiop-destination", "perffsp5"),
@@ -392,34 +426,76 @@ mod tests {
         assert_eq!(v.version, Version::V1_1);
 
         let code = |m: Method, pairs: &[(&'static str, &str)]| {
-            validate(&m, "transfers", &headers(pairs)).unwrap_err().code.code()
+            validate(&m, "transfers", &headers(pairs))
+                .unwrap_err()
+                .code
+                .code()
         };
         // PUT needs no Accept.
         let put = [("content-type", CT), ("date", DATE), ("fspiop-source", "p")];
         assert!(validate(&Method::PUT, "transfers", &headers(&put)).is_ok());
         assert_eq!(code(Method::POST, &put), 3102);
-        assert_eq!(code(Method::PUT, &[("date", DATE), ("fspiop-source", "p")]), 3102);
-        assert_eq!(code(Method::PUT, &[("content-type", CT), ("fspiop-source", "p")]), 3102);
-        assert_eq!(code(Method::PUT, &[("content-type", CT), ("date", DATE)]), 3102);
         assert_eq!(
-            code(Method::PUT, &[("content-type", CT), ("date", "yesterday"), ("fspiop-source", "p")]),
+            code(Method::PUT, &[("date", DATE), ("fspiop-source", "p")]),
+            3102
+        );
+        assert_eq!(
+            code(Method::PUT, &[("content-type", CT), ("fspiop-source", "p")]),
+            3102
+        );
+        assert_eq!(
+            code(Method::PUT, &[("content-type", CT), ("date", DATE)]),
+            3102
+        );
+        assert_eq!(
+            code(
+                Method::PUT,
+                &[
+                    ("content-type", CT),
+                    ("date", "yesterday"),
+                    ("fspiop-source", "p")
+                ]
+            ),
             3101
         );
         assert_eq!(
-            code(Method::PUT, &[("content-type", "application/json"), ("date", DATE), ("fspiop-source", "p")]),
+            code(
+                Method::PUT,
+                &[
+                    ("content-type", "application/json"),
+                    ("date", DATE),
+                    ("fspiop-source", "p")
+                ]
+            ),
             3101
         );
         let v3 = "application/vnd.interoperability.transfers+json;version=3.0";
         assert_eq!(
-            code(Method::PUT, &[("content-type", v3), ("date", DATE), ("fspiop-source", "p")]),
+            code(
+                Method::PUT,
+                &[("content-type", v3), ("date", DATE), ("fspiop-source", "p")]
+            ),
             3001
         );
         let acc3 = "application/vnd.interoperability.transfers+json;version=3";
         assert_eq!(
-            code(Method::POST, &[("accept", acc3), ("content-type", CT), ("date", DATE), ("fspiop-source", "p")]),
+            code(
+                Method::POST,
+                &[
+                    ("accept", acc3),
+                    ("content-type", CT),
+                    ("date", DATE),
+                    ("fspiop-source", "p")
+                ]
+            ),
             3001
         );
-        let err = validate(&Method::PUT, "transfers", &headers(&[("content-type", v3), ("date", DATE), ("fspiop-source", "p")])).unwrap_err();
+        let err = validate(
+            &Method::PUT,
+            "transfers",
+            &headers(&[("content-type", v3), ("date", DATE), ("fspiop-source", "p")]),
+        )
+        .unwrap_err();
         let info = err.to_error_information();
         assert_eq!(info.error_code, "3001");
         assert_eq!(info.extension_list.unwrap().extension.len(), 3);

@@ -126,9 +126,13 @@ impl<'a> Reader<'a> {
         if bytes[0] == 0 {
             return Err(IlpError::BadLength("leading zero byte (not canonical)"));
         }
-        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         if len < 128 {
-            return Err(IlpError::BadLength("long form for a short length (not canonical)"));
+            return Err(IlpError::BadLength(
+                "long form for a short length (not canonical)",
+            ));
         }
         Ok(len)
     }
@@ -463,7 +467,11 @@ impl IlpSecret {
 
     /// Builds packet, condition and fulfilment for a quote response, as the SDK's
     /// `getResponseIlp(transactionObject)` does for the given version.
-    pub fn build(&self, version: IlpVersion, tx: &TransactionObject) -> Result<IlpOutput, IlpError> {
+    pub fn build(
+        &self,
+        version: IlpVersion,
+        tx: &TransactionObject,
+    ) -> Result<IlpOutput, IlpError> {
         let minor_units = tx
             .amount
             .currency
@@ -474,7 +482,10 @@ impl IlpSecret {
         let data = B64URL.encode(&tx_json).into_bytes();
         match version {
             IlpVersion::V4 => {
-                let expiration = tx.expiration.as_ref().ok_or(IlpError::Missing("expiration"))?;
+                let expiration = tx
+                    .expiration
+                    .as_ref()
+                    .ok_or(IlpError::Missing("expiration"))?;
                 let fulfilment = self.fulfilment_v4(&tx_json);
                 let condition = fulfilment.condition();
                 let packet = IlpPrepare {
@@ -526,7 +537,10 @@ impl IlpSecret {
 /// `g.{fspId}.{partyIdType lower}.{partyIdentifier lower}[.{subId lower}]`, as the SDK's v1.
 fn v1_address(payee: &Party) -> Result<String, IlpError> {
     let info = &payee.party_id_info;
-    let fsp = info.fsp_id.as_ref().ok_or(IlpError::Missing("payee.partyIdInfo.fspId"))?;
+    let fsp = info
+        .fsp_id
+        .as_ref()
+        .ok_or(IlpError::Missing("payee.partyIdInfo.fspId"))?;
     let mut s = format!(
         "g.{}.{}.{}",
         fsp,
@@ -628,13 +642,26 @@ mod tests {
         assert_eq!(out, [0x82, 0x02, 0xc3]);
         let bad: &[(&[u8], IlpError)] = &[
             (&[0x80], IlpError::BadLength("zero length-of-length")),
-            (&[0x81, 0x05], IlpError::BadLength("long form for a short length (not canonical)")),
-            (&[0x82, 0x00, 0x80], IlpError::BadLength("leading zero byte (not canonical)")),
-            (&[0x85, 1, 1, 1, 1, 1], IlpError::BadLength("length-of-length above 4 bytes")),
+            (
+                &[0x81, 0x05],
+                IlpError::BadLength("long form for a short length (not canonical)"),
+            ),
+            (
+                &[0x82, 0x00, 0x80],
+                IlpError::BadLength("leading zero byte (not canonical)"),
+            ),
+            (
+                &[0x85, 1, 1, 1, 1, 1],
+                IlpError::BadLength("length-of-length above 4 bytes"),
+            ),
             (&[0x82, 0x01], IlpError::Truncated("x")),
         ];
         for (bytes, err) in bad {
-            assert_eq!(Reader { buf: bytes }.length("x").unwrap_err(), *err, "{bytes:?}");
+            assert_eq!(
+                Reader { buf: bytes }.length("x").unwrap_err(),
+                *err,
+                "{bytes:?}"
+            );
         }
     }
 
@@ -657,7 +684,10 @@ mod tests {
         assert_eq!(IlpPrepare::decode(&longer), Err(IlpError::Trailing(1)));
         let mut wrong = bytes.clone();
         wrong[0] = 13;
-        assert!(matches!(IlpPrepare::decode(&wrong), Err(IlpError::WrongType { .. })));
+        assert!(matches!(
+            IlpPrepare::decode(&wrong),
+            Err(IlpError::WrongType { .. })
+        ));
         let mut bad_date = bytes;
         bad_date[4 + 8 + 4] = b'9'; // month 19
         assert_eq!(IlpPrepare::decode(&bad_date), Err(IlpError::BadExpiresAt));

@@ -133,7 +133,7 @@ fn js_number_string(f: f64) -> String {
             s.push_str(&digits[1..]);
         }
         s.push('e');
-        s.push(if n - 1 >= 0 { '+' } else { '-' });
+        s.push(if n > 0 { '+' } else { '-' });
         s.push_str(&(n - 1).abs().to_string());
     }
     s
@@ -162,13 +162,19 @@ mod tests {
 
     #[test]
     fn strings_escape_like_json_stringify() {
-        assert_eq!(c(r#"{"a":"\u00e9\/\u001f\n\""}"#), "{\"a\":\"é/\\u001f\\n\\\"\"}");
+        assert_eq!(
+            c(r#"{"a":"\u00e9\/\u001f\n\""}"#),
+            "{\"a\":\"é/\\u001f\\n\\\"\"}"
+        );
     }
 
     #[test]
     fn keys_compare_by_utf16_code_units() {
         // U+FF61 is above the surrogates used by U+1F600 in UTF-16, but below it in UTF-8.
-        assert_eq!(c("{\"\u{ff61}\":1,\"\u{1f600}\":2}"), "{\"\u{1f600}\":2,\"\u{ff61}\":1}");
+        assert_eq!(
+            c("{\"\u{ff61}\":1,\"\u{1f600}\":2}"),
+            "{\"\u{1f600}\":2,\"\u{ff61}\":1}"
+        );
     }
 
     #[test]

@@ -90,7 +90,9 @@ pub enum KeyError {
 fn alg_of(pkey_id: Id, bits: u32, ec_ok: bool) -> Result<Alg, KeyError> {
     match pkey_id {
         Id::RSA if bits >= 2048 => Ok(Alg::RS256),
-        Id::RSA => Err(KeyError::Unsupported("RSA keys must have at least 2048 bits")),
+        Id::RSA => Err(KeyError::Unsupported(
+            "RSA keys must have at least 2048 bits",
+        )),
         Id::EC if ec_ok => Ok(Alg::ES256),
         Id::EC => Err(KeyError::Unsupported("EC keys must be on P-256")),
         _ => Err(KeyError::Unsupported("only RSA and EC P-256 keys")),
@@ -234,15 +236,25 @@ pub fn generate_pem(alg: Alg) -> Result<(String, String), KeyError> {
     let err = |e: openssl::error::ErrorStack| KeyError::Pem(e.to_string());
     let (private, public) = match alg {
         Alg::RS256 => {
-            let pkey = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).map_err(err)?).map_err(err)?;
-            (pkey.private_key_to_pem_pkcs8().map_err(err)?, pkey.public_key_to_pem().map_err(err)?)
+            let pkey =
+                PKey::from_rsa(openssl::rsa::Rsa::generate(2048).map_err(err)?).map_err(err)?;
+            (
+                pkey.private_key_to_pem_pkcs8().map_err(err)?,
+                pkey.public_key_to_pem().map_err(err)?,
+            )
         }
         Alg::ES256 => {
             let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
                 .map_err(err)?;
             let ec = openssl::ec::EcKey::generate(&group).map_err(err)?;
             let private = ec.private_key_to_pem().map_err(err)?;
-            (private, PKey::from_ec_key(ec).map_err(err)?.public_key_to_pem().map_err(err)?)
+            (
+                private,
+                PKey::from_ec_key(ec)
+                    .map_err(err)?
+                    .public_key_to_pem()
+                    .map_err(err)?,
+            )
         }
     };
     let text = |v: Vec<u8>| String::from_utf8(v).map_err(|e| KeyError::Pem(e.to_string()));
@@ -512,7 +524,8 @@ pub fn sign(key: &SigningKey, input: &SignInput<'_>) -> Result<String, JwsError>
     };
     let header_json = serde_json::to_vec(&header).expect("strings serialize");
     let protected = B64URL.encode(header_json);
-    let mut signing_input = String::with_capacity(protected.len() + 1 + input.body.len() * 4 / 3 + 4);
+    let mut signing_input =
+        String::with_capacity(protected.len() + 1 + input.body.len() * 4 / 3 + 4);
     signing_input.push_str(&protected);
     signing_input.push('.');
     B64URL.encode_string(input.body, &mut signing_input);
@@ -570,7 +583,8 @@ pub fn verify(store: &KeyStore, input: &VerifyInput<'_>, mode: VerifyMode) -> Re
         .ok_or_else(|| JwsError::UnknownKey(source.to_owned()))?;
     // 2. signature headers
     let uri = nonempty(input.uri).ok_or(JwsError::MissingHeader("FSPIOP-URI"))?;
-    let method = nonempty(input.http_method).ok_or(JwsError::MissingHeader("FSPIOP-HTTP-Method"))?;
+    let method =
+        nonempty(input.http_method).ok_or(JwsError::MissingHeader("FSPIOP-HTTP-Method"))?;
     let sig_header =
         nonempty(input.signature).ok_or(JwsError::MissingHeader("FSPIOP-Signature"))?;
     // 3. the signature itself
@@ -594,7 +608,8 @@ pub fn verify(store: &KeyStore, input: &VerifyInput<'_>, mode: VerifyMode) -> Re
             &canonical
         }
     };
-    let mut signing_input = String::with_capacity(sig.protected_header.len() + 1 + payload.len() * 4 / 3 + 4);
+    let mut signing_input =
+        String::with_capacity(sig.protected_header.len() + 1 + payload.len() * 4 / 3 + 4);
     signing_input.push_str(&sig.protected_header);
     signing_input.push('.');
     B64URL.encode_string(payload, &mut signing_input);
@@ -602,7 +617,8 @@ pub fn verify(store: &KeyStore, input: &VerifyInput<'_>, mode: VerifyMode) -> Re
         return Err(JwsError::BadSignature);
     }
     // 4. protected header vs HTTP headers
-    let p_uri = nonempty(protected.uri.as_deref()).ok_or(JwsError::ProtectedMissing("FSPIOP-URI"))?;
+    let p_uri =
+        nonempty(protected.uri.as_deref()).ok_or(JwsError::ProtectedMissing("FSPIOP-URI"))?;
     if p_uri != uri {
         return Err(JwsError::Mismatch("FSPIOP-URI"));
     }
@@ -634,7 +650,10 @@ mod tests {
 
     #[test]
     fn fspiop_uri_cuts_at_the_last_resource() {
-        assert_eq!(fspiop_uri("http://hub.example/transfers"), Some("/transfers"));
+        assert_eq!(
+            fspiop_uri("http://hub.example/transfers"),
+            Some("/transfers")
+        );
         assert_eq!(
             fspiop_uri("https://hub/prefix/parties/MSISDN/1"),
             Some("/parties/MSISDN/1")

@@ -604,7 +604,11 @@ mod tests {
     ) {
         let bytes = to_canonical_vec(v);
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert_eq!(canonicalize(&bytes).unwrap(), bytes, "not canonical: {text}");
+        assert_eq!(
+            canonicalize(&bytes).unwrap(),
+            bytes,
+            "not canonical: {text}"
+        );
         let back: T = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(&back, v, "round trip of {text}");
     }
@@ -658,8 +662,7 @@ mod tests {
             currency: Some(Currency::parse("XXX").unwrap()),
             party_list: vec![PartyResult {
                 error_information: Some(
-                    ErrorInformation::new(ErrorCode::PartyNotFound, None)
-                        .with_extension("a", "b"),
+                    ErrorInformation::new(ErrorCode::PartyNotFound, None).with_extension("a", "b"),
                 ),
                 party_id: id_info("perffsp2", "254702000000"),
             }],
@@ -695,7 +698,8 @@ mod tests {
 
     #[test]
     fn invalid_elements_are_rejected_when_parsing() {
-        let bad_amount = r#"{"transferState":"COMMITTED","completedTimestamp":"2025-07-01T10:00:01Z"}"#;
+        let bad_amount =
+            r#"{"transferState":"COMMITTED","completedTimestamp":"2025-07-01T10:00:01Z"}"#;
         assert!(serde_json::from_str::<TransfersPut>(bad_amount).is_err());
         let no_fulfilment: TransfersPut =
             serde_json::from_str(r#"{"transferState":"RESERVED"}"#).unwrap();
@@ -717,7 +721,10 @@ mod tests {
     #[test]
     fn party_id_type_paths() {
         assert_eq!(PartyIdType::from_path("MSISDN"), Some(PartyIdType::Msisdn));
-        assert_eq!(PartyIdType::from_path("PERSONAL_ID"), Some(PartyIdType::PersonalId));
+        assert_eq!(
+            PartyIdType::from_path("PERSONAL_ID"),
+            Some(PartyIdType::PersonalId)
+        );
         assert_eq!(PartyIdType::PersonalId.as_str(), "PERSONAL_ID");
         assert_eq!(PartyIdType::from_path("msisdn"), None);
     }

@@ -135,13 +135,16 @@ impl Amount {
         const E: &str = "Amount";
         let (int, frac) = self.0.split_once('.').unwrap_or((&self.0, ""));
         if frac.len() > usize::from(minor_units) {
-            return Err(ElementError::new(E, "more decimals than the currency's minor units"));
+            return Err(ElementError::new(
+                E,
+                "more decimals than the currency's minor units",
+            ));
         }
         let mut value: u64 = 0;
-        let digits = int
-            .bytes()
-            .chain(frac.bytes())
-            .chain(std::iter::repeat_n(b'0', usize::from(minor_units) - frac.len()));
+        let digits = int.bytes().chain(frac.bytes()).chain(std::iter::repeat_n(
+            b'0',
+            usize::from(minor_units) - frac.len(),
+        ));
         for d in digits {
             value = value
                 .checked_mul(10)
@@ -189,11 +192,17 @@ fn currency_entry(code: &str) -> Option<&'static (&'static str, bool, Option<u8>
 
 fn check_currency(s: &str) -> Result<(), ElementError> {
     if s.len() != 3 || !s.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ElementError::new("Currency", "must be three upper-case letters"));
+        return Err(ElementError::new(
+            "Currency",
+            "must be three upper-case letters",
+        ));
     }
     match currency_entry(s) {
         Some((_, true, _)) => Ok(()),
-        _ => Err(ElementError::new("Currency", "not in the ISO 4217 enum of the API")),
+        _ => Err(ElementError::new(
+            "Currency",
+            "not in the ISO 4217 enum of the API",
+        )),
     }
 }
 
@@ -244,7 +253,8 @@ pub fn check_correlation_id(s: &str, rules: IdRules) -> Result<(), ElementError>
     if rules == IdRules::V2_0 && b.len() == 26 {
         // Crockford base32, upper case, without I L O U.
         if b.iter().all(|c| {
-            c.is_ascii_digit() || (c.is_ascii_uppercase() && !matches!(c, b'I' | b'L' | b'O' | b'U'))
+            c.is_ascii_digit()
+                || (c.is_ascii_uppercase() && !matches!(c, b'I' | b'L' | b'O' | b'U'))
         }) {
             return Ok(());
         }
@@ -307,14 +317,24 @@ fn parse_datetime(s: &str) -> Result<time::OffsetDateTime, ElementError> {
     // yyyy-MM-ddTHH:mm:ss.SSS then Z or ±hh:mm
     let shape_ok = (b.len() == 24 && b[23] == b'Z')
         || (b.len() == 29 && matches!(b[23], b'+' | b'-') && b[26] == b':');
-    let fixed = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')];
+    let fixed = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ];
     if !shape_ok
         || fixed.iter().any(|&(i, c)| b[i] != c)
         || !b[20..23].iter().all(u8::is_ascii_digit)
         || b[0] == b'0'
         || b[17] > b'5'
     {
-        return Err(ElementError::new(E, "must be yyyy-MM-ddTHH:mm:ss.SSS with Z or ±hh:mm"));
+        return Err(ElementError::new(
+            E,
+            "must be yyyy-MM-ddTHH:mm:ss.SSS with Z or ±hh:mm",
+        ));
     }
     if b.len() == 29 && b[24] > b'1' {
         return Err(ElementError::new(E, "offset hours out of range"));
@@ -401,7 +421,10 @@ fn check_party_identifier(s: &str) -> Result<(), ElementError> {
     if (1..=128).contains(&n) {
         Ok(())
     } else {
-        Err(ElementError::new("PartyIdentifier", "must be 1 to 128 characters"))
+        Err(ElementError::new(
+            "PartyIdentifier",
+            "must be 1 to 128 characters",
+        ))
     }
 }
 
@@ -451,7 +474,10 @@ fn is_b64url_byte(b: u8) -> bool {
 
 fn check_b64url32(element: &'static str, s: &str) -> Result<(), ElementError> {
     if s.len() != 43 || !s.bytes().all(is_b64url_byte) {
-        return Err(ElementError::new(element, "must be 43 base64url characters"));
+        return Err(ElementError::new(
+            element,
+            "must be 43 base64url characters",
+        ));
     }
     // The last character carries 2 padding bits that must be zero for 32 bytes to decode.
     if B64URL.decode(s).map(|v| v.len()) != Ok(32) {
@@ -526,8 +552,19 @@ mod tests {
             assert!(Amount::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "5.0", "5.50", ".5", "05", "1.", "1.23456", "-1", "1e3", "1234567890123456789",
-            " 1", "1,5", "0.00000",
+            "",
+            "5.0",
+            "5.50",
+            ".5",
+            "05",
+            "1.",
+            "1.23456",
+            "-1",
+            "1e3",
+            "1234567890123456789",
+            " 1",
+            "1,5",
+            "0.00000",
         ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?}");
         }
@@ -542,8 +579,14 @@ mod tests {
         assert_eq!(a("1.234").to_minor_units(3), Ok(1234));
         assert!(a("1.5").to_minor_units(0).is_err());
         assert!(a("999999999999999999").to_minor_units(4).is_err());
-        assert_eq!(Amount::from_minor_units(12345, 2).unwrap().as_str(), "123.45");
-        assert_eq!(Amount::from_minor_units(1_000_000, 4).unwrap().as_str(), "100");
+        assert_eq!(
+            Amount::from_minor_units(12345, 2).unwrap().as_str(),
+            "123.45"
+        );
+        assert_eq!(
+            Amount::from_minor_units(1_000_000, 4).unwrap().as_str(),
+            "100"
+        );
         assert_eq!(Amount::from_minor_units(5, 4).unwrap().as_str(), "0.0005");
         assert_eq!(Amount::from_minor_units(0, 2).unwrap().as_str(), "0");
     }
@@ -610,7 +653,10 @@ mod tests {
         let d = DateTime::parse("2030-01-01T02:00:00.123+02:00").unwrap();
         assert_eq!(&d.to_ilp_expires_at(), b"20300101000000123");
         let t = d.to_offset_date_time();
-        assert_eq!(DateTime::from_offset_date_time(t).as_str(), "2030-01-01T00:00:00.123Z");
+        assert_eq!(
+            DateTime::from_offset_date_time(t).as_str(),
+            "2030-01-01T00:00:00.123Z"
+        );
     }
 
     #[test]

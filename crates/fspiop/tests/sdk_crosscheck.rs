@@ -7,10 +7,19 @@
 //! Needs `node` and `npm ci --prefix xcheck` (the README's test command does both). A missing
 //! reference library is a failure, never a skip.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use fspiop::ilp::{self, IlpPacket, IlpSecret, IlpVersion, TransactionObject};
-use fspiop::jws::{self, fspiop_uri, generate_pem, Alg, KeyStore, SignInput, SigningKey, VerifyInput, VerifyMode, VerifyingKey};
-use fspiop::models::{AmountType, Money, Party, PartyIdInfo, PartyIdType, QuotesPost, TransactionType, TransfersPost};
-use fspiop::types::{Amount, CorrelationId, Currency, DateTime, FspId, IlpPacketString, PartyIdentifier};
+use fspiop::jws::{
+    self, fspiop_uri, generate_pem, Alg, KeyStore, SignInput, SigningKey, VerifyInput, VerifyMode,
+    VerifyingKey,
+};
+use fspiop::models::{
+    AmountType, Money, Party, PartyIdInfo, PartyIdType, QuotesPost, TransactionType, TransfersPost,
+};
+use fspiop::types::{
+    Amount, CorrelationId, Currency, DateTime, FspId, IlpPacketString, PartyIdentifier,
+};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
@@ -72,7 +81,11 @@ struct Keys {
 
 fn keypair(alg: Alg) -> Keys {
     let (private_pem, public_pem) = generate_pem(alg).unwrap();
-    Keys { alg, private_pem, public_pem }
+    Keys {
+        alg,
+        private_pem,
+        public_pem,
+    }
 }
 
 const DATE: &str = "Tue, 01 Jul 2025 10:00:00 GMT";
@@ -135,7 +148,14 @@ fn our_signed(key: &SigningKey, body: &str, destination: Option<&str>, date: Opt
     let uri = "/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069";
     let signature = jws::sign(
         key,
-        &SignInput { method: "PUT", uri, source: "perffsp5", destination, date, body: body.as_bytes() },
+        &SignInput {
+            method: "PUT",
+            uri,
+            source: "perffsp5",
+            destination,
+            date,
+            body: body.as_bytes(),
+        },
     )
     .unwrap();
     Req {
@@ -160,12 +180,20 @@ fn jws_both_ways_and_the_same_rejections() {
     for keys in [keypair(Alg::RS256), keypair(Alg::ES256)] {
         let mut store = KeyStore::new();
         let signer = SigningKey::from_pem(keys.private_pem.as_bytes()).unwrap();
-        store.insert_verifying("perffsp5", VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap());
+        store.insert_verifying(
+            "perffsp5",
+            VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap(),
+        );
         let sdk_keys = json!({ "perffsp5": keys.public_pem, "perffsp1": keys.public_pem });
         let alg = keys.alg;
 
         let mut cases: Vec<(String, Req, bool)> = Vec::new();
-        for (dest, date) in [(Some("perffsp1"), Some(DATE)), (None, None), (Some("perffsp1"), None), (None, Some(DATE))] {
+        for (dest, date) in [
+            (Some("perffsp1"), Some(DATE)),
+            (None, None),
+            (Some("perffsp1"), None),
+            (None, Some(DATE)),
+        ] {
             let r = our_signed(&signer, BODY, dest, date);
             cases.push((format!("{alg} ours dest={dest:?} date={date:?}"), r, true));
         }
@@ -194,8 +222,14 @@ fn jws_both_ways_and_the_same_rejections() {
 
         for (name, req, valid) in cases {
             let mut our_store = KeyStore::new();
-            our_store.insert_verifying("perffsp5", VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap());
-            our_store.insert_verifying("perffsp1", VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap());
+            our_store.insert_verifying(
+                "perffsp5",
+                VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap(),
+            );
+            our_store.insert_verifying(
+                "perffsp1",
+                VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap(),
+            );
             let raw = req.ours(&our_store, VerifyMode::Raw).is_ok();
             let strict = req.ours(&our_store, VerifyMode::Strict).is_ok();
             assert_eq!(raw, valid, "ours (raw) on {name}");
@@ -216,7 +250,11 @@ fn jws_both_ways_and_the_same_rejections() {
 
     let results = oracle(&ops);
     for ((name, valid, _, _), result) in expect.iter().zip(&results) {
-        assert_eq!(result.is_ok(), *valid, "reference validator on {name}: {result:?}");
+        assert_eq!(
+            result.is_ok(),
+            *valid,
+            "reference validator on {name}: {result:?}"
+        );
     }
 }
 
@@ -225,10 +263,16 @@ fn we_accept_the_reference_signers_output() {
     let mut ops = Vec::new();
     let mut stores = Vec::new();
     let urls = [
-        ("PUT", "http://hub.example:3000/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069"),
+        (
+            "PUT",
+            "http://hub.example:3000/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069",
+        ),
         ("POST", "https://hub.example/prefix/quotes"),
         ("PUT", "http://als/parties/MSISDN/254705000001"),
-        ("PUT", "http://hub/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069/error"),
+        (
+            "PUT",
+            "http://hub/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069/error",
+        ),
     ];
     for keys in [keypair(Alg::RS256), keypair(Alg::ES256)] {
         for (i, (method, url)) in urls.iter().enumerate() {
@@ -243,7 +287,10 @@ fn we_accept_the_reference_signers_output() {
             let body = json!({ "transferState": "COMMITTED", "fulfilment": "Oko1gkYPQvE9KfDvyIRmcHLsexacJwejIQGqf00PFwI", "extensionList": { "extension": [{ "value": "v", "key": "k" }] } });
             ops.push(json!({ "op": "jws_sign", "key": keys.private_pem, "method": method, "url": url, "headers": headers, "body": body }));
             let mut store = KeyStore::new();
-            store.insert_verifying("perffsp1", VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap());
+            store.insert_verifying(
+                "perffsp1",
+                VerifyingKey::from_pem(keys.public_pem.as_bytes()).unwrap(),
+            );
             stores.push((store, keys.alg, *url, *method));
         }
     }
@@ -252,10 +299,17 @@ fn we_accept_the_reference_signers_output() {
         let signed = result.unwrap_or_else(|e| panic!("SDK failed to sign {url}: {e}"));
         let h = &signed["headers"];
         let get = |k: &str| h.get(k).and_then(Value::as_str);
-        assert_eq!(get("fspiop-uri"), fspiop_uri(url), "FSPIOP-URI derivation for {url}");
+        assert_eq!(
+            get("fspiop-uri"),
+            fspiop_uri(url),
+            "FSPIOP-URI derivation for {url}"
+        );
         assert_eq!(get("fspiop-http-method"), Some(*method));
         let body = signed["body"].as_str().unwrap();
-        let protected = jws::SignatureHeader::parse(get("fspiop-signature").unwrap()).unwrap().protected().unwrap();
+        let protected = jws::SignatureHeader::parse(get("fspiop-signature").unwrap())
+            .unwrap()
+            .protected()
+            .unwrap();
         assert_eq!(protected.alg, alg.as_str());
         let input = VerifyInput {
             source: get("fspiop-source"),
@@ -266,10 +320,21 @@ fn we_accept_the_reference_signers_output() {
             signature: get("fspiop-signature"),
             body: body.as_bytes(),
         };
-        assert_eq!(jws::verify(store, &input, VerifyMode::Raw), Ok(()), "{alg} {url}");
-        assert_eq!(jws::verify(store, &input, VerifyMode::Strict), Ok(()), "{alg} {url}");
+        assert_eq!(
+            jws::verify(store, &input, VerifyMode::Raw),
+            Ok(()),
+            "{alg} {url}"
+        );
+        assert_eq!(
+            jws::verify(store, &input, VerifyMode::Strict),
+            Ok(()),
+            "{alg} {url}"
+        );
         let tampered = body.replace("COMMITTED", "ABORTED");
-        let bad = VerifyInput { body: tampered.as_bytes(), ..input };
+        let bad = VerifyInput {
+            body: tampered.as_bytes(),
+            ..input
+        };
         assert!(jws::verify(store, &bad, VerifyMode::Raw).is_err());
         assert!(jws::verify(store, &bad, VerifyMode::Strict).is_err());
     }
@@ -314,7 +379,10 @@ fn cases() -> Vec<Case> {
     for (currency, list) in amounts {
         for amount in *list {
             n += 1;
-            let money = Money { amount: Amount::parse(*amount).unwrap(), currency: Currency::parse(*currency).unwrap() };
+            let money = Money {
+                amount: Amount::parse(*amount).unwrap(),
+                currency: Currency::parse(*currency).unwrap(),
+            };
             let sub = (n % 3 == 0).then_some("Wallet");
             out.push(Case {
                 request: QuotesPost {
@@ -325,15 +393,30 @@ fn cases() -> Vec<Case> {
                     fees: None,
                     geo_code: None,
                     note: None,
-                    payee: party("perffsp5", &format!("2547050000{n:02}"), sub, Some("Payee Name")),
-                    payer: party("perffsp1", &format!("2547010000{n:02}"), None, (n % 2 == 0).then_some("Payer")),
+                    payee: party(
+                        "perffsp5",
+                        &format!("2547050000{n:02}"),
+                        sub,
+                        Some("Payee Name"),
+                    ),
+                    payer: party(
+                        "perffsp1",
+                        &format!("2547010000{n:02}"),
+                        None,
+                        (n % 2 == 0).then_some("Payer"),
+                    ),
                     quote_id: CorrelationId::v4_from_bytes([n; 16]),
                     transaction_id: CorrelationId::v4_from_bytes([n.wrapping_add(100); 16]),
                     transaction_request_id: None,
                     transaction_type: TransactionType::p2p(),
                 },
                 transfer_amount: money,
-                expiration: DateTime::parse(if n % 2 == 0 { "2030-01-01T00:00:00.000Z" } else { "2031-06-15T13:45:30.250+02:00" }).unwrap(),
+                expiration: DateTime::parse(if n % 2 == 0 {
+                    "2030-01-01T00:00:00.000Z"
+                } else {
+                    "2031-06-15T13:45:30.250+02:00"
+                })
+                .unwrap(),
                 note: (n % 4 == 0).then(|| "perfbed note".to_owned()),
             });
         }
@@ -349,11 +432,21 @@ fn ilp_packets_conditions_fulfilments_are_identical_to_the_sdk() {
     let mut ops = Vec::new();
     let mut ours = Vec::new();
     for version in [IlpVersion::V4, IlpVersion::V1] {
-        let v = if version == IlpVersion::V4 { "v4" } else { "v1" };
+        let v = if version == IlpVersion::V4 {
+            "v4"
+        } else {
+            "v1"
+        };
         for c in &cases {
-            let tx = TransactionObject::from_quote(&c.request, &c.transfer_amount, &c.expiration, c.note.as_deref());
+            let tx = TransactionObject::from_quote(
+                &c.request,
+                &c.transfer_amount,
+                &c.expiration,
+                c.note.as_deref(),
+            );
             let out = secret.build(version, &tx).unwrap();
-            let mut quote_response = json!({ "transferAmount": c.transfer_amount, "expiration": c.expiration });
+            let mut quote_response =
+                json!({ "transferAmount": c.transfer_amount, "expiration": c.expiration });
             if let Some(note) = &c.note {
                 quote_response["note"] = json!(note);
             }
@@ -380,33 +473,66 @@ fn ilp_packets_conditions_fulfilments_are_identical_to_the_sdk() {
     }
     let results = oracle(&ops);
     let mut it = results.into_iter();
-    let mut next = || it.next().unwrap().map_err(|e| panic!("SDK error: {e}")).unwrap();
+    let mut next = || {
+        it.next()
+            .unwrap()
+            .map_err(|e| panic!("SDK error: {e}"))
+            .unwrap()
+    };
     for (version, tx, out, transfer, wrong) in &ours {
         let label = format!("{version:?} {} {}", tx.amount.amount, tx.amount.currency);
         let sdk = next();
         assert_eq!(sdk["ilpPacket"], json!(out.packet), "packet {label}");
         assert_eq!(sdk["condition"], json!(out.condition), "condition {label}");
-        assert_eq!(sdk["fulfilment"], json!(out.fulfilment), "fulfilment {label}");
+        assert_eq!(
+            sdk["fulfilment"],
+            json!(out.fulfilment),
+            "fulfilment {label}"
+        );
 
         let decoded = next();
         let ours_decoded = IlpPacket::from_wire(&out.packet).unwrap();
-        assert_eq!(decoded["amount"], json!(ours_decoded.amount().to_string()), "amount {label}");
+        assert_eq!(
+            decoded["amount"],
+            json!(ours_decoded.amount().to_string()),
+            "amount {label}"
+        );
         let minor = tx.amount.currency.minor_units().unwrap();
-        assert_eq!(ours_decoded.amount(), tx.amount.amount.to_minor_units(minor).unwrap());
-        assert_eq!(decoded["transactionObject"], serde_json::to_value(tx).unwrap(), "tx {label}");
-        assert_eq!(decoded["data"], json!(String::from_utf8(ours_decoded.data().to_vec()).unwrap()));
+        assert_eq!(
+            ours_decoded.amount(),
+            tx.amount.amount.to_minor_units(minor).unwrap()
+        );
+        assert_eq!(
+            decoded["transactionObject"],
+            serde_json::to_value(tx).unwrap(),
+            "tx {label}"
+        );
+        assert_eq!(
+            decoded["data"],
+            json!(String::from_utf8(ours_decoded.data().to_vec()).unwrap())
+        );
         match &ours_decoded {
             IlpPacket::V4(p) => {
                 assert_eq!(decoded["destination"], json!(ilp::ILP_ADDRESS));
-                let utc = DateTime::from_offset_date_time(tx.expiration.as_ref().unwrap().to_offset_date_time());
+                let utc = DateTime::from_offset_date_time(
+                    tx.expiration.as_ref().unwrap().to_offset_date_time(),
+                );
                 assert_eq!(decoded["expiresAt"], json!(utc), "expiresAt {label}");
                 assert_eq!(p.expires_at(), utc);
                 assert_eq!(decoded["executionCondition"], json!(out.condition));
             }
             IlpPacket::V1(p) => assert_eq!(decoded["account"], json!(p.account)),
         }
-        assert_eq!(next(), json!(out.fulfilment), "SDK calculateFulfil on our packet {label}");
-        assert_eq!(next(), json!(true), "SDK accepts packet vs transfer {label}");
+        assert_eq!(
+            next(),
+            json!(out.fulfilment),
+            "SDK calculateFulfil on our packet {label}"
+        );
+        assert_eq!(
+            next(),
+            json!(true),
+            "SDK accepts packet vs transfer {label}"
+        );
         assert!(ilp::validate_against_transfer(transfer).is_ok());
         assert_eq!(next(), json!(false), "SDK rejects wrong payer {label}");
         assert!(ilp::validate_against_transfer(wrong).is_err());
@@ -418,10 +544,15 @@ fn ilp_packets_conditions_fulfilments_are_identical_to_the_sdk() {
 fn we_rederive_fulfilments_for_packets_the_sdk_built() {
     // Including the insertion-order packet of the upstream perf harness.
     let vectors: Value = serde_json::from_slice(
-        &std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fspiop-test-vectors.json")).unwrap(),
+        &std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fspiop-test-vectors.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
-    let harness = vectors["ilp_v4_perf_harness"]["ilpPacket"].as_str().unwrap();
+    let harness = vectors["ilp_v4_perf_harness"]["ilpPacket"]
+        .as_str()
+        .unwrap();
     let mut packets: Vec<(IlpVersion, String)> = vec![(IlpVersion::V4, harness.to_owned())];
     let secret_text = "another-secret";
     let mut ops = Vec::new();
@@ -434,18 +565,28 @@ fn we_rederive_fulfilments_for_packets_the_sdk_built() {
     let mut expected = vec![None];
     for (i, r) in built.into_iter().enumerate() {
         let r = r.unwrap();
-        let version = if i % 2 == 0 { IlpVersion::V4 } else { IlpVersion::V1 };
+        let version = if i % 2 == 0 {
+            IlpVersion::V4
+        } else {
+            IlpVersion::V1
+        };
         packets.push((version, r["ilpPacket"].as_str().unwrap().to_owned()));
         expected.push(Some(r["fulfilment"].as_str().unwrap().to_owned()));
     }
     // Ask the SDK for the harness packet's fulfilment under our secret, too.
-    let fulfil = oracle(&[json!({ "op": "ilp_calculate_fulfil", "version": "v4", "secret": secret_text, "packet": harness })]);
+    let fulfil = oracle(&[
+        json!({ "op": "ilp_calculate_fulfil", "version": "v4", "secret": secret_text, "packet": harness }),
+    ]);
     expected[0] = Some(fulfil[0].clone().unwrap().as_str().unwrap().to_owned());
 
     let secret = IlpSecret::new(secret_text.as_bytes());
     for ((version, packet), want) in packets.iter().zip(expected) {
         let p = IlpPacketString::parse(packet.clone()).unwrap();
         assert_eq!(IlpPacket::from_wire(&p).unwrap().version(), *version);
-        assert_eq!(Some(secret.fulfil(&p).unwrap().as_str().to_owned()), want, "{packet}");
+        assert_eq!(
+            Some(secret.fulfil(&p).unwrap().as_str().to_owned()),
+            want,
+            "{packet}"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Every known-answer vector in `fspiop-test-vectors.json` passes.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use fspiop::ilp::{IlpPacket, IlpSecret, IlpVersion, TransactionObject, ILP_ADDRESS};
 use fspiop::json::{canonicalize, to_canonical_vec};
 use fspiop::jws::{self, KeyStore, VerifyInput, VerifyMode, VerifyingKey};
@@ -8,7 +10,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn vectors() -> Value {
@@ -17,13 +21,15 @@ fn vectors() -> Value {
 }
 
 fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or_else(|| panic!("vector lacks {ptr}"))
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("vector lacks {ptr}"))
 }
 
 #[test]
 fn copies_match_shared_reference_when_present() {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/specs/testdata");
+    let shared =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/specs/testdata");
     if !shared.is_dir() {
         // A clone without the team's shared/ folder beside it: nothing to compare against.
         return;
@@ -55,7 +61,10 @@ fn ilp_v4_sdk_algorithm() {
 
     // Decoding gives the documented fields.
     let bytes = out.packet.decode().unwrap();
-    assert_eq!(bytes.len() as u64, v["decoded"]["total_length"].as_u64().unwrap());
+    assert_eq!(
+        bytes.len() as u64,
+        v["decoded"]["total_length"].as_u64().unwrap()
+    );
     assert_eq!(hex(&bytes[1..4]), s(v, "/decoded/length_prefix_hex"));
     let IlpPacket::V4(p) = IlpPacket::decode(&bytes).unwrap() else {
         panic!("not v4")
@@ -81,7 +90,9 @@ fn ilp_v4_perf_harness_fixed_packet() {
     let fulfilment = IlpFulfilment::parse(s(v, "/fulfilment")).unwrap();
     assert!(fulfilment.fulfils(&condition));
     let decoded = IlpPacket::from_wire(&packet).unwrap();
-    let IlpPacket::V4(p) = &decoded else { panic!("not v4") };
+    let IlpPacket::V4(p) = &decoded else {
+        panic!("not v4")
+    };
     assert_eq!(p.amount, v["decoded"]["amount_uint64"].as_u64().unwrap());
     assert_eq!(&p.expires_at, s(v, "/decoded/expiresAt").as_bytes());
     assert_eq!(p.destination, s(v, "/decoded/destination"));
@@ -89,7 +100,11 @@ fn ilp_v4_perf_harness_fixed_packet() {
     // Insertion-order JSON from an older SDK, carried as is.
     let tx = decoded.transaction_json().unwrap();
     assert_eq!(tx, s(v, "/decoded/transactionObjectJson").as_bytes());
-    assert_ne!(canonicalize(&tx).unwrap(), tx, "this packet's JSON is not sorted");
+    assert_ne!(
+        canonicalize(&tx).unwrap(),
+        tx,
+        "this packet's JSON is not sorted"
+    );
     assert_eq!(IlpPacketString::encode(&p.encode()), packet);
 }
 
@@ -128,8 +143,14 @@ fn jws_rs256_known_answer() {
     // strict re-serialization restores the signed bytes and passes — this body was signed sorted.
     let reordered = reorder(body);
     assert_ne!(reordered, body);
-    let moved = VerifyInput { body: reordered.as_bytes(), ..input };
-    assert_eq!(jws::verify(&store, &moved, VerifyMode::Raw), Err(jws::JwsError::BadSignature));
+    let moved = VerifyInput {
+        body: reordered.as_bytes(),
+        ..input
+    };
+    assert_eq!(
+        jws::verify(&store, &moved, VerifyMode::Raw),
+        Err(jws::JwsError::BadSignature)
+    );
     assert_eq!(jws::verify(&store, &moved, VerifyMode::Strict), Ok(()));
 }
 
@@ -141,7 +162,14 @@ fn reorder(body: &str) -> String {
     keys.reverse();
     let parts: Vec<String> = keys
         .iter()
-        .map(|k| format!("{}:{}", serde_json::to_string(k).unwrap(), String::from_utf8(canonicalize(v[k.as_str()].to_string().as_bytes()).unwrap()).unwrap()))
+        .map(|k| {
+            format!(
+                "{}:{}",
+                serde_json::to_string(k).unwrap(),
+                String::from_utf8(canonicalize(v[k.as_str()].to_string().as_bytes()).unwrap())
+                    .unwrap()
+            )
+        })
         .collect();
     format!("{{{}}}", parts.join(","))
 }
