@@ -9,14 +9,16 @@
 //! * Keys: PEM (RSA PKCS#1/PKCS#8, EC SEC1/PKCS#8 private; SPKI public or X.509 certificate),
 //!   collected by FSP id in a [`KeyStore`] that reads the hub's directory layout.
 //!
-//! RSA and ECDSA run on OpenSSL through `josekit` (measured faster than `ring` for RSA signing,
-//! the testbed's largest cost: see `docs/benchmarks.md`).
+//! Backends chosen by measurement (`docs/benchmarks.md`): RS256 on OpenSSL through `josekit`
+//! (2.2× faster than `ring` at signing, the testbed's largest cost), ES256 on `ring` (1.4×
+//! faster signing and 1.3× faster verifying than OpenSSL).
 
 use base64::Engine;
-use josekit::jws::alg::ecdsa::{EcdsaJwsSigner, EcdsaJwsVerifier};
 use josekit::jws::alg::rsassa::{RsassaJwsSigner, RsassaJwsVerifier};
-use josekit::jws::{JwsSigner, JwsVerifier, ES256, RS256};
+use josekit::jws::{JwsSigner, JwsVerifier, RS256};
 use openssl::pkey::{Id, PKey};
+use ring::rand::SystemRandom;
+use ring::signature::{self as ring_sig, EcdsaKeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
@@ -108,7 +110,7 @@ fn is_p256<T: openssl::pkey::HasPublic>(pkey: &PKey<T>) -> bool {
 
 enum Signer {
     Rsa(RsassaJwsSigner),
-    Ec(EcdsaJwsSigner),
+    Ec(EcdsaKeyPair, SystemRandom),
 }
 
 /// A private key for signing as one FSP.
@@ -138,11 +140,16 @@ impl SigningKey {
                     .signer_from_der(&der)
                     .map_err(|e| KeyError::Pem(e.to_string()))?,
             ),
-            Alg::ES256 => Signer::Ec(
-                ES256
-                    .signer_from_der(&der)
-                    .map_err(|e| KeyError::Pem(e.to_string()))?,
-            ),
+            Alg::ES256 => {
+                let rng = SystemRandom::new();
+                let pair = EcdsaKeyPair::from_pkcs8(
+                    &ring_sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &der,
+                    &rng,
+                )
+                .map_err(|e| KeyError::Pem(e.to_string()))?;
+                Signer::Ec(pair, rng)
+            }
         };
         Ok(SigningKey { alg, signer })
     }
@@ -154,17 +161,20 @@ impl SigningKey {
 
     /// Raw JWS signature over `input` (`r‖s` for ES256).
     pub fn sign_raw(&self, input: &[u8]) -> Result<Vec<u8>, JwsError> {
-        let r = match &self.signer {
-            Signer::Rsa(s) => s.sign(input),
-            Signer::Ec(s) => s.sign(input),
-        };
-        r.map_err(|e| JwsError::Signing(e.to_string()))
+        match &self.signer {
+            Signer::Rsa(s) => s.sign(input).map_err(|e| JwsError::Signing(e.to_string())),
+            Signer::Ec(pair, rng) => pair
+                .sign(rng, input)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|_| JwsError::Signing("ECDSA signing failed".into())),
+        }
     }
 }
 
 enum Verifier {
     Rsa(RsassaJwsVerifier),
-    Ec(EcdsaJwsVerifier),
+    /// Uncompressed P-256 point.
+    Ec(UnparsedPublicKey<Vec<u8>>),
 }
 
 /// A public key for verifying one FSP's signatures.
@@ -195,20 +205,29 @@ impl VerifyingKey {
             PKey::public_key_from_pem(pem).map_err(|e| KeyError::Pem(e.to_string()))?
         };
         let alg = alg_of(pkey.id(), pkey.bits(), is_p256(&pkey))?;
-        let der = pkey
-            .public_key_to_der()
-            .map_err(|e| KeyError::Pem(e.to_string()))?;
+        let err = |e: openssl::error::ErrorStack| KeyError::Pem(e.to_string());
         let verifier = match alg {
             Alg::RS256 => Verifier::Rsa(
                 RS256
-                    .verifier_from_der(&der)
+                    .verifier_from_der(&pkey.public_key_to_der().map_err(err)?)
                     .map_err(|e| KeyError::Pem(e.to_string()))?,
             ),
-            Alg::ES256 => Verifier::Ec(
-                ES256
-                    .verifier_from_der(&der)
-                    .map_err(|e| KeyError::Pem(e.to_string()))?,
-            ),
+            Alg::ES256 => {
+                let ec = pkey.ec_key().map_err(err)?;
+                let mut ctx = openssl::bn::BigNumContext::new().map_err(err)?;
+                let point = ec
+                    .public_key()
+                    .to_bytes(
+                        ec.group(),
+                        openssl::ec::PointConversionForm::UNCOMPRESSED,
+                        &mut ctx,
+                    )
+                    .map_err(err)?;
+                Verifier::Ec(UnparsedPublicKey::new(
+                    &ring_sig::ECDSA_P256_SHA256_FIXED,
+                    point,
+                ))
+            }
         };
         Ok(VerifyingKey { alg, verifier })
     }
@@ -222,7 +241,7 @@ impl VerifyingKey {
     pub fn verify_raw(&self, input: &[u8], signature: &[u8]) -> bool {
         match &self.verifier {
             Verifier::Rsa(v) => v.verify(input, signature).is_ok(),
-            Verifier::Ec(v) => v.verify(input, signature).is_ok(),
+            Verifier::Ec(key) => key.verify(input, signature).is_ok(),
         }
     }
 }

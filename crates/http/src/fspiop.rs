@@ -1,0 +1,247 @@
+//! FSPIOP over HTTP: the one place errors become wire responses, the inbound check (headers, then
+//! JWS) every FSPIOP server runs, and outbound request building with signing.
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use fspiop::error::{ErrorCode, ErrorInformation, ErrorInformationObject};
+use fspiop::headers::{self, HeaderError, RequestHeaders, Version};
+use fspiop::jws::{self, JwsError, KeyStore, SignInput, SigningKey, VerifyInput, VerifyMode};
+use fspiop::types::ElementError;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::Full;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// An FSPIOP error on its way to the wire: HTTP status from the code (the hub's mapping) and an
+/// `errorInformation` body. Internals never leak: the detail is what the caller chose to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FspiopError {
+    /// The body's error.
+    pub info: ErrorInformation,
+}
+
+impl FspiopError {
+    /// An error with an optional detail appended to the code's name.
+    pub fn new(code: ErrorCode, detail: impl AsRef<str>) -> FspiopError {
+        let d = detail.as_ref();
+        FspiopError {
+            info: ErrorInformation::new(code, (!d.is_empty()).then_some(d)),
+        }
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.info.code().unwrap_or(ErrorCode::GenericServerError)
+    }
+
+    /// HTTP status for a synchronous answer.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    /// The `{"errorInformation":…}` body bytes.
+    pub fn body(&self) -> Vec<u8> {
+        self.info.clone().into_object().to_bytes()
+    }
+}
+
+impl std::fmt::Display for FspiopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.info.error_code, self.info.error_description
+        )
+    }
+}
+
+impl std::error::Error for FspiopError {}
+
+impl IntoResponse for FspiopError {
+    fn into_response(self) -> Response {
+        (
+            self.status(),
+            [(http::header::CONTENT_TYPE, "application/json")],
+            self.body(),
+        )
+            .into_response()
+    }
+}
+
+impl From<HeaderError> for FspiopError {
+    fn from(e: HeaderError) -> Self {
+        FspiopError {
+            info: e.to_error_information(),
+        }
+    }
+}
+
+impl From<JwsError> for FspiopError {
+    fn from(e: JwsError) -> Self {
+        FspiopError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<ElementError> for FspiopError {
+    fn from(e: ElementError) -> Self {
+        FspiopError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<ErrorInformationObject> for FspiopError {
+    fn from(e: ErrorInformationObject) -> Self {
+        FspiopError {
+            info: e.error_information,
+        }
+    }
+}
+
+/// Parses and validates a JSON body: a missing field is 3102, anything else malformed 3100.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FspiopError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        let code = if msg.starts_with("missing field") {
+            ErrorCode::MissingMandatoryElement
+        } else {
+            ErrorCode::GenericValidationError
+        };
+        // serde's message names the field and position; strip the position for readability.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+        FspiopError::new(code, msg)
+    })
+}
+
+/// What an FSPIOP server does about signatures on requests with a body.
+#[derive(Debug, Clone)]
+pub struct JwsPolicy {
+    /// Public keys by FSP id.
+    pub keys: Arc<KeyStore>,
+    /// Raw (JWS semantics) or strict (the reference validator's re-serialization).
+    pub mode: VerifyMode,
+    /// The hub's FSP id: its own messages (errors, confirmations) come unsigned unless the hub
+    /// signs, so an unsigned request from it is accepted. Every other source must sign.
+    pub hub_id: String,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks an inbound FSPIOP request: the header set (3001/3101/3102), then for requests with a
+/// body the `FSPIOP-Signature` (3105) when a JWS policy is given.
+pub fn check_inbound<'a>(
+    method: &Method,
+    path: &str,
+    h: &'a HeaderMap,
+    body: &[u8],
+    jws_policy: Option<&JwsPolicy>,
+) -> Result<RequestHeaders<'a>, FspiopError> {
+    let resource = headers::resource_of(path);
+    let parsed = headers::validate(method, resource, h)?;
+    if let Some(policy) = jws_policy {
+        if !body.is_empty() {
+            if parsed.signature.is_none() && parsed.source == policy.hub_id {
+                return Ok(parsed);
+            }
+            if parsed.signature.is_none() {
+                return Err(JwsError::MissingHeader("FSPIOP-Signature").into());
+            }
+            let input = VerifyInput {
+                source: Some(parsed.source),
+                destination: parsed.destination,
+                date: Some(parsed.date),
+                uri: header_str(h, headers::FSPIOP_URI),
+                http_method: header_str(h, headers::FSPIOP_HTTP_METHOD),
+                signature: parsed.signature,
+                body,
+            };
+            jws::verify(&policy.keys, &input, policy.mode)?;
+        }
+    }
+    Ok(parsed)
+}
+
+/// An outgoing FSPIOP request.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// Method.
+    pub method: Method,
+    /// Full URL, e.g. `http://hub:3000/transfers/…`.
+    pub url: String,
+    /// Version for `Content-Type` (and the major for `Accept`).
+    pub version: Version,
+    /// `FSPIOP-Source`.
+    pub source: String,
+    /// `FSPIOP-Destination`, if any.
+    pub destination: Option<String>,
+    /// Body bytes (compact, sorted keys), if any.
+    pub body: Option<Bytes>,
+    /// Extra headers (e.g. `traceparent`).
+    pub extra: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Builds an outgoing request from an [`Outbound`] (cannot fail for valid ids and URLs).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The URL or a header value is not valid.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Signing failed.
+    #[error(transparent)]
+    Jws(#[from] JwsError),
+}
+
+impl Outbound {
+    /// The request with FSPIOP headers, signed with `signer` when given and there is a body.
+    pub fn build(self, signer: Option<&SigningKey>) -> Result<Request<Full<Bytes>>, BuildError> {
+        let invalid = |e: &dyn std::fmt::Display| BuildError::Invalid(e.to_string());
+        let path_start = self.url.find("://").map(|i| i + 3).unwrap_or(0);
+        let path = self.url[path_start..]
+            .find('/')
+            .map(|i| &self.url[path_start + i..])
+            .unwrap_or("/");
+        let resource = headers::resource_of(jws::fspiop_uri(path).unwrap_or(path));
+        let date = headers::fmt_date(std::time::SystemTime::now());
+        let mut b = Request::builder()
+            .method(self.method.clone())
+            .uri(&self.url)
+            .header(
+                http::header::CONTENT_TYPE,
+                headers::content_type(resource, self.version),
+            )
+            .header(http::header::DATE, &date)
+            .header(headers::FSPIOP_SOURCE, &self.source);
+        if matches!(self.method, Method::GET | Method::POST | Method::DELETE) {
+            b = b.header(
+                http::header::ACCEPT,
+                headers::accept(resource, self.version.major),
+            );
+        }
+        if let Some(d) = &self.destination {
+            b = b.header(headers::FSPIOP_DESTINATION, d);
+        }
+        for (k, v) in self.extra {
+            b = b.header(k, v);
+        }
+        if let (Some(key), Some(body)) = (signer, &self.body) {
+            let uri = jws::fspiop_uri(path).unwrap_or(path);
+            let signature = jws::sign(
+                key,
+                &SignInput {
+                    method: self.method.as_str(),
+                    uri,
+                    source: &self.source,
+                    destination: self.destination.as_deref(),
+                    date: Some(&date),
+                    body,
+                },
+            )?;
+            b = b
+                .header(headers::FSPIOP_URI, uri)
+                .header(headers::FSPIOP_HTTP_METHOD, self.method.as_str())
+                .header(headers::FSPIOP_SIGNATURE, signature);
+        }
+        b.body(Full::new(self.body.unwrap_or_default()))
+            .map_err(|e| invalid(&e))
+    }
+}
