@@ -16,6 +16,7 @@
 //!   fulfilment exactly as the SDK derives them, packet-vs-transfer checks.
 //! * [`jws`] — the `FSPIOP-Signature` profile: RS256/ES256 sign and verify, raw and strict
 //!   verification, a key store in the hub's directory layout.
+//! * [`testbed`] — perfbed conventions: FSP ids and deterministic MSISDN ranges.
 //! * [`error`] — the error-code table, the hub's HTTP status mapping, `errorInformation`.
 //!
 //! The only file-system access is [`jws::KeyStore::from_dir`], used at start-up.
@@ -29,6 +30,7 @@ pub mod ilp;
 pub mod json;
 pub mod jws;
 pub mod models;
+pub mod testbed;
 pub mod types;
 
 pub use error::{ErrorCode, ErrorInformation, ErrorInformationObject};

@@ -1,0 +1,377 @@
+//! Simulator configuration: which FSPs one process serves, where the hub is, security, and the
+//! behaviour of each FSP (parties, fees, rejections, latency, errors, RESERVED vs COMMITTED).
+//!
+//! Everything has a default, so `perfbed sim --fsp perffsp5 --hub URL` runs; a TOML file
+//! (`--config`) sets behaviours per FSP. See `docs/sim.md` for a commented example.
+
+use fspiop::error::ErrorCode;
+use fspiop::ilp::IlpVersion;
+use fspiop::jws::VerifyMode;
+use fspiop::testbed;
+use fspiop::types::Amount;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Base URLs of the hub services the simulator calls back. One URL serves all by default; a
+/// real Mojaloop has one per service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubUrls {
+    /// ALS: `/parties`, `/participants`.
+    pub parties: String,
+    /// quoting-service: `/quotes`.
+    pub quotes: String,
+    /// ml-api-adapter: `/transfers`.
+    pub transfers: String,
+}
+
+impl HubUrls {
+    /// The same base URL for every service (hub emulator, or a gateway routing by path).
+    pub fn single(base: &str) -> HubUrls {
+        let base = base.trim_end_matches('/').to_owned();
+        HubUrls {
+            parties: base.clone(),
+            quotes: base.clone(),
+            transfers: base,
+        }
+    }
+
+    /// The base URL for a resource (`parties`/`participants`, `quotes`, `transfers`).
+    pub fn for_resource(&self, resource: &str) -> &str {
+        match resource {
+            "quotes" => &self.quotes,
+            "transfers" => &self.transfers,
+            _ => &self.parties,
+        }
+    }
+}
+
+/// An added-latency distribution, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Latency {
+    /// No added latency.
+    #[default]
+    None,
+    /// Always `ms`.
+    Fixed {
+        /// Milliseconds.
+        ms: f64,
+    },
+    /// Uniform between `min_ms` and `max_ms`.
+    Uniform {
+        /// Lower bound.
+        min_ms: f64,
+        /// Upper bound.
+        max_ms: f64,
+    },
+    /// Log-normal with the given median and shape (sigma of the underlying normal).
+    Lognormal {
+        /// Median in milliseconds.
+        median_ms: f64,
+        /// Shape; 0.5 is a moderately heavy tail.
+        sigma: f64,
+    },
+}
+
+impl Latency {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = match self {
+            Latency::None => true,
+            Latency::Fixed { ms } => *ms >= 0.0,
+            Latency::Uniform { min_ms, max_ms } => *min_ms >= 0.0 && max_ms >= min_ms,
+            Latency::Lognormal { median_ms, sigma } => *median_ms > 0.0 && *sigma >= 0.0,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "invalid latency {self:?}: values must be ≥ 0, max ≥ min, median > 0"
+            ))
+        }
+    }
+
+    /// Draws one delay.
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> Duration {
+        use rand_distr::Distribution;
+        let ms = match self {
+            Latency::None => return Duration::ZERO,
+            Latency::Fixed { ms } => *ms,
+            Latency::Uniform { min_ms, max_ms } => rng.random_range(*min_ms..=*max_ms),
+            Latency::Lognormal { median_ms, sigma } => {
+                rand_distr::LogNormal::new(median_ms.ln(), *sigma)
+                    .map(|d| d.sample(rng))
+                    .unwrap_or(*median_ms)
+            }
+        };
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    }
+}
+
+/// Which payee step a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// `POST /quotes`.
+    Quote,
+    /// `POST /transfers`.
+    Transfer,
+}
+
+/// Reject a quote or transfer: by amount, by payee MSISDN, or at random.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRule {
+    /// Which step.
+    pub on: Stage,
+    /// Error code sent in the `/error` callback (e.g. 5101/5103 quotes, 5104/5105 transfers).
+    pub code: u16,
+    /// Applies when the amount is strictly above this.
+    #[serde(default)]
+    pub amount_above: Option<Amount>,
+    /// Applies to these payee MSISDNs.
+    #[serde(default)]
+    pub msisdns: Vec<String>,
+    /// Applies to this share of requests at random (0.0–1.0).
+    #[serde(default)]
+    pub rate: Option<f64>,
+}
+
+/// Behaviour of one simulated FSP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Behaviour {
+    /// How many numbers of the FSP's default range exist (index < this).
+    pub range_size: u32,
+    /// Index ranges `[from, to]` (inclusive) inside the range that answer 3204 anyway.
+    pub unknown: Vec<[u32; 2]>,
+    /// Party names: `{first}`/`{last}` templates; `{i}` is the number's index.
+    pub first_name: String,
+    /// Last-name template.
+    pub last_name: String,
+    /// Payee FSP fee added to quotes, as an amount in the quote's currency.
+    pub quote_fee: Option<Amount>,
+    /// Rejection rules, checked in order.
+    pub reject: Vec<RejectRule>,
+    /// Added latency before answering lookups.
+    pub lookup_latency: Latency,
+    /// Added latency before answering quotes.
+    pub quote_latency: Latency,
+    /// Added latency before answering transfers.
+    pub transfer_latency: Latency,
+    /// Answer `RESERVED` (the hub then commits and PATCHes) instead of `COMMITTED`.
+    pub answer_reserved: bool,
+    /// ILP packet format in quote responses.
+    pub ilp_version: IlpVersion,
+    /// Check that an incoming transfer's ILP packet matches it (payer, payee, amount, condition).
+    pub check_ilp: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            range_size: testbed::DEFAULT_RANGE_SIZE,
+            unknown: Vec::new(),
+            first_name: "Perf".into(),
+            last_name: "User {i}".into(),
+            quote_fee: None,
+            reject: Vec::new(),
+            lookup_latency: Latency::None,
+            quote_latency: Latency::None,
+            transfer_latency: Latency::None,
+            answer_reserved: false,
+            ilp_version: IlpVersion::V4,
+            check_ilp: true,
+        }
+    }
+}
+
+impl Behaviour {
+    /// Checks values a TOML file could get wrong, naming the field.
+    pub fn validate(&self, fsp: &str) -> Result<(), String> {
+        if self.range_size == 0 || self.range_size > testbed::DEFAULT_RANGE_SIZE {
+            return Err(format!("{fsp}: range_size must be 1..=1000000"));
+        }
+        for (name, l) in [
+            ("lookup_latency", &self.lookup_latency),
+            ("quote_latency", &self.quote_latency),
+            ("transfer_latency", &self.transfer_latency),
+        ] {
+            l.validate().map_err(|e| format!("{fsp}.{name}: {e}"))?;
+        }
+        for r in &self.reject {
+            if !ErrorCode::from_code(r.code).is_defined() && !(1000..=5999).contains(&r.code) {
+                return Err(format!(
+                    "{fsp}: reject code {} is not an FSPIOP error code",
+                    r.code
+                ));
+            }
+            if r.rate.is_some_and(|x| !(0.0..=1.0).contains(&x)) {
+                return Err(format!("{fsp}: reject rate must be between 0 and 1"));
+            }
+            if r.amount_above.is_none() && r.msisdns.is_empty() && r.rate.is_none() {
+                return Err(format!(
+                    "{fsp}: a reject rule needs amount_above, msisdns or rate"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The whole simulator configuration.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// FSP ids served by this process, with their behaviour.
+    pub fsps: BTreeMap<String, Behaviour>,
+    /// Where callbacks and payer requests go.
+    pub hub: HubUrls,
+    /// The hub's FSP id (sender of unsigned hub-originated messages).
+    pub hub_id: String,
+    /// Sign outgoing requests and verify incoming ones.
+    pub jws: bool,
+    /// How incoming signatures are verified.
+    pub verify_mode: VerifyMode,
+    /// Secret for ILP fulfilments (every replica must share it).
+    pub ilp_secret: String,
+    /// FSPIOP version of requests the payer starts.
+    pub version: fspiop::headers::Version,
+    /// Most callbacks in flight; beyond that requests are shed with 503/2003.
+    pub max_in_flight: usize,
+    /// Timeout of each outbound HTTP request.
+    pub http_timeout: Duration,
+}
+
+impl SimConfig {
+    /// Defaults for the given FSPs and hub URL.
+    pub fn new(fsps: &[String], hub: &str) -> SimConfig {
+        SimConfig {
+            fsps: fsps
+                .iter()
+                .map(|f| (f.clone(), Behaviour::default()))
+                .collect(),
+            hub: HubUrls::single(hub),
+            hub_id: "Hub".into(),
+            jws: false,
+            verify_mode: VerifyMode::Raw,
+            ilp_secret: "perfbed-test-ilp-secret".into(),
+            version: fspiop::headers::Version::V1_1,
+            max_in_flight: 10_000,
+            http_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A behaviours file: `[fsp.perffsp5]` tables with [`Behaviour`] fields, and `[default]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourFile {
+    /// Applies to every FSP not listed under `fsp`.
+    #[serde(default)]
+    pub default: Option<Behaviour>,
+    /// Per FSP.
+    #[serde(default)]
+    pub fsp: BTreeMap<String, Behaviour>,
+}
+
+impl BehaviourFile {
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<BehaviourFile, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies the file to a configuration: listed FSPs get their table, others the default.
+    pub fn apply(&self, config: &mut SimConfig) -> Result<(), String> {
+        for name in self.fsp.keys() {
+            if !config.fsps.contains_key(name) {
+                return Err(format!(
+                    "behaviour for '{name}', which this process does not serve (add --fsp {name})"
+                ));
+            }
+        }
+        for (name, b) in config.fsps.iter_mut() {
+            if let Some(x) = self.fsp.get(name).or(self.default.as_ref()) {
+                *b = x.clone();
+            }
+            b.validate(name)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaviour_file_parses_and_applies() {
+        let text = r#"
+[default]
+first_name = "Test"
+
+[fsp.perffsp5]
+range_size = 1000
+unknown = [[900, 999]]
+quote_fee = "1.5"
+answer_reserved = true
+ilp_version = "v1"
+transfer_latency = { dist = "lognormal", median_ms = 5.0, sigma = 0.5 }
+reject = [{ on = "transfer", code = 5105, amount_above = "1000" }]
+"#;
+        let file = BehaviourFile::parse(text).unwrap();
+        let mut c = SimConfig::new(&["perffsp5".into(), "perffsp6".into()], "http://hub");
+        file.apply(&mut c).unwrap();
+        let b5 = &c.fsps["perffsp5"];
+        assert_eq!(b5.range_size, 1000);
+        assert!(b5.answer_reserved);
+        assert_eq!(b5.ilp_version, IlpVersion::V1);
+        assert_eq!(b5.reject[0].code, 5105);
+        assert_eq!(c.fsps["perffsp6"].first_name, "Test");
+
+        assert!(
+            BehaviourFile::parse("[fsp.perffsp5]\nrange = 1").is_err(),
+            "unknown field"
+        );
+        let other = BehaviourFile::parse("[fsp.perffsp9]\n").unwrap();
+        assert!(other.apply(&mut c).unwrap_err().contains("--fsp perffsp9"));
+        let bad =
+            BehaviourFile::parse("[fsp.perffsp5]\nreject = [{ on = \"quote\", code = 5101 }]")
+                .unwrap();
+        assert!(bad
+            .apply(&mut c)
+            .unwrap_err()
+            .contains("needs amount_above"));
+    }
+
+    #[test]
+    fn latency_samples_stay_in_range() {
+        let mut rng = rand::rng();
+        let u = Latency::Uniform {
+            min_ms: 2.0,
+            max_ms: 4.0,
+        };
+        for _ in 0..1000 {
+            let d = u.sample(&mut rng);
+            assert!(d >= Duration::from_millis(2) && d <= Duration::from_millis(4));
+        }
+        assert_eq!(
+            Latency::Fixed { ms: 3.0 }.sample(&mut rng),
+            Duration::from_millis(3)
+        );
+        let l = Latency::Lognormal {
+            median_ms: 10.0,
+            sigma: 0.5,
+        };
+        let mut v: Vec<Duration> = (0..2001).map(|_| l.sample(&mut rng)).collect();
+        v.sort();
+        let median = v[1000].as_secs_f64() * 1000.0;
+        assert!((7.0..14.0).contains(&median), "median {median}");
+        assert!(Latency::Uniform {
+            min_ms: 5.0,
+            max_ms: 1.0
+        }
+        .validate()
+        .is_err());
+    }
+}

@@ -1,0 +1,542 @@
+//! # sim — perffsp, the FSPIOP DFSP simulator
+//!
+//! One process serves any number of FSP identities. Each inbound request is routed by
+//! `FSPIOP-Destination` (then by the payee in the body or the MSISDN's owner) and answered as
+//! that FSP, signing with that FSP's key.
+//!
+//! * **Payee** ([`payee`]): `GET /parties` → `PUT /parties` (or 3204), `POST /quotes` →
+//!   `PUT /quotes` with ILP packet and condition, `POST /transfers` → ILP check →
+//!   `PUT /transfers` `COMMITTED` with the fulfilment. Stateless: the fulfilment is re-derived
+//!   from the packet, so any replica answers any request and memory does not grow.
+//! * **Payer** ([`Sim::lookup`], [`Sim::quote`], [`Sim::transfer`]): the load driver starts a
+//!   step and awaits its callback, an error callback (from the payee or the hub), or a timeout.
+//!   Callbacks are JWS-verified and fulfilments checked; anomalies are counted, never success.
+//! * Synchronous errors are answered like the hub answers them: HTTP 4xx with
+//!   `errorInformation`, and no callback. Overload is shed with 503/2003.
+//!
+//! [`start`] binds a listener and serves; [`router`] gives the axum `Router` for tests.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod metrics;
+pub mod payee;
+mod payer;
+mod pending;
+
+pub use config::{Behaviour, BehaviourFile, HubUrls, Latency, RejectRule, SimConfig, Stage};
+pub use payer::{Anomaly, FlowError};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use fspiop::error::{ErrorCode, ErrorInformation};
+use fspiop::ilp::IlpSecret;
+use fspiop::jws::KeyStore;
+use fspiop::models::{PartiesPut, QuotesPut, TransfersPatch, TransfersPut};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use perfbed_http::fspiop::{check_inbound, parse_body, FspiopError, JwsPolicy, Outbound};
+use perfbed_http::{ClientOptions, HttpClient};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::Metrics;
+use crate::pending::Pending;
+
+/// A callback a payer flow receives.
+#[derive(Debug, Clone)]
+pub enum Callback {
+    /// `PUT /parties/…`.
+    Party(Box<PartiesPut>),
+    /// `PUT /quotes/{ID}`.
+    Quote(Box<QuotesPut>),
+    /// `PUT /transfers/{ID}`.
+    Transfer(Box<TransfersPut>),
+    /// `PUT …/error`, with the sender (`FSPIOP-Source`).
+    Error {
+        /// The error.
+        info: ErrorInformation,
+        /// Who sent it (`Hub` or the payee).
+        source: String,
+    },
+    /// The callback arrived but was refused (bad signature, bad body).
+    Invalid(Anomaly),
+}
+
+/// The simulator: configuration, keys, HTTP client and state shared by every request.
+pub struct Sim {
+    config: SimConfig,
+    keys: Arc<KeyStore>,
+    jws_policy: Option<JwsPolicy>,
+    client: HttpClient,
+    secret: IlpSecret,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    pending: Pending,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("fsps", &self.config.fsps.keys().collect::<Vec<_>>())
+            .field("hub", &self.config.hub)
+            .field("jws", &self.config.jws)
+            .finish()
+    }
+}
+
+/// What can stop the simulator from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A configuration value is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl Sim {
+    /// Builds the simulator. With `config.jws`, every served FSP needs a private key in `keys`.
+    pub fn new(
+        config: SimConfig,
+        keys: KeyStore,
+        client_tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Arc<Sim>, StartError> {
+        if config.fsps.is_empty() {
+            return Err(StartError::Config(
+                "no FSP to serve: give at least one --fsp".into(),
+            ));
+        }
+        for (fsp, b) in &config.fsps {
+            b.validate(fsp).map_err(StartError::Config)?;
+            if config.jws && keys.signing(fsp).is_none() {
+                return Err(StartError::Config(format!(
+                    "JWS is on but there is no private key for {fsp}: put {fsp}.key in the keys directory \
+                     (`perfbed pki` makes one) or pass --no-jws"
+                )));
+            }
+        }
+        for url in [
+            &config.hub.parties,
+            &config.hub.quotes,
+            &config.hub.transfers,
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(StartError::Config(format!(
+                    "hub URL '{url}' must start with http:// or https://"
+                )));
+            }
+        }
+        let keys = Arc::new(keys);
+        let jws_policy = config.jws.then(|| JwsPolicy {
+            keys: keys.clone(),
+            mode: config.verify_mode,
+            hub_id: config.hub_id.clone(),
+        });
+        let client = HttpClient::new(ClientOptions {
+            tls: client_tls,
+            timeout: config.http_timeout,
+            ..ClientOptions::default()
+        });
+        Ok(Arc::new(Sim {
+            secret: IlpSecret::new(config.ilp_secret.as_bytes()),
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            jws_policy,
+            client,
+            keys,
+            tracker: TaskTracker::new(),
+            pending: Pending::default(),
+            metrics: Metrics::new(),
+            config,
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Payer flows waiting for a callback right now.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Callbacks in flight right now.
+    pub fn callbacks_in_flight(&self) -> usize {
+        self.config.max_in_flight - self.permits.available_permits()
+    }
+
+    fn serves(&self, fsp: &str) -> bool {
+        self.config.fsps.contains_key(fsp)
+    }
+
+    /// Sends one FSPIOP request as `source` (signed when JWS is on) and returns the response.
+    async fn send(&self, out: Outbound) -> Result<http::Response<Bytes>, FlowError> {
+        let signer = if self.config.jws {
+            Some(
+                self.keys
+                    .signing(&out.source)
+                    .ok_or_else(|| FlowError::Send(format!("no signing key for {}", out.source)))?,
+            )
+        } else {
+            None
+        };
+        let req = out
+            .build(signer)
+            .map_err(|e| FlowError::Send(e.to_string()))?;
+        self.client
+            .send(req)
+            .await
+            .map_err(|e| FlowError::Send(e.to_string()))
+    }
+
+    /// Sends a callback in the background, holding `permit` until it is done.
+    fn spawn_callback(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        route: &'static str,
+        delay: Duration,
+        out: Outbound,
+    ) {
+        let sim = self.clone();
+        self.tracker.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let started = Instant::now();
+            let url = out.url.clone();
+            let ok = match sim.send(out).await {
+                Ok(resp) if resp.status().is_success() => true,
+                Ok(resp) => {
+                    tracing::debug!(%url, status = %resp.status(), body = %String::from_utf8_lossy(resp.body()), "callback refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(%url, error = %e, "callback failed");
+                    false
+                }
+            };
+            sim.metrics.callback(route, ok, started.elapsed());
+            drop(permit);
+        });
+    }
+
+    fn try_permit(&self) -> Result<OwnedSemaphorePermit, FspiopError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            self.metrics.shed();
+            FspiopError::new(
+                ErrorCode::ServiceCurrentlyUnavailable,
+                "too many callbacks in flight",
+            )
+        })
+    }
+}
+
+/// The axum router: `/health`, `/metrics`, and every FSPIOP route.
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(fspiop_request)
+        .with_state(sim)
+}
+
+async fn health(State(sim): State<Arc<Sim>>) -> Response {
+    let body = serde_json::json!({
+        "status": "OK",
+        "fsps": sim.config.fsps.keys().collect::<Vec<_>>(),
+        "jws": sim.config.jws,
+        "callbacksInFlight": sim.callbacks_in_flight(),
+        "payerWaiting": sim.waiting(),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(sim): State<Arc<Sim>>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        sim.metrics.render(),
+    )
+        .into_response()
+}
+
+/// What a path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    PartiesGet { id_path: String },
+    PartiesPut { id_path: String },
+    PartiesError { id_path: String },
+    ParticipantsPut,
+    QuotesPost,
+    QuotesPut { id: String },
+    QuotesError { id: String },
+    TransfersPost,
+    TransfersPut { id: String },
+    TransfersPatch { id: String },
+    TransfersError { id: String },
+}
+
+impl Target {
+    fn route(&self) -> &'static str {
+        match self {
+            Target::PartiesGet { .. } => "parties_get",
+            Target::PartiesPut { .. } => "parties_put",
+            Target::PartiesError { .. } => "parties_error",
+            Target::ParticipantsPut => "participants_put",
+            Target::QuotesPost => "quotes_post",
+            Target::QuotesPut { .. } => "quotes_put",
+            Target::QuotesError { .. } => "quotes_error",
+            Target::TransfersPost => "transfers_post",
+            Target::TransfersPut { .. } => "transfers_put",
+            Target::TransfersPatch { .. } => "transfers_patch",
+            Target::TransfersError { .. } => "transfers_error",
+        }
+    }
+
+    fn parse(method: &Method, path: &str) -> Result<Target, FspiopError> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let unknown = || FspiopError::new(ErrorCode::UnknownUri, format!("{method} {path}"));
+        let t = match (method, segs.as_slice()) {
+            (&Method::GET, ["parties", t, i]) => Target::PartiesGet {
+                id_path: format!("{t}/{i}"),
+            },
+            (&Method::GET, ["parties", t, i, s]) => Target::PartiesGet {
+                id_path: format!("{t}/{i}/{s}"),
+            },
+            (&Method::PUT, ["parties", t, i, "error"]) => Target::PartiesError {
+                id_path: format!("{t}/{i}"),
+            },
+            (&Method::PUT, ["parties", t, i, s, "error"]) => Target::PartiesError {
+                id_path: format!("{t}/{i}/{s}"),
+            },
+            (&Method::PUT, ["parties", t, i]) => Target::PartiesPut {
+                id_path: format!("{t}/{i}"),
+            },
+            (&Method::PUT, ["parties", t, i, s]) => Target::PartiesPut {
+                id_path: format!("{t}/{i}/{s}"),
+            },
+            (&Method::PUT, ["participants", ..]) => Target::ParticipantsPut,
+            (&Method::POST, ["quotes"]) => Target::QuotesPost,
+            (&Method::PUT, ["quotes", id]) => Target::QuotesPut {
+                id: (*id).to_owned(),
+            },
+            (&Method::PUT, ["quotes", id, "error"]) => Target::QuotesError {
+                id: (*id).to_owned(),
+            },
+            (&Method::POST, ["transfers"]) => Target::TransfersPost,
+            (&Method::PUT, ["transfers", id]) => Target::TransfersPut {
+                id: (*id).to_owned(),
+            },
+            (&Method::PATCH, ["transfers", id]) => Target::TransfersPatch {
+                id: (*id).to_owned(),
+            },
+            (&Method::PUT, ["transfers", id, "error"]) => Target::TransfersError {
+                id: (*id).to_owned(),
+            },
+            (_, ["parties" | "participants" | "quotes" | "transfers", ..]) => {
+                return Err(FspiopError::new(
+                    ErrorCode::GenericClientError,
+                    format!("method {method} not allowed on {path}"),
+                ))
+            }
+            _ => return Err(unknown()),
+        };
+        Ok(t)
+    }
+
+    /// The pending-flow key a callback resolves, for payer callbacks.
+    fn pending_key(&self) -> Option<String> {
+        match self {
+            Target::PartiesPut { id_path } | Target::PartiesError { id_path } => {
+                Some(format!("p:{id_path}"))
+            }
+            Target::QuotesPut { id } | Target::QuotesError { id } => Some(format!("q:{id}")),
+            Target::TransfersPut { id } | Target::TransfersError { id } => Some(format!("t:{id}")),
+            _ => None,
+        }
+    }
+}
+
+async fn fspiop_request(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let (route, result) = match Target::parse(&method, uri.path()) {
+        Err(e) => ("unknown", Err(e)),
+        Ok(target) => {
+            let route = target.route();
+            (
+                route,
+                handle(&sim, target, &method, uri.path(), &headers, body),
+            )
+        }
+    };
+    let response = match result {
+        Ok(status) => status.into_response(),
+        Err(e) => {
+            if e.code() == ErrorCode::InvalidSignature {
+                sim.metrics.jws_failure();
+            }
+            tracing::debug!(%method, %uri, error = %e, "refused");
+            e.into_response()
+        }
+    };
+    sim.metrics
+        .request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn handle(
+    sim: &Arc<Sim>,
+    target: Target,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, FspiopError> {
+    let checked = check_inbound(method, path, headers, &body, sim.jws_policy.as_ref());
+    let parsed = match checked {
+        Ok(p) => p,
+        Err(e) => {
+            // A payer flow waiting on this callback learns why it will never succeed.
+            if let Some(key) = target.pending_key() {
+                let dest = headers
+                    .get(fspiop::headers::FSPIOP_DESTINATION)
+                    .and_then(|v| v.to_str().ok());
+                let kind = if e.code() == ErrorCode::InvalidSignature {
+                    Anomaly::JwsInvalid
+                } else {
+                    Anomaly::InvalidCallback
+                };
+                if sim.pending.resolve(&key, dest, &Callback::Invalid(kind)) > 0 {
+                    sim.metrics.anomaly(kind.as_str());
+                }
+            }
+            return Err(e);
+        }
+    };
+    let source = parsed.source.to_owned();
+    let destination = parsed.destination.map(str::to_owned);
+    let version = parsed.version;
+    if let Some(d) = &destination {
+        if !sim.serves(d) && d != &sim.config.hub_id {
+            return Err(FspiopError::new(
+                ErrorCode::DestinationFspError,
+                format!("this simulator does not serve '{d}'"),
+            ));
+        }
+    }
+    let ctx = payee::Ctx {
+        source,
+        destination,
+        version,
+    };
+    match target {
+        Target::PartiesGet { id_path } => payee::lookup(sim, ctx, &id_path),
+        Target::QuotesPost => payee::quote(sim, ctx, &body),
+        Target::TransfersPost => payee::transfer(sim, ctx, &body),
+        Target::TransfersPatch { .. } => {
+            let _: TransfersPatch = parse_body(&body)?;
+            Ok(StatusCode::OK)
+        }
+        Target::ParticipantsPut => Ok(StatusCode::OK),
+        Target::PartiesPut { id_path } => payer::on_party(sim, &ctx, &id_path, &body),
+        Target::PartiesError { id_path } => {
+            payer::on_error(sim, &ctx, &format!("p:{id_path}"), &body)
+        }
+        Target::QuotesPut { id } => payer::on_quote(sim, &ctx, &id, &body),
+        Target::QuotesError { id } => payer::on_error(sim, &ctx, &format!("q:{id}"), &body),
+        Target::TransfersPut { id } => payer::on_transfer(sim, &ctx, &id, &body),
+        Target::TransfersError { id } => payer::on_error(sim, &ctx, &format!("t:{id}"), &body),
+    }
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    sim: Arc<Sim>,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The simulator (payer API, metrics).
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// Stops accepting, lets open requests finish, then waits for callbacks still in flight
+    /// (at most `drain`).
+    pub async fn shutdown(self, drain: Duration) {
+        self.stop.cancel();
+        let _ = self.server.await;
+        self.sim.tracker.close();
+        if tokio::time::timeout(drain, self.sim.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("callbacks still in flight after {drain:?}");
+        }
+    }
+}
+
+/// Binds `listen` and serves the simulator (with TLS when `server_tls` is given).
+pub async fn start(
+    sim: Arc<Sim>,
+    listen: SocketAddr,
+    server_tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Running, StartError> {
+    let (listener, addr) =
+        perfbed_http::server::bind(listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: listen,
+                source,
+            })?;
+    let stop = CancellationToken::new();
+    let app = router(sim.clone());
+    let token = stop.clone();
+    let server = tokio::spawn(async move {
+        perfbed_http::server::serve(
+            listener,
+            app,
+            server_tls,
+            token.cancelled_owned(),
+            Duration::from_secs(5),
+        )
+        .await
+    });
+    Ok(Running {
+        addr,
+        sim,
+        stop,
+        server,
+    })
+}

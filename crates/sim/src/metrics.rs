@@ -1,0 +1,200 @@
+//! Prometheus metrics of the simulator (`GET /metrics`, text exposition format).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~3.3 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// All counters and histograms; cheap to update from any task.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    handling: HistogramFamily<Route>,
+    callbacks_sent: Family<Route, Counter>,
+    callbacks_failed: Family<Route, Counter>,
+    callback_latency: HistogramFamily<Route>,
+    jws_failures: Counter,
+    shed: Counter,
+    anomalies: Family<Kind, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `perffsp_` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("perffsp");
+        let requests = Family::<RouteStatus, Counter>::default();
+        let handling: HistogramFamily<Route> = Family::new_with_constructor(latency_histogram);
+        let callbacks_sent = Family::<Route, Counter>::default();
+        let callbacks_failed = Family::<Route, Counter>::default();
+        let callback_latency: HistogramFamily<Route> =
+            Family::new_with_constructor(latency_histogram);
+        let jws_failures = Counter::default();
+        let shed = Counter::default();
+        let anomalies = Family::<Kind, Counter>::default();
+        registry.register(
+            "requests",
+            "Inbound FSPIOP requests by route and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "handling_seconds",
+            "Time to answer an inbound request",
+            handling.clone(),
+        );
+        registry.register(
+            "callbacks_sent",
+            "Callbacks the hub accepted",
+            callbacks_sent.clone(),
+        );
+        registry.register(
+            "callbacks_failed",
+            "Callbacks that failed or were refused",
+            callbacks_failed.clone(),
+        );
+        registry.register(
+            "callback_seconds",
+            "Round trip of a callback to the hub",
+            callback_latency.clone(),
+        );
+        registry.register(
+            "jws_failures",
+            "Inbound requests refused for their signature (3105)",
+            jws_failures.clone(),
+        );
+        registry.register(
+            "shed",
+            "Requests refused with 503/2003 because too many callbacks were in flight",
+            shed.clone(),
+        );
+        registry.register(
+            "payer_anomalies",
+            "Payer-side anomalies by kind (never counted as success)",
+            anomalies.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            handling,
+            callbacks_sent,
+            callbacks_failed,
+            callback_latency,
+            jws_failures,
+            shed,
+            anomalies,
+        }
+    }
+
+    /// One inbound request answered.
+    pub fn request(&self, route: &'static str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RouteStatus { route, status })
+            .inc();
+        self.handling
+            .get_or_create(&Route { route })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One callback finished.
+    pub fn callback(&self, route: &'static str, ok: bool, took: Duration) {
+        let r = Route { route };
+        if ok {
+            self.callbacks_sent.get_or_create(&r).inc();
+        } else {
+            self.callbacks_failed.get_or_create(&r).inc();
+        }
+        self.callback_latency
+            .get_or_create(&r)
+            .observe(took.as_secs_f64());
+    }
+
+    /// One signature refused.
+    pub fn jws_failure(&self) {
+        self.jws_failures.inc();
+    }
+
+    /// One request shed.
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// One payer anomaly.
+    pub fn anomaly(&self, kind: &'static str) {
+        self.anomalies.get_or_create(&Kind { kind }).inc();
+    }
+
+    /// Callbacks sent / failed so far, over all routes.
+    pub fn callback_totals(&self) -> (u64, u64) {
+        let sum = |f: &Family<Route, Counter>| -> u64 {
+            ROUTES
+                .iter()
+                .map(|route| f.get_or_create(&Route { route }).get())
+                .sum()
+        };
+        (sum(&self.callbacks_sent), sum(&self.callbacks_failed))
+    }
+
+    /// Shed requests so far.
+    pub fn shed_total(&self) -> u64 {
+        self.shed.get()
+    }
+
+    /// JWS failures so far.
+    pub fn jws_failure_total(&self) -> u64 {
+        self.jws_failures.get()
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Every route label the simulator uses.
+pub const ROUTES: &[&str] = &[
+    "parties_get",
+    "parties_put",
+    "parties_error",
+    "participants_put",
+    "quotes_post",
+    "quotes_put",
+    "quotes_error",
+    "transfers_post",
+    "transfers_put",
+    "transfers_patch",
+    "transfers_error",
+    "unknown",
+];

@@ -1,0 +1,333 @@
+//! The payer role: start a lookup, quote or transfer as one of the served FSPs and await its
+//! callback. Used by the load driver in the same process.
+
+use axum::body::Bytes;
+use fspiop::error::{ErrorCode, ErrorInformationObject};
+use fspiop::json::to_canonical_vec;
+use fspiop::models::{
+    PartiesPut, PartyIdType, QuotesPost, QuotesPut, TransferState, TransfersPost, TransfersPut,
+};
+use http::{Method, StatusCode};
+use perfbed_http::fspiop::{parse_body, FspiopError, Outbound};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::payee::Ctx;
+use crate::{Callback, Sim};
+
+/// Something wrong with a callback: never counted as success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Anomaly {
+    /// The callback's signature did not verify (answered 3105).
+    JwsInvalid,
+    /// The callback was malformed (bad headers or body).
+    InvalidCallback,
+    /// `sha256(fulfilment) != condition`.
+    FulfilmentMismatch,
+    /// `PUT /transfers` reached the payer in a state other than `COMMITTED`.
+    UnexpectedState,
+}
+
+impl Anomaly {
+    /// Metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Anomaly::JwsInvalid => "jws_invalid",
+            Anomaly::InvalidCallback => "invalid_callback",
+            Anomaly::FulfilmentMismatch => "fulfilment_mismatch",
+            Anomaly::UnexpectedState => "unexpected_state",
+        }
+    }
+}
+
+/// How a payer step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowError {
+    /// The hub answered the request synchronously with an error.
+    #[error("hub refused the request: HTTP {status} {code:?}")]
+    Sync {
+        /// HTTP status.
+        status: u16,
+        /// `errorCode` of the body, if it had one.
+        code: Option<String>,
+    },
+    /// The request could not be sent (connection, TLS, timeout of the HTTP call).
+    #[error("send failed: {0}")]
+    Send(String),
+    /// An error callback: from the payee or from `Hub`.
+    #[error("rejected with {code} by {source_fsp}")]
+    Rejected {
+        /// The `errorCode`.
+        code: String,
+        /// Who sent it.
+        source_fsp: String,
+    },
+    /// No callback within the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// A callback arrived but was wrong.
+    #[error("anomaly: {}", .0.as_str())]
+    Anomaly(Anomaly),
+}
+
+impl FlowError {
+    /// The FSPIOP error code it carries, if any.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            FlowError::Rejected { code, .. } => ErrorCode::parse(code),
+            FlowError::Sync { code, .. } => code.as_deref().and_then(ErrorCode::parse),
+            _ => None,
+        }
+    }
+}
+
+impl Sim {
+    async fn request(
+        self: &Arc<Self>,
+        payer: &str,
+        key: String,
+        out: Outbound,
+        timeout: Duration,
+    ) -> Result<Callback, FlowError> {
+        if !self.serves(payer) {
+            return Err(FlowError::Send(format!(
+                "this simulator does not serve payer '{payer}'"
+            )));
+        }
+        let (token, rx) = self.pending.register(key.clone(), payer);
+        let work = async {
+            let resp = self.send(out).await?;
+            let status = resp.status();
+            if status != StatusCode::ACCEPTED && status != StatusCode::OK {
+                let code = serde_json::from_slice::<ErrorInformationObject>(resp.body())
+                    .ok()
+                    .map(|e| e.error_information.error_code);
+                return Err(FlowError::Sync {
+                    status: status.as_u16(),
+                    code,
+                });
+            }
+            rx.await.map_err(|_| FlowError::Timeout)
+        };
+        let result = match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(FlowError::Timeout),
+        };
+        if result.is_err() {
+            self.pending.cancel(&key, token);
+        }
+        result
+    }
+
+    fn payer_out(
+        &self,
+        payer: &str,
+        method: Method,
+        resource: &str,
+        path: String,
+        destination: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Outbound {
+        Outbound {
+            method,
+            url: format!("{}{}", self.config.hub.for_resource(resource), path),
+            version: self.config.version,
+            source: payer.to_owned(),
+            destination: destination.map(str::to_owned),
+            body,
+            extra: Vec::new(),
+        }
+    }
+
+    /// `GET /parties/{Type}/{ID}` as `payer`; the party, or why not.
+    pub async fn lookup(
+        self: &Arc<Self>,
+        payer: &str,
+        id_type: PartyIdType,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<PartiesPut, FlowError> {
+        let id_path = format!("{}/{id}", id_type.as_str());
+        let out = self.payer_out(
+            payer,
+            Method::GET,
+            "parties",
+            format!("/parties/{id_path}"),
+            None,
+            None,
+        );
+        match self
+            .request(payer, format!("p:{id_path}"), out, timeout)
+            .await?
+        {
+            Callback::Party(p) => Ok(*p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `POST /quotes` as `payer` to `payee_fsp`; the quote response, or why not.
+    pub async fn quote(
+        self: &Arc<Self>,
+        payer: &str,
+        payee_fsp: &str,
+        req: &QuotesPost,
+        timeout: Duration,
+    ) -> Result<QuotesPut, FlowError> {
+        let body = Bytes::from(to_canonical_vec(req));
+        let out = self.payer_out(
+            payer,
+            Method::POST,
+            "quotes",
+            "/quotes".into(),
+            Some(payee_fsp),
+            Some(body),
+        );
+        match self
+            .request(payer, format!("q:{}", req.quote_id), out, timeout)
+            .await?
+        {
+            Callback::Quote(q) => Ok(*q),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `POST /transfers` as `payer`; the committed transfer (fulfilment checked against the
+    /// condition), or why not.
+    pub async fn transfer(
+        self: &Arc<Self>,
+        payer: &str,
+        req: &TransfersPost,
+        timeout: Duration,
+    ) -> Result<TransfersPut, FlowError> {
+        let body = Bytes::from(to_canonical_vec(req));
+        let out = self.payer_out(
+            payer,
+            Method::POST,
+            "transfers",
+            "/transfers".into(),
+            Some(req.payee_fsp.as_str()),
+            Some(body),
+        );
+        match self
+            .request(payer, format!("t:{}", req.transfer_id), out, timeout)
+            .await?
+        {
+            Callback::Transfer(t) => {
+                if t.transfer_state != TransferState::Committed {
+                    self.metrics.anomaly(Anomaly::UnexpectedState.as_str());
+                    return Err(FlowError::Anomaly(Anomaly::UnexpectedState));
+                }
+                if !t
+                    .fulfilment
+                    .as_ref()
+                    .is_some_and(|f| f.fulfils(&req.condition))
+                {
+                    self.metrics.anomaly(Anomaly::FulfilmentMismatch.as_str());
+                    return Err(FlowError::Anomaly(Anomaly::FulfilmentMismatch));
+                }
+                Ok(*t)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(cb: Callback) -> FlowError {
+    match cb {
+        Callback::Error { info, source } => FlowError::Rejected {
+            code: info.error_code,
+            source_fsp: source,
+        },
+        Callback::Invalid(a) => FlowError::Anomaly(a),
+        // A key only ever receives its own callback type.
+        _ => FlowError::Anomaly(Anomaly::InvalidCallback),
+    }
+}
+
+/// Parses a callback body; a malformed one is refused and its waiter told so.
+fn parse_callback<T: serde::de::DeserializeOwned>(
+    sim: &Sim,
+    key: &str,
+    ctx: &Ctx,
+    body: &[u8],
+) -> Result<T, FspiopError> {
+    parse_body(body).inspect_err(|_| {
+        if sim.pending.resolve(
+            key,
+            ctx.destination.as_deref(),
+            &Callback::Invalid(Anomaly::InvalidCallback),
+        ) > 0
+        {
+            sim.metrics.anomaly(Anomaly::InvalidCallback.as_str());
+        }
+    })
+}
+
+fn deliver(sim: &Sim, key: &str, ctx: &Ctx, cb: Callback) -> Result<StatusCode, FspiopError> {
+    if sim.pending.resolve(key, ctx.destination.as_deref(), &cb) == 0
+        && ctx.source != sim.config.hub_id
+    {
+        // Nobody waits: a late callback after a timeout, or one for another replica.
+        sim.metrics.anomaly("unsolicited");
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `PUT /parties/…`.
+pub(crate) fn on_party(
+    sim: &Arc<Sim>,
+    ctx: &Ctx,
+    id_path: &str,
+    body: &[u8],
+) -> Result<StatusCode, FspiopError> {
+    let key = format!("p:{id_path}");
+    let p: PartiesPut = parse_callback(sim, &key, ctx, body)?;
+    deliver(sim, &key, ctx, Callback::Party(Box::new(p)))
+}
+
+/// `PUT /quotes/{ID}`.
+pub(crate) fn on_quote(
+    sim: &Arc<Sim>,
+    ctx: &Ctx,
+    id: &str,
+    body: &[u8],
+) -> Result<StatusCode, FspiopError> {
+    let key = format!("q:{id}");
+    let q: QuotesPut = parse_callback(sim, &key, ctx, body)?;
+    deliver(sim, &key, ctx, Callback::Quote(Box::new(q)))
+}
+
+/// `PUT /transfers/{ID}`: to a payer (resolves its flow), or the hub's confirmation to a payee.
+pub(crate) fn on_transfer(
+    sim: &Arc<Sim>,
+    ctx: &Ctx,
+    id: &str,
+    body: &[u8],
+) -> Result<StatusCode, FspiopError> {
+    let key = format!("t:{id}");
+    let t: TransfersPut = parse_callback(sim, &key, ctx, body)?;
+    if let Err(e) = t.check() {
+        let _ = parse_callback::<()>(sim, &key, ctx, b"");
+        return Err(e.into());
+    }
+    deliver(sim, &key, ctx, Callback::Transfer(Box::new(t)))
+}
+
+/// `PUT …/error`.
+pub(crate) fn on_error(
+    sim: &Arc<Sim>,
+    ctx: &Ctx,
+    key: &str,
+    body: &[u8],
+) -> Result<StatusCode, FspiopError> {
+    let e: ErrorInformationObject = parse_callback(sim, key, ctx, body)?;
+    deliver(
+        sim,
+        key,
+        ctx,
+        Callback::Error {
+            info: e.error_information,
+            source: ctx.source.clone(),
+        },
+    )
+}
