@@ -196,6 +196,15 @@ mod tests {
     }
 
     #[test]
+    fn floats_parse_correctly_rounded_so_canonical_form_is_stable() {
+        // Found by the canonical_json fuzz target: without serde_json's `float_roundtrip`,
+        // 440e50 parsed one ULP off and printed as 4.4000000000000001e+52 (JavaScript: 4.4e+52).
+        assert_eq!(c("440e50"), "4.4e+52");
+        assert_eq!(c(&c("440e50")), "4.4e+52");
+        assert_eq!(c("0.1"), "0.1");
+    }
+
+    #[test]
     fn rejects_invalid_json() {
         assert!(canonicalize(b"{").is_err());
         assert!(canonicalize(b"{} x").is_err());

@@ -4,7 +4,7 @@
 //! conditions and fulfilments must be byte-identical for the same inputs, and it must decode
 //! ours.
 //!
-//! Needs `node` and `npm ci --prefix xcheck` (the README's test command does both). A missing
+//! Needs `node` and the npm packages of `crates/xcheck/node` (the README's test command installs them). A missing
 //! reference library is a failure, never a skip.
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
@@ -22,53 +22,8 @@ use fspiop::types::{
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::Command;
 
-fn xcheck_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../xcheck")
-}
-
-/// Runs the ops through the reference library; one result per op.
-fn oracle(ops: &[Value]) -> Vec<Result<Value, String>> {
-    let dir = xcheck_dir();
-    let sdk = dir.join("node_modules/@mojaloop/sdk-standard-components");
-    assert!(
-        sdk.is_dir(),
-        "the reference library is not installed at {}: run `npm ci --prefix xcheck` \
-         (the README's test command does it)",
-        sdk.display()
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in.json");
-    let output = tmp.path().join("out.json");
-    std::fs::write(&input, serde_json::to_vec(&json!({ "ops": ops })).unwrap()).unwrap();
-    let run = Command::new("node")
-        .arg(dir.join("oracle.js"))
-        .arg(&input)
-        .arg(&output)
-        .current_dir(&dir)
-        .output()
-        .expect("`node` must be on PATH for the reference cross-check");
-    assert!(
-        run.status.success(),
-        "oracle.js failed: {}\n{}",
-        String::from_utf8_lossy(&run.stderr),
-        String::from_utf8_lossy(&run.stdout)
-    );
-    let out: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
-    let results = out["results"].as_array().unwrap();
-    assert_eq!(results.len(), ops.len());
-    results
-        .iter()
-        .map(|r| {
-            if r["ok"] == json!(true) {
-                Ok(r["value"].clone())
-            } else {
-                Err(r["error"].as_str().unwrap_or("?").to_owned())
-            }
-        })
-        .collect()
-}
+use xcheck::oracle;
 
 // ---------------------------------------------------------------------------------------------
 // JWS

@@ -162,12 +162,12 @@ pub fn client_config(
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_pem, "server CA")?);
-    let mut config = match identity {
+    // No ALPN here: the hyper-rustls connector sets it (and refuses a preset one).
+    let config = match identity {
         Some((cert, k)) => builder
             .with_client_auth_cert(certs(cert, "client certificate")?, key(k, "client key")?)?,
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

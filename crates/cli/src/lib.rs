@@ -1,0 +1,60 @@
+//! # perfbed — the command line
+//!
+//! A thin layer: [`Cli`] (clap) describes every subcommand and flag, [`run`] dispatches to the
+//! crates that do the work (`sim`, `perfbed-http`, `fspiop`).
+#![forbid(unsafe_code)]
+
+mod pki;
+mod sim_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// perfbed — a performance testbed for Mojaloop switches.
+///
+/// Fast FSPIOP DFSP simulators that sign and validate every callback (JWS, mTLS, ILP), plus the
+/// tools around a load test. Run `perfbed <command> --help` for each command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "perfbed",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run perffsp DFSP simulators (payee and payer roles) for one or more FSP ids.
+    Sim(Box<sim_cmd::SimArgs>),
+    /// Make TEST-ONLY JWS keys and mTLS certificates for a test scheme.
+    Pki(pki::PkiArgs),
+}
+
+/// Runs the parsed command line; errors are printed as `error: …` with what to fix.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Sim(args) => sim_cmd::run(*args),
+        Command::Pki(args) => pki::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level.
+pub(crate) fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

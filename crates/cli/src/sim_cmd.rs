@@ -1,0 +1,227 @@
+//! `perfbed sim`: run perffsp simulators from flags (a behaviours file is optional).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use fspiop::jws::{KeyStore, VerifyMode};
+use perfbed_http::tls::{ClientTlsFiles, ServerTlsFiles};
+use sim::{BehaviourFile, HubUrls, Sim, SimConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum VerifyArg {
+    /// Verify over the body bytes as received (JWS semantics; accepts every correct sender).
+    Raw,
+    /// Re-serialize the body with sorted keys first, exactly like the Mojaloop reference
+    /// validator (rejects senders that sign unsorted JSON, e.g. testing toolkit 18.13).
+    Strict,
+}
+
+/// Run perffsp DFSP simulators.
+///
+/// One process serves every --fsp given, routing requests by FSPIOP-Destination and signing as
+/// that FSP. Payee: GET /parties, POST /quotes, POST /transfers are answered with signed
+/// callbacks to the hub. Numbers: the i-th MSISDN of perffspN is 2547 + N (2 digits) + i
+/// (6 digits), e.g. perffsp5 → 254705000001; other numbers get 3204.
+///
+/// Examples:
+///   perfbed sim --fsp perffsp5 --fsp perffsp6 --hub http://localhost:3000 --no-jws
+///   perfbed pki --out ./pki && perfbed sim --fsp perffsp5 --hub https://hub:443 --keys ./pki \
+///       --tls-cert ./pki/tls/server.pem --tls-key ./pki/tls/server.key \
+///       --tls-client-ca ./pki/tls/ca.pem --hub-ca ./pki/tls/ca.pem \
+///       --client-cert ./pki/tls/perffsp5.pem --client-key ./pki/tls/perffsp5.key
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// FSP id to serve (repeatable, or comma-separated).
+    #[arg(
+        long = "fsp",
+        value_name = "ID",
+        required = true,
+        value_delimiter = ',',
+        env = "PERFBED_FSPS"
+    )]
+    fsps: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4000", env = "PERFBED_LISTEN")]
+    listen: SocketAddr,
+    /// Base URL of the hub for all callbacks (one gateway, or the hub emulator).
+    #[arg(long, value_name = "URL", env = "PERFBED_HUB")]
+    hub: String,
+    /// Override for /parties and /participants (a real Mojaloop's account-lookup-service).
+    #[arg(long, value_name = "URL")]
+    hub_parties: Option<String>,
+    /// Override for /quotes (quoting-service).
+    #[arg(long, value_name = "URL")]
+    hub_quotes: Option<String>,
+    /// Override for /transfers (ml-api-adapter).
+    #[arg(long, value_name = "URL")]
+    hub_transfers: Option<String>,
+    /// The hub's FSP id (its own error and confirmation messages may come unsigned).
+    #[arg(long, default_value = "Hub")]
+    hub_id: String,
+    /// JWS keys: <fsp>.key private keys of the FSPs served, <fsp>.pem public keys of peers.
+    /// With keys, outgoing requests are signed (RS256 for RSA keys, ES256 for EC) and incoming
+    /// signed requests are verified.
+    #[arg(long, value_name = "DIR", env = "PERFBED_KEYS")]
+    keys: Option<PathBuf>,
+    /// Turn JWS signing and verification off even when --keys is given.
+    #[arg(long)]
+    no_jws: bool,
+    /// How incoming signatures are verified.
+    #[arg(long, value_enum, default_value = "raw")]
+    jws_verify: VerifyArg,
+    /// Server certificate (PEM) for inbound TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Server private key (PEM) for inbound TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to: turns on mTLS for inbound requests.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// CA (PEM) to trust for https:// hub URLs.
+    #[arg(long, value_name = "FILE")]
+    hub_ca: Option<PathBuf>,
+    /// Client certificate (PEM) presented to the hub (mTLS).
+    #[arg(long, value_name = "FILE", requires_all = ["client_key", "hub_ca"])]
+    client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+    /// Behaviours per FSP (TOML: [default] and [fsp.<id>] tables; see docs/sim.md).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Secret for ILP fulfilments; every replica of a payee must share it.
+    #[arg(
+        long,
+        env = "PERFBED_ILP_SECRET",
+        default_value = "perfbed-test-ilp-secret",
+        hide_default_value = true
+    )]
+    ilp_secret: String,
+    /// Most callbacks in flight; beyond that requests are refused with 503/2003.
+    #[arg(long, default_value_t = 10_000)]
+    max_in_flight: usize,
+    /// Timeout of each outbound HTTP request.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    http_timeout: Duration,
+}
+
+pub(crate) fn run(args: SimArgs) -> Result<()> {
+    crate::init_logging("info");
+    let mut config = SimConfig::new(&args.fsps, &args.hub);
+    config.hub = HubUrls {
+        parties: args
+            .hub_parties
+            .clone()
+            .unwrap_or_else(|| config.hub.parties.clone()),
+        quotes: args
+            .hub_quotes
+            .clone()
+            .unwrap_or_else(|| config.hub.quotes.clone()),
+        transfers: args
+            .hub_transfers
+            .clone()
+            .unwrap_or_else(|| config.hub.transfers.clone()),
+    };
+    config.hub_id = args.hub_id.clone();
+    config.ilp_secret = args.ilp_secret.clone();
+    config.max_in_flight = args.max_in_flight;
+    config.http_timeout = args.http_timeout;
+    config.verify_mode = match args.jws_verify {
+        VerifyArg::Raw => VerifyMode::Raw,
+        VerifyArg::Strict => VerifyMode::Strict,
+    };
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file =
+            BehaviourFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        file.apply(&mut config)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    let keys = match (&args.keys, args.no_jws) {
+        (Some(dir), false) => {
+            config.jws = true;
+            KeyStore::from_dir(dir)
+                .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?
+        }
+        _ => KeyStore::new(),
+    };
+    let server_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls_client_ca.clone(),
+            }
+            .load()?,
+        ),
+        _ => None,
+    };
+    let client_tls = match &args.hub_ca {
+        Some(ca) => Some(
+            ClientTlsFiles {
+                ca: ca.clone(),
+                identity: args.client_cert.clone().zip(args.client_key.clone()),
+            }
+            .load()?,
+        ),
+        None => None,
+    };
+    if client_tls.is_none()
+        && [
+            &config.hub.parties,
+            &config.hub.quotes,
+            &config.hub.transfers,
+        ]
+        .iter()
+        .any(|u| u.starts_with("https://"))
+    {
+        bail!("an https:// hub URL needs --hub-ca (the CA that signed the hub's certificate)");
+    }
+    let summary = describe(&config, &args, server_tls.is_some());
+    let sim = Sim::new(config, keys, client_tls)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = sim::start(sim, args.listen, server_tls).await?;
+        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        eprintln!("perffsp listening on {scheme}://{} — {summary}", running.addr);
+        eprintln!("health: {scheme}://{}/health, metrics: {scheme}://{}/metrics; Ctrl-C or SIGTERM to stop", running.addr, running.addr);
+        perfbed_http::server::shutdown_signal().await;
+        eprintln!("stopping: draining callbacks in flight …");
+        let sim = running.sim().clone();
+        running.shutdown(Duration::from_secs(10)).await;
+        let (sent, failed) = sim.metrics().callback_totals();
+        eprintln!(
+            "stopped: {sent} callbacks sent, {failed} failed, {} shed, {} JWS failures",
+            sim.metrics().shed_total(),
+            sim.metrics().jws_failure_total()
+        );
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+fn describe(config: &SimConfig, args: &SimArgs, tls: bool) -> String {
+    let fsps: Vec<&str> = config.fsps.keys().map(String::as_str).collect();
+    let jws = if config.jws {
+        let mode = match config.verify_mode {
+            VerifyMode::Raw => "raw",
+            VerifyMode::Strict => "strict",
+        };
+        format!("JWS on ({mode} verification)")
+    } else {
+        "JWS off".into()
+    };
+    let mtls = match (tls, &args.tls_client_ca) {
+        (true, Some(_)) => "mTLS inbound",
+        (true, None) => "TLS inbound",
+        _ => "plain HTTP inbound",
+    };
+    format!(
+        "serving {} → hub {}; {jws}; {mtls}",
+        fsps.join(", "),
+        config.hub.transfers
+    )
+}

@@ -1,0 +1,1163 @@
+//! perffsp through its real interface: HTTP on port 0, a test hub that records (and optionally
+//! forwards) every request, keys generated per run. Callback bodies are validated against the
+//! FSPIOP v1.1 OpenAPI schemas; signatures verified strictly (as the reference validator does)
+//! and, in one test, by the reference library itself.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use fspiop::headers::{self, Version};
+use fspiop::ilp::{IlpPacket, IlpSecret, IlpVersion, TransactionObject};
+use fspiop::jws::{
+    self, generate_pem, Alg, KeyStore, SigningKey, VerifyInput, VerifyMode, VerifyingKey,
+};
+use fspiop::models::*;
+use fspiop::testbed::msisdn;
+use fspiop::types::*;
+use http::{HeaderMap, Method, StatusCode};
+use perfbed_http::fspiop::Outbound;
+use perfbed_http::{ClientOptions, HttpClient};
+use serde_json::{json, Value};
+use sim::{Behaviour, FlowError, Latency, RejectRule, Sim, SimConfig, Stage};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+// ---------------------------------------------------------------------------------------------
+// Keys (generated once per test binary)
+
+struct Pair {
+    private: String,
+    public: String,
+}
+
+fn pair(fsp: &str) -> &'static Pair {
+    static KEYS: OnceLock<Mutex<HashMap<String, &'static Pair>>> = OnceLock::new();
+    let mut m = KEYS.get_or_init(Default::default).lock().unwrap();
+    m.entry(fsp.to_owned()).or_insert_with(|| {
+        let alg = if fsp == "perffsp6" {
+            Alg::ES256
+        } else {
+            Alg::RS256
+        };
+        let (private, public) = generate_pem(alg).unwrap();
+        Box::leak(Box::new(Pair { private, public }))
+    })
+}
+
+fn store(signing: &[&str], verifying: &[&str]) -> KeyStore {
+    let mut s = KeyStore::new();
+    for f in signing {
+        s.insert_signing(f, SigningKey::from_pem(pair(f).private.as_bytes()).unwrap());
+    }
+    for f in verifying {
+        s.insert_verifying(
+            f,
+            VerifyingKey::from_pem(pair(f).public.as_bytes()).unwrap(),
+        );
+    }
+    s
+}
+
+const ALL: [&str; 4] = ["perffsp1", "perffsp2", "perffsp5", "perffsp6"];
+
+// ---------------------------------------------------------------------------------------------
+// Test hub: records every request; forwards to simulators when routes are given.
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A rewrite the hub applies to requests it forwards (a misbehaving switch).
+type Tamper = Arc<Mutex<Option<fn(&mut Seen)>>>;
+
+#[derive(Clone)]
+struct HubState {
+    tx: mpsc::UnboundedSender<Seen>,
+    routes: Arc<Mutex<HashMap<String, String>>>,
+    client: HttpClient,
+    tamper: Tamper,
+}
+
+struct TestHub {
+    url: String,
+    rx: mpsc::UnboundedReceiver<Seen>,
+    routes: Arc<Mutex<HashMap<String, String>>>,
+    tamper: Tamper,
+}
+
+impl TestHub {
+    async fn start() -> TestHub {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = HubState {
+            tx,
+            routes: Arc::default(),
+            client: HttpClient::new(ClientOptions::default()),
+            tamper: Arc::default(),
+        };
+        let (routes, tamper) = (state.routes.clone(), state.tamper.clone());
+        let app = axum::Router::new().fallback(hub_handler).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        TestHub {
+            url: format!("http://{addr}"),
+            rx,
+            routes,
+            tamper,
+        }
+    }
+
+    fn route(&self, fsp: &str, url: &str) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(fsp.to_owned(), url.to_owned());
+    }
+
+    async fn next(&mut self) -> Seen {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+            .await
+            .expect("no request reached the hub within 10 s")
+            .unwrap()
+    }
+
+    async fn nothing_within(&mut self, d: Duration) {
+        if let Ok(Some(s)) = tokio::time::timeout(d, self.rx.recv()).await {
+            panic!("unexpected request at the hub: {} {}", s.method, s.path);
+        }
+    }
+}
+
+async fn hub_handler(
+    State(s): State<HubState>,
+    method: Method,
+    uri: http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let mut seen = Seen {
+        method: method.clone(),
+        path: uri.path().to_owned(),
+        headers,
+        body,
+    };
+    let _ = s.tx.send(seen.clone());
+    // Forward like the hub: by FSPIOP-Destination, or to the MSISDN's owner for GET /parties.
+    let dest = seen
+        .header("fspiop-destination")
+        .map(str::to_owned)
+        .or_else(|| {
+            let id = seen.path.rsplit('/').next()?;
+            fspiop::testbed::msisdn_owner(id).map(|(n, _)| fspiop::testbed::fsp_id(n))
+        });
+    let target = dest.and_then(|d| s.routes.lock().unwrap().get(&d).cloned());
+    if let Some(base) = target {
+        if let Some(f) = *s.tamper.lock().unwrap() {
+            f(&mut seen);
+        }
+        let mut req = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("{base}{}", seen.path));
+        for (k, v) in &seen.headers {
+            if k != http::header::HOST && k != http::header::CONTENT_LENGTH {
+                req = req.header(k, v);
+            }
+        }
+        let req = req
+            .body(http_body_util::Full::new(seen.body.clone()))
+            .unwrap();
+        let client = s.client.clone();
+        tokio::spawn(async move {
+            let _ = client.send(req).await;
+        });
+    }
+    if method == Method::PUT || method == Method::PATCH {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async fn start_sim(
+    fsps: &[&str],
+    hub: &str,
+    jws: bool,
+    edit: impl FnOnce(&mut SimConfig),
+) -> sim::Running {
+    let fsps: Vec<String> = fsps.iter().map(|s| (*s).to_owned()).collect();
+    let mut config = SimConfig::new(&fsps, hub);
+    config.jws = jws;
+    config.verify_mode = VerifyMode::Strict;
+    edit(&mut config);
+    let served: Vec<&str> = fsps.iter().map(String::as_str).collect();
+    let keys = if jws {
+        store(&served, &ALL)
+    } else {
+        KeyStore::new()
+    };
+    let sim = Sim::new(config, keys, None).unwrap();
+    sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap()
+}
+
+fn client() -> HttpClient {
+    HttpClient::new(ClientOptions::default())
+}
+
+/// Sends a signed FSPIOP request as `source` (the production request builder).
+async fn send_as(
+    source: &str,
+    dest: Option<&str>,
+    method: Method,
+    url: String,
+    body: Option<Vec<u8>>,
+    sign: bool,
+) -> (StatusCode, Bytes) {
+    let key = SigningKey::from_pem(pair(source).private.as_bytes()).unwrap();
+    let req = Outbound {
+        method,
+        url,
+        version: Version::V1_1,
+        source: source.to_owned(),
+        destination: dest.map(str::to_owned),
+        body: body.map(Bytes::from),
+        extra: vec![],
+    }
+    .build(sign.then_some(&key))
+    .unwrap();
+    let resp = client().send(req).await.unwrap();
+    (resp.status(), resp.into_body())
+}
+
+fn verify_strict(seen: &Seen, signer: &str) -> Result<(), jws::JwsError> {
+    let keys = store(&[], &[signer]);
+    jws::verify(
+        &keys,
+        &VerifyInput {
+            source: seen.header("fspiop-source"),
+            destination: seen.header("fspiop-destination"),
+            date: seen.header("date"),
+            uri: seen.header("fspiop-uri"),
+            http_method: seen.header("fspiop-http-method"),
+            signature: seen.header("fspiop-signature"),
+            body: &seen.body,
+        },
+        VerifyMode::Strict,
+    )
+}
+
+/// Validates a body against a schema of the FSPIOP v1.1 OpenAPI definition.
+fn assert_schema(schema: &str, body: &Value) {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/specs/fspiop-v1.1-openapi3.yaml"
+        );
+        let yaml: Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        yaml
+    });
+    let root = json!({
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": spec["components"],
+    });
+    let validator = jsonschema::draft4::new(&root).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{schema} invalid: {errors:?}\n{body}");
+}
+
+fn quote_request(payer: &str, payee: &str, payee_msisdn: &str, amount: &str) -> QuotesPost {
+    let party = |fsp: &str, id: &str| Party {
+        merchant_classification_code: None,
+        name: None,
+        party_id_info: PartyIdInfo {
+            extension_list: None,
+            fsp_id: Some(FspId::parse(fsp).unwrap()),
+            party_id_type: PartyIdType::Msisdn,
+            party_identifier: PartyIdentifier::parse(id).unwrap(),
+            party_sub_id_or_type: None,
+        },
+        personal_info: None,
+        supported_currencies: None,
+    };
+    QuotesPost {
+        amount: Money {
+            amount: Amount::parse(amount).unwrap(),
+            currency: Currency::parse("XXX").unwrap(),
+        },
+        amount_type: AmountType::Send,
+        expiration: None,
+        extension_list: None,
+        fees: None,
+        geo_code: None,
+        note: None,
+        payee: party(payee, payee_msisdn),
+        payer: party(payer, &msisdn(1, 7)),
+        quote_id: CorrelationId::v4_from_bytes(rand_bytes()),
+        transaction_id: CorrelationId::v4_from_bytes(rand_bytes()),
+        transaction_request_id: None,
+        transaction_type: TransactionType::p2p(),
+    }
+}
+
+fn rand_bytes() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&n.to_be_bytes());
+    b[8..].copy_from_slice(&t.to_be_bytes());
+    b
+}
+
+fn transfer_from(q: &QuotesPost, put: &QuotesPut) -> TransfersPost {
+    TransfersPost {
+        amount: put.transfer_amount.clone(),
+        condition: put.condition.clone(),
+        expiration: DateTime::from_offset_date_time(
+            time::OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        ),
+        extension_list: None,
+        ilp_packet: put.ilp_packet.clone(),
+        payee_fsp: q.payee.party_id_info.fsp_id.clone().unwrap(),
+        payer_fsp: q.payer.party_id_info.fsp_id.clone().unwrap(),
+        transfer_id: q.transaction_id.clone(),
+    }
+}
+
+fn assert_callback_headers(seen: &Seen, resource: &str, source: &str, dest: &str) {
+    assert_eq!(seen.header("fspiop-source"), Some(source));
+    assert_eq!(seen.header("fspiop-destination"), Some(dest));
+    let ct = seen.header("content-type").unwrap();
+    assert_eq!(
+        headers::parse_content_type(ct, resource),
+        Some(Version::V1_1),
+        "{ct}"
+    );
+    assert!(headers::parse_date(seen.header("date").unwrap()).is_some());
+    assert!(
+        seen.header("accept").is_none(),
+        "PUT callbacks carry no Accept"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn payee_answers_the_p2p_flow_with_signed_schema_valid_callbacks() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5"], &hub.url, true, |_| {}).await;
+    let base = format!("http://{}", sim.addr);
+
+    // Lookup.
+    let number = msisdn(5, 42);
+    let (status, body) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::GET,
+        format!("{base}/parties/MSISDN/{number}"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body.is_empty(), "2xx answers have an empty body");
+    let put = hub.next().await;
+    assert_eq!(
+        (put.method.clone(), put.path.as_str()),
+        (Method::PUT, format!("/parties/MSISDN/{number}").as_str())
+    );
+    assert_callback_headers(&put, "parties", "perffsp5", "perffsp1");
+    verify_strict(&put, "perffsp5").unwrap();
+    assert_schema("PartiesTypeIDPutResponse", &put.json());
+    assert_eq!(put.json()["party"]["partyIdInfo"]["fspId"], "perffsp5");
+
+    // Quote.
+    let q = quote_request("perffsp1", "perffsp5", &number, "123.45");
+    let (status, _) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(fspiop::json::to_canonical_vec(&q)),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let put = hub.next().await;
+    assert_eq!(put.path, format!("/quotes/{}", q.quote_id));
+    assert_callback_headers(&put, "quotes", "perffsp5", "perffsp1");
+    verify_strict(&put, "perffsp5").unwrap();
+    assert_schema("QuotesIDPutResponse", &put.json());
+    let quote: QuotesPut = serde_json::from_slice(&put.body).unwrap();
+    let IlpPacket::V4(p) = IlpPacket::from_wire(&quote.ilp_packet).unwrap() else {
+        panic!("v4 expected")
+    };
+    assert_eq!(p.amount, 1_234_500, "123.45 XXX in 4 minor units");
+    let tx: TransactionObject = IlpPacket::V4(p).transaction().unwrap();
+    assert_eq!(tx.quote_id, q.quote_id);
+    assert_eq!(tx.payee.party_id_info.party_identifier.as_str(), number);
+
+    // Transfer.
+    let t = transfer_from(&q, &quote);
+    let (status, _) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/transfers"),
+        Some(fspiop::json::to_canonical_vec(&t)),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let put = hub.next().await;
+    assert_eq!(put.path, format!("/transfers/{}", t.transfer_id));
+    assert_callback_headers(&put, "transfers", "perffsp5", "perffsp1");
+    verify_strict(&put, "perffsp5").unwrap();
+    assert_schema("TransfersIDPutResponse", &put.json());
+    let done: TransfersPut = serde_json::from_slice(&put.body).unwrap();
+    assert_eq!(done.transfer_state, TransferState::Committed);
+    assert!(done.fulfilment.as_ref().unwrap().fulfils(&t.condition));
+    // The hub's window: not later than now + 200 ms, not earlier than now − 300 s.
+    let ts = done
+        .completed_timestamp
+        .clone()
+        .unwrap()
+        .to_offset_date_time();
+    let now = time::OffsetDateTime::now_utc();
+    assert!(
+        ts <= now + time::Duration::milliseconds(200) && ts >= now - time::Duration::seconds(300)
+    );
+
+    // Hub confirmation and PATCH are accepted.
+    let confirm = TransfersPut {
+        fulfilment: done.fulfilment.clone(),
+        ..done.clone()
+    };
+    let url = format!("{base}/transfers/{}", t.transfer_id);
+    let (status, _) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::PUT,
+        url.clone(),
+        Some(fspiop::json::to_canonical_vec(&confirm)),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let patch = TransfersPatch {
+        completed_timestamp: done.completed_timestamp.clone().unwrap(),
+        extension_list: None,
+        transfer_state: TransferState::Committed,
+    };
+    let (status, _) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::PATCH,
+        url,
+        Some(fspiop::json::to_canonical_vec(&patch)),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    sim.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn synchronous_errors_get_the_hubs_codes_and_no_callback() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5"], &hub.url, true, |_| {}).await;
+    let base = format!("http://{}", sim.addr);
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 1), "10");
+    let good = fspiop::json::to_canonical_vec(&q);
+
+    // Tampered body: signed, then changed on the way.
+    let key = SigningKey::from_pem(pair("perffsp1").private.as_bytes()).unwrap();
+    let req = Outbound {
+        method: Method::POST,
+        url: format!("{base}/quotes"),
+        version: Version::V1_1,
+        source: "perffsp1".into(),
+        destination: Some("perffsp5".into()),
+        body: Some(Bytes::from(good.clone())),
+        extra: vec![],
+    }
+    .build(Some(&key))
+    .unwrap();
+    let (parts, _) = req.into_parts();
+    let tampered = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("\"10\"", "\"11\"");
+    let resp = client()
+        .send(http::Request::from_parts(
+            parts,
+            http_body_util::Full::new(Bytes::from(tampered)),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let err: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(err["errorInformation"]["errorCode"], "3105");
+    assert_schema("ErrorInformationObject", &err);
+
+    // Unsigned request from a DFSP while JWS is on.
+    let (status, body) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(good.clone()),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["errorInformation"]["errorCode"],
+        "3105"
+    );
+
+    // Header problems, with a raw request.
+    let raw = |drop: &'static str, set: Option<(&'static str, &'static str)>| {
+        let base = base.clone();
+        async move {
+            let mut b = http::Request::builder()
+                .method(Method::GET)
+                .uri(format!("{base}/parties/MSISDN/{}", msisdn(5, 1)));
+            let mut h = vec![
+                (
+                    "content-type",
+                    "application/vnd.interoperability.parties+json;version=1.1",
+                ),
+                (
+                    "accept",
+                    "application/vnd.interoperability.parties+json;version=1",
+                ),
+                ("date", "Tue, 01 Jul 2025 10:00:00 GMT"),
+                ("fspiop-source", "perffsp1"),
+            ];
+            h.retain(|(k, _)| *k != drop);
+            if let Some((k, v)) = set {
+                h.retain(|(x, _)| *x != k);
+                h.push((k, v));
+            }
+            for (k, v) in h {
+                b = b.header(k, v);
+            }
+            let resp = client()
+                .send(b.body(http_body_util::Full::new(Bytes::new())).unwrap())
+                .await
+                .unwrap();
+            let v: Value = serde_json::from_slice(resp.body()).unwrap();
+            (
+                resp.status().as_u16(),
+                v["errorInformation"]["errorCode"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        }
+    };
+    assert_eq!(raw("date", None).await, (400, "3102".into()));
+    assert_eq!(raw("accept", None).await, (400, "3102".into()));
+    assert_eq!(raw("fspiop-source", None).await, (400, "3102".into()));
+    assert_eq!(
+        raw("", Some(("date", "yesterday"))).await,
+        (400, "3101".into())
+    );
+    assert_eq!(
+        raw(
+            "",
+            Some((
+                "content-type",
+                "application/vnd.interoperability.parties+json;version=9.0"
+            ))
+        )
+        .await,
+        (406, "3001".into())
+    );
+    assert_eq!(
+        raw("", Some(("fspiop-destination", "perffsp9"))).await,
+        (400, "3201".into())
+    );
+
+    // Body problems (signed, so only the body is wrong).
+    let (status, body) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(br#"{"quoteId":"x"}"#.to_vec()),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let code =
+        serde_json::from_slice::<Value>(&body).unwrap()["errorInformation"]["errorCode"].clone();
+    assert!(code == "3100" || code == "3102", "{code}");
+    let (status, _) = send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/nothing"),
+        Some(b"{}".to_vec()),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    hub.nothing_within(Duration::from_millis(300)).await;
+    assert!(sim.sim().metrics().jws_failure_total() >= 2);
+    sim.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn unknown_numbers_and_rejection_rules_give_error_callbacks() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5"], &hub.url, true, |c| {
+        let b = c.fsps.get_mut("perffsp5").unwrap();
+        b.range_size = 1000;
+        b.reject = vec![
+            RejectRule {
+                on: Stage::Transfer,
+                code: 5105,
+                amount_above: Some(Amount::parse("1000").unwrap()),
+                msisdns: vec![],
+                rate: None,
+            },
+            RejectRule {
+                on: Stage::Quote,
+                code: 5101,
+                amount_above: None,
+                msisdns: vec![msisdn(5, 13)],
+                rate: None,
+            },
+        ];
+    })
+    .await;
+    let base = format!("http://{}", sim.addr);
+    for number in [msisdn(5, 5000), msisdn(6, 1), "27713803912".to_owned()] {
+        let (status, _) = send_as(
+            "perffsp1",
+            Some("perffsp5"),
+            Method::GET,
+            format!("{base}/parties/MSISDN/{number}"),
+            None,
+            true,
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let err = hub.next().await;
+        assert_eq!(err.path, format!("/parties/MSISDN/{number}/error"));
+        verify_strict(&err, "perffsp5").unwrap();
+        assert_schema("ErrorInformationObject", &err.json());
+        assert_eq!(err.json()["errorInformation"]["errorCode"], "3204");
+    }
+    // Quote rejected by MSISDN.
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 13), "10");
+    send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(fspiop::json::to_canonical_vec(&q)),
+        true,
+    )
+    .await;
+    let err = hub.next().await;
+    assert_eq!(err.path, format!("/quotes/{}/error", q.quote_id));
+    assert_eq!(err.json()["errorInformation"]["errorCode"], "5101");
+    // Transfer over the amount limit.
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 14), "1000.5");
+    send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(fspiop::json::to_canonical_vec(&q)),
+        true,
+    )
+    .await;
+    let quote: QuotesPut = serde_json::from_slice(&hub.next().await.body).unwrap();
+    let t = transfer_from(&q, &quote);
+    send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/transfers"),
+        Some(fspiop::json::to_canonical_vec(&t)),
+        true,
+    )
+    .await;
+    let err = hub.next().await;
+    assert_eq!(err.path, format!("/transfers/{}/error", t.transfer_id));
+    assert_eq!(err.json()["errorInformation"]["errorCode"], "5105");
+    // A transfer whose condition is not the packet's: no fulfilment, error 3100.
+    let mut forged = transfer_from(&q, &quote);
+    forged.amount.amount = Amount::parse("5").unwrap();
+    forged.condition = IlpCondition::parse("GIxd5xcohkmnnXolpTv_OxwpyaH__Oiq49JTvCo8pyA").unwrap();
+    send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/transfers"),
+        Some(fspiop::json::to_canonical_vec(&forged)),
+        true,
+    )
+    .await;
+    let err = hub.next().await;
+    assert!(err.path.ends_with("/error"));
+    assert_eq!(err.json()["errorInformation"]["errorCode"], "3100");
+    sim.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn one_process_signs_each_fsps_callbacks_with_its_own_key() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5", "perffsp6"], &hub.url, true, |c| {
+        c.fsps.get_mut("perffsp6").unwrap().ilp_version = IlpVersion::V1;
+    })
+    .await;
+    let base = format!("http://{}", sim.addr);
+    for (fsp, n) in [("perffsp5", 5u8), ("perffsp6", 6u8)] {
+        let q = quote_request("perffsp1", fsp, &msisdn(n, 3), "77");
+        send_as(
+            "perffsp1",
+            Some(fsp),
+            Method::POST,
+            format!("{base}/quotes"),
+            Some(fspiop::json::to_canonical_vec(&q)),
+            true,
+        )
+        .await;
+        let put = hub.next().await;
+        assert_eq!(put.header("fspiop-source"), Some(fsp));
+        verify_strict(&put, fsp).unwrap();
+        let other = if fsp == "perffsp5" {
+            "perffsp6"
+        } else {
+            "perffsp5"
+        };
+        let mut spoof = put.clone();
+        spoof
+            .headers
+            .insert("fspiop-source", other.parse().unwrap());
+        assert!(
+            verify_strict(&spoof, other).is_err(),
+            "{fsp}'s callback must not verify with {other}'s key"
+        );
+        let quote: QuotesPut = serde_json::from_slice(&put.body).unwrap();
+        let version = IlpPacket::from_wire(&quote.ilp_packet).unwrap().version();
+        assert_eq!(
+            version,
+            if n == 6 {
+                IlpVersion::V1
+            } else {
+                IlpVersion::V4
+            }
+        );
+        let alg = jws::SignatureHeader::parse(put.header("fspiop-signature").unwrap())
+            .unwrap()
+            .protected()
+            .unwrap()
+            .alg;
+        assert_eq!(alg, if n == 6 { "ES256" } else { "RS256" });
+        // Lookup without a destination is routed by the number's owner.
+        send_as(
+            "perffsp1",
+            None,
+            Method::GET,
+            format!("{base}/parties/MSISDN/{}", msisdn(n, 9)),
+            None,
+            true,
+        )
+        .await;
+        let put = hub.next().await;
+        assert_eq!(put.header("fspiop-source"), Some(fsp));
+    }
+    sim.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn payer_api_runs_lookup_quote_transfer_through_a_hub() {
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, true, |_| {}).await;
+    let payee = start_sim(&["perffsp5"], &hub.url, true, |c| {
+        let b = c.fsps.get_mut("perffsp5").unwrap();
+        b.quote_fee = Some(Amount::parse("1").unwrap());
+        b.range_size = 100;
+    })
+    .await;
+    hub.route("perffsp1", &format!("http://{}", payer.addr));
+    hub.route("perffsp5", &format!("http://{}", payee.addr));
+    let sim = payer.sim().clone();
+    let t = Duration::from_secs(5);
+
+    let party = sim
+        .lookup("perffsp1", PartyIdType::Msisdn, &msisdn(5, 17), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        party.party.party_id_info.fsp_id.unwrap().as_str(),
+        "perffsp5"
+    );
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 17), "50");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    assert_eq!(quote.payee_fsp_fee.as_ref().unwrap().amount.as_str(), "1");
+    assert_eq!(
+        quote.payee_receive_amount.as_ref().unwrap().amount.as_str(),
+        "49"
+    );
+    let done = sim
+        .transfer("perffsp1", &transfer_from(&q, &quote), t)
+        .await
+        .unwrap();
+    assert_eq!(done.transfer_state, TransferState::Committed);
+
+    // Unknown number (beyond the payee's range): its 3204 reaches the payer as a rejection.
+    let err = sim
+        .lookup("perffsp1", PartyIdType::Msisdn, &msisdn(5, 500), t)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "perffsp5"),
+        "{err:?}"
+    );
+
+    // A hub that tampers with the fulfilment: the signature no longer verifies → anomaly.
+    fn flip(seen: &mut Seen) {
+        if seen.method == Method::PUT && seen.path.starts_with("/transfers/") {
+            let text = String::from_utf8(seen.body.to_vec())
+                .unwrap()
+                .replace("COMMITTED", "RESERVED");
+            seen.body = Bytes::from(text);
+        }
+    }
+    *hub.tamper.lock().unwrap() = Some(flip);
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 18), "20");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let err = sim
+        .transfer("perffsp1", &transfer_from(&q, &quote), t)
+        .await
+        .unwrap_err();
+    assert_eq!(err, FlowError::Anomaly(sim::Anomaly::JwsInvalid));
+    *hub.tamper.lock().unwrap() = None;
+
+    // Nobody answers: the payer times out and forgets the flow.
+    hub.routes.lock().unwrap().clear();
+    let err = sim
+        .lookup(
+            "perffsp1",
+            PartyIdType::Msisdn,
+            &msisdn(5, 19),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, FlowError::Timeout);
+    assert_eq!(sim.waiting(), 0);
+    while hub.rx.try_recv().is_ok() {}
+    payer.shutdown(Duration::from_secs(1)).await;
+    payee.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn overload_is_shed_and_shutdown_drains_callbacks() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5"], &hub.url, false, |c| {
+        c.max_in_flight = 1;
+        c.fsps.get_mut("perffsp5").unwrap().lookup_latency = Latency::Fixed { ms: 400.0 };
+    })
+    .await;
+    let base = format!("http://{}", sim.addr);
+    let url = format!("{base}/parties/MSISDN/{}", msisdn(5, 1));
+    let (first, _) = send_as("perffsp1", None, Method::GET, url.clone(), None, false).await;
+    assert_eq!(first, StatusCode::ACCEPTED);
+    let (second, body) = send_as("perffsp1", None, Method::GET, url, None, false).await;
+    assert_eq!(second, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["errorInformation"]["errorCode"],
+        "2003"
+    );
+    assert_eq!(sim.sim().metrics().shed_total(), 1);
+
+    // Health and metrics.
+    let health = client()
+        .send(
+            http::Request::get(format!("{base}/health"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let h: Value = serde_json::from_slice(health.body()).unwrap();
+    assert_eq!(h["status"], "OK");
+    assert_eq!(h["callbacksInFlight"], 1);
+    let metrics = client()
+        .send(
+            http::Request::get(format!("{base}/metrics"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(
+        text.contains("perffsp_requests_total{route=\"parties_get\",status=\"202\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("perffsp_shed_total 1"), "{text}");
+
+    // Shut down while the delayed callback is pending: it is still delivered.
+    let s = sim.sim().clone();
+    sim.shutdown(Duration::from_secs(5)).await;
+    let put = hub.next().await;
+    assert_eq!(put.method, Method::PUT);
+    assert_eq!(s.metrics().callback_totals(), (1, 0));
+}
+
+#[tokio::test]
+async fn answer_reserved_behaviour() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5"], &hub.url, false, |c| {
+        c.fsps.insert(
+            "perffsp5".into(),
+            Behaviour {
+                answer_reserved: true,
+                ..Behaviour::default()
+            },
+        );
+    })
+    .await;
+    let base = format!("http://{}", sim.addr);
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 2), "3");
+    send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(fspiop::json::to_canonical_vec(&q)),
+        false,
+    )
+    .await;
+    let quote: QuotesPut = serde_json::from_slice(&hub.next().await.body).unwrap();
+    let t = transfer_from(&q, &quote);
+    send_as(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/transfers"),
+        Some(fspiop::json::to_canonical_vec(&t)),
+        false,
+    )
+    .await;
+    let put = hub.next().await;
+    assert_schema("TransfersIDPutResponse", &put.json());
+    assert_eq!(put.json()["transferState"], "RESERVED");
+    // The payee's ILP secret is all it needs: another simulator with the same secret agrees.
+    let again = IlpSecret::new(b"perfbed-test-ilp-secret")
+        .fulfil(&t.ilp_packet)
+        .unwrap();
+    assert_eq!(put.json()["fulfilment"], json!(again));
+    sim.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn mtls_refuses_clients_without_a_certificate_from_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = perfbed_http::tls::generate_test_pki(
+        &["127.0.0.1".into(), "localhost".into()],
+        &["perffsp1".into()],
+    )
+    .unwrap();
+    let other =
+        perfbed_http::tls::generate_test_pki(&["127.0.0.1".into()], &["perffsp1".into()]).unwrap();
+    let server = perfbed_http::tls::server_config(
+        pki.server.cert.as_bytes(),
+        pki.server.key.as_bytes(),
+        Some(pki.ca.cert.as_bytes()),
+    )
+    .unwrap();
+    let hub = TestHub::start().await;
+    let config = SimConfig::new(&["perffsp5".into()], &hub.url);
+    let sim = Sim::new(config, KeyStore::new(), None).unwrap();
+    let running = sim::start(
+        sim,
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        Some(server),
+    )
+    .await
+    .unwrap();
+    let url = format!("https://localhost:{}/health", running.addr.port());
+    let get = |tls| {
+        let url = url.clone();
+        async move {
+            let c = HttpClient::new(ClientOptions {
+                tls: Some(tls),
+                timeout: Duration::from_secs(5),
+                ..ClientOptions::default()
+            });
+            c.send(http::Request::get(url).body(Default::default()).unwrap())
+                .await
+        }
+    };
+    let (_, client_pair) = &pki.clients[0];
+    let ok = perfbed_http::tls::client_config(
+        pki.ca.cert.as_bytes(),
+        Some((client_pair.cert.as_bytes(), client_pair.key.as_bytes())),
+    )
+    .unwrap();
+    assert_eq!(get(ok).await.unwrap().status(), StatusCode::OK);
+    let no_cert = perfbed_http::tls::client_config(pki.ca.cert.as_bytes(), None).unwrap();
+    assert!(
+        get(no_cert).await.is_err(),
+        "a client without a certificate is refused"
+    );
+    let (_, wrong_pair) = &other.clients[0];
+    let wrong_ca = perfbed_http::tls::client_config(
+        pki.ca.cert.as_bytes(),
+        Some((wrong_pair.cert.as_bytes(), wrong_pair.key.as_bytes())),
+    )
+    .unwrap();
+    assert!(
+        get(wrong_ca).await.is_err(),
+        "a client certificate from another CA is refused"
+    );
+    let distrust = perfbed_http::tls::client_config(
+        other.ca.cert.as_bytes(),
+        Some((client_pair.cert.as_bytes(), client_pair.key.as_bytes())),
+    )
+    .unwrap();
+    assert!(
+        get(distrust).await.is_err(),
+        "the client refuses a server from an unknown CA"
+    );
+    let _ = dir;
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn the_reference_library_accepts_every_callback() {
+    let mut hub = TestHub::start().await;
+    let sim = start_sim(&["perffsp5", "perffsp6"], &hub.url, true, |_| {}).await;
+    let base = format!("http://{}", sim.addr);
+    let mut seen = Vec::new();
+    let mut transfers = Vec::new();
+    for (fsp, n) in [("perffsp5", 5u8), ("perffsp6", 6u8)] {
+        send_as(
+            "perffsp1",
+            Some(fsp),
+            Method::GET,
+            format!("{base}/parties/MSISDN/{}", msisdn(n, 1)),
+            None,
+            true,
+        )
+        .await;
+        seen.push((fsp, hub.next().await));
+        send_as(
+            "perffsp1",
+            Some(fsp),
+            Method::GET,
+            format!("{base}/parties/MSISDN/{}", msisdn(n + 1, 1)),
+            None,
+            true,
+        )
+        .await;
+        seen.push((fsp, hub.next().await)); // 3204 error callback
+        let q = quote_request("perffsp1", fsp, &msisdn(n, 2), "12.5");
+        send_as(
+            "perffsp1",
+            Some(fsp),
+            Method::POST,
+            format!("{base}/quotes"),
+            Some(fspiop::json::to_canonical_vec(&q)),
+            true,
+        )
+        .await;
+        let put = hub.next().await;
+        let quote: QuotesPut = serde_json::from_slice(&put.body).unwrap();
+        seen.push((fsp, put));
+        let t = transfer_from(&q, &quote);
+        send_as(
+            "perffsp1",
+            Some(fsp),
+            Method::POST,
+            format!("{base}/transfers"),
+            Some(fspiop::json::to_canonical_vec(&t)),
+            true,
+        )
+        .await;
+        let put = hub.next().await;
+        transfers.push((t, put.json()["fulfilment"].clone()));
+        seen.push((fsp, put));
+    }
+    let mut ops = Vec::new();
+    for (fsp, s) in &seen {
+        let mut headers = serde_json::Map::new();
+        for (k, v) in &s.headers {
+            headers.insert(k.as_str().to_owned(), json!(v.to_str().unwrap()));
+        }
+        ops.push(json!({
+            "op": "jws_validate",
+            "keys": { *fsp: pair(fsp).public },
+            "headers": headers,
+            "body": s.json(),
+        }));
+    }
+    for (t, fulfilment) in &transfers {
+        ops.push(json!({ "op": "ilp_validate_transfer", "version": "v4", "transfer": t }));
+        ops.push(json!({ "op": "ilp_calculate_fulfil", "version": "v4", "secret": "perfbed-test-ilp-secret", "packet": t.ilp_packet }));
+        ops.push(json!({ "op": "ilp_validate_fulfil", "fulfilment": fulfilment, "condition": t.condition }));
+    }
+    let results = xcheck::oracle(&ops);
+    let (jws_results, ilp_results) = results.split_at(seen.len());
+    for ((fsp, s), r) in seen.iter().zip(jws_results) {
+        assert!(
+            r.is_ok(),
+            "reference validator refused {fsp}'s {} {}: {r:?}",
+            s.method,
+            s.path
+        );
+    }
+    for ((_, fulfilment), r) in transfers.iter().zip(ilp_results.chunks(3)) {
+        assert_eq!(r[0], Ok(json!(true)), "packet matches transfer");
+        assert_eq!(
+            r[1].as_ref().unwrap(),
+            fulfilment,
+            "the SDK derives the fulfilment we sent"
+        );
+        assert_eq!(r[2], Ok(json!(true)));
+    }
+    sim.shutdown(Duration::from_secs(1)).await;
+}
