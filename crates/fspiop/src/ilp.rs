@@ -587,9 +587,20 @@ pub enum IlpMismatch {
 /// transaction object), plus the packet amount in minor units and, for v4, the condition.
 pub fn validate_against_transfer(transfer: &TransfersPost) -> Result<IlpPacket, IlpMismatch> {
     let packet = IlpPacket::from_wire(&transfer.ilp_packet)?;
-    let json = packet.transaction_json()?;
-    let tx: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|_| IlpError::Data("data is not JSON"))?;
+    let tx = parse_tx(&packet.transaction_json()?)?;
+    check_fields(&packet, &tx, transfer)?;
+    Ok(packet)
+}
+
+fn parse_tx(json: &[u8]) -> Result<serde_json::Value, IlpError> {
+    serde_json::from_slice(json).map_err(|_| IlpError::Data("data is not JSON"))
+}
+
+fn check_fields(
+    packet: &IlpPacket,
+    tx: &serde_json::Value,
+    transfer: &TransfersPost,
+) -> Result<(), IlpMismatch> {
     let field = |ptr: &str| tx.pointer(ptr).and_then(serde_json::Value::as_str);
     if field("/payer/partyIdInfo/fspId") != Some(transfer.payer_fsp.as_str()) {
         return Err(IlpMismatch::Field("payer fspId"));
@@ -616,12 +627,50 @@ pub fn validate_against_transfer(transfer: &TransfersPost) -> Result<IlpPacket, 
     if packet.amount() != amount {
         return Err(IlpMismatch::Amount);
     }
-    if let IlpPacket::V4(p) = &packet {
+    if let IlpPacket::V4(p) = packet {
         if p.execution_condition != transfer.condition.to_bytes() {
             return Err(IlpMismatch::Condition);
         }
     }
-    Ok(packet)
+    Ok(())
+}
+
+impl IlpSecret {
+    /// The stateless payee's whole check of an incoming transfer, decoding the packet once:
+    /// re-derive the fulfilment (as [`IlpSecret::fulfil`]), require
+    /// `sha256(fulfilment) == condition`, and with `check_packet` also
+    /// [`validate_against_transfer`]'s checks.
+    pub fn fulfil_transfer(
+        &self,
+        transfer: &TransfersPost,
+        check_packet: bool,
+    ) -> Result<IlpFulfilment, IlpMismatch> {
+        let packet = IlpPacket::from_wire(&transfer.ilp_packet)?;
+        let json = packet.transaction_json()?;
+        let (fulfilment, tx) = match &packet {
+            IlpPacket::V1(_) => (
+                self.fulfilment_over(transfer.ilp_packet.as_str().as_bytes()),
+                if check_packet {
+                    Some(parse_tx(&json)?)
+                } else {
+                    None
+                },
+            ),
+            IlpPacket::V4(_) => {
+                let tx = parse_tx(&json)?;
+                let mut canonical = Vec::with_capacity(json.len());
+                crate::json::write_canonical(&tx, &mut canonical);
+                (self.fulfilment_v4(&canonical), Some(tx))
+            }
+        };
+        if !fulfilment.fulfils(&transfer.condition) {
+            return Err(IlpMismatch::Condition);
+        }
+        if let (true, Some(tx)) = (check_packet, tx) {
+            check_fields(&packet, &tx, transfer)?;
+        }
+        Ok(fulfilment)
+    }
 }
 
 #[cfg(test)]

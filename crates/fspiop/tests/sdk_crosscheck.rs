@@ -489,6 +489,17 @@ fn ilp_packets_conditions_fulfilments_are_identical_to_the_sdk() {
             "SDK accepts packet vs transfer {label}"
         );
         assert!(ilp::validate_against_transfer(transfer).is_ok());
+        assert_eq!(
+            secret.fulfil_transfer(transfer, true).unwrap(),
+            out.fulfilment,
+            "one-pass payee check {label}"
+        );
+        assert!(secret.fulfil_transfer(wrong, true).is_err());
+        assert_eq!(
+            secret.fulfil_transfer(wrong, false).unwrap(),
+            out.fulfilment,
+            "fields unchecked"
+        );
         assert_eq!(next(), json!(false), "SDK rejects wrong payer {label}");
         assert!(ilp::validate_against_transfer(wrong).is_err());
         assert_eq!(next(), json!(true), "SDK validateFulfil {label}");

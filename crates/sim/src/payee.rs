@@ -346,16 +346,10 @@ pub(crate) fn transfer(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCo
         reply.error("transfers_error", "transfers", &path, code, "");
         return Ok(StatusCode::ACCEPTED);
     }
-    let ilp_problem = match sim.secret.fulfil(&req.ilp_packet) {
-        Err(e) => Err(format!("ILP packet: {e}")),
-        Ok(f) if !f.fulfils(&req.condition) => {
-            Err("condition does not match the ILP packet".to_owned())
-        }
-        Ok(f) => match check_ilp.then(|| ilp::validate_against_transfer(&req)) {
-            Some(Err(e)) => Err(e.to_string()),
-            _ => Ok(f),
-        },
-    };
+    let ilp_problem = sim
+        .secret
+        .fulfil_transfer(&req, check_ilp)
+        .map_err(|e| e.to_string());
     let fulfilment = match ilp_problem {
         Ok(f) => f,
         Err(detail) => {
