@@ -1,0 +1,671 @@
+//! The ledger of the hub emulator, without I/O: participants with their position, settlement
+//! balance and net debit cap, and transfers through prepare → fulfil/abort/expire, as
+//! central-ledger does it (reference §1.3–1.5, §7.4, §8).
+//!
+//! Amounts are exact integers in 1/10,000 of the currency unit (FSPIOP allows 4 decimals).
+//! Positions follow central-ledger's signs: POSITION > 0 means the DFSP owes the hub
+//! (prepare: payer += amount; commit: payee −= amount; abort/expiry: payer −= amount), the
+//! SETTLEMENT balance is negative after funds-in. A prepare passes when
+//! `amount ≤ −settlement − (position + reserved)` (else 4001) and
+//! `amount ≤ NDC − (position + reserved)` (else 4200).
+//!
+//! Locking: one mutex per participant account and 64 shards for transfers; a prepare takes the
+//! payer's account lock for its check-and-reserve, so concurrent prepares can never overdraw.
+
+use fspiop::error::ErrorCode;
+use fspiop::types::Amount;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+/// Amount in 1/10,000 units.
+pub type Units = i128;
+
+/// Converts an FSPIOP amount to units.
+pub fn units(a: &Amount) -> Units {
+    // Amount has at most 18 integer digits and 4 decimals: fits easily.
+    a.to_minor_units(4).map(Units::from).unwrap_or(Units::MAX)
+}
+
+/// Formats units as an FSPIOP amount string (negative values get a leading minus).
+pub fn format_units(u: Units) -> String {
+    let neg = u < 0;
+    let a = Amount::from_minor_units(u.unsigned_abs() as u64, 4).map(|a| a.into_string()).unwrap_or_default();
+    if neg && a != "0" {
+        format!("-{a}")
+    } else {
+        a
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One participant's account in the hub's currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// POSITION value.
+    pub position: Units,
+    /// POSITION reservedValue (funds-out reservations).
+    pub reserved: Units,
+    /// SETTLEMENT value (negative after funds-in).
+    pub settlement: Units,
+    /// NET_DEBIT_CAP, once `initialPositionAndLimits` ran.
+    pub ndc: Option<Units>,
+    /// Alarm percentage of the limit (admin API field).
+    pub alarm_percentage: u32,
+}
+
+/// A registered participant.
+#[derive(Debug)]
+pub struct Participant {
+    /// Name (FSP id).
+    pub name: String,
+    /// Currency of its accounts.
+    pub currency: String,
+    active: Mutex<bool>,
+    account: Mutex<Account>,
+    endpoints: RwLock<HashMap<String, String>>,
+    /// Account ids as the admin API shows them (POSITION, SETTLEMENT).
+    pub account_ids: (u64, u64),
+    created: time::OffsetDateTime,
+}
+
+impl Participant {
+    /// Whether it is active (central-ledger: only after `initialPositionAndLimits`).
+    pub fn is_active(&self) -> bool {
+        *lock(&self.active)
+    }
+
+    /// Activates or deactivates.
+    pub fn set_active(&self, active: bool) {
+        *lock(&self.active) = active;
+    }
+
+    /// A copy of its account.
+    pub fn account(&self) -> Account {
+        lock(&self.account).clone()
+    }
+
+    /// Runs `f` with the account locked.
+    pub fn with_account<R>(&self, f: impl FnOnce(&mut Account) -> R) -> R {
+        f(&mut lock(&self.account))
+    }
+
+    /// Sets an endpoint (replacing one of the same type).
+    pub fn set_endpoint(&self, kind: &str, value: &str) {
+        self.endpoints
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.to_owned(), value.to_owned());
+    }
+
+    /// The endpoint template of a type.
+    pub fn endpoint(&self, kind: &str) -> Option<String> {
+        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).get(kind).cloned()
+    }
+
+    /// All endpoints, sorted by type.
+    pub fn endpoints(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self
+            .endpoints
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// When it was created.
+    pub fn created(&self) -> time::OffsetDateTime {
+        self.created
+    }
+}
+
+/// Where a transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Prepared, payer position reserved, waiting for the payee.
+    Reserved,
+    /// Fulfilled.
+    Committed,
+    /// Rejected by the payee or an invalid fulfil.
+    Aborted,
+    /// Not fulfilled before its expiration.
+    Expired,
+}
+
+impl State {
+    /// The API's `transferState`.
+    pub fn api(self) -> &'static str {
+        match self {
+            State::Reserved => "RESERVED",
+            State::Committed => "COMMITTED",
+            State::Aborted | State::Expired => "ABORTED",
+        }
+    }
+}
+
+/// One transfer as the ledger keeps it.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Payer FSP.
+    pub payer: String,
+    /// Payee FSP.
+    pub payee: String,
+    /// Amount in units.
+    pub amount: Units,
+    /// base64url condition.
+    pub condition: String,
+    /// Expiration instant.
+    pub expires: time::OffsetDateTime,
+    /// Hash of the prepare body (duplicate detection).
+    pub hash: u64,
+    /// Current state.
+    pub state: State,
+    /// The fulfilment, once committed.
+    pub fulfilment: Option<String>,
+    /// `completedTimestamp` of the commit.
+    pub completed: Option<String>,
+    /// When it reached a final state (for the retention window).
+    pub finished_at: Option<Instant>,
+}
+
+/// Outcome of a prepare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// New transfer reserved: forward it to the payee.
+    Reserved,
+    /// Same id and body, already final: resend the current state to the payer.
+    DuplicateFinished(State),
+    /// Same id and body, still in flight: ignore.
+    DuplicateInFlight,
+}
+
+/// Outcome of a fulfil.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fulfilled {
+    /// Committed now.
+    Committed,
+    /// The same fulfil again after commit: ignore.
+    AlreadyCommitted,
+}
+
+/// Why a ledger operation was refused, with the hub's code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {reason}")]
+pub struct Refusal {
+    /// FSPIOP error code.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+fn refuse(code: ErrorCode, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        reason: reason.into(),
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// Counters of the ledger's life, for `/metrics` and the invariant tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Prepares accepted (reserved).
+    pub prepared: u64,
+    /// Committed.
+    pub committed: u64,
+    /// Aborted.
+    pub aborted: u64,
+    /// Expired.
+    pub expired: u64,
+}
+
+/// The ledger.
+#[derive(Debug)]
+pub struct Ledger {
+    participants: RwLock<HashMap<String, Arc<Participant>>>,
+    transfers: Vec<Mutex<HashMap<String, Transfer>>>,
+    next_account: Mutex<u64>,
+    counts: Mutex<Counts>,
+    retention: Duration,
+}
+
+impl Ledger {
+    /// A ledger that keeps finished transfers for `retention` (duplicate detection window).
+    pub fn new(retention: Duration) -> Ledger {
+        Ledger {
+            participants: RwLock::default(),
+            transfers: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            next_account: Mutex::new(1),
+            counts: Mutex::default(),
+            retention,
+        }
+    }
+
+    fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<String, Transfer>> {
+        let mut h = DefaultHasher::new();
+        id.hash(&mut h);
+        lock(&self.transfers[(h.finish() as usize) % SHARDS])
+    }
+
+    /// A participant by name.
+    pub fn participant(&self, name: &str) -> Option<Arc<Participant>> {
+        self.participants.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// All participants, sorted by name.
+    pub fn participants(&self) -> Vec<Arc<Participant>> {
+        let mut v: Vec<_> = self.participants.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Creates a participant (inactive until its position and limits are set). `Err` if it
+    /// exists already.
+    pub fn add_participant(&self, name: &str, currency: &str) -> Result<Arc<Participant>, Refusal> {
+        let mut map = self.participants.write().unwrap_or_else(|e| e.into_inner());
+        if map.contains_key(name) {
+            return Err(refuse(ErrorCode::AddPartyInformationError, format!("Participant {name} already exists")));
+        }
+        let ids = {
+            let mut n = lock(&self.next_account);
+            let ids = (*n, *n + 1);
+            *n += 2;
+            ids
+        };
+        let p = Arc::new(Participant {
+            name: name.to_owned(),
+            currency: currency.to_owned(),
+            active: Mutex::new(false),
+            account: Mutex::default(),
+            endpoints: RwLock::default(),
+            account_ids: ids,
+            created: time::OffsetDateTime::now_utc(),
+        });
+        map.insert(name.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    /// `initialPositionAndLimits`: once only.
+    pub fn init_position(&self, name: &str, ndc: Units, position: Units, alarm: u32) -> Result<(), Refusal> {
+        let p = self.participant(name).ok_or_else(|| refuse(ErrorCode::GenericIdNotFound, format!("no participant {name}")))?;
+        p.with_account(|a| {
+            if a.ndc.is_some() {
+                return Err(refuse(ErrorCode::InternalServerError, "Participant Limit already exists"));
+            }
+            a.ndc = Some(ndc);
+            a.position = position;
+            a.alarm_percentage = alarm;
+            Ok(())
+        })?;
+        p.set_active(true);
+        Ok(())
+    }
+
+    /// Moves the settlement balance (funds in: `delta` < 0; funds out: `delta` > 0).
+    pub fn adjust_settlement(&self, name: &str, delta: Units) -> Result<(), Refusal> {
+        let p = self.participant(name).ok_or_else(|| refuse(ErrorCode::GenericIdNotFound, format!("no participant {name}")))?;
+        p.with_account(|a| a.settlement += delta);
+        Ok(())
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counts)) {
+        f(&mut lock(&self.counts));
+    }
+
+    /// Life counters so far.
+    pub fn counts(&self) -> Counts {
+        *lock(&self.counts)
+    }
+
+    /// Prepare (reference §1.3, §1.4): validate, detect duplicates, check liquidity and NDC,
+    /// reserve the payer's position.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        &self,
+        id: &str,
+        source: &str,
+        payer: &str,
+        payee: &str,
+        amount: Units,
+        condition: &str,
+        expires: time::OffsetDateTime,
+        hash: u64,
+    ) -> Result<Prepared, Refusal> {
+        let v = |r: &str| refuse(ErrorCode::GenericValidationError, r);
+        if source != payer {
+            return Err(v("FSPIOP-Source header does not match the payer FSP"));
+        }
+        if payer == payee {
+            return Err(v("Payer FSP and Payee FSP should be different"));
+        }
+        // Duplicate check first: a resend of a known transfer is answered from its record.
+        {
+            let shard = self.shard(id);
+            if let Some(t) = shard.get(id) {
+                if t.hash != hash {
+                    return Err(refuse(ErrorCode::ModifiedRequest, "Transfer with the same id and a different body"));
+                }
+                return Ok(match t.state {
+                    State::Reserved => Prepared::DuplicateInFlight,
+                    s => Prepared::DuplicateFinished(s),
+                });
+            }
+        }
+        let payer_p = self.participant(payer).filter(|p| p.is_active()).ok_or_else(|| v(&format!("Participant {payer} not found or inactive")))?;
+        let payee_p = self.participant(payee).filter(|p| p.is_active()).ok_or_else(|| v(&format!("Participant {payee} not found or inactive")))?;
+        if payee_p.currency != payer_p.currency {
+            return Err(v("Participant currency mismatch"));
+        }
+        if expires <= time::OffsetDateTime::now_utc() {
+            return Err(v("Transfer expiration date is in the past"));
+        }
+        // Reserve under the payer's account lock, and record the transfer under its shard lock
+        // before releasing the account: a concurrent duplicate sees it.
+        let mut shard = self.shard(id);
+        if shard.contains_key(id) {
+            // Lost a race with an identical prepare.
+            return Ok(Prepared::DuplicateInFlight);
+        }
+        payer_p.with_account(|a| {
+            let used = a.position + a.reserved;
+            if amount > -a.settlement - used {
+                return Err(refuse(ErrorCode::PayerFspInsufficientLiquidity, "Payer FSP insufficient liquidity"));
+            }
+            if amount > a.ndc.unwrap_or(0) - used {
+                return Err(refuse(ErrorCode::PayerLimitError, "Payer limit error"));
+            }
+            a.position += amount;
+            Ok(())
+        })?;
+        shard.insert(
+            id.to_owned(),
+            Transfer {
+                payer: payer.to_owned(),
+                payee: payee.to_owned(),
+                amount,
+                condition: condition.to_owned(),
+                expires,
+                hash,
+                state: State::Reserved,
+                fulfilment: None,
+                completed: None,
+                finished_at: None,
+            },
+        );
+        drop(shard);
+        self.count(|c| c.prepared += 1);
+        Ok(Prepared::Reserved)
+    }
+
+    /// Fulfil from the payee: checks source, state, expiry and `sha256(fulfilment) ==
+    /// condition`, then commits (payee position −= amount). An invalid fulfil or a late one
+    /// aborts the transfer (payer position reverted) and is refused with 3100 / 3303.
+    pub fn fulfil(&self, id: &str, source: &str, fulfilment: &fspiop::types::IlpFulfilment, completed: Option<String>) -> Result<(Fulfilled, Transfer), Refusal> {
+        let mut shard = self.shard(id);
+        let t = shard.get_mut(id).ok_or_else(|| refuse(ErrorCode::TransferIdNotFound, format!("Transfer {id} not found")))?;
+        if source != t.payee {
+            return Err(refuse(ErrorCode::GenericValidationError, "FSPIOP-Source header does not match the payee FSP"));
+        }
+        match t.state {
+            State::Reserved => {}
+            State::Committed if t.fulfilment.as_deref() == Some(fulfilment.as_str()) => return Ok((Fulfilled::AlreadyCommitted, t.clone())),
+            _ => return Err(refuse(ErrorCode::GenericValidationError, "Transfer is not in RESERVED state")),
+        }
+        let condition = fspiop::types::IlpCondition::parse(t.condition.as_str()).ok();
+        let valid = condition.is_some_and(|c| fulfilment.fulfils(&c));
+        let late = t.expires <= time::OffsetDateTime::now_utc();
+        if !valid || late {
+            let payer = self.participant(&t.payer);
+            if let Some(p) = payer {
+                p.with_account(|a| a.position -= t.amount);
+            }
+            t.state = if late { State::Expired } else { State::Aborted };
+            t.finished_at = Some(Instant::now());
+            let result = if late {
+                refuse(ErrorCode::TransferExpired, "Transfer expired")
+            } else {
+                refuse(ErrorCode::GenericValidationError, "invalid fulfilment")
+            };
+            drop(shard);
+            self.count(|c| if late { c.expired += 1 } else { c.aborted += 1 });
+            return Err(result);
+        }
+        if let Some(p) = self.participant(&t.payee) {
+            p.with_account(|a| a.position -= t.amount);
+        }
+        t.state = State::Committed;
+        t.fulfilment = Some(fulfilment.as_str().to_owned());
+        t.completed = completed;
+        t.finished_at = Some(Instant::now());
+        let snapshot = t.clone();
+        drop(shard);
+        self.count(|c| c.committed += 1);
+        Ok((Fulfilled::Committed, snapshot))
+    }
+
+    /// The payee's (or the hub's) rejection: abort and revert the payer's position.
+    pub fn abort(&self, id: &str, source: &str) -> Result<Transfer, Refusal> {
+        let mut shard = self.shard(id);
+        let t = shard.get_mut(id).ok_or_else(|| refuse(ErrorCode::TransferIdNotFound, format!("Transfer {id} not found")))?;
+        if source != t.payee {
+            return Err(refuse(ErrorCode::GenericValidationError, "FSPIOP-Source header does not match the payee FSP"));
+        }
+        if t.state != State::Reserved {
+            return Err(refuse(ErrorCode::GenericValidationError, "Transfer is not in RESERVED state"));
+        }
+        if let Some(p) = self.participant(&t.payer) {
+            p.with_account(|a| a.position -= t.amount);
+        }
+        t.state = State::Aborted;
+        t.finished_at = Some(Instant::now());
+        let snapshot = t.clone();
+        drop(shard);
+        self.count(|c| c.aborted += 1);
+        Ok(snapshot)
+    }
+
+    /// A transfer's record.
+    pub fn transfer(&self, id: &str) -> Option<Transfer> {
+        self.shard(id).get(id).cloned()
+    }
+
+    /// The expiry sweep (the hub's timeout handler): every reserved transfer past its
+    /// expiration becomes `Expired` and the payer's position is reverted. Also forgets final
+    /// transfers older than the retention window. Returns the expired ones.
+    pub fn sweep(&self) -> Vec<(String, Transfer)> {
+        let now = time::OffsetDateTime::now_utc();
+        let mut expired = Vec::new();
+        for shard in &self.transfers {
+            let mut shard = lock(shard);
+            for (id, t) in shard.iter_mut() {
+                if t.state == State::Reserved && t.expires <= now {
+                    if let Some(p) = self.participant(&t.payer) {
+                        p.with_account(|a| a.position -= t.amount);
+                    }
+                    t.state = State::Expired;
+                    t.finished_at = Some(Instant::now());
+                    expired.push((id.clone(), t.clone()));
+                }
+            }
+            let retention = self.retention;
+            shard.retain(|_, t| t.finished_at.is_none_or(|f| f.elapsed() < retention));
+        }
+        if !expired.is_empty() {
+            let n = expired.len() as u64;
+            self.count(|c| c.expired += n);
+        }
+        expired
+    }
+
+    /// Transfers held (in flight + retained), and of those in flight.
+    pub fn held(&self) -> (usize, usize) {
+        let mut all = 0;
+        let mut reserved = 0;
+        for shard in &self.transfers {
+            let shard = lock(shard);
+            all += shard.len();
+            reserved += shard.values().filter(|t| t.state == State::Reserved).count();
+        }
+        (all, reserved)
+    }
+
+    /// Σ positions of all participants and Σ amounts of reserved transfers: equal at all
+    /// times (value is conserved; what payers owe is either in flight or owed to payees).
+    pub fn conservation(&self) -> (Units, Units) {
+        let positions: Units = self.participants().iter().map(|p| p.account().position).sum();
+        let in_flight: Units = self
+            .transfers
+            .iter()
+            .map(|s| lock(s).values().filter(|t| t.state == State::Reserved).map(|t| t.amount).sum::<Units>())
+            .sum();
+        (positions, in_flight)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fspiop::types::IlpFulfilment;
+
+    const F: &str = "V-IalzIzy-zxy0SrlY1Ku2OE9aS4KgGZ0W-Zq5_BeC0";
+    const C: &str = "GIxd5xcohkmnnXolpTv_OxwpyaH__Oiq49JTvCo8pyA";
+
+    fn later() -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::minutes(5)
+    }
+
+    fn ledger(ndc: Units, funds: Units) -> Ledger {
+        let l = Ledger::new(Duration::from_secs(60));
+        for n in ["payer", "payee"] {
+            l.add_participant(n, "XXX").unwrap();
+            l.init_position(n, ndc, 0, 10).unwrap();
+            l.adjust_settlement(n, -funds).unwrap();
+        }
+        l
+    }
+
+    #[test]
+    fn prepare_commit_moves_positions_and_conserves() {
+        let l = ledger(1_000_0000, 10_000_0000);
+        assert_eq!(l.prepare("t1", "payer", "payer", "payee", 100_0000, C, later(), 1), Ok(Prepared::Reserved));
+        assert_eq!(l.participant("payer").unwrap().account().position, 100_0000);
+        let (p, f) = l.conservation();
+        assert_eq!(p, f);
+        let (r, _) = l.fulfil("t1", "payee", &IlpFulfilment::parse(F).unwrap(), None).unwrap();
+        assert_eq!(r, Fulfilled::Committed);
+        assert_eq!(l.participant("payee").unwrap().account().position, -100_0000);
+        assert_eq!(l.conservation(), (0, 0));
+        assert_eq!(l.counts(), Counts { prepared: 1, committed: 1, aborted: 0, expired: 0 });
+    }
+
+    #[test]
+    fn validation_duplicates_and_limits() {
+        let l = ledger(150_0000, 120_0000);
+        let code = |r: Result<Prepared, Refusal>| r.unwrap_err().code.code();
+        assert_eq!(code(l.prepare("a", "payee", "payer", "payee", 1, C, later(), 1)), 3100);
+        assert_eq!(code(l.prepare("a", "payer", "payer", "payer", 1, C, later(), 1)), 3100);
+        assert_eq!(code(l.prepare("a", "payer", "payer", "nobody", 1, C, later(), 1)), 3100);
+        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 1, C, time::OffsetDateTime::now_utc() - time::Duration::seconds(1), 1)), 3100);
+        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 121_0000, C, later(), 1)), 4001, "liquidity first");
+        l.adjust_settlement("payer", -1_000_0000).unwrap();
+        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 151_0000, C, later(), 1)), 4200);
+        assert_eq!(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7), Ok(Prepared::Reserved));
+        assert_eq!(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7), Ok(Prepared::DuplicateInFlight));
+        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 8)), 3106);
+        assert_eq!(code(l.prepare("b", "payer", "payer", "payee", 51_0000, C, later(), 1)), 4200, "NDC counts the reserved 100");
+        l.fulfil("a", "payee", &IlpFulfilment::parse(F).unwrap(), None).unwrap();
+        assert_eq!(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7), Ok(Prepared::DuplicateFinished(State::Committed)));
+        let again = l.fulfil("a", "payee", &IlpFulfilment::parse(F).unwrap(), None).unwrap();
+        assert_eq!(again.0, Fulfilled::AlreadyCommitted);
+        assert_eq!(l.counts().committed, 1, "counted once");
+    }
+
+    #[test]
+    fn invalid_fulfilment_and_abort_revert_the_payer() {
+        let l = ledger(1_000_0000, 1_000_0000);
+        l.prepare("x", "payer", "payer", "payee", 5_0000, C, later(), 1).unwrap();
+        let wrong = IlpFulfilment::parse("Oko1gkYPQvE9KfDvyIRmcHLsexacJwejIQGqf00PFwI").unwrap();
+        assert_eq!(l.fulfil("x", "payer", &wrong, None).unwrap_err().code.code(), 3100, "source must be payee");
+        assert_eq!(l.fulfil("x", "payee", &wrong, None).unwrap_err().code.code(), 3100);
+        assert_eq!(l.transfer("x").unwrap().state, State::Aborted);
+        assert_eq!(l.participant("payer").unwrap().account().position, 0);
+        l.prepare("y", "payer", "payer", "payee", 5_0000, C, later(), 1).unwrap();
+        l.abort("y", "payee").unwrap();
+        assert!(l.abort("y", "payee").is_err(), "only once");
+        assert_eq!(l.conservation(), (0, 0));
+        assert_eq!(l.counts(), Counts { prepared: 2, committed: 0, aborted: 2, expired: 0 });
+    }
+
+    #[test]
+    fn expiry_sweep_and_retention() {
+        let l = Ledger::new(Duration::from_millis(50));
+        for n in ["payer", "payee"] {
+            l.add_participant(n, "XXX").unwrap();
+            l.init_position(n, 1_000_0000, 0, 10).unwrap();
+            l.adjust_settlement(n, -1_000_0000).unwrap();
+        }
+        let soon = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(30);
+        l.prepare("e", "payer", "payer", "payee", 1_0000, C, soon, 1).unwrap();
+        assert!(l.sweep().is_empty());
+        std::thread::sleep(Duration::from_millis(40));
+        let expired = l.sweep();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(l.participant("payer").unwrap().account().position, 0);
+        let late = l.fulfil("e", "payee", &IlpFulfilment::parse(F).unwrap(), None);
+        assert_eq!(late.unwrap_err().code.code(), 3100, "not RESERVED any more");
+        assert_eq!(l.prepare("e", "payer", "payer", "payee", 1_0000, C, later(), 1), Ok(Prepared::DuplicateFinished(State::Expired)));
+        std::thread::sleep(Duration::from_millis(60));
+        l.sweep();
+        assert_eq!(l.held(), (0, 0), "forgotten after the retention window");
+        assert_eq!(l.counts().expired, 1);
+    }
+
+    #[test]
+    fn concurrent_prepares_never_commit_beyond_the_ndc() {
+        // NDC 1,000 and 10,000 of liquidity: of 400 prepares of 7 each, exactly 142 fit.
+        let l = Arc::new(ledger(1_000_0000, 10_000_0000));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    let mut ok = 0;
+                    for i in 0..50 {
+                        let id = format!("c-{t}-{i}");
+                        match l.prepare(&id, "payer", "payer", "payee", 7_0000, C, later(), 1) {
+                            Ok(Prepared::Reserved) => ok += 1,
+                            Err(r) => assert_eq!(r.code.code(), 4200),
+                            other => panic!("{other:?}"),
+                        }
+                        let (p, f) = l.conservation();
+                        assert!(p >= 0 && f >= 0);
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let ok: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(ok, 142);
+        let a = l.participant("payer").unwrap().account();
+        assert_eq!(a.position, 142 * 7_0000);
+        assert!(a.position <= a.ndc.unwrap());
+        let (p, f) = l.conservation();
+        assert_eq!(p, f);
+    }
+
+    #[test]
+    fn units_round_trip() {
+        assert_eq!(units(&Amount::parse("1.5").unwrap()), 1_5000);
+        assert_eq!(format_units(1_5000), "1.5");
+        assert_eq!(format_units(-10_000_000_0000), "-10000000");
+        assert_eq!(format_units(0), "0");
+    }
+}
