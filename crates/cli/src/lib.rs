@@ -1,9 +1,10 @@
 //! # perfbed — the command line
 //!
 //! A thin layer: [`Cli`] (clap) describes every subcommand and flag, [`run`] dispatches to the
-//! crates that do the work (`sim`, `perfbed-http`, `fspiop`).
+//! crates that do the work (`sim`, `hub`, `perfbed-http`, `fspiop`).
 #![forbid(unsafe_code)]
 
+mod hub_cmd;
 mod pki;
 mod sim_cmd;
 
@@ -30,6 +31,8 @@ pub struct Cli {
 enum Command {
     /// Run perffsp DFSP simulators (payee and payer roles) for one or more FSP ids.
     Sim(Box<sim_cmd::SimArgs>),
+    /// Run the hub emulator: an in-memory Mojaloop switch with the real admin APIs.
+    Hub(Box<hub_cmd::HubArgs>),
     /// Make TEST-ONLY JWS keys and mTLS certificates for a test scheme.
     Pki(pki::PkiArgs),
 }
@@ -38,6 +41,7 @@ enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(*args),
+        Command::Hub(args) => hub_cmd::run(*args),
         Command::Pki(args) => pki::run(args),
     };
     match result {

@@ -32,7 +32,9 @@ pub fn units(a: &Amount) -> Units {
 /// Formats units as an FSPIOP amount string (negative values get a leading minus).
 pub fn format_units(u: Units) -> String {
     let neg = u < 0;
-    let a = Amount::from_minor_units(u.unsigned_abs() as u64, 4).map(|a| a.into_string()).unwrap_or_default();
+    let a = Amount::from_minor_units(u.unsigned_abs() as u64, 4)
+        .map(|a| a.into_string())
+        .unwrap_or_default();
     if neg && a != "0" {
         format!("-{a}")
     } else {
@@ -105,7 +107,11 @@ impl Participant {
 
     /// The endpoint template of a type.
     pub fn endpoint(&self, kind: &str) -> Option<String> {
-        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).get(kind).cloned()
+        self.endpoints
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kind)
+            .cloned()
     }
 
     /// All endpoints, sorted by type.
@@ -258,12 +264,22 @@ impl Ledger {
 
     /// A participant by name.
     pub fn participant(&self, name: &str) -> Option<Arc<Participant>> {
-        self.participants.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.participants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// All participants, sorted by name.
     pub fn participants(&self) -> Vec<Arc<Participant>> {
-        let mut v: Vec<_> = self.participants.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut v: Vec<_> = self
+            .participants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -273,7 +289,10 @@ impl Ledger {
     pub fn add_participant(&self, name: &str, currency: &str) -> Result<Arc<Participant>, Refusal> {
         let mut map = self.participants.write().unwrap_or_else(|e| e.into_inner());
         if map.contains_key(name) {
-            return Err(refuse(ErrorCode::AddPartyInformationError, format!("Participant {name} already exists")));
+            return Err(refuse(
+                ErrorCode::AddPartyInformationError,
+                format!("Participant {name} already exists"),
+            ));
         }
         let ids = {
             let mut n = lock(&self.next_account);
@@ -295,11 +314,25 @@ impl Ledger {
     }
 
     /// `initialPositionAndLimits`: once only.
-    pub fn init_position(&self, name: &str, ndc: Units, position: Units, alarm: u32) -> Result<(), Refusal> {
-        let p = self.participant(name).ok_or_else(|| refuse(ErrorCode::GenericIdNotFound, format!("no participant {name}")))?;
+    pub fn init_position(
+        &self,
+        name: &str,
+        ndc: Units,
+        position: Units,
+        alarm: u32,
+    ) -> Result<(), Refusal> {
+        let p = self.participant(name).ok_or_else(|| {
+            refuse(
+                ErrorCode::GenericIdNotFound,
+                format!("no participant {name}"),
+            )
+        })?;
         p.with_account(|a| {
             if a.ndc.is_some() {
-                return Err(refuse(ErrorCode::InternalServerError, "Participant Limit already exists"));
+                return Err(refuse(
+                    ErrorCode::InternalServerError,
+                    "Participant Limit already exists",
+                ));
             }
             a.ndc = Some(ndc);
             a.position = position;
@@ -312,7 +345,12 @@ impl Ledger {
 
     /// Moves the settlement balance (funds in: `delta` < 0; funds out: `delta` > 0).
     pub fn adjust_settlement(&self, name: &str, delta: Units) -> Result<(), Refusal> {
-        let p = self.participant(name).ok_or_else(|| refuse(ErrorCode::GenericIdNotFound, format!("no participant {name}")))?;
+        let p = self.participant(name).ok_or_else(|| {
+            refuse(
+                ErrorCode::GenericIdNotFound,
+                format!("no participant {name}"),
+            )
+        })?;
         p.with_account(|a| a.settlement += delta);
         Ok(())
     }
@@ -352,7 +390,10 @@ impl Ledger {
             let shard = self.shard(id);
             if let Some(t) = shard.get(id) {
                 if t.hash != hash {
-                    return Err(refuse(ErrorCode::ModifiedRequest, "Transfer with the same id and a different body"));
+                    return Err(refuse(
+                        ErrorCode::ModifiedRequest,
+                        "Transfer with the same id and a different body",
+                    ));
                 }
                 return Ok(match t.state {
                     State::Reserved => Prepared::DuplicateInFlight,
@@ -360,8 +401,14 @@ impl Ledger {
                 });
             }
         }
-        let payer_p = self.participant(payer).filter(|p| p.is_active()).ok_or_else(|| v(&format!("Participant {payer} not found or inactive")))?;
-        let payee_p = self.participant(payee).filter(|p| p.is_active()).ok_or_else(|| v(&format!("Participant {payee} not found or inactive")))?;
+        let payer_p = self
+            .participant(payer)
+            .filter(|p| p.is_active())
+            .ok_or_else(|| v(&format!("Participant {payer} not found or inactive")))?;
+        let payee_p = self
+            .participant(payee)
+            .filter(|p| p.is_active())
+            .ok_or_else(|| v(&format!("Participant {payee} not found or inactive")))?;
         if payee_p.currency != payer_p.currency {
             return Err(v("Participant currency mismatch"));
         }
@@ -378,7 +425,10 @@ impl Ledger {
         payer_p.with_account(|a| {
             let used = a.position + a.reserved;
             if amount > -a.settlement - used {
-                return Err(refuse(ErrorCode::PayerFspInsufficientLiquidity, "Payer FSP insufficient liquidity"));
+                return Err(refuse(
+                    ErrorCode::PayerFspInsufficientLiquidity,
+                    "Payer FSP insufficient liquidity",
+                ));
             }
             if amount > a.ndc.unwrap_or(0) - used {
                 return Err(refuse(ErrorCode::PayerLimitError, "Payer limit error"));
@@ -409,16 +459,37 @@ impl Ledger {
     /// Fulfil from the payee: checks source, state, expiry and `sha256(fulfilment) ==
     /// condition`, then commits (payee position −= amount). An invalid fulfil or a late one
     /// aborts the transfer (payer position reverted) and is refused with 3100 / 3303.
-    pub fn fulfil(&self, id: &str, source: &str, fulfilment: &fspiop::types::IlpFulfilment, completed: Option<String>) -> Result<(Fulfilled, Transfer), Refusal> {
+    pub fn fulfil(
+        &self,
+        id: &str,
+        source: &str,
+        fulfilment: &fspiop::types::IlpFulfilment,
+        completed: Option<String>,
+    ) -> Result<(Fulfilled, Transfer), Refusal> {
         let mut shard = self.shard(id);
-        let t = shard.get_mut(id).ok_or_else(|| refuse(ErrorCode::TransferIdNotFound, format!("Transfer {id} not found")))?;
+        let t = shard.get_mut(id).ok_or_else(|| {
+            refuse(
+                ErrorCode::TransferIdNotFound,
+                format!("Transfer {id} not found"),
+            )
+        })?;
         if source != t.payee {
-            return Err(refuse(ErrorCode::GenericValidationError, "FSPIOP-Source header does not match the payee FSP"));
+            return Err(refuse(
+                ErrorCode::GenericValidationError,
+                "FSPIOP-Source header does not match the payee FSP",
+            ));
         }
         match t.state {
             State::Reserved => {}
-            State::Committed if t.fulfilment.as_deref() == Some(fulfilment.as_str()) => return Ok((Fulfilled::AlreadyCommitted, t.clone())),
-            _ => return Err(refuse(ErrorCode::GenericValidationError, "Transfer is not in RESERVED state")),
+            State::Committed if t.fulfilment.as_deref() == Some(fulfilment.as_str()) => {
+                return Ok((Fulfilled::AlreadyCommitted, t.clone()))
+            }
+            _ => {
+                return Err(refuse(
+                    ErrorCode::GenericValidationError,
+                    "Transfer is not in RESERVED state",
+                ))
+            }
         }
         let condition = fspiop::types::IlpCondition::parse(t.condition.as_str()).ok();
         let valid = condition.is_some_and(|c| fulfilment.fulfils(&c));
@@ -455,12 +526,23 @@ impl Ledger {
     /// The payee's (or the hub's) rejection: abort and revert the payer's position.
     pub fn abort(&self, id: &str, source: &str) -> Result<Transfer, Refusal> {
         let mut shard = self.shard(id);
-        let t = shard.get_mut(id).ok_or_else(|| refuse(ErrorCode::TransferIdNotFound, format!("Transfer {id} not found")))?;
+        let t = shard.get_mut(id).ok_or_else(|| {
+            refuse(
+                ErrorCode::TransferIdNotFound,
+                format!("Transfer {id} not found"),
+            )
+        })?;
         if source != t.payee {
-            return Err(refuse(ErrorCode::GenericValidationError, "FSPIOP-Source header does not match the payee FSP"));
+            return Err(refuse(
+                ErrorCode::GenericValidationError,
+                "FSPIOP-Source header does not match the payee FSP",
+            ));
         }
         if t.state != State::Reserved {
-            return Err(refuse(ErrorCode::GenericValidationError, "Transfer is not in RESERVED state"));
+            return Err(refuse(
+                ErrorCode::GenericValidationError,
+                "Transfer is not in RESERVED state",
+            ));
         }
         if let Some(p) = self.participant(&t.payer) {
             p.with_account(|a| a.position -= t.amount);
@@ -513,7 +595,10 @@ impl Ledger {
         for shard in &self.transfers {
             let shard = lock(shard);
             all += shard.len();
-            reserved += shard.values().filter(|t| t.state == State::Reserved).count();
+            reserved += shard
+                .values()
+                .filter(|t| t.state == State::Reserved)
+                .count();
         }
         (all, reserved)
     }
@@ -521,17 +606,28 @@ impl Ledger {
     /// Σ positions of all participants and Σ amounts of reserved transfers: equal at all
     /// times (value is conserved; what payers owe is either in flight or owed to payees).
     pub fn conservation(&self) -> (Units, Units) {
-        let positions: Units = self.participants().iter().map(|p| p.account().position).sum();
+        let positions: Units = self
+            .participants()
+            .iter()
+            .map(|p| p.account().position)
+            .sum();
         let in_flight: Units = self
             .transfers
             .iter()
-            .map(|s| lock(s).values().filter(|t| t.state == State::Reserved).map(|t| t.amount).sum::<Units>())
+            .map(|s| {
+                lock(s)
+                    .values()
+                    .filter(|t| t.state == State::Reserved)
+                    .map(|t| t.amount)
+                    .sum::<Units>()
+            })
             .sum();
         (positions, in_flight)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)] // amounts written as <whole>_<4 decimals> units
 mod tests {
     use super::*;
     use fspiop::types::IlpFulfilment;
@@ -556,35 +652,98 @@ mod tests {
     #[test]
     fn prepare_commit_moves_positions_and_conserves() {
         let l = ledger(1_000_0000, 10_000_0000);
-        assert_eq!(l.prepare("t1", "payer", "payer", "payee", 100_0000, C, later(), 1), Ok(Prepared::Reserved));
+        assert_eq!(
+            l.prepare("t1", "payer", "payer", "payee", 100_0000, C, later(), 1),
+            Ok(Prepared::Reserved)
+        );
         assert_eq!(l.participant("payer").unwrap().account().position, 100_0000);
         let (p, f) = l.conservation();
         assert_eq!(p, f);
-        let (r, _) = l.fulfil("t1", "payee", &IlpFulfilment::parse(F).unwrap(), None).unwrap();
+        let (r, _) = l
+            .fulfil("t1", "payee", &IlpFulfilment::parse(F).unwrap(), None)
+            .unwrap();
         assert_eq!(r, Fulfilled::Committed);
-        assert_eq!(l.participant("payee").unwrap().account().position, -100_0000);
+        assert_eq!(
+            l.participant("payee").unwrap().account().position,
+            -100_0000
+        );
         assert_eq!(l.conservation(), (0, 0));
-        assert_eq!(l.counts(), Counts { prepared: 1, committed: 1, aborted: 0, expired: 0 });
+        assert_eq!(
+            l.counts(),
+            Counts {
+                prepared: 1,
+                committed: 1,
+                aborted: 0,
+                expired: 0
+            }
+        );
     }
 
     #[test]
     fn validation_duplicates_and_limits() {
         let l = ledger(150_0000, 120_0000);
         let code = |r: Result<Prepared, Refusal>| r.unwrap_err().code.code();
-        assert_eq!(code(l.prepare("a", "payee", "payer", "payee", 1, C, later(), 1)), 3100);
-        assert_eq!(code(l.prepare("a", "payer", "payer", "payer", 1, C, later(), 1)), 3100);
-        assert_eq!(code(l.prepare("a", "payer", "payer", "nobody", 1, C, later(), 1)), 3100);
-        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 1, C, time::OffsetDateTime::now_utc() - time::Duration::seconds(1), 1)), 3100);
-        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 121_0000, C, later(), 1)), 4001, "liquidity first");
+        assert_eq!(
+            code(l.prepare("a", "payee", "payer", "payee", 1, C, later(), 1)),
+            3100
+        );
+        assert_eq!(
+            code(l.prepare("a", "payer", "payer", "payer", 1, C, later(), 1)),
+            3100
+        );
+        assert_eq!(
+            code(l.prepare("a", "payer", "payer", "nobody", 1, C, later(), 1)),
+            3100
+        );
+        assert_eq!(
+            code(l.prepare(
+                "a",
+                "payer",
+                "payer",
+                "payee",
+                1,
+                C,
+                time::OffsetDateTime::now_utc() - time::Duration::seconds(1),
+                1
+            )),
+            3100
+        );
+        assert_eq!(
+            code(l.prepare("a", "payer", "payer", "payee", 121_0000, C, later(), 1)),
+            4001,
+            "liquidity first"
+        );
         l.adjust_settlement("payer", -1_000_0000).unwrap();
-        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 151_0000, C, later(), 1)), 4200);
-        assert_eq!(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7), Ok(Prepared::Reserved));
-        assert_eq!(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7), Ok(Prepared::DuplicateInFlight));
-        assert_eq!(code(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 8)), 3106);
-        assert_eq!(code(l.prepare("b", "payer", "payer", "payee", 51_0000, C, later(), 1)), 4200, "NDC counts the reserved 100");
-        l.fulfil("a", "payee", &IlpFulfilment::parse(F).unwrap(), None).unwrap();
-        assert_eq!(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7), Ok(Prepared::DuplicateFinished(State::Committed)));
-        let again = l.fulfil("a", "payee", &IlpFulfilment::parse(F).unwrap(), None).unwrap();
+        assert_eq!(
+            code(l.prepare("a", "payer", "payer", "payee", 151_0000, C, later(), 1)),
+            4200
+        );
+        assert_eq!(
+            l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7),
+            Ok(Prepared::Reserved)
+        );
+        assert_eq!(
+            l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7),
+            Ok(Prepared::DuplicateInFlight)
+        );
+        assert_eq!(
+            code(l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 8)),
+            3106
+        );
+        assert_eq!(
+            code(l.prepare("b", "payer", "payer", "payee", 51_0000, C, later(), 1)),
+            4200,
+            "NDC counts the reserved 100"
+        );
+        l.fulfil("a", "payee", &IlpFulfilment::parse(F).unwrap(), None)
+            .unwrap();
+        assert_eq!(
+            l.prepare("a", "payer", "payer", "payee", 100_0000, C, later(), 7),
+            Ok(Prepared::DuplicateFinished(State::Committed))
+        );
+        let again = l
+            .fulfil("a", "payee", &IlpFulfilment::parse(F).unwrap(), None)
+            .unwrap();
         assert_eq!(again.0, Fulfilled::AlreadyCommitted);
         assert_eq!(l.counts().committed, 1, "counted once");
     }
@@ -592,17 +751,40 @@ mod tests {
     #[test]
     fn invalid_fulfilment_and_abort_revert_the_payer() {
         let l = ledger(1_000_0000, 1_000_0000);
-        l.prepare("x", "payer", "payer", "payee", 5_0000, C, later(), 1).unwrap();
+        l.prepare("x", "payer", "payer", "payee", 5_0000, C, later(), 1)
+            .unwrap();
         let wrong = IlpFulfilment::parse("Oko1gkYPQvE9KfDvyIRmcHLsexacJwejIQGqf00PFwI").unwrap();
-        assert_eq!(l.fulfil("x", "payer", &wrong, None).unwrap_err().code.code(), 3100, "source must be payee");
-        assert_eq!(l.fulfil("x", "payee", &wrong, None).unwrap_err().code.code(), 3100);
+        assert_eq!(
+            l.fulfil("x", "payer", &wrong, None)
+                .unwrap_err()
+                .code
+                .code(),
+            3100,
+            "source must be payee"
+        );
+        assert_eq!(
+            l.fulfil("x", "payee", &wrong, None)
+                .unwrap_err()
+                .code
+                .code(),
+            3100
+        );
         assert_eq!(l.transfer("x").unwrap().state, State::Aborted);
         assert_eq!(l.participant("payer").unwrap().account().position, 0);
-        l.prepare("y", "payer", "payer", "payee", 5_0000, C, later(), 1).unwrap();
+        l.prepare("y", "payer", "payer", "payee", 5_0000, C, later(), 1)
+            .unwrap();
         l.abort("y", "payee").unwrap();
         assert!(l.abort("y", "payee").is_err(), "only once");
         assert_eq!(l.conservation(), (0, 0));
-        assert_eq!(l.counts(), Counts { prepared: 2, committed: 0, aborted: 2, expired: 0 });
+        assert_eq!(
+            l.counts(),
+            Counts {
+                prepared: 2,
+                committed: 0,
+                aborted: 2,
+                expired: 0
+            }
+        );
     }
 
     #[test]
@@ -614,7 +796,8 @@ mod tests {
             l.adjust_settlement(n, -1_000_0000).unwrap();
         }
         let soon = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(30);
-        l.prepare("e", "payer", "payer", "payee", 1_0000, C, soon, 1).unwrap();
+        l.prepare("e", "payer", "payer", "payee", 1_0000, C, soon, 1)
+            .unwrap();
         assert!(l.sweep().is_empty());
         std::thread::sleep(Duration::from_millis(40));
         let expired = l.sweep();
@@ -622,7 +805,10 @@ mod tests {
         assert_eq!(l.participant("payer").unwrap().account().position, 0);
         let late = l.fulfil("e", "payee", &IlpFulfilment::parse(F).unwrap(), None);
         assert_eq!(late.unwrap_err().code.code(), 3100, "not RESERVED any more");
-        assert_eq!(l.prepare("e", "payer", "payer", "payee", 1_0000, C, later(), 1), Ok(Prepared::DuplicateFinished(State::Expired)));
+        assert_eq!(
+            l.prepare("e", "payer", "payer", "payee", 1_0000, C, later(), 1),
+            Ok(Prepared::DuplicateFinished(State::Expired))
+        );
         std::thread::sleep(Duration::from_millis(60));
         l.sweep();
         assert_eq!(l.held(), (0, 0), "forgotten after the retention window");

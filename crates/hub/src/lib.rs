@@ -1,1 +1,1196 @@
+//! # hub — the hub emulator
+//!
+//! An in-memory stand-in for a Mojaloop switch, as far as a DFSP can observe it (reference
+//! §9.5): ALS + oracle (`/parties`, `/participants`), quoting-service pass-through (`/quotes`),
+//! ml-api-adapter + central-ledger (`/transfers`: validation, duplicates, liquidity and NDC,
+//! positions, fulfilment check, expiry, confirmations), and the admin APIs with the real
+//! services' paths and bodies, so onboarding tools work unchanged against both.
+//!
+//! One port, paths as the real services have them, admin APIs under prefixes:
+//! FSPIOP at `/`, central-ledger admin at `/admin`, the oracle at `/oracle`, ALS admin at
+//! `/als-admin`. Callbacks go to each participant's registered endpoint templates, rendered as
+//! the hub renders them. It never parses `ilpPacket`.
+//!
+//! * [`ledger`] — positions and the transfer state machine, without I/O.
+//! * [`admin`] — central-ledger admin, ALS admin and oracle REST APIs.
+#![forbid(unsafe_code)]
+
+pub mod admin;
 pub mod ledger;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use fspiop::error::{ErrorCode, ErrorInformationObject};
+use fspiop::headers::{self, Version};
+use fspiop::json::to_canonical_vec;
+use fspiop::jws::{KeyStore, VerifyMode};
+use fspiop::models::{
+    ParticipantsIdPut, ParticipantsPost, ParticipantsTypeIdPost, ParticipantsTypeIdPut,
+    PartyResult, TransferState, TransfersPost, TransfersPut,
+};
+use fspiop::types::FspId;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::Full;
+use perfbed_http::fspiop::{check_inbound, parse_body, FspiopError, JwsPolicy};
+use perfbed_http::{ClientOptions, HttpClient};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ledger::{Ledger, Prepared};
+
+/// Hub emulator settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The hub's own FSP id (`Hub`).
+    pub hub_id: String,
+    /// Version of hub-generated messages (errors, confirmations).
+    pub version: Version,
+    /// Send the payee a `PUT /transfers/{ID}` confirmation after commit (ml-api-adapter's
+    /// `SEND_TRANSFER_CONFIRMATION_TO_PAYEE`, default true).
+    pub confirm_to_payee: bool,
+    /// How often the expiry sweep runs (the real hub: every 15 s).
+    pub sweep_every: Duration,
+    /// How long finished transfers are kept for duplicate detection.
+    pub retention: Duration,
+    /// Verify JWS on incoming requests with a body (off by default, like the hub).
+    pub jws: Option<(Arc<KeyStore>, VerifyMode)>,
+    /// Timeout of each callback.
+    pub http_timeout: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            hub_id: "Hub".into(),
+            version: Version::V1_1,
+            confirm_to_payee: true,
+            sweep_every: Duration::from_secs(15),
+            retention: Duration::from_secs(300),
+            jws: None,
+            http_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Callbacks delivered (2xx).
+    pub callbacks_ok: AtomicU64,
+    /// Callbacks that failed or had no endpoint.
+    pub callbacks_failed: AtomicU64,
+    /// Requests refused synchronously.
+    pub sync_errors: AtomicU64,
+}
+
+/// The hub emulator.
+pub struct Hub {
+    config: HubConfig,
+    /// The ledger.
+    pub ledger: Ledger,
+    /// The oracle: `(type, id)` → FSP.
+    oracle: RwLock<HashMap<(String, String), String>>,
+    /// Admin-side state (hub accounts, settlement models, oracles, funds-out reservations).
+    pub(crate) admin: admin::AdminState,
+    client: HttpClient,
+    jws_policy: Option<JwsPolicy>,
+    tracker: TaskTracker,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("hub_id", &self.config.hub_id)
+            .finish()
+    }
+}
+
+fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+fn now_datetime() -> fspiop::types::DateTime {
+    fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc())
+}
+
+/// An outgoing callback: to whom, which endpoint, what.
+struct Callback {
+    to: String,
+    endpoint: &'static str,
+    vars: Vec<(&'static str, String)>,
+    suffix: String,
+    method: Method,
+    /// Headers to send (forwarded ones, or the hub's own).
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Hub {
+    /// Builds the hub.
+    pub fn new(config: HubConfig, client_tls: Option<Arc<rustls::ClientConfig>>) -> Arc<Hub> {
+        let jws_policy = config.jws.as_ref().map(|(keys, mode)| JwsPolicy {
+            keys: keys.clone(),
+            mode: *mode,
+            hub_id: config.hub_id.clone(),
+        });
+        Arc::new(Hub {
+            ledger: Ledger::new(config.retention),
+            oracle: RwLock::default(),
+            admin: admin::AdminState::default(),
+            client: HttpClient::new(ClientOptions {
+                tls: client_tls,
+                timeout: config.http_timeout,
+                ..ClientOptions::default()
+            }),
+            jws_policy,
+            tracker: TaskTracker::new(),
+            stats: Stats::default(),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Registers a party in the oracle.
+    pub fn oracle_set(&self, id_type: &str, id: &str, fsp: &str) {
+        self.oracle
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((id_type.to_owned(), id.to_owned()), fsp.to_owned());
+    }
+
+    /// Looks a party up in the oracle.
+    pub fn oracle_get(&self, id_type: &str, id: &str) -> Option<String> {
+        self.oracle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(id_type.to_owned(), id.to_owned()))
+            .cloned()
+    }
+
+    /// Removes a party from the oracle.
+    pub fn oracle_remove(&self, id_type: &str, id: &str) -> bool {
+        self.oracle
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(id_type.to_owned(), id.to_owned()))
+            .is_some()
+    }
+
+    /// Parties registered in the oracle.
+    pub fn oracle_len(&self) -> usize {
+        self.oracle.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Renders a participant's endpoint template as the hub does (`{{transferId}}`, …).
+    fn endpoint_url(&self, fsp: &str, kind: &str, vars: &[(&str, String)]) -> Option<String> {
+        let template = self.ledger.participant(fsp)?.endpoint(kind)?;
+        let mut url = template;
+        for (k, v) in vars {
+            url = url.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        Some(url)
+    }
+
+    /// Headers of a message the hub itself sends.
+    fn own_headers(&self, resource: &str, destination: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let mut put = |k: &'static str, v: String| {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        };
+        put(
+            "content-type",
+            headers::content_type(resource, self.config.version),
+        );
+        put("date", headers::fmt_date(std::time::SystemTime::now()));
+        put(headers::FSPIOP_SOURCE, self.config.hub_id.clone());
+        put(headers::FSPIOP_DESTINATION, destination.to_owned());
+        h
+    }
+
+    /// Headers kept when forwarding a DFSP's message (its body and signature stay intact).
+    fn forwarded_headers(h: &HeaderMap, method: &Method, destination: Option<&str>) -> HeaderMap {
+        const KEEP: [&str; 11] = [
+            "content-type",
+            "accept",
+            "date",
+            "fspiop-source",
+            "fspiop-destination",
+            "fspiop-signature",
+            "fspiop-uri",
+            "fspiop-http-method",
+            "fspiop-encryption",
+            "traceparent",
+            "tracestate",
+        ];
+        let mut out = HeaderMap::new();
+        for k in KEEP {
+            if k == "accept" && (method == Method::PUT || method == Method::PATCH) {
+                continue; // the hub strips Accept when forwarding callbacks
+            }
+            if let Some(v) = h.get(k) {
+                out.insert(HeaderName::from_static(k), v.clone());
+            }
+        }
+        if let Some(d) = destination.and_then(|d| HeaderValue::from_str(d).ok()) {
+            out.insert(HeaderName::from_static("fspiop-destination"), d);
+        }
+        out
+    }
+
+    /// An error message from the hub itself (unsigned, `FSPIOP-Source: Hub`).
+    #[allow(clippy::too_many_arguments)] // one flat call per error path reads best
+    fn error_callback(
+        self: &Arc<Self>,
+        to: &str,
+        endpoint: &'static str,
+        vars: Vec<(&'static str, String)>,
+        suffix: String,
+        resource: &str,
+        code: ErrorCode,
+        detail: &str,
+    ) {
+        let body = ErrorInformationObject::new(code, (!detail.is_empty()).then_some(detail));
+        self.send(Callback {
+            to: to.to_owned(),
+            endpoint,
+            vars,
+            suffix,
+            method: Method::PUT,
+            headers: self.own_headers(resource, to),
+            body: Bytes::from(body.to_bytes()),
+        });
+    }
+
+    /// Sends a callback in the background. A missing endpoint or a failed delivery is counted
+    /// (the hub does not retry).
+    fn send(self: &Arc<Self>, cb: Callback) {
+        let Some(base) = self.endpoint_url(&cb.to, cb.endpoint, &cb.vars) else {
+            tracing::debug!(to = %cb.to, endpoint = cb.endpoint, "no endpoint registered");
+            self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let url = format!("{base}{}", cb.suffix);
+        let mut req = http::Request::builder().method(cb.method).uri(&url);
+        if let Some(h) = req.headers_mut() {
+            *h = cb.headers;
+        }
+        let Ok(req) = req.body(Full::new(cb.body)) else {
+            self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let hub = self.clone();
+        self.tracker.spawn(async move {
+            let ok = matches!(hub.client.send(req).await, Ok(r) if r.status().is_success());
+            let counter = if ok {
+                &hub.stats.callbacks_ok
+            } else {
+                &hub.stats.callbacks_failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if !ok {
+                tracing::debug!(%url, "callback failed");
+            }
+        });
+    }
+
+    /// The expiry sweep: expired reserved transfers get 3303 to payer and payee.
+    pub fn sweep(self: &Arc<Self>) -> usize {
+        let expired = self.ledger.sweep();
+        for (id, t) in &expired {
+            for to in [&t.payer, &t.payee] {
+                self.error_callback(
+                    to,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    vec![("transferId", id.clone())],
+                    String::new(),
+                    "transfers",
+                    ErrorCode::TransferExpired,
+                    "",
+                );
+            }
+        }
+        expired.len()
+    }
+}
+
+/// What an FSPIOP path asks for.
+#[derive(Debug)]
+enum Target {
+    PartiesGet {
+        t: String,
+        id: String,
+        sub: Option<String>,
+    },
+    PartiesPut {
+        t: String,
+        id: String,
+        sub: Option<String>,
+        error: bool,
+    },
+    ParticipantsGet {
+        t: String,
+        id: String,
+    },
+    ParticipantsPost {
+        t: String,
+        id: String,
+    },
+    ParticipantsBulk,
+    ParticipantsPut,
+    QuotesPost,
+    QuotesPut {
+        id: String,
+        error: bool,
+    },
+    TransfersPost,
+    TransfersGet {
+        id: String,
+    },
+    TransfersPut {
+        id: String,
+    },
+    TransfersError {
+        id: String,
+    },
+}
+
+fn parse_target(method: &Method, path: &str) -> Result<Target, FspiopError> {
+    let s: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let o = |x: &str| x.to_owned();
+    Ok(match (method, s.as_slice()) {
+        (&Method::GET, ["parties", t, id]) => Target::PartiesGet {
+            t: o(t),
+            id: o(id),
+            sub: None,
+        },
+        (&Method::GET, ["parties", t, id, sub]) => Target::PartiesGet {
+            t: o(t),
+            id: o(id),
+            sub: Some(o(sub)),
+        },
+        (&Method::PUT, ["parties", t, id, "error"]) => Target::PartiesPut {
+            t: o(t),
+            id: o(id),
+            sub: None,
+            error: true,
+        },
+        (&Method::PUT, ["parties", t, id, sub, "error"]) => Target::PartiesPut {
+            t: o(t),
+            id: o(id),
+            sub: Some(o(sub)),
+            error: true,
+        },
+        (&Method::PUT, ["parties", t, id]) => Target::PartiesPut {
+            t: o(t),
+            id: o(id),
+            sub: None,
+            error: false,
+        },
+        (&Method::PUT, ["parties", t, id, sub]) => Target::PartiesPut {
+            t: o(t),
+            id: o(id),
+            sub: Some(o(sub)),
+            error: false,
+        },
+        (&Method::GET, ["participants", t, id]) => Target::ParticipantsGet { t: o(t), id: o(id) },
+        (&Method::POST, ["participants", t, id]) => Target::ParticipantsPost { t: o(t), id: o(id) },
+        (&Method::POST, ["participants"]) => Target::ParticipantsBulk,
+        (&Method::PUT, ["participants", ..]) => Target::ParticipantsPut,
+        (&Method::POST, ["quotes"]) => Target::QuotesPost,
+        (&Method::PUT, ["quotes", id]) => Target::QuotesPut {
+            id: o(id),
+            error: false,
+        },
+        (&Method::PUT, ["quotes", id, "error"]) => Target::QuotesPut {
+            id: o(id),
+            error: true,
+        },
+        (&Method::POST, ["transfers"]) => Target::TransfersPost,
+        (&Method::GET, ["transfers", id]) => Target::TransfersGet { id: o(id) },
+        (&Method::PUT, ["transfers", id]) => Target::TransfersPut { id: o(id) },
+        (&Method::PUT, ["transfers", id, "error"]) => Target::TransfersError { id: o(id) },
+        (_, ["parties" | "participants" | "quotes" | "transfers", ..]) => {
+            return Err(FspiopError::new(
+                ErrorCode::GenericClientError,
+                format!("method {method} not allowed on {path}"),
+            ))
+        }
+        _ => {
+            return Err(FspiopError::new(
+                ErrorCode::UnknownUri,
+                format!("{method} {path}"),
+            ))
+        }
+    })
+}
+
+/// The router: FSPIOP at `/`, admin APIs under `/admin`, `/oracle`, `/als-admin`.
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .nest("/admin", admin::central_ledger_router())
+        .nest("/oracle", admin::oracle_router())
+        .nest("/als-admin", admin::als_admin_router())
+        .fallback(fspiop_request)
+        .with_state(hub)
+}
+
+async fn health() -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "status": "OK" })),
+    )
+        .into_response()
+}
+
+async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    let c = hub.ledger.counts();
+    let (held, in_flight) = hub.ledger.held();
+    let mut out = String::new();
+    let mut line = |name: &str, help: &str, kind: &str, samples: Vec<(String, String)>| {
+        out.push_str(&format!(
+            "# HELP perfbed_hub_{name} {help}\n# TYPE perfbed_hub_{name} {kind}\n"
+        ));
+        for (labels, v) in samples {
+            out.push_str(&format!("perfbed_hub_{name}{labels} {v}\n"));
+        }
+    };
+    line(
+        "transfers_total",
+        "Transfers by final or current state",
+        "counter",
+        vec![
+            ("{state=\"prepared\"}".into(), c.prepared.to_string()),
+            ("{state=\"committed\"}".into(), c.committed.to_string()),
+            ("{state=\"aborted\"}".into(), c.aborted.to_string()),
+            ("{state=\"expired\"}".into(), c.expired.to_string()),
+        ],
+    );
+    line(
+        "transfers_in_flight",
+        "Reserved transfers waiting for the payee",
+        "gauge",
+        vec![(String::new(), in_flight.to_string())],
+    );
+    line(
+        "transfers_held",
+        "Transfers in memory (in flight + retention window)",
+        "gauge",
+        vec![(String::new(), held.to_string())],
+    );
+    line(
+        "position",
+        "Position per participant",
+        "gauge",
+        hub.ledger
+            .participants()
+            .iter()
+            .map(|p| {
+                (
+                    format!("{{fsp=\"{}\"}}", p.name),
+                    ledger::format_units(p.account().position),
+                )
+            })
+            .collect(),
+    );
+    line(
+        "callbacks_total",
+        "Callbacks by outcome",
+        "counter",
+        vec![
+            (
+                "{outcome=\"ok\"}".into(),
+                hub.stats.callbacks_ok.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "{outcome=\"failed\"}".into(),
+                hub.stats
+                    .callbacks_failed
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+            ),
+        ],
+    );
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}
+
+async fn fspiop_request(
+    State(hub): State<Arc<Hub>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = parse_target(&method, uri.path())
+        .and_then(|t| handle(&hub, t, &method, uri.path(), &headers, body));
+    match result {
+        Ok(status) => status.into_response(),
+        Err(e) => {
+            hub.stats.sync_errors.fetch_add(1, Ordering::Relaxed);
+            e.into_response()
+        }
+    }
+}
+
+fn handle(
+    hub: &Arc<Hub>,
+    target: Target,
+    method: &Method,
+    path: &str,
+    h: &HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, FspiopError> {
+    let parsed = check_inbound(method, path, h, &body, hub.jws_policy.as_ref())?;
+    let source = parsed.source.to_owned();
+    let destination = parsed.destination.map(str::to_owned);
+    if source != hub.config.hub_id
+        && !hub
+            .ledger
+            .participant(&source)
+            .is_some_and(|p| p.is_active())
+    {
+        return Err(FspiopError::new(
+            ErrorCode::GenericIdNotFound,
+            format!("FSPIOP-Source '{source}' is not an active participant"),
+        ));
+    }
+    let accepted = if *method == Method::PUT {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let forward = |to: &str,
+                   endpoint: &'static str,
+                   vars: Vec<(&'static str, String)>,
+                   suffix: String,
+                   body: Bytes| {
+        hub.send(Callback {
+            to: to.to_owned(),
+            endpoint,
+            vars,
+            suffix,
+            method: method.clone(),
+            headers: Hub::forwarded_headers(h, method, Some(to)),
+            body,
+        });
+    };
+    let known = |fsp: &str| hub.ledger.participant(fsp).is_some();
+    match target {
+        Target::PartiesGet { t, id, sub } => {
+            let vars = party_vars(&t, &id, sub.as_deref());
+            let to = destination.or_else(|| hub.oracle_get(&t, &id));
+            let error_ep = if sub.is_some() {
+                "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR"
+            } else {
+                "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR"
+            };
+            match to.filter(|d| known(d)) {
+                Some(to) => {
+                    let ep = if sub.is_some() {
+                        "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_GET"
+                    } else {
+                        "FSPIOP_CALLBACK_URL_PARTIES_GET"
+                    };
+                    forward(&to, ep, vars, String::new(), body);
+                }
+                None => hub.error_callback(
+                    &source,
+                    error_ep,
+                    vars,
+                    String::new(),
+                    "parties",
+                    ErrorCode::PartyNotFound,
+                    "",
+                ),
+            }
+        }
+        Target::PartiesPut { t, id, sub, error } => {
+            let to = require_destination(destination, &known)?;
+            let ep = match (sub.is_some(), error) {
+                (false, false) => "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+                (false, true) => "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+                (true, false) => "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT",
+                (true, true) => "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR",
+            };
+            forward(
+                &to,
+                ep,
+                party_vars(&t, &id, sub.as_deref()),
+                String::new(),
+                body,
+            );
+        }
+        Target::ParticipantsGet { t, id } => {
+            let vars = party_vars(&t, &id, None);
+            match hub.oracle_get(&t, &id) {
+                Some(fsp) => {
+                    let put = ParticipantsTypeIdPut {
+                        fsp_id: FspId::parse(fsp).ok(),
+                    };
+                    hub.send(Callback {
+                        to: source.clone(),
+                        endpoint: "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+                        vars,
+                        suffix: String::new(),
+                        method: Method::PUT,
+                        headers: hub.own_headers("participants", &source),
+                        body: Bytes::from(to_canonical_vec(&put)),
+                    });
+                }
+                None => hub.error_callback(
+                    &source,
+                    "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+                    vars,
+                    String::new(),
+                    "participants",
+                    ErrorCode::PartyNotFound,
+                    "",
+                ),
+            }
+        }
+        Target::ParticipantsPost { t, id } => {
+            let req: ParticipantsTypeIdPost = parse_body(&body)?;
+            let vars = party_vars(&t, &id, None);
+            if req.fsp_id.as_str() != source {
+                hub.error_callback(
+                    &source,
+                    "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+                    vars,
+                    String::new(),
+                    "participants",
+                    ErrorCode::AddPartyInformationError,
+                    "fspId must equal FSPIOP-Source",
+                );
+            } else {
+                hub.oracle_set(&t, &id, req.fsp_id.as_str());
+                let put = ParticipantsTypeIdPut {
+                    fsp_id: Some(req.fsp_id),
+                };
+                hub.send(Callback {
+                    to: source.clone(),
+                    endpoint: "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+                    vars,
+                    suffix: String::new(),
+                    method: Method::PUT,
+                    headers: hub.own_headers("participants", &source),
+                    body: Bytes::from(to_canonical_vec(&put)),
+                });
+            }
+        }
+        Target::ParticipantsBulk => {
+            let req: ParticipantsPost = parse_body(&body)?;
+            req.check()?;
+            let party_list = req
+                .party_list
+                .into_iter()
+                .map(|p| {
+                    let ok = p.fsp_id.as_ref().is_some_and(|f| f.as_str() == source);
+                    if ok {
+                        hub.oracle_set(
+                            p.party_id_type.as_str(),
+                            p.party_identifier.as_str(),
+                            &source,
+                        );
+                    }
+                    PartyResult {
+                        error_information: (!ok).then(|| {
+                            fspiop::ErrorInformation::new(
+                                ErrorCode::PartyNotFound,
+                                Some("fspId must equal FSPIOP-Source"),
+                            )
+                        }),
+                        party_id: p,
+                    }
+                })
+                .collect();
+            let put = ParticipantsIdPut {
+                currency: req.currency,
+                party_list,
+            };
+            hub.send(Callback {
+                to: source.clone(),
+                endpoint: "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT",
+                vars: vec![("requestId", req.request_id.into_string())],
+                suffix: String::new(),
+                method: Method::PUT,
+                headers: hub.own_headers("participants", &source),
+                body: Bytes::from(to_canonical_vec(&put)),
+            });
+        }
+        Target::ParticipantsPut => {}
+        Target::QuotesPost => match destination.filter(|d| known(d)) {
+            Some(to) => forward(
+                &to,
+                "FSPIOP_CALLBACK_URL_QUOTES",
+                vec![],
+                "/quotes".into(),
+                body,
+            ),
+            None => {
+                let id = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["quoteId"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                hub.error_callback(
+                    &source,
+                    "FSPIOP_CALLBACK_URL_QUOTES",
+                    vec![],
+                    format!("/quotes/{id}/error"),
+                    "quotes",
+                    ErrorCode::DestinationFspError,
+                    "unknown or missing FSPIOP-Destination",
+                );
+            }
+        },
+        Target::QuotesPut { id, error } => {
+            let to = require_destination(destination, &known)?;
+            let suffix = if error {
+                format!("/quotes/{id}/error")
+            } else {
+                format!("/quotes/{id}")
+            };
+            forward(&to, "FSPIOP_CALLBACK_URL_QUOTES", vec![], suffix, body);
+        }
+        Target::TransfersPost => prepare(hub, &source, h, body)?,
+        Target::TransfersPut { id } => fulfil(hub, &source, &id, h, body)?,
+        Target::TransfersError { id } => reject(hub, &source, &id, h, body)?,
+        Target::TransfersGet { id } => {
+            let vars = vec![("transferId", id.clone())];
+            match hub
+                .ledger
+                .transfer(&id)
+                .filter(|t| t.payer == source || t.payee == source)
+            {
+                Some(t) => {
+                    let put = TransfersPut {
+                        completed_timestamp: t
+                            .completed
+                            .as_deref()
+                            .and_then(|c| fspiop::types::DateTime::parse(c).ok()),
+                        extension_list: None,
+                        fulfilment: t
+                            .fulfilment
+                            .as_deref()
+                            .and_then(|f| fspiop::types::IlpFulfilment::parse(f).ok()),
+                        transfer_state: api_state(t.state),
+                    };
+                    hub.send(Callback {
+                        to: source.clone(),
+                        endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                        vars,
+                        suffix: String::new(),
+                        method: Method::PUT,
+                        headers: hub.own_headers("transfers", &source),
+                        body: Bytes::from(to_canonical_vec(&put)),
+                    });
+                }
+                None => hub.error_callback(
+                    &source,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    vars,
+                    String::new(),
+                    "transfers",
+                    ErrorCode::TransferIdNotFound,
+                    "",
+                ),
+            }
+        }
+    }
+    Ok(accepted)
+}
+
+fn api_state(s: ledger::State) -> TransferState {
+    match s {
+        ledger::State::Reserved => TransferState::Reserved,
+        ledger::State::Committed => TransferState::Committed,
+        ledger::State::Aborted | ledger::State::Expired => TransferState::Aborted,
+    }
+}
+
+fn party_vars(t: &str, id: &str, sub: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("partyIdType", t.to_owned()),
+        ("partyIdentifier", id.to_owned()),
+    ];
+    if let Some(s) = sub {
+        v.push(("partySubIdOrType", s.to_owned()));
+    }
+    v
+}
+
+fn require_destination(
+    destination: Option<String>,
+    known: &impl Fn(&str) -> bool,
+) -> Result<String, FspiopError> {
+    match destination {
+        Some(d) if known(&d) => Ok(d),
+        Some(d) => Err(FspiopError::new(
+            ErrorCode::DestinationFspError,
+            format!("unknown FSPIOP-Destination '{d}'"),
+        )),
+        None => Err(FspiopError::new(
+            ErrorCode::MissingMandatoryElement,
+            "FSPIOP-Destination is required",
+        )),
+    }
+}
+
+/// `POST /transfers`: validate, duplicates, liquidity/NDC, reserve, forward to the payee.
+fn prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes) -> Result<(), FspiopError> {
+    let t: TransfersPost = parse_body(&body)?;
+    let id = t.transfer_id.as_str().to_owned();
+    let vars = vec![("transferId", id.clone())];
+    let result = hub.ledger.prepare(
+        &id,
+        source,
+        t.payer_fsp.as_str(),
+        t.payee_fsp.as_str(),
+        ledger::units(&t.amount.amount),
+        t.condition.as_str(),
+        t.expiration.to_offset_date_time(),
+        hash_bytes(&body),
+    );
+    match result {
+        Ok(Prepared::Reserved) => {
+            let payee = t.payee_fsp.as_str();
+            if hub
+                .endpoint_url(payee, "FSPIOP_CALLBACK_URL_TRANSFER_POST", &[])
+                .is_none()
+            {
+                // Nowhere to send it: abort at once and tell the payer.
+                let _ = hub.ledger.abort(&id, payee);
+                hub.error_callback(
+                    source,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    vars,
+                    String::new(),
+                    "transfers",
+                    ErrorCode::DestinationCommunicationError,
+                    "no TRANSFER_POST endpoint for the payee",
+                );
+                return Ok(());
+            }
+            hub.send(Callback {
+                to: payee.to_owned(),
+                endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+                vars: vec![],
+                suffix: String::new(),
+                method: Method::POST,
+                headers: Hub::forwarded_headers(h, &Method::POST, Some(payee)),
+                body,
+            });
+        }
+        Ok(Prepared::DuplicateInFlight) => {}
+        Ok(Prepared::DuplicateFinished(_)) => {
+            if let Some(rec) = hub.ledger.transfer(&id) {
+                let put = TransfersPut {
+                    completed_timestamp: rec
+                        .completed
+                        .as_deref()
+                        .and_then(|c| fspiop::types::DateTime::parse(c).ok()),
+                    extension_list: None,
+                    fulfilment: rec
+                        .fulfilment
+                        .as_deref()
+                        .and_then(|f| fspiop::types::IlpFulfilment::parse(f).ok()),
+                    transfer_state: api_state(rec.state),
+                };
+                hub.send(Callback {
+                    to: source.to_owned(),
+                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    vars,
+                    suffix: String::new(),
+                    method: Method::PUT,
+                    headers: hub.own_headers("transfers", source),
+                    body: Bytes::from(to_canonical_vec(&put)),
+                });
+            }
+        }
+        Err(r) => hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            vars,
+            String::new(),
+            "transfers",
+            r.code,
+            &r.reason,
+        ),
+    }
+    Ok(())
+}
+
+/// `PUT /transfers/{ID}` from the payee: fulfil check and commit, notify payer and payee.
+fn fulfil(
+    hub: &Arc<Hub>,
+    source: &str,
+    id: &str,
+    h: &HeaderMap,
+    body: Bytes,
+) -> Result<(), FspiopError> {
+    let put: TransfersPut = parse_body(&body)?;
+    put.check()?;
+    let vars = vec![("transferId", id.to_owned())];
+    let Some(rec) = hub.ledger.transfer(id) else {
+        hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            vars,
+            String::new(),
+            "transfers",
+            ErrorCode::TransferIdNotFound,
+            "",
+        );
+        return Ok(());
+    };
+    if put.transfer_state != TransferState::Committed
+        && put.transfer_state != TransferState::Reserved
+    {
+        return Err(FspiopError::new(
+            ErrorCode::GenericValidationError,
+            "transferState must be COMMITTED or RESERVED (use /error to reject)",
+        ));
+    }
+    let Some(f) = put.fulfilment.as_ref() else {
+        return Err(FspiopError::new(
+            ErrorCode::MissingMandatoryElement,
+            "fulfilment",
+        ));
+    };
+    let completed = put.completed_timestamp.clone().unwrap_or_else(now_datetime);
+    match hub
+        .ledger
+        .fulfil(id, source, f, Some(completed.as_str().to_owned()))
+    {
+        Ok((ledger::Fulfilled::AlreadyCommitted, _)) => {}
+        Ok((ledger::Fulfilled::Committed, t)) => {
+            let payer = t.payer.as_str();
+            if put.transfer_state == TransferState::Reserved {
+                // Commit notification (reference §1.5): PUT COMMITTED to the payer, PATCH to the payee.
+                let to_payer = TransfersPut {
+                    completed_timestamp: Some(completed.clone()),
+                    extension_list: None,
+                    fulfilment: put.fulfilment.clone(),
+                    transfer_state: TransferState::Committed,
+                };
+                hub.send(Callback {
+                    to: payer.to_owned(),
+                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    vars: vars.clone(),
+                    suffix: String::new(),
+                    method: Method::PUT,
+                    headers: hub.own_headers("transfers", payer),
+                    body: Bytes::from(to_canonical_vec(&to_payer)),
+                });
+                let patch = fspiop::models::TransfersPatch {
+                    completed_timestamp: completed,
+                    extension_list: None,
+                    transfer_state: TransferState::Committed,
+                };
+                hub.send(Callback {
+                    to: source.to_owned(),
+                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    vars,
+                    suffix: String::new(),
+                    method: Method::PATCH,
+                    headers: hub.own_headers("transfers", source),
+                    body: Bytes::from(to_canonical_vec(&patch)),
+                });
+            } else {
+                hub.send(Callback {
+                    to: payer.to_owned(),
+                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    vars: vars.clone(),
+                    suffix: String::new(),
+                    method: Method::PUT,
+                    headers: Hub::forwarded_headers(h, &Method::PUT, Some(payer)),
+                    body: body.clone(),
+                });
+                if hub.config.confirm_to_payee {
+                    hub.send(Callback {
+                        to: source.to_owned(),
+                        endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                        vars,
+                        suffix: String::new(),
+                        method: Method::PUT,
+                        headers: hub.own_headers("transfers", source),
+                        body,
+                    });
+                }
+            }
+        }
+        Err(r) => {
+            // Invalid or late fulfil: the transfer is aborted; both sides hear why. Anything
+            // else (wrong source, unknown state) goes back to the sender only.
+            let both =
+                matches!(r.code, ErrorCode::TransferExpired) || r.reason == "invalid fulfilment";
+            hub.error_callback(
+                source,
+                "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                vars.clone(),
+                String::new(),
+                "transfers",
+                r.code,
+                &r.reason,
+            );
+            if both {
+                hub.error_callback(
+                    &rec.payer,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    vars,
+                    String::new(),
+                    "transfers",
+                    r.code,
+                    &r.reason,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `PUT /transfers/{ID}/error` from the payee: abort, forward the error to the payer.
+fn reject(
+    hub: &Arc<Hub>,
+    source: &str,
+    id: &str,
+    h: &HeaderMap,
+    body: Bytes,
+) -> Result<(), FspiopError> {
+    let err: ErrorInformationObject = parse_body(&body)?;
+    let vars = vec![("transferId", id.to_owned())];
+    match hub.ledger.abort(id, source) {
+        Ok(t) => {
+            let defined = err
+                .error_information
+                .code()
+                .is_some_and(ErrorCode::is_defined);
+            let (headers, body) = if defined {
+                (
+                    Hub::forwarded_headers(h, &Method::PUT, Some(&t.payer)),
+                    body,
+                )
+            } else {
+                // A code outside the API's table is replaced by 3100 (reference §6).
+                let body = ErrorInformationObject::new(
+                    ErrorCode::GenericValidationError,
+                    Some("payee sent an undefined error code"),
+                );
+                (
+                    hub.own_headers("transfers", &t.payer),
+                    Bytes::from(body.to_bytes()),
+                )
+            };
+            hub.send(Callback {
+                to: t.payer.clone(),
+                endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                vars,
+                suffix: String::new(),
+                method: Method::PUT,
+                headers,
+                body,
+            });
+        }
+        Err(r) => hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            vars,
+            String::new(),
+            "transfers",
+            r.code,
+            &r.reason,
+        ),
+    }
+    Ok(())
+}
+
+/// A running hub.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    hub: Arc<Hub>,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The hub (ledger, oracle, stats).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Stops serving and the sweep, then waits for callbacks in flight (at most `drain`).
+    pub async fn shutdown(self, drain: Duration) {
+        self.stop.cancel();
+        let _ = self.server.await;
+        self.hub.tracker.close();
+        let _ = tokio::time::timeout(drain, self.hub.tracker.wait()).await;
+    }
+}
+
+/// Binds `listen` and serves the hub, with the expiry sweep running every `sweep_every`.
+pub async fn start(
+    hub: Arc<Hub>,
+    listen: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
+    let (listener, addr) = perfbed_http::server::bind(listen).await?;
+    let stop = CancellationToken::new();
+    let app = router(hub.clone());
+    let token = stop.clone();
+    let server = tokio::spawn(async move {
+        perfbed_http::server::serve(
+            listener,
+            app,
+            tls,
+            token.cancelled_owned(),
+            Duration::from_secs(5),
+        )
+        .await
+    });
+    let sweeper = hub.clone();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sweeper.config.sweep_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let started = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { sweeper.sweep(); }
+                () = token.cancelled() => break,
+            }
+        }
+        tracing::debug!("expiry sweep stopped after {:?}", started.elapsed());
+    });
+    Ok(Running {
+        addr,
+        hub,
+        stop,
+        server,
+    })
+}

@@ -1,0 +1,126 @@
+//! `perfbed hub`: run the hub emulator.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use fspiop::jws::{KeyStore, VerifyMode};
+use hub::{Hub, HubConfig};
+use perfbed_http::tls::{ClientTlsFiles, ServerTlsFiles};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::sim_cmd::VerifyArg;
+
+/// Run the hub emulator: an in-memory Mojaloop switch.
+///
+/// One port serves FSPIOP (/parties, /participants, /quotes, /transfers) and, with the real
+/// services' paths, the central-ledger admin API under /admin, the MSISDN oracle under /oracle
+/// and the ALS admin API under /als-admin. Onboard participants through /admin (hub accounts,
+/// settlement model, participants, initialPositionAndLimits, endpoints, funds-in), register
+/// numbers through /oracle or FSPIOP POST /participants, then point DFSPs at it.
+///
+/// Example: perfbed hub --listen 127.0.0.1:3000
+#[derive(Debug, Args)]
+pub(crate) struct HubArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "PERFBED_HUB_LISTEN")]
+    listen: SocketAddr,
+    /// The hub's FSP id (Source of its own messages).
+    #[arg(long, default_value = "Hub")]
+    hub_id: String,
+    /// Verify JWS on incoming requests with a body, with the <fsp>.pem public keys in DIR
+    /// (off by default, like the real hub).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+    /// How signatures are verified with --keys.
+    #[arg(long, value_enum, default_value = "strict")]
+    jws_verify: VerifyArg,
+    /// How often the expiry sweep runs (the real hub: 15 s).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    sweep: Duration,
+    /// How long finished transfers are kept for duplicate detection.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    retention: Duration,
+    /// Do not send the payee a PUT /transfers confirmation after commit.
+    #[arg(long)]
+    no_confirm_to_payee: bool,
+    /// Server certificate (PEM) for inbound TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) client certificates must chain to (mTLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// CA (PEM) to trust for https:// callback URLs.
+    #[arg(long, value_name = "FILE")]
+    callback_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for callbacks (mTLS).
+    #[arg(long, value_name = "FILE", requires_all = ["client_key", "callback_ca"])]
+    client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: HubArgs) -> Result<()> {
+    crate::init_logging("info");
+    let jws = match &args.keys {
+        Some(dir) => {
+            let keys = KeyStore::from_dir(dir)
+                .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?;
+            let mode = match args.jws_verify {
+                VerifyArg::Raw => VerifyMode::Raw,
+                VerifyArg::Strict => VerifyMode::Strict,
+            };
+            Some((Arc::new(keys), mode))
+        }
+        None => None,
+    };
+    let config = HubConfig {
+        hub_id: args.hub_id.clone(),
+        confirm_to_payee: !args.no_confirm_to_payee,
+        sweep_every: args.sweep,
+        retention: args.retention,
+        jws,
+        ..HubConfig::default()
+    };
+    let server_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls_client_ca.clone(),
+            }
+            .load()?,
+        ),
+        _ => None,
+    };
+    let client_tls = match &args.callback_ca {
+        Some(ca) => Some(
+            ClientTlsFiles {
+                ca: ca.clone(),
+                identity: args.client_cert.clone().zip(args.client_key.clone()),
+            }
+            .load()?,
+        ),
+        None => None,
+    };
+    let hub = Hub::new(config, client_tls);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = hub::start(hub, args.listen, server_tls).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", running.addr);
+        eprintln!("hub emulator listening on {base} — FSPIOP at {base}/, central-ledger admin at {base}/admin, oracle at {base}/oracle, ALS admin at {base}/als-admin");
+        eprintln!("JWS validation {}; expiry sweep every {:?}; Ctrl-C or SIGTERM to stop", if args.keys.is_some() { "on" } else { "off" }, args.sweep);
+        perfbed_http::server::shutdown_signal().await;
+        let hub = running.hub().clone();
+        running.shutdown(Duration::from_secs(10)).await;
+        let c = hub.ledger.counts();
+        eprintln!("stopped: {} transfers prepared, {} committed, {} aborted, {} expired", c.prepared, c.committed, c.aborted, c.expired);
+        Ok::<(), anyhow::Error>(())
+    })
+}

@@ -1,0 +1,665 @@
+//! Admin APIs with the real services' paths and bodies (specs in `shared/reference/specs/`):
+//! central-ledger admin (participants, hub accounts, settlement models, initial position and
+//! limits, endpoints, limits, accounts and funds in/out, positions), the MSISDN oracle's REST
+//! API, and the ALS admin `/oracles`. Behaviours the tools must cope with are reproduced:
+//! participants are inactive until `initialPositionAndLimits`, which works once (then 500/2001),
+//! accounts are `[]` before it, funds-in is asynchronous (202, visible shortly after), duplicates
+//! answer 400.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use fspiop::error::ErrorCode;
+use fspiop::types::Amount;
+use perfbed_http::fspiop::FspiopError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::ledger::{format_units, units, Participant, Units};
+use crate::Hub;
+
+/// Admin-side state that is not the ledger.
+#[derive(Debug, Default)]
+pub struct AdminState {
+    hub_accounts: Mutex<HashSet<(String, String)>>,
+    settlement_models: Mutex<Vec<Value>>,
+    oracles: Mutex<Vec<Value>>,
+    funds_out: Mutex<HashMap<String, (String, Units)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Hs = State<Arc<Hub>>;
+
+fn err(code: ErrorCode, detail: impl AsRef<str>) -> Response {
+    FspiopError::new(code, detail).into_response()
+}
+
+fn number(u: Units) -> Value {
+    // The admin API shows balances as JSON numbers.
+    format_units(u)
+        .parse::<f64>()
+        .map(Value::from)
+        .unwrap_or(Value::Null)
+}
+
+/// Amount from a JSON string or number (the admin API uses both).
+fn amount_units(v: &Value) -> Option<Units> {
+    match v {
+        Value::String(s) => Amount::parse(s.as_str()).ok().map(|a| units(&a)),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| (f * 10_000.0).round() as Units),
+        _ => None,
+    }
+}
+
+/// The central-ledger admin API (mounted at `/admin`).
+pub fn central_ledger_router() -> Router<Arc<Hub>> {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "status": "OK" })) }))
+        .route(
+            "/participants",
+            get(list_participants).post(create_participant),
+        )
+        .route(
+            "/participants/{name}",
+            get(get_participant).put(update_participant),
+        )
+        .route(
+            "/participants/{name}/accounts",
+            get(get_accounts).post(create_hub_account),
+        )
+        .route("/participants/{name}/accounts/{id}", post(record_funds))
+        .route(
+            "/participants/{name}/accounts/{id}/transfers/{transfer_id}",
+            put(funds_out_finish),
+        )
+        .route(
+            "/participants/{name}/initialPositionAndLimits",
+            post(initial_position),
+        )
+        .route(
+            "/participants/{name}/limits",
+            get(get_limits).put(put_limits),
+        )
+        .route(
+            "/participants/{name}/endpoints",
+            get(get_endpoints).post(add_endpoint),
+        )
+        .route("/participants/{name}/positions", get(get_positions))
+        .route("/settlementModels", get(list_models).post(create_model))
+}
+
+fn participant_json(hub: &Hub, p: &Participant) -> Value {
+    json!({
+        "name": p.name,
+        "id": format!("{}/participants/{}", "http://central-ledger", p.name),
+        "created": fspiop::types::DateTime::from_offset_date_time(p.created()).as_str(),
+        "isActive": u8::from(p.is_active()),
+        "links": { "self": format!("http://central-ledger/participants/{}", p.name) },
+        "accounts": accounts_json(hub, p),
+    })
+}
+
+fn accounts_json(_hub: &Hub, p: &Participant) -> Value {
+    let a = p.account();
+    if a.ndc.is_none() {
+        return json!([]);
+    }
+    let changed = fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc());
+    json!([
+        { "id": p.account_ids.0, "ledgerAccountType": "POSITION", "currency": p.currency, "isActive": u8::from(p.is_active()),
+          "value": number(a.position), "reservedValue": number(a.reserved), "changedDate": changed.as_str() },
+        { "id": p.account_ids.1, "ledgerAccountType": "SETTLEMENT", "currency": p.currency, "isActive": u8::from(p.is_active()),
+          "value": number(a.settlement), "reservedValue": 0, "changedDate": changed.as_str() },
+    ])
+}
+
+fn find(hub: &Hub, name: &str) -> Result<Arc<Participant>, FspiopError> {
+    hub.ledger.participant(name).ok_or_else(|| {
+        FspiopError::new(
+            ErrorCode::GenericIdNotFound,
+            format!("The requested resource could not be found: participant {name}"),
+        )
+    })
+}
+
+async fn list_participants(State(hub): Hs) -> Response {
+    let list: Vec<Value> = hub
+        .ledger
+        .participants()
+        .iter()
+        .map(|p| participant_json(&hub, p))
+        .collect();
+    Json(list).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewParticipant {
+    name: String,
+    currency: String,
+}
+
+async fn create_participant(State(hub): Hs, Json(body): Json<NewParticipant>) -> Response {
+    let valid_name =
+        (2..=30).contains(&body.name.len()) && body.name.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !valid_name {
+        return err(
+            ErrorCode::MalformedSyntax,
+            "name must be 2 to 30 letters or digits",
+        );
+    }
+    if fspiop::types::Currency::parse(body.currency.as_str()).is_err() {
+        return err(
+            ErrorCode::MalformedSyntax,
+            format!("unknown currency {}", body.currency),
+        );
+    }
+    {
+        let accounts = lock(&hub.admin.hub_accounts);
+        for kind in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
+            if !accounts.contains(&(kind.to_owned(), body.currency.clone())) {
+                return err(
+                    ErrorCode::GenericClientError,
+                    format!(
+                        "Hub account {kind} for {} has not been created",
+                        body.currency
+                    ),
+                );
+            }
+        }
+    }
+    let has_model = lock(&hub.admin.settlement_models)
+        .iter()
+        .any(|m| m["currency"].as_str().is_none_or(|c| c == body.currency));
+    if !has_model {
+        return err(
+            ErrorCode::GenericClientError,
+            format!("No settlement model for currency {}", body.currency),
+        );
+    }
+    match hub.ledger.add_participant(&body.name, &body.currency) {
+        Ok(p) => (http::StatusCode::CREATED, Json(participant_json(&hub, &p))).into_response(),
+        Err(r) => err(r.code, r.reason),
+    }
+}
+
+async fn get_participant(State(hub): Hs, Path(name): Path<String>) -> Response {
+    match find(&hub, &name) {
+        Ok(p) => Json(participant_json(&hub, &p)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Activate {
+    is_active: Value,
+}
+
+async fn update_participant(
+    State(hub): Hs,
+    Path(name): Path<String>,
+    Json(body): Json<Activate>,
+) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let active = matches!(body.is_active, Value::Bool(true)) || body.is_active.as_u64() == Some(1);
+    p.set_active(active);
+    Json(participant_json(&hub, &p)).into_response()
+}
+
+#[derive(Deserialize)]
+struct HubAccount {
+    #[serde(rename = "type")]
+    kind: String,
+    currency: String,
+}
+
+async fn create_hub_account(
+    State(hub): Hs,
+    Path(name): Path<String>,
+    Json(body): Json<HubAccount>,
+) -> Response {
+    if name != hub.config.hub_id {
+        return err(
+            ErrorCode::GenericClientError,
+            "accounts of this type are created for the Hub participant only",
+        );
+    }
+    if !matches!(
+        body.kind.as_str(),
+        "HUB_MULTILATERAL_SETTLEMENT" | "HUB_RECONCILIATION"
+    ) {
+        return err(
+            ErrorCode::MalformedSyntax,
+            format!("unknown hub account type {}", body.kind),
+        );
+    }
+    if !lock(&hub.admin.hub_accounts).insert((body.kind.clone(), body.currency.clone())) {
+        return err(
+            ErrorCode::AddPartyInformationError,
+            "Hub account has already been registered",
+        );
+    }
+    (
+        http::StatusCode::CREATED,
+        Json(json!({ "name": name, "type": body.kind, "currency": body.currency })),
+    )
+        .into_response()
+}
+
+async fn get_accounts(State(hub): Hs, Path(name): Path<String>) -> Response {
+    match find(&hub, &name) {
+        Ok(p) => Json(accounts_json(&hub, &p)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitialPosition {
+    currency: String,
+    limit: Value,
+    initial_position: Option<Value>,
+}
+
+async fn initial_position(
+    State(hub): Hs,
+    Path(name): Path<String>,
+    Json(body): Json<InitialPosition>,
+) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if body.currency != p.currency {
+        return err(
+            ErrorCode::GenericValidationError,
+            format!("participant {name} has no {} account", body.currency),
+        );
+    }
+    if body.limit["type"].as_str() != Some("NET_DEBIT_CAP") {
+        return err(
+            ErrorCode::MalformedSyntax,
+            "limit.type must be NET_DEBIT_CAP",
+        );
+    }
+    let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
+        return err(
+            ErrorCode::MalformedSyntax,
+            "limit.value must be a non-negative number",
+        );
+    };
+    let position = body
+        .initial_position
+        .as_ref()
+        .and_then(amount_units)
+        .unwrap_or(0);
+    let alarm = body.limit["alarmPercentage"].as_u64().unwrap_or(10) as u32;
+    match hub.ledger.init_position(&name, ndc, position, alarm) {
+        Ok(()) => http::StatusCode::CREATED.into_response(),
+        // central-ledger answers a second call with 500 / 2001.
+        Err(r) => err(r.code, r.reason),
+    }
+}
+
+async fn get_limits(State(hub): Hs, Path(name): Path<String>) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let a = p.account();
+    let list: Vec<Value> = a
+        .ndc
+        .map(|ndc| json!({ "currency": p.currency, "limit": { "type": "NET_DEBIT_CAP", "value": number(ndc), "alarmPercentage": a.alarm_percentage } }))
+        .into_iter()
+        .collect();
+    Json(list).into_response()
+}
+
+async fn put_limits(
+    State(hub): Hs,
+    Path(name): Path<String>,
+    Json(body): Json<InitialPosition>,
+) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
+        return err(
+            ErrorCode::MalformedSyntax,
+            "limit.value must be a non-negative number",
+        );
+    };
+    let alarm = body.limit["alarmPercentage"].as_u64().map(|a| a as u32);
+    let updated = p.with_account(|a| {
+        if a.ndc.is_none() {
+            return false;
+        }
+        a.ndc = Some(ndc);
+        if let Some(x) = alarm {
+            a.alarm_percentage = x;
+        }
+        true
+    });
+    if !updated {
+        return err(
+            ErrorCode::GenericClientError,
+            "no limit yet: call initialPositionAndLimits first",
+        );
+    }
+    Json(json!({ "currency": p.currency, "limit": { "type": "NET_DEBIT_CAP", "value": number(ndc), "alarmPercentage": p.account().alarm_percentage } })).into_response()
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+async fn add_endpoint(
+    State(hub): Hs,
+    Path(name): Path<String>,
+    Json(body): Json<Endpoint>,
+) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if body.kind.is_empty() || body.value.is_empty() {
+        return err(ErrorCode::MalformedSyntax, "type and value are required");
+    }
+    p.set_endpoint(&body.kind, &body.value);
+    http::StatusCode::CREATED.into_response()
+}
+
+async fn get_endpoints(State(hub): Hs, Path(name): Path<String>) -> Response {
+    match find(&hub, &name) {
+        Ok(p) => Json(
+            p.endpoints()
+                .into_iter()
+                .map(|(k, v)| json!({ "type": k, "value": v }))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CurrencyQuery {
+    currency: Option<String>,
+}
+
+async fn get_positions(
+    State(hub): Hs,
+    Path(name): Path<String>,
+    Query(q): Query<CurrencyQuery>,
+) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let changed = fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc());
+    let position = json!({ "currency": p.currency, "value": number(p.account().position), "changedDate": changed.as_str() });
+    match q.currency {
+        Some(c) if c == p.currency => Json(position).into_response(),
+        Some(_) => Json(json!([])).into_response(),
+        None => Json(json!([position])).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FundsAction {
+    transfer_id: String,
+    action: String,
+    amount: Option<Value>,
+    #[allow(dead_code)]
+    reason: Option<String>,
+    #[allow(dead_code)]
+    external_reference: Option<String>,
+}
+
+async fn record_funds(
+    State(hub): Hs,
+    Path((name, id)): Path<(String, u64)>,
+    Json(body): Json<FundsAction>,
+) -> Response {
+    let p = match find(&hub, &name) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if id != p.account_ids.1 {
+        return err(
+            ErrorCode::GenericValidationError,
+            format!("account {id} is not the SETTLEMENT account of {name}"),
+        );
+    }
+    if p.account().ndc.is_none() {
+        return err(
+            ErrorCode::GenericClientError,
+            "the account is not active: call initialPositionAndLimits first",
+        );
+    }
+    let amount = body
+        .amount
+        .as_ref()
+        .and_then(|a| amount_units(&a["amount"]))
+        .filter(|a| *a > 0);
+    let Some(amount) = amount else {
+        return err(
+            ErrorCode::MalformedSyntax,
+            "amount.amount must be a positive amount",
+        );
+    };
+    match body.action.as_str() {
+        "recordFundsIn" => {
+            // Asynchronous like the real admin handler: 202 now, visible a moment later.
+            let hub2 = hub.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = hub2.ledger.adjust_settlement(&name, -amount);
+            });
+            http::StatusCode::ACCEPTED.into_response()
+        }
+        "recordFundsOutPrepareReserve" => {
+            let ok = p.with_account(|a| {
+                if amount > -a.settlement - (a.position + a.reserved) {
+                    return false;
+                }
+                a.settlement += amount;
+                true
+            });
+            if !ok {
+                return err(
+                    ErrorCode::PayerFspInsufficientLiquidity,
+                    "not enough funds to withdraw",
+                );
+            }
+            lock(&hub.admin.funds_out).insert(body.transfer_id, (name, amount));
+            http::StatusCode::ACCEPTED.into_response()
+        }
+        other => err(
+            ErrorCode::MalformedSyntax,
+            format!("unknown action {other}"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct FundsFinish {
+    action: String,
+}
+
+async fn funds_out_finish(
+    State(hub): Hs,
+    Path((name, _id, transfer_id)): Path<(String, u64, String)>,
+    Json(body): Json<FundsFinish>,
+) -> Response {
+    let Some((owner, amount)) = lock(&hub.admin.funds_out).remove(&transfer_id) else {
+        return err(
+            ErrorCode::TransferIdNotFound,
+            format!("no funds-out reservation {transfer_id}"),
+        );
+    };
+    if owner != name {
+        lock(&hub.admin.funds_out).insert(transfer_id, (owner, amount));
+        return err(
+            ErrorCode::GenericValidationError,
+            "the reservation belongs to another participant",
+        );
+    }
+    match body.action.as_str() {
+        "recordFundsOutCommit" => http::StatusCode::ACCEPTED.into_response(),
+        "recordFundsOutAbort" => {
+            let _ = hub.ledger.adjust_settlement(&name, -amount);
+            http::StatusCode::ACCEPTED.into_response()
+        }
+        other => {
+            lock(&hub.admin.funds_out).insert(transfer_id, (owner, amount));
+            err(
+                ErrorCode::MalformedSyntax,
+                format!("unknown action {other}"),
+            )
+        }
+    }
+}
+
+async fn list_models(State(hub): Hs) -> Response {
+    Json(lock(&hub.admin.settlement_models).clone()).into_response()
+}
+
+async fn create_model(State(hub): Hs, Json(body): Json<Value>) -> Response {
+    let Some(name) = body["name"].as_str() else {
+        return err(ErrorCode::MalformedSyntax, "name is required");
+    };
+    let mut models = lock(&hub.admin.settlement_models);
+    if models.iter().any(|m| m["name"].as_str() == Some(name)) {
+        return err(
+            ErrorCode::AddPartyInformationError,
+            format!("Settlement model {name} already exists"),
+        );
+    }
+    models.push(body);
+    http::StatusCode::CREATED.into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oracle REST API (mounted at `/oracle`)
+
+/// The MSISDN oracle's REST API: the table ALS consults.
+pub fn oracle_router() -> Router<Arc<Hub>> {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "status": "OK" })) }))
+        .route("/participants", post(oracle_bulk))
+        .route(
+            "/participants/{t}/{id}",
+            get(oracle_get)
+                .post(oracle_post)
+                .put(oracle_put)
+                .delete(oracle_delete),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OracleEntry {
+    fsp_id: String,
+}
+
+async fn oracle_get(State(hub): Hs, Path((t, id)): Path<(String, String)>) -> Response {
+    let list: Vec<Value> = hub
+        .oracle_get(&t, &id)
+        .map(|f| json!({ "fspId": f }))
+        .into_iter()
+        .collect();
+    Json(json!({ "partyList": list })).into_response()
+}
+
+async fn oracle_post(
+    State(hub): Hs,
+    Path((t, id)): Path<(String, String)>,
+    Json(body): Json<OracleEntry>,
+) -> Response {
+    hub.oracle_set(&t, &id, &body.fsp_id);
+    http::StatusCode::CREATED.into_response()
+}
+
+async fn oracle_put(
+    State(hub): Hs,
+    Path((t, id)): Path<(String, String)>,
+    Json(body): Json<OracleEntry>,
+) -> Response {
+    hub.oracle_set(&t, &id, &body.fsp_id);
+    http::StatusCode::OK.into_response()
+}
+
+async fn oracle_delete(State(hub): Hs, Path((t, id)): Path<(String, String)>) -> Response {
+    if hub.oracle_remove(&t, &id) {
+        http::StatusCode::NO_CONTENT.into_response()
+    } else {
+        err(ErrorCode::PartyNotFound, "no such party")
+    }
+}
+
+async fn oracle_bulk(State(hub): Hs, Json(body): Json<Value>) -> Response {
+    let Some(list) = body["partyList"].as_array() else {
+        return err(ErrorCode::MalformedSyntax, "partyList is required");
+    };
+    let mut results = Vec::with_capacity(list.len());
+    for p in list {
+        match (p["partyIdType"].as_str(), p["partyIdentifier"].as_str(), p["fspId"].as_str()) {
+            (Some(t), Some(id), Some(f)) => {
+                hub.oracle_set(t, id, f);
+                results.push(json!({ "partyId": p }));
+            }
+            _ => results.push(json!({ "partyId": p, "errorInformation": { "errorCode": "3101", "errorDescription": "Malformed syntax" } })),
+        }
+    }
+    (
+        http::StatusCode::CREATED,
+        Json(json!({ "partyList": results })),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// ALS admin (mounted at `/als-admin`)
+
+/// ALS admin: `/oracles`.
+pub fn als_admin_router() -> Router<Arc<Hub>> {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "status": "OK" })) }))
+        .route("/oracles", get(list_oracles).post(create_oracle))
+}
+
+async fn list_oracles(State(hub): Hs) -> Response {
+    Json(lock(&hub.admin.oracles).clone()).into_response()
+}
+
+async fn create_oracle(State(hub): Hs, Json(mut body): Json<Value>) -> Response {
+    if body["oracleIdType"].as_str().is_none() || body["endpoint"]["value"].as_str().is_none() {
+        return err(
+            ErrorCode::MalformedSyntax,
+            "oracleIdType and endpoint.value are required",
+        );
+    }
+    let mut list = lock(&hub.admin.oracles);
+    body["oracleId"] = json!((list.len() + 1).to_string());
+    list.push(body);
+    http::StatusCode::CREATED.into_response()
+}

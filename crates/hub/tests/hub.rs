@@ -1,0 +1,651 @@
+//! The hub emulator through its real interfaces: onboarding over the central-ledger admin API
+//! paths, parties in the oracle over its REST API, and two perffsp simulators (payer perffsp1,
+//! payee perffsp5) driving lookup → quote → transfer through it, JWS on everywhere.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use bytes::Bytes;
+use fspiop::jws::{generate_pem, Alg, KeyStore, SigningKey, VerifyMode, VerifyingKey};
+use fspiop::models::*;
+use fspiop::testbed::msisdn;
+use fspiop::types::*;
+use hub::{Hub, HubConfig};
+use perfbed_http::{ClientOptions, HttpClient};
+use serde_json::{json, Value};
+use sim::{FlowError, RejectRule, Sim, SimConfig, Stage};
+use std::sync::Arc;
+use std::time::Duration;
+
+const FSPS: [&str; 3] = ["perffsp1", "perffsp5", "perffsp6"];
+
+struct Keys(Vec<(String, String, String)>);
+
+impl Keys {
+    fn new() -> Keys {
+        Keys(
+            FSPS.iter()
+                .map(|f| {
+                    let (private, public) = generate_pem(Alg::RS256).unwrap();
+                    ((*f).to_owned(), private, public)
+                })
+                .collect(),
+        )
+    }
+
+    fn store(&self, signing: &[&str]) -> KeyStore {
+        let mut s = KeyStore::new();
+        for (f, private, public) in &self.0 {
+            s.insert_verifying(f, VerifyingKey::from_pem(public.as_bytes()).unwrap());
+            if signing.contains(&f.as_str()) {
+                s.insert_signing(f, SigningKey::from_pem(private.as_bytes()).unwrap());
+            }
+        }
+        s
+    }
+}
+
+async fn call(method: http::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let c = HttpClient::new(ClientOptions::default());
+    let mut b = http::Request::builder().method(method).uri(url);
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    let bytes = body
+        .map(|v| serde_json::to_vec(&v).unwrap())
+        .unwrap_or_default();
+    let resp = c
+        .send(
+            b.body(http_body_util::Full::new(Bytes::from(bytes)))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let v = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+    (resp.status().as_u16(), v)
+}
+
+/// Onboards an FSP the way `perfbed onboard` will: the order of reference §7.1.
+async fn onboard(admin: &str, fsp: &str, sim_url: &str, ndc: u64, funds: &str) {
+    use http::Method;
+    let (s, v) = call(
+        Method::POST,
+        format!("{admin}/participants"),
+        Some(json!({ "name": fsp, "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = call(Method::POST, format!("{admin}/participants/{fsp}/initialPositionAndLimits"), Some(json!({ "currency": "XXX", "limit": { "type": "NET_DEBIT_CAP", "value": ndc }, "initialPosition": 0 }))).await;
+    assert_eq!(s, 201, "{v}");
+    let endpoints = [
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_GET",
+            format!("{sim_url}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+            format!("{sim_url}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+            format!("{sim_url}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/error"),
+        ),
+        ("FSPIOP_CALLBACK_URL_QUOTES", sim_url.to_owned()),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+            format!("{sim_url}/transfers"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+            format!("{sim_url}/transfers/{{{{transferId}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            format!("{sim_url}/transfers/{{{{transferId}}}}/error"),
+        ),
+    ];
+    for (t, v) in endpoints {
+        let (s, _) = call(
+            Method::POST,
+            format!("{admin}/participants/{fsp}/endpoints"),
+            Some(json!({ "type": t, "value": v })),
+        )
+        .await;
+        assert_eq!(s, 201);
+    }
+    let (_, accounts) = call(
+        Method::GET,
+        format!("{admin}/participants/{fsp}/accounts"),
+        None,
+    )
+    .await;
+    let settlement = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+        .unwrap()["id"]
+        .clone();
+    let (s, _) = call(Method::POST, format!("{admin}/participants/{fsp}/accounts/{settlement}"), Some(json!({
+        "transferId": format!("{fsp}-funds"), "externalReference": "perf", "action": "recordFundsIn", "reason": "perf",
+        "amount": { "amount": funds, "currency": "XXX" } }))).await;
+    assert_eq!(s, 202);
+    // Asynchronous: poll until visible.
+    let want = -funds.parse::<f64>().unwrap();
+    for _ in 0..100 {
+        let (_, accounts) = call(
+            Method::GET,
+            format!("{admin}/participants/{fsp}/accounts"),
+            None,
+        )
+        .await;
+        let v = accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap();
+        if v == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("funds-in for {fsp} never became visible");
+}
+
+fn quote_request(payee_msisdn: &str, amount: &str) -> QuotesPost {
+    let party = |fsp: &str, id: String| Party {
+        merchant_classification_code: None,
+        name: None,
+        party_id_info: PartyIdInfo {
+            extension_list: None,
+            fsp_id: Some(FspId::parse(fsp).unwrap()),
+            party_id_type: PartyIdType::Msisdn,
+            party_identifier: PartyIdentifier::parse(id).unwrap(),
+            party_sub_id_or_type: None,
+        },
+        personal_info: None,
+        supported_currencies: None,
+    };
+    let id = || CorrelationId::v4_from_bytes(rand_id());
+    QuotesPost {
+        amount: Money {
+            amount: Amount::parse(amount).unwrap(),
+            currency: Currency::parse("XXX").unwrap(),
+        },
+        amount_type: AmountType::Send,
+        expiration: None,
+        extension_list: None,
+        fees: None,
+        geo_code: None,
+        note: None,
+        payee: party("perffsp5", payee_msisdn.to_owned()),
+        payer: party("perffsp1", msisdn(1, 1)),
+        quote_id: id(),
+        transaction_id: id(),
+        transaction_request_id: None,
+        transaction_type: TransactionType::p2p(),
+    }
+}
+
+fn rand_id() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    b[8..].copy_from_slice(&(std::process::id() as u64).to_be_bytes());
+    b
+}
+
+fn transfer_from(q: &QuotesPost, put: &QuotesPut, expires_in: time::Duration) -> TransfersPost {
+    TransfersPost {
+        amount: put.transfer_amount.clone(),
+        condition: put.condition.clone(),
+        expiration: DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + expires_in),
+        extension_list: None,
+        ilp_packet: put.ilp_packet.clone(),
+        payee_fsp: FspId::parse("perffsp5").unwrap(),
+        payer_fsp: FspId::parse("perffsp1").unwrap(),
+        transfer_id: q.transaction_id.clone(),
+    }
+}
+
+struct Bed {
+    hub: hub::Running,
+    payer: sim::Running,
+    payee: sim::Running,
+    admin: String,
+}
+
+async fn bed(ndc: u64, funds: &str, payee_edit: impl FnOnce(&mut SimConfig)) -> Bed {
+    let keys = Keys::new();
+    let config = HubConfig {
+        sweep_every: Duration::from_millis(100),
+        jws: Some((Arc::new(keys.store(&[])), VerifyMode::Strict)),
+        ..HubConfig::default()
+    };
+    let hub = hub::start(Hub::new(config, None), "127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let base = format!("http://{}", hub.addr);
+    let admin = format!("{base}/admin");
+    let start_sim = |fsp: &str, edit: Box<dyn FnOnce(&mut SimConfig)>| {
+        let mut c = SimConfig::new(&[fsp.to_owned()], &base);
+        c.jws = true;
+        c.verify_mode = VerifyMode::Strict;
+        edit(&mut c);
+        let sim = Sim::new(c, keys.store(&[fsp]), None).unwrap();
+        sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
+    };
+    let payer = start_sim("perffsp1", Box::new(|_| {})).await.unwrap();
+    let payee = start_sim("perffsp5", Box::new(payee_edit)).await.unwrap();
+    use http::Method;
+    for t in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
+        let (s, v) = call(
+            Method::POST,
+            format!("{admin}/participants/Hub/accounts"),
+            Some(json!({ "type": t, "currency": "XXX" })),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, _) = call(Method::POST, format!("{admin}/settlementModels"), Some(json!({ "name": "DEFERREDNETXXX", "settlementGranularity": "NET", "settlementInterchange": "MULTILATERAL", "settlementDelay": "DEFERRED", "currency": "XXX", "requireLiquidityCheck": true, "ledgerAccountType": "POSITION", "autoPositionReset": true, "settlementAccountType": "SETTLEMENT" }))).await;
+    assert_eq!(s, 201);
+    onboard(
+        &admin,
+        "perffsp1",
+        &format!("http://{}", payer.addr),
+        ndc,
+        funds,
+    )
+    .await;
+    onboard(
+        &admin,
+        "perffsp5",
+        &format!("http://{}", payee.addr),
+        ndc,
+        funds,
+    )
+    .await;
+    for i in 0..20 {
+        let (s, _) = call(
+            Method::POST,
+            format!("{base}/oracle/participants/MSISDN/{}", msisdn(5, i)),
+            Some(json!({ "fspId": "perffsp5", "currency": "XXX" })),
+        )
+        .await;
+        assert_eq!(s, 201);
+    }
+    Bed {
+        hub,
+        payer,
+        payee,
+        admin,
+    }
+}
+
+async fn position(admin: &str, fsp: &str) -> f64 {
+    let (_, v) = call(
+        http::Method::GET,
+        format!("{admin}/participants/{fsp}/positions?currency=XXX"),
+        None,
+    )
+    .await;
+    v["value"].as_f64().unwrap()
+}
+
+#[tokio::test]
+async fn p2p_through_the_hub_moves_positions_and_conserves_value() {
+    let bed = bed(10_000, "100000", |_| {}).await;
+    let sim = bed.payer.sim().clone();
+    let t = Duration::from_secs(5);
+    let party = sim
+        .lookup("perffsp1", PartyIdType::Msisdn, &msisdn(5, 3), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        party.party.party_id_info.fsp_id.unwrap().as_str(),
+        "perffsp5"
+    );
+    let q = quote_request(&msisdn(5, 3), "250.5");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let done = sim
+        .transfer(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::seconds(30)),
+            t,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.transfer_state, TransferState::Committed);
+    assert_eq!(position(&bed.admin, "perffsp1").await, 250.5);
+    assert_eq!(position(&bed.admin, "perffsp5").await, -250.5);
+    assert_eq!(bed.hub.hub().ledger.conservation(), (0, 0));
+    // The payee got the hub's confirmation (a PUT from Hub) — delivered, not refused.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = &bed.hub.hub().stats;
+    assert_eq!(
+        stats
+            .callbacks_failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(bed.payee.sim().metrics().jws_failure_total(), 0);
+
+    // Unknown party: 3204 from Hub.
+    let err = sim
+        .lookup("perffsp1", PartyIdType::Msisdn, &msisdn(5, 999), t)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+
+    // Duplicate with a different body → 3106; same body after commit → the result again.
+    let mut changed = transfer_from(&q, &quote, time::Duration::seconds(30));
+    changed.amount.amount = Amount::parse("1").unwrap();
+    let err = sim.transfer("perffsp1", &changed, t).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(fspiop::ErrorCode::ModifiedRequest),
+        "{err:?}"
+    );
+
+    // Over the NDC: 4200 from Hub, positions untouched.
+    let q = quote_request(&msisdn(5, 4), "20000");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let err = sim
+        .transfer(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::seconds(30)),
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(fspiop::ErrorCode::PayerLimitError),
+        "{err:?}"
+    );
+    assert_eq!(position(&bed.admin, "perffsp1").await, 250.5);
+
+    // Re-onboarding is refused the way central-ledger refuses it.
+    let (s, v) = call(
+        http::Method::POST,
+        format!("{}/participants", bed.admin),
+        Some(json!({ "name": "perffsp1", "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(
+        (s, v["errorInformation"]["errorCode"].as_str()),
+        (400, Some("3003"))
+    );
+    let (s, v) = call(http::Method::POST, format!("{}/participants/perffsp1/initialPositionAndLimits", bed.admin), Some(json!({ "currency": "XXX", "limit": { "type": "NET_DEBIT_CAP", "value": 1 }, "initialPosition": 0 }))).await;
+    assert_eq!(
+        (s, v["errorInformation"]["errorCode"].as_str()),
+        (500, Some("2001"))
+    );
+    let counts = bed.hub.hub().ledger.counts();
+    assert_eq!(
+        counts.prepared,
+        counts.committed + counts.aborted + counts.expired
+    );
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn payee_rejection_reserved_answers_and_expiry() {
+    let bed = bed(10_000, "100000", |c| {
+        let b = c.fsps.get_mut("perffsp5").unwrap();
+        b.reject = vec![RejectRule {
+            on: Stage::Transfer,
+            code: 5105,
+            amount_above: Some(Amount::parse("900").unwrap()),
+            msisdns: vec![],
+            rate: None,
+        }];
+        b.transfer_latency = sim::Latency::Fixed { ms: 1500.0 };
+        b.answer_reserved = true;
+    })
+    .await;
+    let sim = bed.payer.sim().clone();
+    let t = Duration::from_secs(5);
+
+    // Payee rejects: the payer gets 5105 from the payee, the position is reverted.
+    let q = quote_request(&msisdn(5, 5), "950");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let err = sim
+        .transfer(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::seconds(30)),
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "5105" && source_fsp == "perffsp5"),
+        "{err:?}"
+    );
+    assert_eq!(position(&bed.admin, "perffsp1").await, 0.0);
+
+    // RESERVED answer: the hub commits and tells the payer COMMITTED.
+    let q = quote_request(&msisdn(5, 6), "10");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let done = sim
+        .transfer(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::seconds(30)),
+            t,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.transfer_state, TransferState::Committed);
+    assert_eq!(position(&bed.admin, "perffsp5").await, -10.0);
+
+    // Expires before the (1.5 s late) payee answers: 3303 from Hub to the payer, reverted.
+    let q = quote_request(&msisdn(5, 7), "20");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let err = sim
+        .transfer(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::milliseconds(500)),
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3303" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+    assert_eq!(position(&bed.admin, "perffsp1").await, 10.0);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the late fulfil arrives and is refused
+    let (p, f) = bed.hub.hub().ledger.conservation();
+    assert_eq!(p, f);
+    let c = bed.hub.hub().ledger.counts();
+    assert_eq!(
+        (c.prepared, c.committed, c.aborted, c.expired),
+        (3, 1, 1, 1)
+    );
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn admin_api_contract() {
+    let hub = hub::start(
+        Hub::new(HubConfig::default(), None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let admin = format!("http://{}/admin", hub.addr);
+    use http::Method;
+    // Participant creation needs both hub accounts and a settlement model first.
+    let (s, v) = call(
+        Method::POST,
+        format!("{admin}/participants"),
+        Some(json!({ "name": "perffsp1", "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    for t in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
+        call(
+            Method::POST,
+            format!("{admin}/participants/Hub/accounts"),
+            Some(json!({ "type": t, "currency": "XXX" })),
+        )
+        .await;
+    }
+    let (s, _) = call(
+        Method::POST,
+        format!("{admin}/participants/Hub/accounts"),
+        Some(json!({ "type": "HUB_RECONCILIATION", "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(s, 400, "duplicate hub account");
+    call(
+        Method::POST,
+        format!("{admin}/settlementModels"),
+        Some(json!({ "name": "DEFAULT" })),
+    )
+    .await;
+    let (s, p) = call(
+        Method::POST,
+        format!("{admin}/participants"),
+        Some(json!({ "name": "perffsp1", "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(p["isActive"], 0);
+    let (s, _) = call(
+        Method::POST,
+        format!("{admin}/participants"),
+        Some(json!({ "name": "perf-fsp", "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(s, 400, "names are alphanumeric");
+    let (_, accounts) = call(
+        Method::GET,
+        format!("{admin}/participants/perffsp1/accounts"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        accounts,
+        json!([]),
+        "no accounts before initialPositionAndLimits"
+    );
+    call(Method::POST, format!("{admin}/participants/perffsp1/initialPositionAndLimits"), Some(json!({ "currency": "XXX", "limit": { "type": "NET_DEBIT_CAP", "value": 5000 }, "initialPosition": 0 }))).await;
+    let (_, p) = call(Method::GET, format!("{admin}/participants/perffsp1"), None).await;
+    assert_eq!(p["isActive"], 1);
+    let (s, l) = call(Method::PUT, format!("{admin}/participants/perffsp1/limits"), Some(json!({ "currency": "XXX", "limit": { "type": "NET_DEBIT_CAP", "value": 7000, "alarmPercentage": 20 } }))).await;
+    assert_eq!(s, 200, "{l}");
+    let (_, limits) = call(
+        Method::GET,
+        format!("{admin}/participants/perffsp1/limits"),
+        None,
+    )
+    .await;
+    assert_eq!(limits[0]["limit"]["value"], 7000.0);
+    let (_, accounts) = call(
+        Method::GET,
+        format!("{admin}/participants/perffsp1/accounts"),
+        None,
+    )
+    .await;
+    let settlement = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let funds = |action: &str, id: &str, amount: &str| json!({ "transferId": id, "externalReference": "x", "action": action, "reason": "r", "amount": { "amount": amount, "currency": "XXX" } });
+    call(
+        Method::POST,
+        format!("{admin}/participants/perffsp1/accounts/{settlement}"),
+        Some(funds("recordFundsIn", "in1", "1000")),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (s, _) = call(
+        Method::POST,
+        format!("{admin}/participants/perffsp1/accounts/{settlement}"),
+        Some(funds("recordFundsOutPrepareReserve", "out1", "400")),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (s, _) = call(
+        Method::PUT,
+        format!("{admin}/participants/perffsp1/accounts/{settlement}/transfers/out1"),
+        Some(json!({ "action": "recordFundsOutAbort", "reason": "r" })),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let (s, _) = call(
+        Method::POST,
+        format!("{admin}/participants/perffsp1/accounts/{settlement}"),
+        Some(funds("recordFundsOutPrepareReserve", "out2", "5000")),
+    )
+    .await;
+    assert_eq!(s, 400, "cannot withdraw more than deposited");
+    let (_, accounts) = call(
+        Method::GET,
+        format!("{admin}/participants/perffsp1/accounts"),
+        None,
+    )
+    .await;
+    let v = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(v, -1000.0);
+    // Oracle and ALS admin.
+    let base = format!("http://{}", hub.addr);
+    let (s, _) = call(Method::POST, format!("{base}/oracle/participants"), Some(json!({ "requestId": "r", "partyList": [{ "partyIdType": "MSISDN", "partyIdentifier": "254701000001", "fspId": "perffsp1" }], "currency": "XXX" }))).await;
+    assert_eq!(s, 201);
+    let (_, v) = call(
+        Method::GET,
+        format!("{base}/oracle/participants/MSISDN/254701000001"),
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({ "partyList": [{ "fspId": "perffsp1" }] }));
+    let (_, v) = call(
+        Method::GET,
+        format!("{base}/oracle/participants/MSISDN/254701000002"),
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({ "partyList": [] }));
+    let (s, _) = call(Method::POST, format!("{base}/als-admin/oracles"), Some(json!({ "oracleIdType": "MSISDN", "endpoint": { "value": "http://oracle", "endpointType": "URL" }, "currency": "XXX", "isDefault": true }))).await;
+    assert_eq!(s, 201);
+    let (_, metrics) = {
+        let c = HttpClient::new(ClientOptions::default());
+        let r = c
+            .send(
+                http::Request::get(format!("{base}/metrics"))
+                    .body(Default::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        (r.status(), String::from_utf8(r.body().to_vec()).unwrap())
+    };
+    assert!(
+        metrics.contains("perfbed_hub_transfers_total{state=\"committed\"} 0"),
+        "{metrics}"
+    );
+    hub.shutdown(Duration::from_secs(1)).await;
+}
