@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use fspiop::jws::{KeyStore, VerifyMode};
 use hub::{Hub, HubConfig};
-use perfbed_http::tls::{ClientTlsFiles, ServerTlsFiles};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,24 +44,10 @@ pub(crate) struct HubArgs {
     /// Do not send the payee a PUT /transfers confirmation after commit.
     #[arg(long)]
     no_confirm_to_payee: bool,
-    /// Server certificate (PEM) for inbound TLS.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Server private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// CA (PEM) client certificates must chain to (mTLS).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
-    /// CA (PEM) to trust for https:// callback URLs.
-    #[arg(long, value_name = "FILE")]
-    callback_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for callbacks (mTLS).
-    #[arg(long, value_name = "FILE", requires_all = ["client_key", "callback_ca"])]
-    client_cert: Option<PathBuf>,
-    /// Client private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "client_cert")]
-    client_key: Option<PathBuf>,
+    #[command(flatten)]
+    server_tls: crate::tls_args::ServerTlsArgs,
+    #[command(flatten)]
+    client_tls: crate::tls_args::ClientTlsArgs,
 }
 
 pub(crate) fn run(args: HubArgs) -> Result<()> {
@@ -87,32 +72,13 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         jws,
         ..HubConfig::default()
     };
-    let server_tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            ServerTlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: args.tls_client_ca.clone(),
-            }
-            .load()?,
-        ),
-        _ => None,
-    };
-    let client_tls = match &args.callback_ca {
-        Some(ca) => Some(
-            ClientTlsFiles {
-                ca: ca.clone(),
-                identity: args.client_cert.clone().zip(args.client_key.clone()),
-            }
-            .load()?,
-        ),
-        None => None,
-    };
+    let server_tls = args.server_tls.load()?;
+    let client_tls = args.client_tls.load()?;
     let hub = Hub::new(config, client_tls);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let running = hub::start(hub, args.listen, server_tls).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        let scheme = args.server_tls.scheme();
         let base = format!("{scheme}://{}", running.addr);
         eprintln!("hub emulator listening on {base} — FSPIOP at {base}/, central-ledger admin at {base}/admin, oracle at {base}/oracle, ALS admin at {base}/als-admin");
         eprintln!("JWS validation {}; expiry sweep every {:?}; Ctrl-C or SIGTERM to stop", if args.keys.is_some() { "on" } else { "off" }, args.sweep);

@@ -7,6 +7,7 @@
 mod hub_cmd;
 mod pki;
 mod sim_cmd;
+mod tls_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -3,7 +3,6 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use fspiop::jws::{KeyStore, VerifyMode};
-use perfbed_http::tls::{ClientTlsFiles, ServerTlsFiles};
 use sim::{BehaviourFile, HubUrls, Sim, SimConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,7 +28,7 @@ pub(crate) enum VerifyArg {
 ///   perfbed sim --fsp perffsp5 --fsp perffsp6 --hub http://localhost:3000 --no-jws
 ///   perfbed pki --out ./pki && perfbed sim --fsp perffsp5 --hub https://hub:443 --keys ./pki \
 ///       --tls-cert ./pki/tls/server.pem --tls-key ./pki/tls/server.key \
-///       --tls-client-ca ./pki/tls/ca.pem --hub-ca ./pki/tls/ca.pem \
+///       --tls-client-ca ./pki/tls/ca.pem --outbound-ca ./pki/tls/ca.pem \
 ///       --client-cert ./pki/tls/perffsp5.pem --client-key ./pki/tls/perffsp5.key
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
@@ -71,24 +70,10 @@ pub(crate) struct SimArgs {
     /// How incoming signatures are verified.
     #[arg(long, value_enum, default_value = "raw")]
     jws_verify: VerifyArg,
-    /// Server certificate (PEM) for inbound TLS.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Server private key (PEM) for inbound TLS.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// CA (PEM) that client certificates must chain to: turns on mTLS for inbound requests.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
-    /// CA (PEM) to trust for https:// hub URLs.
-    #[arg(long, value_name = "FILE")]
-    hub_ca: Option<PathBuf>,
-    /// Client certificate (PEM) presented to the hub (mTLS).
-    #[arg(long, value_name = "FILE", requires_all = ["client_key", "hub_ca"])]
-    client_cert: Option<PathBuf>,
-    /// Client private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "client_cert")]
-    client_key: Option<PathBuf>,
+    #[command(flatten)]
+    server_tls: crate::tls_args::ServerTlsArgs,
+    #[command(flatten)]
+    client_tls: crate::tls_args::ClientTlsArgs,
     /// Behaviours per FSP (TOML: [default] and [fsp.<id>] tables; see docs/sim.md).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -149,27 +134,8 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
         }
         _ => KeyStore::new(),
     };
-    let server_tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            ServerTlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: args.tls_client_ca.clone(),
-            }
-            .load()?,
-        ),
-        _ => None,
-    };
-    let client_tls = match &args.hub_ca {
-        Some(ca) => Some(
-            ClientTlsFiles {
-                ca: ca.clone(),
-                identity: args.client_cert.clone().zip(args.client_key.clone()),
-            }
-            .load()?,
-        ),
-        None => None,
-    };
+    let server_tls = args.server_tls.load()?;
+    let client_tls = args.client_tls.load()?;
     if client_tls.is_none()
         && [
             &config.hub.parties,
@@ -179,14 +145,14 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
         .iter()
         .any(|u| u.starts_with("https://"))
     {
-        bail!("an https:// hub URL needs --hub-ca (the CA that signed the hub's certificate)");
+        bail!("an https:// hub URL needs --outbound-ca (the CA that signed the hub's certificate)");
     }
-    let summary = describe(&config, &args, server_tls.is_some());
+    let summary = describe(&config, &args);
     let sim = Sim::new(config, keys, client_tls)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let running = sim::start(sim, args.listen, server_tls).await?;
-        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        let scheme = args.server_tls.scheme();
         eprintln!("perffsp listening on {scheme}://{} — {summary}", running.addr);
         eprintln!("health: {scheme}://{}/health, metrics: {scheme}://{}/metrics; Ctrl-C or SIGTERM to stop", running.addr, running.addr);
         perfbed_http::server::shutdown_signal().await;
@@ -203,7 +169,7 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
     })
 }
 
-fn describe(config: &SimConfig, args: &SimArgs, tls: bool) -> String {
+fn describe(config: &SimConfig, args: &SimArgs) -> String {
     let fsps: Vec<&str> = config.fsps.keys().map(String::as_str).collect();
     let jws = if config.jws {
         let mode = match config.verify_mode {
@@ -214,11 +180,7 @@ fn describe(config: &SimConfig, args: &SimArgs, tls: bool) -> String {
     } else {
         "JWS off".into()
     };
-    let mtls = match (tls, &args.tls_client_ca) {
-        (true, Some(_)) => "mTLS inbound",
-        (true, None) => "TLS inbound",
-        _ => "plain HTTP inbound",
-    };
+    let mtls = args.server_tls.describe();
     format!(
         "serving {} → hub {}; {jws}; {mtls}",
         fsps.join(", "),

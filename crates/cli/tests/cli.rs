@@ -135,7 +135,7 @@ fn sim_explains_missing_keys_and_bad_urls() {
         ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--hub-ca"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--outbound-ca"));
     let out = perfbed()
         .args(["sim", "--hub", "http://hub"])
         .output()
@@ -149,7 +149,10 @@ fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, 
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = std::net::TcpStream::connect(host).unwrap();
-    let mut req = format!("{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -159,7 +162,12 @@ fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, 
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, out.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default())
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1.to_owned())
+            .unwrap_or_default(),
+    )
 }
 
 fn ureq_get(url: &str) -> String {
@@ -177,47 +185,151 @@ impl Drop for Proc {
 
 /// Starts a perfbed server command and returns it with the address from its banner.
 fn serve(args: &[&str], banner: &str) -> (Proc, String) {
-    let mut child = perfbed().args(args).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = perfbed()
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner))).expect("no banner").unwrap();
+    let line = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+        .expect("no banner")
+        .unwrap();
     std::thread::spawn(move || lines.for_each(drop));
-    let addr = line.strip_prefix(banner).unwrap().split_whitespace().next().unwrap().to_owned();
+    let addr = line
+        .strip_prefix(banner)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     (Proc(child), addr)
 }
 
 #[test]
 fn hub_and_two_simulators_complete_a_lookup_by_hand() {
-    let (_hub, hub) = serve(&["hub", "--listen", "127.0.0.1:0"], "hub emulator listening on ");
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
     let hub_url = hub.clone();
-    let (_payer, payer) = serve(&["sim", "--fsp", "perffsp1", "--hub", &hub_url, "--listen", "127.0.0.1:0", "--no-jws"], "perffsp listening on http://");
-    let (_payee, payee) = serve(&["sim", "--fsp", "perffsp5", "--hub", &hub_url, "--listen", "127.0.0.1:0", "--no-jws"], "perffsp listening on http://");
+    let (_payer, payer) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp1",
+            "--hub",
+            &hub_url,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    let (_payee, payee) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub_url,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
     let admin = format!("{hub}/admin");
     let json = [("content-type", "application/json")];
     for t in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
-        let (s, b) = http("POST", &format!("{admin}/participants/Hub/accounts"), &json, &format!(r#"{{"type":"{t}","currency":"XXX"}}"#));
+        let (s, b) = http(
+            "POST",
+            &format!("{admin}/participants/Hub/accounts"),
+            &json,
+            &format!(r#"{{"type":"{t}","currency":"XXX"}}"#),
+        );
         assert_eq!(s, 201, "{b}");
     }
-    assert_eq!(http("POST", &format!("{admin}/settlementModels"), &json, r#"{"name":"DEFAULT"}"#).0, 201);
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{admin}/settlementModels"),
+            &json,
+            r#"{"name":"DEFAULT"}"#
+        )
+        .0,
+        201
+    );
     for (fsp, addr) in [("perffsp1", &payer), ("perffsp5", &payee)] {
-        assert_eq!(http("POST", &format!("{admin}/participants"), &json, &format!(r#"{{"name":"{fsp}","currency":"XXX"}}"#)).0, 201);
+        assert_eq!(
+            http(
+                "POST",
+                &format!("{admin}/participants"),
+                &json,
+                &format!(r#"{{"name":"{fsp}","currency":"XXX"}}"#)
+            )
+            .0,
+            201
+        );
         let init = r#"{"currency":"XXX","limit":{"type":"NET_DEBIT_CAP","value":1000000},"initialPosition":0}"#;
-        assert_eq!(http("POST", &format!("{admin}/participants/{fsp}/initialPositionAndLimits"), &json, init).0, 201);
+        assert_eq!(
+            http(
+                "POST",
+                &format!("{admin}/participants/{fsp}/initialPositionAndLimits"),
+                &json,
+                init
+            )
+            .0,
+            201
+        );
         for (t, v) in [
-            ("FSPIOP_CALLBACK_URL_PARTIES_GET", format!("http://{addr}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}")),
-            ("FSPIOP_CALLBACK_URL_PARTIES_PUT", format!("http://{addr}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}")),
+            (
+                "FSPIOP_CALLBACK_URL_PARTIES_GET",
+                format!("http://{addr}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+            ),
+            (
+                "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+                format!("http://{addr}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+            ),
         ] {
-            let (s, _) = http("POST", &format!("{admin}/participants/{fsp}/endpoints"), &json, &format!(r#"{{"type":"{t}","value":"{v}"}}"#));
+            let (s, _) = http(
+                "POST",
+                &format!("{admin}/participants/{fsp}/endpoints"),
+                &json,
+                &format!(r#"{{"type":"{t}","value":"{v}"}}"#),
+            );
             assert_eq!(s, 201);
         }
     }
-    assert_eq!(http("POST", &format!("{hub}/oracle/participants/MSISDN/254705000001"), &json, r#"{"fspId":"perffsp5","currency":"XXX"}"#).0, 201);
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{hub}/oracle/participants/MSISDN/254705000001"),
+            &json,
+            r#"{"fspId":"perffsp5","currency":"XXX"}"#
+        )
+        .0,
+        201
+    );
     // By hand, as perffsp1: GET /parties through the hub.
-    let (s, b) = http("GET", &format!("{hub}/parties/MSISDN/254705000001"), &[
-        ("accept", "application/vnd.interoperability.parties+json;version=1"),
-        ("content-type", "application/vnd.interoperability.parties+json;version=1.1"),
-        ("date", "Tue, 01 Jul 2025 10:00:00 GMT"),
-        ("fspiop-source", "perffsp1"),
-    ], "");
+    let (s, b) = http(
+        "GET",
+        &format!("{hub}/parties/MSISDN/254705000001"),
+        &[
+            (
+                "accept",
+                "application/vnd.interoperability.parties+json;version=1",
+            ),
+            (
+                "content-type",
+                "application/vnd.interoperability.parties+json;version=1.1",
+            ),
+            ("date", "Tue, 01 Jul 2025 10:00:00 GMT"),
+            ("fspiop-source", "perffsp1"),
+        ],
+        "",
+    );
     assert_eq!(s, 202, "{b}");
     // The payee answered through the hub; the payer simulator received PUT /parties.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -226,7 +338,10 @@ fn hub_and_two_simulators_complete_a_lookup_by_hand() {
         if metrics.contains("perffsp_requests_total{route=\"parties_put\",status=\"200\"} 1") {
             break;
         }
-        assert!(Instant::now() < deadline, "the payer never got PUT /parties:\n{metrics}");
+        assert!(
+            Instant::now() < deadline,
+            "the payer never got PUT /parties:\n{metrics}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -11,10 +11,8 @@ use fspiop::json::{canonicalize, to_canonical_vec};
 use fspiop::jws::{
     self, Alg, KeyStore, SignInput, SigningKey, VerifyInput, VerifyMode, VerifyingKey,
 };
-use fspiop::models::{
-    AmountType, Money, Party, PartyIdInfo, PartyIdType, QuotesPost, TransactionType, TransfersPost,
-};
-use fspiop::types::{Amount, CorrelationId, Currency, DateTime, FspId, PartyIdentifier};
+use fspiop::models::{Money, Party, PartyIdInfo, QuotesPost, TransfersPost};
+use fspiop::types::{CorrelationId, DateTime, FspId};
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use ring::rand::SystemRandom;
@@ -98,42 +96,17 @@ fn signatures(c: &mut Criterion) {
     }
 }
 
-fn party(fsp: &str, msisdn: &str) -> Party {
-    Party {
-        merchant_classification_code: None,
-        name: Some("Perf Party".into()),
-        party_id_info: PartyIdInfo {
-            extension_list: None,
-            fsp_id: Some(FspId::parse(fsp).unwrap()),
-            party_id_type: PartyIdType::Msisdn,
-            party_identifier: PartyIdentifier::parse(msisdn).unwrap(),
-            party_sub_id_or_type: None,
-        },
-        personal_info: None,
-        supported_currencies: None,
-    }
-}
-
 fn transaction() -> TransactionObject {
-    let money = Money {
-        amount: Amount::parse("100").unwrap(),
-        currency: Currency::parse("XXX").unwrap(),
-    };
-    let quote = QuotesPost {
-        amount: money.clone(),
-        amount_type: AmountType::Send,
-        expiration: None,
-        extension_list: None,
-        fees: None,
-        geo_code: None,
-        note: None,
-        payee: party("perffsp5", "254705000001"),
-        payer: party("perffsp1", "254701000001"),
-        quote_id: CorrelationId::v4_from_bytes([1; 16]),
-        transaction_id: CorrelationId::v4_from_bytes([2; 16]),
-        transaction_request_id: None,
-        transaction_type: TransactionType::p2p(),
-    };
+    let money = Money::parse("100", "XXX").unwrap();
+    let mut payee = Party::with_id(PartyIdInfo::msisdn("perffsp5", "254705000001").unwrap());
+    payee.name = Some("Perf Party".into());
+    let quote = QuotesPost::p2p(
+        CorrelationId::v4_from_bytes([1; 16]),
+        CorrelationId::v4_from_bytes([2; 16]),
+        Party::with_id(PartyIdInfo::msisdn("perffsp1", "254701000001").unwrap()),
+        payee,
+        money.clone(),
+    );
     TransactionObject::from_quote(
         &quote,
         &money,
@@ -165,10 +138,7 @@ fn transfer() -> TransfersPost {
         .build(IlpVersion::V4, &transaction())
         .unwrap();
     TransfersPost {
-        amount: Money {
-            amount: Amount::parse("100").unwrap(),
-            currency: Currency::parse("XXX").unwrap(),
-        },
+        amount: Money::parse("100", "XXX").unwrap(),
         condition: out.condition,
         expiration: DateTime::parse("2030-01-01T00:00:00.000Z").unwrap(),
         extension_list: None,

@@ -73,6 +73,16 @@ pub struct Money {
     pub currency: Currency,
 }
 
+impl Money {
+    /// Validated money, e.g. `Money::parse("100", "XXX")`.
+    pub fn parse(amount: &str, currency: &str) -> Result<Money, ElementError> {
+        Ok(Money {
+            amount: Amount::parse(amount)?,
+            currency: Currency::parse(currency)?,
+        })
+    }
+}
+
 /// `PartyIdType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -134,6 +144,19 @@ pub struct PartyIdInfo {
     pub party_sub_id_or_type: Option<PartyIdentifier>,
 }
 
+impl PartyIdInfo {
+    /// An MSISDN held by `fsp`.
+    pub fn msisdn(fsp: &str, number: &str) -> Result<PartyIdInfo, ElementError> {
+        Ok(PartyIdInfo {
+            extension_list: None,
+            fsp_id: Some(FspId::parse(fsp)?),
+            party_id_type: PartyIdType::Msisdn,
+            party_identifier: PartyIdentifier::parse(number)?,
+            party_sub_id_or_type: None,
+        })
+    }
+}
+
 /// `PartyComplexName`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,6 +200,19 @@ pub struct Party {
     /// v2.0: currencies the party can receive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supported_currencies: Option<Vec<Currency>>,
+}
+
+impl Party {
+    /// A party known by its id only (no name or personal details).
+    pub fn with_id(party_id_info: PartyIdInfo) -> Party {
+        Party {
+            merchant_classification_code: None,
+            name: None,
+            party_id_info,
+            personal_info: None,
+            supported_currencies: None,
+        }
+    }
 }
 
 /// Body of `PUT /parties/{Type}/{ID}[/{SubId}]`.
@@ -301,6 +337,33 @@ pub struct QuotesPost {
     pub transaction_type: TransactionType,
 }
 
+impl QuotesPost {
+    /// A P2P quote request: consumer payer, `SEND` amount, nothing optional.
+    pub fn p2p(
+        quote_id: CorrelationId,
+        transaction_id: CorrelationId,
+        payer: Party,
+        payee: Party,
+        amount: Money,
+    ) -> QuotesPost {
+        QuotesPost {
+            amount,
+            amount_type: AmountType::Send,
+            expiration: None,
+            extension_list: None,
+            fees: None,
+            geo_code: None,
+            note: None,
+            payee,
+            payer,
+            quote_id,
+            transaction_id,
+            transaction_request_id: None,
+            transaction_type: TransactionType::p2p(),
+        }
+    }
+}
+
 /// Body of `PUT /quotes/{ID}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -336,6 +399,29 @@ pub struct TransfersPost {
     pub payee_fsp: FspId,
     pub payer_fsp: FspId,
     pub transfer_id: CorrelationId,
+}
+
+impl TransfersPost {
+    /// The transfer that follows a quote (reference §3.2): amount = `transferAmount`, packet and
+    /// condition from the quote response, FSPs from the quote's parties; `None` when a party
+    /// has no `fspId`.
+    pub fn from_quote(
+        quote: &QuotesPost,
+        response: &QuotesPut,
+        transfer_id: CorrelationId,
+        expiration: DateTime,
+    ) -> Option<TransfersPost> {
+        Some(TransfersPost {
+            amount: response.transfer_amount.clone(),
+            condition: response.condition.clone(),
+            expiration,
+            extension_list: None,
+            ilp_packet: response.ilp_packet.clone(),
+            payee_fsp: quote.payee.party_id_info.fsp_id.clone()?,
+            payer_fsp: quote.payer.party_id_info.fsp_id.clone()?,
+            transfer_id,
+        })
+    }
 }
 
 /// `TransferState`.

@@ -787,18 +787,7 @@ fn handle(
                 .filter(|t| t.payer == source || t.payee == source)
             {
                 Some(t) => {
-                    let put = TransfersPut {
-                        completed_timestamp: t
-                            .completed
-                            .as_deref()
-                            .and_then(|c| fspiop::types::DateTime::parse(c).ok()),
-                        extension_list: None,
-                        fulfilment: t
-                            .fulfilment
-                            .as_deref()
-                            .and_then(|f| fspiop::types::IlpFulfilment::parse(f).ok()),
-                        transfer_state: api_state(t.state),
-                    };
+                    let put = state_message(&t);
                     hub.send(Callback {
                         to: source.clone(),
                         endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
@@ -829,6 +818,23 @@ fn api_state(s: ledger::State) -> TransferState {
         ledger::State::Reserved => TransferState::Reserved,
         ledger::State::Committed => TransferState::Committed,
         ledger::State::Aborted | ledger::State::Expired => TransferState::Aborted,
+    }
+}
+
+/// `PUT /transfers/{ID}` from the hub with a transfer's current state (answers to
+/// `GET /transfers` and to duplicates of finished transfers).
+fn state_message(t: &ledger::Transfer) -> TransfersPut {
+    TransfersPut {
+        completed_timestamp: t
+            .completed
+            .as_deref()
+            .and_then(|c| fspiop::types::DateTime::parse(c).ok()),
+        extension_list: None,
+        fulfilment: t
+            .fulfilment
+            .as_deref()
+            .and_then(|f| fspiop::types::IlpFulfilment::parse(f).ok()),
+        transfer_state: api_state(t.state),
     }
 }
 
@@ -908,18 +914,7 @@ fn prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes) -> Result<(
         Ok(Prepared::DuplicateInFlight) => {}
         Ok(Prepared::DuplicateFinished(_)) => {
             if let Some(rec) = hub.ledger.transfer(&id) {
-                let put = TransfersPut {
-                    completed_timestamp: rec
-                        .completed
-                        .as_deref()
-                        .and_then(|c| fspiop::types::DateTime::parse(c).ok()),
-                    extension_list: None,
-                    fulfilment: rec
-                        .fulfilment
-                        .as_deref()
-                        .and_then(|f| fspiop::types::IlpFulfilment::parse(f).ok()),
-                    transfer_state: api_state(rec.state),
-                };
+                let put = state_message(&rec);
                 hub.send(Callback {
                     to: source.to_owned(),
                     endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",

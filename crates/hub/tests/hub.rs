@@ -155,38 +155,13 @@ async fn onboard(admin: &str, fsp: &str, sim_url: &str, ndc: u64, funds: &str) {
 }
 
 fn quote_request(payee_msisdn: &str, amount: &str) -> QuotesPost {
-    let party = |fsp: &str, id: String| Party {
-        merchant_classification_code: None,
-        name: None,
-        party_id_info: PartyIdInfo {
-            extension_list: None,
-            fsp_id: Some(FspId::parse(fsp).unwrap()),
-            party_id_type: PartyIdType::Msisdn,
-            party_identifier: PartyIdentifier::parse(id).unwrap(),
-            party_sub_id_or_type: None,
-        },
-        personal_info: None,
-        supported_currencies: None,
-    };
-    let id = || CorrelationId::v4_from_bytes(rand_id());
-    QuotesPost {
-        amount: Money {
-            amount: Amount::parse(amount).unwrap(),
-            currency: Currency::parse("XXX").unwrap(),
-        },
-        amount_type: AmountType::Send,
-        expiration: None,
-        extension_list: None,
-        fees: None,
-        geo_code: None,
-        note: None,
-        payee: party("perffsp5", payee_msisdn.to_owned()),
-        payer: party("perffsp1", msisdn(1, 1)),
-        quote_id: id(),
-        transaction_id: id(),
-        transaction_request_id: None,
-        transaction_type: TransactionType::p2p(),
-    }
+    QuotesPost::p2p(
+        CorrelationId::v4_from_bytes(rand_id()),
+        CorrelationId::v4_from_bytes(rand_id()),
+        Party::with_id(PartyIdInfo::msisdn("perffsp1", &msisdn(1, 1)).unwrap()),
+        Party::with_id(PartyIdInfo::msisdn("perffsp5", payee_msisdn).unwrap()),
+        Money::parse(amount, "XXX").unwrap(),
+    )
 }
 
 fn rand_id() -> [u8; 16] {
@@ -199,16 +174,8 @@ fn rand_id() -> [u8; 16] {
 }
 
 fn transfer_from(q: &QuotesPost, put: &QuotesPut, expires_in: time::Duration) -> TransfersPost {
-    TransfersPost {
-        amount: put.transfer_amount.clone(),
-        condition: put.condition.clone(),
-        expiration: DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + expires_in),
-        extension_list: None,
-        ilp_packet: put.ilp_packet.clone(),
-        payee_fsp: FspId::parse("perffsp5").unwrap(),
-        payer_fsp: FspId::parse("perffsp1").unwrap(),
-        transfer_id: q.transaction_id.clone(),
-    }
+    let expiration = DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + expires_in);
+    TransfersPost::from_quote(q, put, q.transaction_id.clone(), expiration).unwrap()
 }
 
 struct Bed {

@@ -20,38 +20,14 @@ fn main() {
     let (keys_dir, out) = (&args[1], &args[2]);
     let sign = !args.iter().any(|a| a == "--no-jws");
     let keys = KeyStore::from_dir(std::path::Path::new(keys_dir)).unwrap();
-    let party = |fsp: &str, id: String| Party {
-        merchant_classification_code: None,
-        name: None,
-        party_id_info: PartyIdInfo {
-            extension_list: None,
-            fsp_id: Some(FspId::parse(fsp).unwrap()),
-            party_id_type: PartyIdType::Msisdn,
-            party_identifier: PartyIdentifier::parse(id).unwrap(),
-            party_sub_id_or_type: None,
-        },
-        personal_info: None,
-        supported_currencies: None,
-    };
-    let money = Money {
-        amount: Amount::parse("100").unwrap(),
-        currency: Currency::parse("XXX").unwrap(),
-    };
-    let quote = QuotesPost {
-        amount: money.clone(),
-        amount_type: AmountType::Send,
-        expiration: None,
-        extension_list: None,
-        fees: None,
-        geo_code: None,
-        note: None,
-        payee: party("perffsp5", msisdn(5, 1)),
-        payer: party("perffsp1", msisdn(1, 1)),
-        quote_id: CorrelationId::v4_from_bytes([1; 16]),
-        transaction_id: CorrelationId::v4_from_bytes([2; 16]),
-        transaction_request_id: None,
-        transaction_type: TransactionType::p2p(),
-    };
+    let money = Money::parse("100", "XXX").unwrap();
+    let quote = QuotesPost::p2p(
+        CorrelationId::v4_from_bytes([1; 16]),
+        CorrelationId::v4_from_bytes([2; 16]),
+        Party::with_id(PartyIdInfo::msisdn("perffsp1", &msisdn(1, 1)).unwrap()),
+        Party::with_id(PartyIdInfo::msisdn("perffsp5", &msisdn(5, 1)).unwrap()),
+        money.clone(),
+    );
     let expiration = DateTime::parse("2030-01-01T00:00:00.000Z").unwrap();
     let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
     let ilp = IlpSecret::new(b"perfbed-test-ilp-secret")

@@ -294,37 +294,13 @@ fn assert_schema(schema: &str, body: &Value) {
 }
 
 fn quote_request(payer: &str, payee: &str, payee_msisdn: &str, amount: &str) -> QuotesPost {
-    let party = |fsp: &str, id: &str| Party {
-        merchant_classification_code: None,
-        name: None,
-        party_id_info: PartyIdInfo {
-            extension_list: None,
-            fsp_id: Some(FspId::parse(fsp).unwrap()),
-            party_id_type: PartyIdType::Msisdn,
-            party_identifier: PartyIdentifier::parse(id).unwrap(),
-            party_sub_id_or_type: None,
-        },
-        personal_info: None,
-        supported_currencies: None,
-    };
-    QuotesPost {
-        amount: Money {
-            amount: Amount::parse(amount).unwrap(),
-            currency: Currency::parse("XXX").unwrap(),
-        },
-        amount_type: AmountType::Send,
-        expiration: None,
-        extension_list: None,
-        fees: None,
-        geo_code: None,
-        note: None,
-        payee: party(payee, payee_msisdn),
-        payer: party(payer, &msisdn(1, 7)),
-        quote_id: CorrelationId::v4_from_bytes(rand_bytes()),
-        transaction_id: CorrelationId::v4_from_bytes(rand_bytes()),
-        transaction_request_id: None,
-        transaction_type: TransactionType::p2p(),
-    }
+    QuotesPost::p2p(
+        CorrelationId::v4_from_bytes(rand_bytes()),
+        CorrelationId::v4_from_bytes(rand_bytes()),
+        Party::with_id(PartyIdInfo::msisdn(payer, &msisdn(1, 7)).unwrap()),
+        Party::with_id(PartyIdInfo::msisdn(payee, payee_msisdn).unwrap()),
+        Money::parse(amount, "XXX").unwrap(),
+    )
 }
 
 fn rand_bytes() -> [u8; 16] {
@@ -342,18 +318,10 @@ fn rand_bytes() -> [u8; 16] {
 }
 
 fn transfer_from(q: &QuotesPost, put: &QuotesPut) -> TransfersPost {
-    TransfersPost {
-        amount: put.transfer_amount.clone(),
-        condition: put.condition.clone(),
-        expiration: DateTime::from_offset_date_time(
-            time::OffsetDateTime::now_utc() + time::Duration::seconds(30),
-        ),
-        extension_list: None,
-        ilp_packet: put.ilp_packet.clone(),
-        payee_fsp: q.payee.party_id_info.fsp_id.clone().unwrap(),
-        payer_fsp: q.payer.party_id_info.fsp_id.clone().unwrap(),
-        transfer_id: q.transaction_id.clone(),
-    }
+    let expiration = DateTime::from_offset_date_time(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(30),
+    );
+    TransfersPost::from_quote(q, put, q.transaction_id.clone(), expiration).unwrap()
 }
 
 fn assert_callback_headers(seen: &Seen, resource: &str, source: &str, dest: &str) {
