@@ -280,6 +280,28 @@ impl Hub {
         });
     }
 
+    /// A message from the hub itself (not an error): confirmations, lookups answered by ALS,
+    /// state answers.
+    fn notify<T: fspiop::json::Canonical>(
+        self: &Arc<Self>,
+        to: &str,
+        endpoint: &'static str,
+        vars: Vec<(&'static str, String)>,
+        method: Method,
+        resource: &str,
+        body: &T,
+    ) {
+        self.send(Callback {
+            to: to.to_owned(),
+            endpoint,
+            vars,
+            suffix: String::new(),
+            method,
+            headers: self.own_headers(resource, to),
+            body: Bytes::from(to_canonical_vec(body)),
+        });
+    }
+
     /// Sends a callback in the background. A missing endpoint or a failed delivery is counted
     /// (the hub does not retry).
     fn send(self: &Arc<Self>, cb: Callback) {
@@ -652,15 +674,14 @@ fn handle(
                     let put = ParticipantsTypeIdPut {
                         fsp_id: FspId::parse(fsp).ok(),
                     };
-                    hub.send(Callback {
-                        to: source.clone(),
-                        endpoint: "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+                    hub.notify(
+                        &source,
+                        "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
                         vars,
-                        suffix: String::new(),
-                        method: Method::PUT,
-                        headers: hub.own_headers("participants", &source),
-                        body: Bytes::from(to_canonical_vec(&put)),
-                    });
+                        Method::PUT,
+                        "participants",
+                        &put,
+                    );
                 }
                 None => hub.error_callback(
                     &source,
@@ -691,15 +712,14 @@ fn handle(
                 let put = ParticipantsTypeIdPut {
                     fsp_id: Some(req.fsp_id),
                 };
-                hub.send(Callback {
-                    to: source.clone(),
-                    endpoint: "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+                hub.notify(
+                    &source,
+                    "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
                     vars,
-                    suffix: String::new(),
-                    method: Method::PUT,
-                    headers: hub.own_headers("participants", &source),
-                    body: Bytes::from(to_canonical_vec(&put)),
-                });
+                    Method::PUT,
+                    "participants",
+                    &put,
+                );
             }
         }
         Target::ParticipantsBulk => {
@@ -788,15 +808,14 @@ fn handle(
             {
                 Some(t) => {
                     let put = state_message(&t);
-                    hub.send(Callback {
-                        to: source.clone(),
-                        endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    hub.notify(
+                        &source,
+                        "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                         vars,
-                        suffix: String::new(),
-                        method: Method::PUT,
-                        headers: hub.own_headers("transfers", &source),
-                        body: Bytes::from(to_canonical_vec(&put)),
-                    });
+                        Method::PUT,
+                        "transfers",
+                        &put,
+                    );
                 }
                 None => hub.error_callback(
                     &source,
@@ -915,15 +934,14 @@ fn prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes) -> Result<(
         Ok(Prepared::DuplicateFinished(_)) => {
             if let Some(rec) = hub.ledger.transfer(&id) {
                 let put = state_message(&rec);
-                hub.send(Callback {
-                    to: source.to_owned(),
-                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                hub.notify(
+                    source,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                     vars,
-                    suffix: String::new(),
-                    method: Method::PUT,
-                    headers: hub.own_headers("transfers", source),
-                    body: Bytes::from(to_canonical_vec(&put)),
-                });
+                    Method::PUT,
+                    "transfers",
+                    &put,
+                );
             }
         }
         Err(r) => hub.error_callback(
@@ -992,29 +1010,27 @@ fn fulfil(
                     fulfilment: put.fulfilment.clone(),
                     transfer_state: TransferState::Committed,
                 };
-                hub.send(Callback {
-                    to: payer.to_owned(),
-                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
-                    vars: vars.clone(),
-                    suffix: String::new(),
-                    method: Method::PUT,
-                    headers: hub.own_headers("transfers", payer),
-                    body: Bytes::from(to_canonical_vec(&to_payer)),
-                });
+                hub.notify(
+                    payer,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    vars.clone(),
+                    Method::PUT,
+                    "transfers",
+                    &to_payer,
+                );
                 let patch = fspiop::models::TransfersPatch {
                     completed_timestamp: completed,
                     extension_list: None,
                     transfer_state: TransferState::Committed,
                 };
-                hub.send(Callback {
-                    to: source.to_owned(),
-                    endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                hub.notify(
+                    source,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                     vars,
-                    suffix: String::new(),
-                    method: Method::PATCH,
-                    headers: hub.own_headers("transfers", source),
-                    body: Bytes::from(to_canonical_vec(&patch)),
-                });
+                    Method::PATCH,
+                    "transfers",
+                    &patch,
+                );
             } else {
                 hub.send(Callback {
                     to: payer.to_owned(),
