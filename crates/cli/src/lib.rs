@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod hub_cmd;
+mod local;
 mod pki;
 mod sim_cmd;
 mod tls_args;
@@ -30,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole testbed locally: hub emulator + 8 simulators + load + report.
+    Local(Box<local::LocalArgs>),
     /// Run perffsp DFSP simulators (payee and payer roles) for one or more FSP ids.
     Sim(Box<sim_cmd::SimArgs>),
     /// Run the hub emulator: an in-memory Mojaloop switch with the real admin APIs.
@@ -41,6 +44,11 @@ enum Command {
 /// Runs the parsed command line; errors are printed as `error: …` with what to fix.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Local(args) => match local::run(*args) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Sim(args) => sim_cmd::run(*args),
         Command::Hub(args) => hub_cmd::run(*args),
         Command::Pki(args) => pki::run(args),

@@ -345,3 +345,80 @@ fn hub_and_two_simulators_complete_a_lookup_by_hand() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
+    let out = tempfile::tempdir().unwrap();
+    let run = perfbed()
+        .args([
+            "local",
+            "--rate",
+            "20",
+            "--duration",
+            "6s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("PASSED") && stdout.contains("accounting adds up"),
+        "{stdout}"
+    );
+    let dir = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("smoke-"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report["arrivals"], 120);
+    assert_eq!(report["committed"], 120, "{report}");
+    assert!(dir.join("report.md").is_file());
+    // The schema is strict: an unknown field is refused.
+    let mut extra = report.clone();
+    extra["surprise"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&extra));
+}
+
+#[test]
+fn local_explains_bad_flags() {
+    let run = perfbed()
+        .args(["local", "--rate", "-5", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let run = perfbed()
+        .args(["local", "/nonexistent.toml", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&run.stderr).contains("cannot read /nonexistent.toml"));
+}

@@ -1,0 +1,313 @@
+//! `perfbed local`: the whole testbed in one process — hub emulator, one perffsp simulator per
+//! FSP, onboarding and MSISDN registration through the real admin APIs, the scenario, the
+//! report — then everything stops.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use fspiop::jws::{generate_pem, Alg, KeyStore, SigningKey, VerifyMode, VerifyingKey};
+use load::{Flow, Scenario};
+use perfbed_http::tls::{client_config, generate_test_pki, server_config, TestPki};
+use perfbed_http::{ClientOptions, HttpClient};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Security {
+    /// mTLS on every connection and JWS RS256 on every request with a body, keys made for the run.
+    Full,
+    /// Plain HTTP, no signatures.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum FlowArg {
+    /// Lookup → quote → transfer.
+    P2p,
+    /// Quote → transfer.
+    QuoteTransfer,
+    /// Transfer only.
+    Transfer,
+}
+
+/// Run the whole testbed locally: hub emulator + 8 simulators + load + report.
+///
+/// Without a scenario file: a short smoke run (50 transfers/s for 20 s, P2P, seed corridors
+/// 40 % 1→5, 25 % 2→6, 20 % 3→7, 15 % 4→8, seed thresholds). Flags override the file.
+/// Results: OUT/<scenario>-<timestamp>/report.json and report.md; the exit code is 1 when a
+/// threshold fails.
+///
+/// Examples:
+///   perfbed local
+///   perfbed local --rate 200 --duration 60s --flow transfer
+///   perfbed local scenarios/baseline-100tps.toml --security none
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    /// Scenario file (TOML); default: the built-in smoke run.
+    scenario: Option<PathBuf>,
+    /// Constant arrival rate per second (replaces the file's stages).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Run length, e.g. 30s, 5m (with --rate, or alone to stretch a constant scenario).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Flow.
+    #[arg(long, value_enum)]
+    flow: Option<FlowArg>,
+    /// Security of every connection.
+    #[arg(long, value_enum, default_value = "full")]
+    security: Security,
+    /// Where results go.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
+    let mut s = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Scenario::constant("smoke", Flow::P2p, 50.0, Duration::from_secs(20)),
+    };
+    if let Some(f) = args.flow {
+        s.flow = match f {
+            FlowArg::P2p => Flow::P2p,
+            FlowArg::QuoteTransfer => Flow::QuoteTransfer,
+            FlowArg::Transfer => Flow::Transfer,
+        };
+    }
+    if args.rate.is_some() || args.duration.is_some() {
+        let rate = args.rate.unwrap_or_else(|| s.peak_rate());
+        let duration = args.duration.unwrap_or_else(|| s.total());
+        let base = Scenario::constant(&s.name, s.flow, rate, duration);
+        s.stages = base.stages;
+        s.warmup = base.warmup;
+        s.cooldown = base.cooldown;
+    }
+    s.validate().map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+    Ok(s)
+}
+
+struct Pki {
+    tls: TestPki,
+    keys: Vec<(String, String, String)>,
+}
+
+impl Pki {
+    fn new(fsps: &[String]) -> Result<Pki> {
+        let mut clients = fsps.to_vec();
+        clients.push("hub".into());
+        let tls = generate_test_pki(&["localhost".into(), "127.0.0.1".into()], &clients)?;
+        let keys = fsps
+            .iter()
+            .map(|f| generate_pem(Alg::RS256).map(|(private, public)| (f.clone(), private, public)))
+            .collect::<Result<_, _>>()?;
+        Ok(Pki { tls, keys })
+    }
+
+    fn store(&self, signing: Option<&str>) -> Result<KeyStore> {
+        let mut s = KeyStore::new();
+        for (f, private, public) in &self.keys {
+            s.insert_verifying(f, VerifyingKey::from_pem(public.as_bytes())?);
+            if signing == Some(f.as_str()) {
+                s.insert_signing(f, SigningKey::from_pem(private.as_bytes())?);
+            }
+        }
+        Ok(s)
+    }
+
+    fn server(&self) -> Result<Arc<rustls::ServerConfig>> {
+        let t = &self.tls;
+        Ok(server_config(
+            t.server.cert.as_bytes(),
+            t.server.key.as_bytes(),
+            Some(t.ca.cert.as_bytes()),
+        )?)
+    }
+
+    fn client(&self, who: &str) -> Result<Arc<rustls::ClientConfig>> {
+        let pair = &self
+            .tls
+            .clients
+            .iter()
+            .find(|(n, _)| n == who)
+            .context("no client certificate")?
+            .1;
+        Ok(client_config(
+            self.tls.ca.cert.as_bytes(),
+            Some((pair.cert.as_bytes(), pair.key.as_bytes())),
+        )?)
+    }
+}
+
+const ILP_SECRET: &str = "perfbed-local-ilp-secret";
+
+pub(crate) fn run(args: LocalArgs) -> Result<bool> {
+    crate::init_logging("warn");
+    let scenario = scenario_from(&args)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(local(args, scenario))
+}
+
+async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
+    let fsps: Vec<String> = (1..=8).map(fspiop::testbed::fsp_id).collect();
+    for f in scenario.fsps() {
+        if !fsps.contains(&f) {
+            bail!("the scenario uses '{f}', but perfbed local runs perffsp1..perffsp8");
+        }
+    }
+    let full = args.security == Security::Full;
+    let say = |m: &str| {
+        if !args.quiet {
+            eprintln!("{m}");
+        }
+    };
+    say(&format!(
+        "perfbed local: {} — {} ({}), security {}",
+        scenario.name,
+        scenario.description,
+        scenario.flow.as_str(),
+        if full {
+            "full (mTLS + JWS RS256)"
+        } else {
+            "none"
+        }
+    ));
+    let pki = if full { Some(Pki::new(&fsps)?) } else { None };
+    let scheme = if full { "https" } else { "http" };
+
+    // Hub.
+    let hub_config = hub::HubConfig {
+        sweep_every: Duration::from_secs(1),
+        jws: match &pki {
+            Some(p) => Some((Arc::new(p.store(None)?), VerifyMode::Strict)),
+            None => None,
+        },
+        ..hub::HubConfig::default()
+    };
+    let hub_tls_out = pki.as_ref().map(|p| p.client("hub")).transpose()?;
+    let hub_tls_in = pki.as_ref().map(Pki::server).transpose()?;
+    let hub = hub::start(
+        hub::Hub::new(hub_config, hub_tls_out),
+        "127.0.0.1:0".parse()?,
+        hub_tls_in,
+    )
+    .await
+    .context("cannot start the hub emulator")?;
+    let hub_url = format!("{scheme}://127.0.0.1:{}", hub.addr.port());
+
+    // Simulators, one per FSP.
+    let mut sims = Vec::new();
+    for f in &fsps {
+        let mut c = sim::SimConfig::new(std::slice::from_ref(f), &hub_url);
+        c.jws = full;
+        c.verify_mode = VerifyMode::Strict;
+        c.ilp_secret = ILP_SECRET.into();
+        let keys = match &pki {
+            Some(p) => p.store(Some(f))?,
+            None => KeyStore::new(),
+        };
+        let out = pki.as_ref().map(|p| p.client(f)).transpose()?;
+        let inbound = pki.as_ref().map(Pki::server).transpose()?;
+        let s = sim::Sim::new(c, keys, out)?;
+        sims.push(sim::start(s, "127.0.0.1:0".parse()?, inbound).await?);
+    }
+    say(&format!(
+        "started hub emulator at {hub_url} and {} simulators",
+        sims.len()
+    ));
+
+    // Onboarding and MSISDNs through the admin APIs.
+    let admin_client = HttpClient::new(ClientOptions {
+        tls: pki.as_ref().map(|p| p.client("hub")).transpose()?,
+        ..ClientOptions::default()
+    });
+    let admin = ops::Admin::new(&format!("{hub_url}/admin"), admin_client.clone());
+    let onboarding = ops::Onboarding {
+        currency: scenario.currency.clone(),
+        ndc: 1_000_000_000,
+        funds: 10_000_000_000,
+        dfsps: fsps
+            .iter()
+            .zip(&sims)
+            .map(|(f, s)| ops::Dfsp {
+                name: f.clone(),
+                callback_base: format!("{scheme}://127.0.0.1:{}", s.addr.port()),
+            })
+            .collect(),
+    };
+    let report = ops::onboard(&admin, &onboarding)
+        .await
+        .context("onboarding failed")?;
+    let oracle = ops::Admin::new(&format!("{hub_url}/oracle"), admin_client);
+    let mut registered = 0;
+    for c in &scenario.corridors {
+        let n = fspiop::testbed::fsp_index(&c.payee).unwrap_or(0);
+        let numbers: Vec<String> = (0..scenario.msisdns_per_fsp)
+            .map(|i| fspiop::testbed::msisdn(n, i))
+            .collect();
+        registered +=
+            ops::register_msisdns(&oracle, &c.payee, &scenario.currency, &numbers).await?;
+    }
+    say(&format!(
+        "onboarded {} DFSPs ({} changes), registered {registered} MSISDNs; running {:.0} s …",
+        fsps.len(),
+        report.changed.len(),
+        scenario.total().as_secs_f64()
+    ));
+
+    // Load.
+    let payers = load::Payers::new(
+        &sims.iter().map(|s| s.sim().clone()).collect::<Vec<_>>(),
+        ILP_SECRET,
+    );
+    let progress: Option<Arc<dyn load::Progress>> = if args.quiet {
+        None
+    } else {
+        Some(Arc::new(load::Stderr))
+    };
+    let result = load::run(&scenario, payers, progress).await;
+
+    // Stop everything.
+    for s in sims {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+    let hub_counts = hub.hub().ledger.counts();
+    hub.shutdown(Duration::from_secs(5)).await;
+
+    let stamp = time::OffsetDateTime::now_utc();
+    let dir = args.out.join(format!(
+        "{}-{:04}{:02}{:02}-{:02}{:02}{:02}",
+        scenario.name,
+        stamp.year(),
+        u8::from(stamp.month()),
+        stamp.day(),
+        stamp.hour(),
+        stamp.minute(),
+        stamp.second()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(&result)?)?;
+    let md = result.to_markdown();
+    std::fs::write(dir.join("report.md"), &md)?;
+    println!("{md}");
+    println!(
+        "hub ledger: {} prepared, {} committed, {} aborted, {} expired; accounting {}",
+        hub_counts.prepared,
+        hub_counts.committed,
+        hub_counts.aborted,
+        hub_counts.expired,
+        if result.adds_up() {
+            "adds up"
+        } else {
+            "DOES NOT ADD UP"
+        }
+    );
+    println!("report: {}", dir.join("report.json").display());
+    Ok(result.passed)
+}

@@ -1,0 +1,330 @@
+//! # load — the load driver
+//!
+//! Offers the load a [`Scenario`] describes, as an **open model**: arrivals follow the schedule
+//! ([`schedule::arrivals`]) whatever the system under test does. Each arrival runs one flow
+//! (lookup → quote → transfer, quote → transfer, or transfer) through the payer API of the
+//! perffsp simulators, and ends as exactly one of committed, rejected (by FSPIOP error code),
+//! timed out, or not sent — the counts always add up to the arrivals.
+//!
+//! Latency is measured from the **intended** start (coordinated-omission corrected) and from the
+//! actual start; both are reported. Arrivals the driver could not start on time are counted as
+//! late; arrivals beyond `max_in_flight` as not sent. Results flow over a channel to one
+//! aggregator ([`report::Recorder`]): the hot path takes no shared lock.
+#![forbid(unsafe_code)]
+
+pub mod report;
+pub mod scenario;
+pub mod schedule;
+
+pub use report::{Outcome, Report};
+pub use scenario::{Flow, Scenario};
+pub use sim::{Latency, RejectRule, SimConfig};
+
+use fspiop::ilp::{IlpSecret, IlpVersion, TransactionObject};
+use fspiop::models::{Money, Party, PartyIdInfo, PartyIdType, QuotesPost, TransfersPost};
+use fspiop::types::{CorrelationId, DateTime};
+use sim::{FlowError, Sim};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What one iteration produced.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Arrival index.
+    pub index: u64,
+    /// Intended start, offset from the run's start.
+    pub intended: Duration,
+    /// How late the iteration actually started.
+    pub start_lag: Duration,
+    /// Corridor index.
+    pub corridor: usize,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// End to end from the intended start.
+    pub e2e: Duration,
+    /// End to end from the actual start.
+    pub e2e_raw: Duration,
+    /// Lookup, quote, transfer durations (raw), when run.
+    pub phases: [Option<Duration>; 3],
+}
+
+/// Where the payers live: one simulator per payer FSP (or one serving several).
+#[derive(Debug, Clone)]
+pub struct Payers {
+    sims: HashMap<String, Arc<Sim>>,
+    /// The payees' ILP secret, for `transfer`-only flows (the driver builds the packet).
+    pub ilp_secret: String,
+}
+
+impl Payers {
+    /// Payers from simulators; each FSP a simulator serves is a payer.
+    pub fn new(sims: &[Arc<Sim>], ilp_secret: &str) -> Payers {
+        let mut map = HashMap::new();
+        for s in sims {
+            for f in s.config().fsps.keys() {
+                map.insert(f.clone(), s.clone());
+            }
+        }
+        Payers {
+            sims: map,
+            ilp_secret: ilp_secret.to_owned(),
+        }
+    }
+
+    fn get(&self, fsp: &str) -> Option<&Arc<Sim>> {
+        self.sims.get(fsp)
+    }
+}
+
+/// Live progress, printed once a second.
+pub trait Progress: Send + Sync {
+    /// One line of progress.
+    fn tick(&self, line: &str);
+}
+
+/// Progress to stderr.
+#[derive(Debug)]
+pub struct Stderr;
+
+impl Progress for Stderr {
+    fn tick(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+/// A cheap deterministic mix of an index (corridor, number and amount choice).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn pick_corridor(weights: &[f64], index: u64) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut x = (mix(index) as f64 / u64::MAX as f64) * total;
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return i;
+        }
+        x -= w;
+    }
+    weights.len() - 1
+}
+
+fn new_id() -> CorrelationId {
+    CorrelationId::v4_from_bytes(rand::random())
+}
+
+/// Runs one iteration.
+async fn iteration(
+    scenario: &Scenario,
+    payers: &Payers,
+    index: u64,
+    corridor: usize,
+) -> (Outcome, [Option<Duration>; 3]) {
+    let c = &scenario.corridors[corridor];
+    let mut phases = [None; 3];
+    let Some(sim) = payers.get(&c.payer) else {
+        return (
+            Outcome::NotSent(format!("no simulator serves payer {}", c.payer)),
+            phases,
+        );
+    };
+    let payee_n = fspiop::testbed::fsp_index(&c.payee).unwrap_or(0);
+    let r = mix(index ^ 0x5555);
+    let msisdn = fspiop::testbed::msisdn(payee_n, (r % u64::from(scenario.msisdns_per_fsp)) as u32);
+    let span = scenario.amount_max - scenario.amount_min + 1;
+    let amount = (scenario.amount_min + (r >> 20) % span).to_string();
+    let t = scenario.timeout;
+    let (Ok(money), Ok(payer_id), Ok(payee_id), Ok(payer_fsp), Ok(payee_fsp)) = (
+        Money::parse(&amount, &scenario.currency),
+        PartyIdInfo::msisdn(
+            &c.payer,
+            &fspiop::testbed::msisdn(fspiop::testbed::fsp_index(&c.payer).unwrap_or(1), 0),
+        ),
+        PartyIdInfo::msisdn(&c.payee, &msisdn),
+        fspiop::types::FspId::parse(c.payer.as_str()),
+        fspiop::types::FspId::parse(c.payee.as_str()),
+    ) else {
+        return (Outcome::NotSent("invalid scenario values".into()), phases);
+    };
+    let quote = QuotesPost::p2p(
+        new_id(),
+        new_id(),
+        Party::with_id(payer_id),
+        Party::with_id(payee_id),
+        money.clone(),
+    );
+    let expiration = DateTime::from_offset_date_time(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(60),
+    );
+    let fail = |e: FlowError| match e {
+        FlowError::Timeout => Outcome::TimedOut,
+        FlowError::Send(reason) => Outcome::NotSent(reason),
+        FlowError::Rejected { code, .. } => Outcome::Rejected(code),
+        FlowError::Sync { code, status } => {
+            Outcome::Rejected(code.unwrap_or_else(|| format!("HTTP {status}")))
+        }
+        FlowError::Anomaly(a) => Outcome::Rejected(format!("anomaly:{}", a.as_str())),
+    };
+    if scenario.flow == Flow::P2p {
+        let started = Instant::now();
+        if let Err(e) = sim.lookup(&c.payer, PartyIdType::Msisdn, &msisdn, t).await {
+            return (fail(e), phases);
+        }
+        phases[0] = Some(started.elapsed());
+    }
+    let transfer = if scenario.flow == Flow::Transfer {
+        let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
+        let Ok(ilp) = IlpSecret::new(payers.ilp_secret.as_bytes()).build(IlpVersion::V4, &tx)
+        else {
+            return (
+                Outcome::NotSent("cannot build the ILP packet".into()),
+                phases,
+            );
+        };
+        TransfersPost {
+            amount: money,
+            condition: ilp.condition,
+            expiration,
+            extension_list: None,
+            ilp_packet: ilp.packet,
+            payee_fsp,
+            payer_fsp,
+            transfer_id: quote.transaction_id.clone(),
+        }
+    } else {
+        let started = Instant::now();
+        let response = match sim.quote(&c.payer, &c.payee, &quote, t).await {
+            Ok(r) => r,
+            Err(e) => return (fail(e), phases),
+        };
+        phases[1] = Some(started.elapsed());
+        match TransfersPost::from_quote(&quote, &response, quote.transaction_id.clone(), expiration)
+        {
+            Some(t) => t,
+            None => return (Outcome::NotSent("quote parties lack fspId".into()), phases),
+        }
+    };
+    let started = Instant::now();
+    match sim.transfer(&c.payer, &transfer, t).await {
+        Ok(_) => {
+            phases[2] = Some(started.elapsed());
+            (Outcome::Committed, phases)
+        }
+        Err(e) => (fail(e), phases),
+    }
+}
+
+/// Runs a scenario against the payers; returns the report when the last iteration has ended.
+pub async fn run(
+    scenario: &Scenario,
+    payers: Payers,
+    progress: Option<Arc<dyn Progress>>,
+) -> Report {
+    let scenario = Arc::new(scenario.clone());
+    let payers = Arc::new(payers);
+    let offsets = schedule::arrivals(&scenario.stages);
+    let weights: Vec<f64> = scenario.corridors.iter().map(|c| c.weight).collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let started_wall = time::OffsetDateTime::now_utc();
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let mut recorder = report::Recorder::new(&scenario, started_wall);
+
+    // The scheduler: spawns each iteration at its intended time; never waits for responses.
+    let scheduler = {
+        let (scenario, payers, in_flight, tx) = (
+            scenario.clone(),
+            payers.clone(),
+            in_flight.clone(),
+            tx.clone(),
+        );
+        tokio::spawn(async move {
+            for (i, offset) in offsets.into_iter().enumerate() {
+                let intended = start + offset;
+                tokio::time::sleep_until(intended).await;
+                let index = i as u64;
+                let corridor = pick_corridor(&weights, index);
+                if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
+                    let _ = tx.send(Sample {
+                        index,
+                        intended: offset,
+                        start_lag: Duration::ZERO,
+                        corridor,
+                        outcome: Outcome::NotSent("driver at max_in_flight".into()),
+                        e2e: Duration::ZERO,
+                        e2e_raw: Duration::ZERO,
+                        phases: [None; 3],
+                    });
+                    continue;
+                }
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                let (scenario, payers, in_flight, tx) = (
+                    scenario.clone(),
+                    payers.clone(),
+                    in_flight.clone(),
+                    tx.clone(),
+                );
+                tokio::spawn(async move {
+                    let actual = tokio::time::Instant::now();
+                    let (outcome, phases) = iteration(&scenario, &payers, index, corridor).await;
+                    let end = tokio::time::Instant::now();
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let _ = tx.send(Sample {
+                        index,
+                        intended: offset,
+                        start_lag: actual.saturating_duration_since(intended),
+                        corridor,
+                        outcome,
+                        e2e: end.saturating_duration_since(intended),
+                        e2e_raw: end.saturating_duration_since(actual),
+                        phases,
+                    });
+                });
+            }
+        })
+    };
+    drop(tx);
+
+    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    let total = scenario.total();
+    loop {
+        tokio::select! {
+            sample = rx.recv() => match sample {
+                Some(s) => recorder.record(&s),
+                None => break,
+            },
+            _ = tick.tick() => {
+                if let Some(p) = &progress {
+                    let elapsed = start.elapsed();
+                    p.tick(&recorder.progress_line(elapsed, total, in_flight.load(Ordering::Relaxed)));
+                }
+            }
+        }
+    }
+    let _ = scheduler.await;
+    recorder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corridor_choice_follows_the_weights() {
+        let w = [40.0, 25.0, 20.0, 15.0];
+        let mut counts = [0u32; 4];
+        for i in 0..100_000 {
+            counts[pick_corridor(&w, i)] += 1;
+        }
+        for (c, w) in counts.iter().zip(w) {
+            let share = f64::from(*c) / 1000.0;
+            assert!((share - w).abs() < 1.0, "{counts:?}");
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! The aggregator and the report: HDR histograms (µs, 3 significant digits) per phase, end to
+//! end and per corridor over the steady-state window; a per-second timeline; accounting that
+//! adds up; thresholds; JSON and Markdown from one model.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::scenario::Scenario;
+use crate::Sample;
+
+/// How one arrival ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed (fulfilment checked).
+    Committed,
+    /// Rejected, by FSPIOP error code (or `anomaly:<kind>`, `HTTP <status>`).
+    Rejected(String),
+    /// No answer within the step timeout.
+    TimedOut,
+    /// Never sent (driver saturated, send failure).
+    NotSent(String),
+}
+
+/// An iteration starting later than this counts as late.
+pub const LATE: Duration = Duration::from_millis(10);
+
+fn hist() -> Histogram<u64> {
+    // 1 µs .. 1 h, 3 significant digits.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
+fn us(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, 3_600_000_000)
+}
+
+/// Percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th.
+    pub p90: f64,
+    /// 95th.
+    pub p95: f64,
+    /// 99th.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let ms = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
+    Percentiles {
+        count: h.len(),
+        p50: ms(0.5),
+        p90: ms(0.9),
+        p95: ms(0.95),
+        p99: ms(0.99),
+        max: if h.is_empty() {
+            0.0
+        } else {
+            h.max() as f64 / 1000.0
+        },
+    }
+}
+
+/// Latencies by phase.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latencies {
+    /// End to end from the intended start (coordinated-omission corrected).
+    pub e2e: Percentiles,
+    /// End to end from the actual start.
+    pub e2e_raw: Percentiles,
+    /// `GET /parties` → `PUT /parties`.
+    pub lookup: Percentiles,
+    /// `POST /quotes` → `PUT /quotes`.
+    pub quote: Percentiles,
+    /// `POST /transfers` → `PUT /transfers`.
+    pub transfer: Percentiles,
+}
+
+/// One corridor's numbers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CorridorReport {
+    /// `payer→payee`.
+    pub corridor: String,
+    /// Configured weight.
+    pub weight: f64,
+    /// Arrivals in the corridor (whole run).
+    pub arrivals: u64,
+    /// Committed (whole run).
+    pub committed: u64,
+    /// End-to-end latency (steady state).
+    pub e2e: Percentiles,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start.
+    pub second: u64,
+    /// Target rate.
+    pub target_rate: f64,
+    /// Arrivals scheduled in this second.
+    pub started: u64,
+    /// Of those, committed.
+    pub committed: u64,
+    /// Of those, not committed.
+    pub failed: u64,
+    /// p95 end-to-end latency of those committed, ms.
+    pub p95_ms: f64,
+}
+
+/// One threshold's verdict.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Threshold {
+    /// Name.
+    pub name: String,
+    /// Limit.
+    pub limit: f64,
+    /// Measured.
+    pub value: f64,
+    /// Met?
+    pub ok: bool,
+}
+
+/// How the numbers were made.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Method {
+    /// Steady-state window (seconds from the start) the headline numbers cover.
+    pub window_s: [f64; 2],
+    /// What latency means.
+    pub correction: String,
+    /// Histogram resolution.
+    pub histograms: String,
+}
+
+/// The report (schema: `docs/report.schema.json`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Flow.
+    pub flow: String,
+    /// Start, RFC 3339.
+    pub started: String,
+    /// Scheduled length, seconds.
+    pub duration_s: f64,
+    /// Arrivals scheduled (whole run).
+    pub arrivals: u64,
+    /// Committed.
+    pub committed: u64,
+    /// Rejected (by code in `errors_by_code`).
+    pub rejected: u64,
+    /// Timed out.
+    pub timed_out: u64,
+    /// Not sent.
+    pub not_sent: u64,
+    /// Arrivals started more than 10 ms after their intended time (the driver fell behind).
+    pub late_arrivals: u64,
+    /// How late iterations started (whole run): the driver's own scheduling lag. Tokio's timer
+    /// has 1 ms resolution, so up to ~1 ms is the clock, not the driver.
+    pub start_lag_ms: Percentiles,
+    /// Target rate over the window (arrivals / window length).
+    pub target_tps: f64,
+    /// Committed per second over the window.
+    pub achieved_tps: f64,
+    /// Committed / arrivals over the window, percent.
+    pub success_rate: f64,
+    /// Latencies over the window.
+    pub latency_ms: Latencies,
+    /// Rejections and failures by code (whole run).
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// Per corridor.
+    pub corridors: Vec<CorridorReport>,
+    /// Per second.
+    pub timeline: Vec<Second>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<Threshold>,
+    /// All thresholds met.
+    pub passed: bool,
+    /// Method.
+    pub method: Method,
+}
+
+/// Collects samples; turns them into a [`Report`].
+#[derive(Debug)]
+pub struct Recorder {
+    scenario: Scenario,
+    started: time::OffsetDateTime,
+    window: (Duration, Duration),
+    e2e: Histogram<u64>,
+    e2e_raw: Histogram<u64>,
+    phases: [Histogram<u64>; 3],
+    corridors: Vec<(u64, u64, Histogram<u64>)>,
+    seconds: Vec<(u64, u64, Histogram<u64>)>,
+    counts: [u64; 4],
+    window_arrivals: u64,
+    window_committed: u64,
+    late: u64,
+    lag: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Recorder {
+    /// A recorder for a scenario starting now.
+    pub fn new(scenario: &Scenario, started: time::OffsetDateTime) -> Recorder {
+        let total = scenario.total();
+        let secs = total.as_secs() as usize + 1;
+        Recorder {
+            scenario: scenario.clone(),
+            started,
+            window: (scenario.warmup, total.saturating_sub(scenario.cooldown)),
+            e2e: hist(),
+            e2e_raw: hist(),
+            phases: [hist(), hist(), hist()],
+            corridors: scenario.corridors.iter().map(|_| (0, 0, hist())).collect(),
+            seconds: (0..secs).map(|_| (0, 0, hist())).collect(),
+            counts: [0; 4],
+            window_arrivals: 0,
+            window_committed: 0,
+            late: 0,
+            lag: hist(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one sample.
+    pub fn record(&mut self, s: &Sample) {
+        let in_window = s.intended >= self.window.0 && s.intended < self.window.1;
+        let committed = s.outcome == Outcome::Committed;
+        let slot = match &s.outcome {
+            Outcome::Committed => 0,
+            Outcome::Rejected(code) => {
+                *self.errors.entry(code.clone()).or_default() += 1;
+                1
+            }
+            Outcome::TimedOut => {
+                *self.errors.entry("timeout".into()).or_default() += 1;
+                2
+            }
+            Outcome::NotSent(why) => {
+                *self.errors.entry(format!("not sent: {why}")).or_default() += 1;
+                3
+            }
+        };
+        self.counts[slot] += 1;
+        if s.start_lag > LATE {
+            self.late += 1;
+        }
+        if !matches!(s.outcome, Outcome::NotSent(_)) {
+            let _ = self.lag.record(us(s.start_lag));
+        }
+        let second = (s.intended.as_secs() as usize).min(self.seconds.len() - 1);
+        let sec = &mut self.seconds[second];
+        if committed {
+            sec.0 += 1;
+            let _ = sec.2.record(us(s.e2e));
+        } else {
+            sec.1 += 1;
+        }
+        let corridor = &mut self.corridors[s.corridor];
+        corridor.0 += 1;
+        if committed {
+            corridor.1 += 1;
+        }
+        if !in_window {
+            return;
+        }
+        self.window_arrivals += 1;
+        if committed {
+            self.window_committed += 1;
+            let _ = self.e2e.record(us(s.e2e));
+            let _ = self.e2e_raw.record(us(s.e2e_raw));
+            let _ = corridor.2.record(us(s.e2e));
+            for (h, p) in self.phases.iter_mut().zip(s.phases) {
+                if let Some(d) = p {
+                    let _ = h.record(us(d));
+                }
+            }
+        }
+    }
+
+    /// One progress line.
+    pub fn progress_line(&self, elapsed: Duration, total: Duration, in_flight: usize) -> String {
+        let done: u64 = self.counts.iter().sum();
+        let recent = self
+            .seconds
+            .get((elapsed.as_secs() as usize).saturating_sub(2))
+            .map(|s| (s.0, s.1, s.2.value_at_quantile(0.95) as f64 / 1000.0));
+        let (ok, bad, p95) = recent.unwrap_or((0, 0, 0.0));
+        format!(
+            "[{:>4}s/{}s] committed {} / done {} | last second: {ok} ok, {bad} failed, p95 {p95:.1} ms | in flight {in_flight} | late {}",
+            elapsed.as_secs(),
+            total.as_secs(),
+            self.counts[0],
+            done,
+            self.late
+        )
+    }
+
+    /// The report.
+    pub fn finish(self) -> Report {
+        let s = &self.scenario;
+        let window_len = (self.window.1 - self.window.0).as_secs_f64().max(1e-9);
+        let arrivals: u64 = self.counts.iter().sum();
+        let success_rate = if self.window_arrivals == 0 {
+            0.0
+        } else {
+            100.0 * self.window_committed as f64 / self.window_arrivals as f64
+        };
+        let achieved = self.window_committed as f64 / window_len;
+        let target = self.window_arrivals as f64 / window_len;
+        let latency = Latencies {
+            e2e: percentiles(&self.e2e),
+            e2e_raw: percentiles(&self.e2e_raw),
+            lookup: percentiles(&self.phases[0]),
+            quote: percentiles(&self.phases[1]),
+            transfer: percentiles(&self.phases[2]),
+        };
+        let t = &s.thresholds;
+        let mut thresholds = Vec::new();
+        let mut check = |name: &str, limit: Option<f64>, value: f64, higher_is_better: bool| {
+            if let Some(limit) = limit {
+                let ok = if higher_is_better {
+                    value >= limit
+                } else {
+                    value <= limit
+                };
+                thresholds.push(Threshold {
+                    name: name.into(),
+                    limit,
+                    value,
+                    ok,
+                });
+            }
+        };
+        check("success_rate_pct", t.success_rate, success_rate, true);
+        check("e2e_p95_ms", t.p95_ms, latency.e2e.p95, false);
+        check("e2e_p99_ms", t.p99_ms, latency.e2e.p99, false);
+        check(
+            "achieved_ratio",
+            t.achieved_ratio,
+            if target > 0.0 { achieved / target } else { 0.0 },
+            true,
+        );
+        let passed = thresholds.iter().all(|t| t.ok);
+        let corridors = s
+            .corridors
+            .iter()
+            .zip(&self.corridors)
+            .map(|(c, (n, ok, h))| CorridorReport {
+                corridor: c.name(),
+                weight: c.weight,
+                arrivals: *n,
+                committed: *ok,
+                e2e: percentiles(h),
+            })
+            .collect();
+        let timeline = self
+            .seconds
+            .iter()
+            .enumerate()
+            .take(s.total().as_secs().max(1) as usize)
+            .map(|(i, (ok, bad, h))| Second {
+                second: i as u64,
+                target_rate: crate::schedule::rate_at(&s.stages, Duration::from_secs(i as u64)),
+                started: ok + bad,
+                committed: *ok,
+                failed: *bad,
+                p95_ms: if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(0.95) as f64 / 1000.0
+                },
+            })
+            .collect();
+        Report {
+            scenario: s.name.clone(),
+            flow: s.flow.as_str().into(),
+            started: fspiop::types::DateTime::from_offset_date_time(self.started).into_string(),
+            duration_s: s.total().as_secs_f64(),
+            arrivals,
+            committed: self.counts[0],
+            rejected: self.counts[1],
+            timed_out: self.counts[2],
+            not_sent: self.counts[3],
+            late_arrivals: self.late,
+            start_lag_ms: percentiles(&self.lag),
+            target_tps: target,
+            achieved_tps: achieved,
+            success_rate,
+            latency_ms: latency,
+            errors_by_code: self.errors,
+            corridors,
+            timeline,
+            thresholds,
+            passed,
+            method: Method {
+                window_s: [self.window.0.as_secs_f64(), self.window.1.as_secs_f64()],
+                correction: "open model; e2e measured from each arrival's intended start (coordinated-omission corrected), e2e_raw from its actual start; phases from each request's send to its callback".into(),
+                histograms: "HDR, microseconds, 3 significant digits".into(),
+            },
+        }
+    }
+}
+
+impl Report {
+    /// Whether every arrival is accounted for exactly once.
+    pub fn adds_up(&self) -> bool {
+        self.committed + self.rejected + self.timed_out + self.not_sent == self.arrivals
+    }
+
+    /// The end-of-test summary.
+    pub fn to_markdown(&self) -> String {
+        let mut m = String::new();
+        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        m.push_str(&format!(
+            "# perfbed report — {} ({}) — {verdict}\n\n",
+            self.scenario, self.flow
+        ));
+        m.push_str(&format!("Started {}, {:.0} s scheduled; headline numbers over the steady-state window {:.0}–{:.0} s.\n\n", self.started, self.duration_s, self.method.window_s[0], self.method.window_s[1]));
+        m.push_str("| Arrivals | Committed | Rejected | Timed out | Not sent | Late starts (>10 ms) | Target TPS | Achieved TPS | Success |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        m.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.2} % |\n\n",
+            self.arrivals,
+            self.committed,
+            self.rejected,
+            self.timed_out,
+            self.not_sent,
+            self.late_arrivals,
+            self.target_tps,
+            self.achieved_tps,
+            self.success_rate
+        ));
+        m.push_str("| Latency (ms) | count | p50 | p90 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        let l = &self.latency_ms;
+        for (name, p) in [
+            ("driver start lag (scheduling)", &self.start_lag_ms),
+            ("end to end (from intended start)", &l.e2e),
+            ("end to end (from actual start)", &l.e2e_raw),
+            ("lookup", &l.lookup),
+            ("quote", &l.quote),
+            ("transfer", &l.transfer),
+        ] {
+            if p.count > 0 {
+                m.push_str(&format!(
+                    "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                    p.count, p.p50, p.p90, p.p95, p.p99, p.max
+                ));
+            }
+        }
+        m.push_str("\n| Corridor | weight | arrivals | committed | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
+        for c in &self.corridors {
+            m.push_str(&format!(
+                "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                c.corridor, c.weight, c.arrivals, c.committed, c.e2e.p95, c.e2e.p99
+            ));
+        }
+        if !self.errors_by_code.is_empty() {
+            m.push_str("\n| Error | count |\n|---|---:|\n");
+            for (code, n) in &self.errors_by_code {
+                m.push_str(&format!("| {code} | {n} |\n"));
+            }
+        }
+        if !self.thresholds.is_empty() {
+            m.push_str("\n| Threshold | limit | value | |\n|---|---:|---:|---|\n");
+            for t in &self.thresholds {
+                m.push_str(&format!(
+                    "| {} | {} | {:.2} | {} |\n",
+                    t.name,
+                    t.limit,
+                    t.value,
+                    if t.ok { "ok" } else { "**FAILED**" }
+                ));
+            }
+        }
+        m
+    }
+}

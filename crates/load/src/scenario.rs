@@ -1,0 +1,309 @@
+//! Scenario files (TOML): what load to offer, through which corridors, and what counts as a
+//! pass. See `scenarios/*.toml` for commented examples.
+
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("'{s}': {e}")))
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d)
+}
+
+/// Which FSPIOP steps one iteration runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flow {
+    /// Lookup → quote → transfer.
+    P2p,
+    /// Quote → transfer.
+    QuoteTransfer,
+    /// Transfer only (the driver builds the ILP packet with the payee's shared secret).
+    Transfer,
+}
+
+impl Flow {
+    /// Name as in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::P2p => "p2p",
+            Flow::QuoteTransfer => "quote-transfer",
+            Flow::Transfer => "transfer",
+        }
+    }
+}
+
+/// One stage of the arrival schedule.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Arrivals per second at the end of the stage.
+    pub rate: f64,
+    /// How long it lasts.
+    #[serde(deserialize_with = "duration")]
+    pub duration: Duration,
+    /// Ramp linearly from the previous stage's rate (else constant at `rate`).
+    #[serde(default)]
+    pub ramp: bool,
+}
+
+/// A payer → payee corridor and its share of the arrivals.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Corridor {
+    /// Payer FSP.
+    pub payer: String,
+    /// Payee FSP.
+    pub payee: String,
+    /// Relative weight.
+    pub weight: f64,
+}
+
+impl Corridor {
+    /// `payer→payee`.
+    pub fn name(&self) -> String {
+        format!("{}→{}", self.payer, self.payee)
+    }
+}
+
+/// The seed's default corridors (phase 07): 40 % 1→5, 25 % 2→6, 20 % 3→7, 15 % 4→8.
+pub fn default_corridors() -> Vec<Corridor> {
+    [(1, 5, 40.0), (2, 6, 25.0), (3, 7, 20.0), (4, 8, 15.0)]
+        .into_iter()
+        .map(|(a, b, w)| Corridor {
+            payer: format!("perffsp{a}"),
+            payee: format!("perffsp{b}"),
+            weight: w,
+        })
+        .collect()
+}
+
+/// Pass/fail limits, checked over the steady-state window.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Minimum share of committed transfers, percent (seed: 99.5).
+    pub success_rate: Option<f64>,
+    /// Maximum end-to-end p95, ms (seed: 300).
+    pub p95_ms: Option<f64>,
+    /// Maximum end-to-end p99, ms (seed: 500).
+    pub p99_ms: Option<f64>,
+    /// Minimum achieved rate as a share of the target rate (e.g. 0.99).
+    pub achieved_ratio: Option<f64>,
+}
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in result folder names.
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+    /// Steps per iteration.
+    #[serde(default = "default_flow")]
+    pub flow: Flow,
+    /// Arrival schedule.
+    pub stages: Vec<Stage>,
+    /// Trimmed from the start of the headline numbers.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub warmup: Duration,
+    /// Trimmed from the end of the headline numbers.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub cooldown: Duration,
+    /// Corridors (default: the seed's).
+    #[serde(default = "default_corridors")]
+    pub corridors: Vec<Corridor>,
+    /// Smallest amount (whole units).
+    #[serde(default = "one")]
+    pub amount_min: u64,
+    /// Largest amount (whole units).
+    #[serde(default = "hundred")]
+    pub amount_max: u64,
+    /// Currency.
+    #[serde(default = "xxx")]
+    pub currency: String,
+    /// Payee numbers used per FSP (indexes 0..n of the FSP's range).
+    #[serde(default = "thousand")]
+    pub msisdns_per_fsp: u32,
+    /// Timeout of each step.
+    #[serde(default = "thirty_s", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Iterations in flight at most; arrivals beyond are counted as not sent.
+    #[serde(default = "max_in_flight")]
+    pub max_in_flight: usize,
+    /// Pass/fail limits.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+fn default_flow() -> Flow {
+    Flow::P2p
+}
+fn one() -> u64 {
+    1
+}
+fn hundred() -> u64 {
+    100
+}
+fn xxx() -> String {
+    "XXX".into()
+}
+fn thousand() -> u32 {
+    1000
+}
+fn thirty_s() -> Duration {
+    Duration::from_secs(30)
+}
+fn max_in_flight() -> usize {
+    50_000
+}
+
+impl Scenario {
+    /// Parses and checks a scenario file's text.
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// A constant-rate scenario from flags alone.
+    pub fn constant(name: &str, flow: Flow, rate: f64, duration: Duration) -> Scenario {
+        let trim = (duration / 10).min(Duration::from_secs(5));
+        Scenario {
+            name: name.into(),
+            description: format!("{rate}/s for {duration:?}, {}", flow.as_str()),
+            flow,
+            stages: vec![Stage {
+                rate,
+                duration,
+                ramp: false,
+            }],
+            warmup: trim,
+            cooldown: trim,
+            corridors: default_corridors(),
+            amount_min: 1,
+            amount_max: 100,
+            currency: "XXX".into(),
+            msisdns_per_fsp: 1000,
+            timeout: Duration::from_secs(30),
+            max_in_flight: 50_000,
+            thresholds: Thresholds {
+                success_rate: Some(99.5),
+                p95_ms: Some(300.0),
+                p99_ms: Some(500.0),
+                achieved_ratio: Some(0.99),
+            },
+        }
+    }
+
+    /// Checks values, naming the field to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stages.is_empty() {
+            return Err("stages: at least one stage is needed".into());
+        }
+        if self
+            .stages
+            .iter()
+            .any(|s| !(s.rate.is_finite() && s.rate >= 0.0) || s.duration.is_zero())
+        {
+            return Err("stages: rate must be ≥ 0 and duration > 0".into());
+        }
+        if self.corridors.is_empty()
+            || self
+                .corridors
+                .iter()
+                .any(|c| !c.weight.is_finite() || c.weight <= 0.0)
+        {
+            return Err("corridors: at least one, each with weight > 0".into());
+        }
+        for c in &self.corridors {
+            if fspiop::testbed::fsp_index(&c.payee).is_none() {
+                return Err(format!("corridors: payee '{}' must be perffspN (its numbers come from the perffsp scheme)", c.payee));
+            }
+            if c.payer == c.payee {
+                return Err(format!("corridors: payer and payee are both '{}'", c.payer));
+            }
+        }
+        if self.amount_min == 0 || self.amount_max < self.amount_min {
+            return Err("amount_min must be ≥ 1 and amount_max ≥ amount_min".into());
+        }
+        if self.msisdns_per_fsp == 0 || self.msisdns_per_fsp > fspiop::testbed::DEFAULT_RANGE_SIZE {
+            return Err("msisdns_per_fsp must be 1..=1000000".into());
+        }
+        if self.warmup + self.cooldown >= self.total() {
+            return Err("warmup + cooldown must be shorter than the run".into());
+        }
+        fspiop::types::Currency::parse(self.currency.as_str())
+            .map_err(|e| format!("currency: {e}"))?;
+        Ok(())
+    }
+
+    /// Total scheduled time.
+    pub fn total(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The highest rate of the schedule.
+    pub fn peak_rate(&self) -> f64 {
+        self.stages.iter().map(|s| s.rate).fold(0.0, f64::max)
+    }
+
+    /// FSPs the scenario uses (payers and payees), sorted.
+    pub fn fsps(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .corridors
+            .iter()
+            .flat_map(|c| [c.payer.clone(), c.payee.clone()])
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_scenario_file() {
+        let s = Scenario::parse(
+            r#"
+name = "baseline"
+flow = "p2p"
+warmup = "30s"
+cooldown = "10s"
+stages = [{ rate = 100, duration = "5m" }]
+corridors = [{ payer = "perffsp1", payee = "perffsp5", weight = 1 }]
+[thresholds]
+success_rate = 99.5
+p95_ms = 300
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.total(), Duration::from_secs(300));
+        assert_eq!(s.corridors.len(), 1);
+        assert_eq!(s.thresholds.p95_ms, Some(300.0));
+        assert!(Scenario::parse("name = \"x\"\nstages = []")
+            .unwrap_err()
+            .contains("stages"));
+        assert!(Scenario::parse(
+            "name = \"x\"\nstages = [{ rate = 1, duration = \"1s\" }]\nbogus = 1"
+        )
+        .is_err());
+        assert!(
+            Scenario::parse("name = \"x\"\nstages = [{ rate = 1, duration = \"ten\" }]")
+                .unwrap_err()
+                .contains("ten")
+        );
+        assert_eq!(
+            default_corridors().iter().map(|c| c.weight).sum::<f64>(),
+            100.0
+        );
+    }
+}

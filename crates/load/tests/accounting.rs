@@ -1,0 +1,184 @@
+//! Every arrival is counted exactly once — committed, rejected by code, timed out or not sent —
+//! also when payees reject, answer too late, and when the hub dies mid-run. Real hub emulator,
+//! real simulators, onboarding through the admin API.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use load::scenario::{Corridor, Stage};
+use load::{Flow, Payers, Scenario};
+use sim::{Latency, RejectRule, SimConfig, Stage as SimStage};
+use std::time::Duration;
+
+const SECRET: &str = "accounting-secret";
+
+struct Bed {
+    hub: hub::Running,
+    sims: Vec<sim::Running>,
+}
+
+async fn bed() -> Bed {
+    let config = hub::HubConfig {
+        sweep_every: Duration::from_millis(200),
+        ..hub::HubConfig::default()
+    };
+    let hub = hub::start(
+        hub::Hub::new(config, None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", hub.addr);
+    let mut sims = Vec::new();
+    for f in ["perffsp1", "perffsp5", "perffsp6"] {
+        let mut c = SimConfig::new(&[f.to_owned()], &url);
+        c.ilp_secret = SECRET.into();
+        let b = c.fsps.get_mut(f).unwrap();
+        if f == "perffsp5" {
+            b.reject = vec![RejectRule {
+                on: SimStage::Transfer,
+                code: 5105,
+                amount_above: None,
+                msisdns: vec![],
+                rate: Some(0.3),
+            }];
+        }
+        if f == "perffsp6" {
+            b.transfer_latency = Latency::Fixed { ms: 2500.0 };
+        }
+        let s = sim::Sim::new(c, fspiop::jws::KeyStore::new(), None).unwrap();
+        sims.push(
+            sim::start(s, "127.0.0.1:0".parse().unwrap(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let admin = ops::Admin::plain(&format!("{url}/admin"));
+    let onboarding = ops::Onboarding {
+        currency: "XXX".into(),
+        ndc: 1_000_000,
+        funds: 1_000_000,
+        dfsps: ["perffsp1", "perffsp5", "perffsp6"]
+            .iter()
+            .zip(&sims)
+            .map(|(f, s)| ops::Dfsp {
+                name: (*f).into(),
+                callback_base: format!("http://{}", s.addr),
+            })
+            .collect(),
+    };
+    ops::onboard(&admin, &onboarding).await.unwrap();
+    // A second run changes nothing.
+    assert!(ops::onboard(&admin, &onboarding)
+        .await
+        .unwrap()
+        .changed
+        .is_empty());
+    let oracle = ops::Admin::plain(&format!("{url}/oracle"));
+    for (f, n) in [("perffsp5", 5), ("perffsp6", 6)] {
+        let numbers: Vec<String> = (0..50).map(|i| fspiop::testbed::msisdn(n, i)).collect();
+        ops::register_msisdns(&oracle, f, "XXX", &numbers)
+            .await
+            .unwrap();
+    }
+    Bed { hub, sims }
+}
+
+fn scenario(rate: f64, secs: u64) -> Scenario {
+    let mut s = Scenario::constant("accounting", Flow::P2p, rate, Duration::from_secs(secs));
+    s.stages = vec![Stage {
+        rate,
+        duration: Duration::from_secs(secs),
+        ramp: false,
+    }];
+    s.corridors = vec![
+        Corridor {
+            payer: "perffsp1".into(),
+            payee: "perffsp5".into(),
+            weight: 1.0,
+        },
+        Corridor {
+            payer: "perffsp1".into(),
+            payee: "perffsp6".into(),
+            weight: 1.0,
+        },
+    ];
+    s.msisdns_per_fsp = 50;
+    s.timeout = Duration::from_secs(1);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_and_timeouts_add_up() {
+    let bed = bed().await;
+    let payers = Payers::new(&[bed.sims[0].sim().clone()], SECRET);
+    let report = load::run(&scenario(40.0, 3), payers, None).await;
+    assert_eq!(report.arrivals, 120);
+    assert!(report.adds_up(), "{report:?}");
+    let slow = &report.corridors[1];
+    assert_eq!(
+        slow.committed, 0,
+        "perffsp6 answers after the payer's timeout"
+    );
+    assert_eq!(report.timed_out, slow.arrivals);
+    let rejected = report.errors_by_code.get("5105").copied().unwrap_or(0);
+    assert_eq!(report.rejected, rejected);
+    let fast = &report.corridors[0];
+    assert_eq!(fast.committed + rejected, fast.arrivals);
+    assert!(
+        rejected > fast.arrivals / 10 && rejected < fast.arrivals * 6 / 10,
+        "30 % ± noise: {rejected} of {}",
+        fast.arrivals
+    );
+    assert!(!report.passed, "success threshold cannot hold");
+    for s in bed.sims {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_dies_mid_run_loses_nothing() {
+    let bed = bed().await;
+    let payers = Payers::new(&[bed.sims[0].sim().clone()], SECRET);
+    let mut s = scenario(40.0, 4);
+    s.corridors.truncate(1);
+    let run = tokio::spawn(async move { load::run(&s, payers, None).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bed.hub.shutdown(Duration::from_millis(100)).await;
+    let report = run.await.unwrap();
+    assert_eq!(report.arrivals, 160);
+    assert!(report.adds_up(), "{report:?}");
+    assert!(report.committed > 0, "some committed before the hub died");
+    assert!(
+        report.not_sent > 0,
+        "later arrivals could not be sent: {:?}",
+        report.errors_by_code
+    );
+    for s in bed.sims {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Scenario::parse(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                format!("{}.toml", s.name),
+                path.file_name().unwrap().to_string_lossy(),
+                "name matches the file"
+            );
+            n += 1;
+        }
+    }
+    assert!(
+        n >= 7,
+        "smoke, baseline, scale, target, endurance, stress, hot-payer"
+    );
+}
