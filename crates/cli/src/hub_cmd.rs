@@ -77,12 +77,13 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
     let hub = Hub::new(config, client_tls);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let stop = perfbed_http::server::shutdown_signal();
         let running = hub::start(hub, args.listen, server_tls).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         let scheme = args.server_tls.scheme();
         let base = format!("{scheme}://{}", running.addr);
         eprintln!("hub emulator listening on {base} — FSPIOP at {base}/, central-ledger admin at {base}/admin, oracle at {base}/oracle, ALS admin at {base}/als-admin");
         eprintln!("JWS validation {}; expiry sweep every {:?}; Ctrl-C or SIGTERM to stop", if args.keys.is_some() { "on" } else { "off" }, args.sweep);
-        perfbed_http::server::shutdown_signal().await;
+        stop.await;
         let hub = running.hub().clone();
         running.shutdown(Duration::from_secs(10)).await;
         let c = hub.ledger.counts();

@@ -34,7 +34,7 @@ pub(crate) enum FlowArg {
 ///
 /// Without a scenario file: a short smoke run (50 transfers/s for 20 s, P2P, seed corridors
 /// 40 % 1→5, 25 % 2→6, 20 % 3→7, 15 % 4→8, seed thresholds). Flags override the file.
-/// Results: OUT/<scenario>-<timestamp>/report.json and report.md; the exit code is 1 when a
+/// Results: OUT/<scenario>-<timestamp>/report.json, report.md and report.html; the exit code is 1 when a
 /// threshold fails.
 ///
 /// Examples:
@@ -295,6 +295,7 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
     std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(&result)?)?;
     let md = result.to_markdown();
     std::fs::write(dir.join("report.md"), &md)?;
+    std::fs::write(dir.join("report.html"), result.to_html())?;
     println!("{md}");
     println!(
         "hub ledger: {} prepared, {} committed, {} aborted, {} expired; accounting {}",

@@ -151,11 +151,12 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
     let sim = Sim::new(config, keys, client_tls)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let stop = perfbed_http::server::shutdown_signal();
         let running = sim::start(sim, args.listen, server_tls).await?;
         let scheme = args.server_tls.scheme();
         eprintln!("perffsp listening on {scheme}://{} — {summary}", running.addr);
         eprintln!("health: {scheme}://{}/health, metrics: {scheme}://{}/metrics; Ctrl-C or SIGTERM to stop", running.addr, running.addr);
-        perfbed_http::server::shutdown_signal().await;
+        stop.await;
         eprintln!("stopping: draining callbacks in flight …");
         let sim = running.sim().clone();
         running.shutdown(Duration::from_secs(10)).await;

@@ -403,6 +403,14 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     assert_eq!(report["arrivals"], 120);
     assert_eq!(report["committed"], 120, "{report}");
     assert!(dir.join("report.md").is_file());
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<svg")
+            && html.contains("PASSED")
+            && !html.contains("http://")
+            && !html.contains("https://"),
+        "self-contained"
+    );
     // The schema is strict: an unknown field is refused.
     let mut extra = report.clone();
     extra["surprise"] = serde_json::json!(1);

@@ -12,6 +12,7 @@
 //! aggregator ([`report::Recorder`]): the hot path takes no shared lock.
 #![forbid(unsafe_code)]
 
+mod html;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
