@@ -9,5 +9,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Load tests hold many connections: use the hard limit on open files, not the 1024 default.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     perfbed::run(perfbed::Cli::parse())
 }

@@ -22,6 +22,9 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Idle keep-alive connections kept per host.
     pub max_idle_per_host: usize,
+    /// Requests in flight at once (so connections); more wait for a slot within their
+    /// timeout. The real hub's HTTP agent keeps 512 sockets.
+    pub max_in_flight: usize,
 }
 
 impl Default for ClientOptions {
@@ -30,6 +33,7 @@ impl Default for ClientOptions {
             tls: None,
             timeout: Duration::from_secs(20),
             max_idle_per_host: 512,
+            max_in_flight: 512,
         }
     }
 }
@@ -54,6 +58,7 @@ pub struct HttpClient {
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
     tls: bool,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpClient {
@@ -89,6 +94,7 @@ impl HttpClient {
             inner,
             timeout: options.timeout,
             tls,
+            slots: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1))),
         }
     }
 
@@ -98,6 +104,11 @@ impl HttpClient {
             return Err(ClientError::NoTls);
         }
         let work = async {
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| ClientError::Http("client closed".into()))?;
             let resp = self
                 .inner
                 .request(req)

@@ -173,7 +173,7 @@ pub struct Report {
     pub start_lag_ms: Percentiles,
     /// Target rate over the window (arrivals / window length).
     pub target_tps: f64,
-    /// Committed per second over the window.
+    /// Commits completed per second inside the window (throughput; a backlog does not count).
     pub achieved_tps: f64,
     /// Committed / arrivals over the window, percent.
     pub success_rate: f64,
@@ -207,6 +207,8 @@ pub struct Recorder {
     counts: [u64; 4],
     window_arrivals: u64,
     window_committed: u64,
+    /// Commits that completed inside the window (throughput), whatever their arrival time.
+    window_completions: u64,
     late: u64,
     lag: Histogram<u64>,
     errors: BTreeMap<String, u64>,
@@ -229,6 +231,7 @@ impl Recorder {
             counts: [0; 4],
             window_arrivals: 0,
             window_committed: 0,
+            window_completions: 0,
             late: 0,
             lag: hist(),
             errors: BTreeMap::new(),
@@ -268,6 +271,10 @@ impl Recorder {
             let _ = sec.2.record(us(s.e2e));
         } else {
             sec.1 += 1;
+        }
+        let completed_at = s.intended + s.e2e;
+        if committed && completed_at >= self.window.0 && completed_at < self.window.1 {
+            self.window_completions += 1;
         }
         let corridor = &mut self.corridors[s.corridor];
         corridor.0 += 1;
@@ -319,7 +326,7 @@ impl Recorder {
         } else {
             100.0 * self.window_committed as f64 / self.window_arrivals as f64
         };
-        let achieved = self.window_committed as f64 / window_len;
+        let achieved = self.window_completions as f64 / window_len;
         let target = self.window_arrivals as f64 / window_len;
         let latency = Latencies {
             e2e: percentiles(&self.e2e),
