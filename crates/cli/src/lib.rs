@@ -6,7 +6,9 @@
 
 mod hub_cmd;
 mod local;
+mod ops_cmd;
 mod pki;
+mod run_cmd;
 mod sim_cmd;
 mod tls_args;
 
@@ -33,12 +35,27 @@ pub struct Cli {
 enum Command {
     /// Run the whole testbed locally: hub emulator + 8 simulators + load + report.
     Local(Box<local::LocalArgs>),
+    /// Run a scenario against a hub (a real Mojaloop or `perfbed hub`).
+    Run(Box<run_cmd::RunArgs>),
+    /// Onboard DFSPs into a hub's central-ledger (idempotent).
+    Onboard(ops_cmd::OnboardArgs),
+    /// MSISDN registration in the oracle (`perfbed msisdn seed`).
+    Msisdn {
+        #[command(subcommand)]
+        command: MsisdnCommand,
+    },
     /// Run perffsp DFSP simulators (payee and payer roles) for one or more FSP ids.
     Sim(Box<sim_cmd::SimArgs>),
     /// Run the hub emulator: an in-memory Mojaloop switch with the real admin APIs.
     Hub(Box<hub_cmd::HubArgs>),
     /// Make TEST-ONLY JWS keys and mTLS certificates for a test scheme.
     Pki(pki::PkiArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MsisdnCommand {
+    /// Register perffsp MSISDN ranges in an oracle (REST API, bulk, idempotent).
+    Seed(ops_cmd::SeedArgs),
 }
 
 /// Runs the parsed command line; errors are printed as `error: …` with what to fix.
@@ -50,6 +67,15 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Sim(args) => sim_cmd::run(*args),
+        Command::Run(args) => match run_cmd::run(*args) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Onboard(args) => ops_cmd::onboard(args),
+        Command::Msisdn {
+            command: MsisdnCommand::Seed(args),
+        } => ops_cmd::seed(args),
         Command::Hub(args) => hub_cmd::run(*args),
         Command::Pki(args) => pki::run(args),
     };

@@ -280,23 +280,7 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
     let hub_counts = hub.hub().ledger.counts();
     hub.shutdown(Duration::from_secs(5)).await;
 
-    let stamp = time::OffsetDateTime::now_utc();
-    let dir = args.out.join(format!(
-        "{}-{:04}{:02}{:02}-{:02}{:02}{:02}",
-        scenario.name,
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(&result)?)?;
-    let md = result.to_markdown();
-    std::fs::write(dir.join("report.md"), &md)?;
-    std::fs::write(dir.join("report.html"), result.to_html())?;
-    println!("{md}");
+    write_report(&args.out, &scenario.name, &result)?;
     println!(
         "hub ledger: {} prepared, {} committed, {} aborted, {} expired; accounting {}",
         hub_counts.prepared,
@@ -309,6 +293,27 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
             "DOES NOT ADD UP"
         }
     );
-    println!("report: {}", dir.join("report.json").display());
     Ok(result.passed)
+}
+
+/// Writes OUT/<name>-<timestamp>/report.{json,md,html} and prints the Markdown summary.
+pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Report) -> Result<()> {
+    let stamp = time::OffsetDateTime::now_utc();
+    let dir = out.join(format!(
+        "{name}-{:04}{:02}{:02}-{:02}{:02}{:02}",
+        stamp.year(),
+        u8::from(stamp.month()),
+        stamp.day(),
+        stamp.hour(),
+        stamp.minute(),
+        stamp.second()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report)?)?;
+    let md = report.to_markdown();
+    std::fs::write(dir.join("report.md"), &md)?;
+    std::fs::write(dir.join("report.html"), report.to_html())?;
+    println!("{md}");
+    println!("report: {}", dir.join("report.html").display());
+    Ok(())
 }

@@ -430,3 +430,113 @@ fn local_explains_bad_flags() {
         .unwrap();
     assert!(String::from_utf8_lossy(&run.stderr).contains("cannot read /nonexistent.toml"));
 }
+
+#[test]
+fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0", "--sweep", "1s"],
+        "hub emulator listening on ",
+    );
+    let (_payee, payee) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    // The payer simulators of `perfbed run` listen on a port chosen here.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let payer_url = format!("http://127.0.0.1:{port}");
+    let admin = format!("{hub}/admin");
+    let onboard = |extra: &[&str]| {
+        perfbed()
+            .args([
+                "onboard",
+                "--admin",
+                &admin,
+                "--dfsp",
+                &format!("perffsp1={payer_url}"),
+                "--dfsp",
+                &format!("perffsp5=http://{payee}"),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let dry = onboard(&["--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("FSPIOP_CALLBACK_URL_TRANSFER_POST"));
+    let first = onboard(&[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("onboarded 2 DFSPs"));
+    let second = onboard(&[]);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("nothing to change"),
+        "idempotent"
+    );
+    let seed = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--oracle",
+            &format!("{hub}/oracle"),
+            "--fsp",
+            "perffsp5",
+            "--count",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&seed.stdout).contains("registered 50 numbers"),
+        "{}",
+        String::from_utf8_lossy(&seed.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("two.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"two\"\nflow = \"p2p\"\nmsisdns_per_fsp = 50\nwarmup = \"1s\"\nstages = [{ rate = 20, duration = \"3s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\nsuccess_rate = 99.5\n",
+    )
+    .unwrap();
+    let run = perfbed()
+        .args(["run"])
+        .arg(&scenario)
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("| 60 | 60 | 0 | 0 | 0 |"),
+        "60 arrivals, 60 committed:\n{stdout}"
+    );
+}

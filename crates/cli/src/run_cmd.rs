@@ -1,0 +1,142 @@
+//! `perfbed run`: offer a scenario's load to any hub — a real Mojaloop or `perfbed hub` — from
+//! in-process payer simulators, then write the report.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use fspiop::jws::{KeyStore, VerifyMode};
+use load::Scenario;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::sim_cmd::VerifyArg;
+
+/// Run a scenario against a hub.
+///
+/// Starts a perffsp simulator for the scenario's payer FSPs (listening on --listen: the hub's
+/// callback endpoints for those payers must point there), then offers the scenario's load
+/// through the hub to the payees (your perffsp simulators, onboarded and with their numbers
+/// registered: see `perfbed onboard` and `perfbed msisdn seed`). Writes
+/// OUT/<scenario>-<timestamp>/report.{json,md,html}; exit code 1 when a threshold fails.
+///
+/// Example (hub emulator and payee simulators already running and onboarded):
+///   perfbed run scenarios/baseline-100tps.toml --hub http://127.0.0.1:3000 --listen 127.0.0.1:4001 --no-jws
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Scenario file (TOML), e.g. scenarios/target-1000tps.toml.
+    scenario: PathBuf,
+    /// Base URL of the hub (one gateway or the emulator).
+    #[arg(long, value_name = "URL", env = "PERFBED_HUB")]
+    hub: String,
+    /// Override for /parties (account-lookup-service).
+    #[arg(long, value_name = "URL")]
+    hub_parties: Option<String>,
+    /// Override for /quotes (quoting-service).
+    #[arg(long, value_name = "URL")]
+    hub_quotes: Option<String>,
+    /// Override for /transfers (ml-api-adapter).
+    #[arg(long, value_name = "URL")]
+    hub_transfers: Option<String>,
+    /// Where the payer simulators listen for callbacks.
+    #[arg(long, default_value = "127.0.0.1:4001")]
+    listen: SocketAddr,
+    /// JWS keys directory (<fsp>.key for the payers, <fsp>.pem for everyone).
+    #[arg(long, value_name = "DIR", env = "PERFBED_KEYS")]
+    keys: Option<PathBuf>,
+    /// No JWS even with --keys.
+    #[arg(long)]
+    no_jws: bool,
+    /// How callback signatures are verified.
+    #[arg(long, value_enum, default_value = "strict")]
+    jws_verify: VerifyArg,
+    /// The payees' ILP secret (needed for `flow = "transfer"`, where the driver builds packets).
+    #[arg(
+        long,
+        env = "PERFBED_ILP_SECRET",
+        default_value = "perfbed-test-ilp-secret",
+        hide_default_value = true
+    )]
+    ilp_secret: String,
+    #[command(flatten)]
+    server_tls: crate::tls_args::ServerTlsArgs,
+    #[command(flatten)]
+    client_tls: crate::tls_args::ClientTlsArgs,
+    /// Where results go.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<bool> {
+    crate::init_logging("warn");
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("cannot read {}", args.scenario.display()))?;
+    let scenario =
+        Scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.scenario.display()))?;
+    let mut payers: Vec<String> = scenario.corridors.iter().map(|c| c.payer.clone()).collect();
+    payers.sort();
+    payers.dedup();
+    let mut config = sim::SimConfig::new(&payers, &args.hub);
+    config.hub = sim::HubUrls {
+        parties: args
+            .hub_parties
+            .clone()
+            .unwrap_or_else(|| config.hub.parties.clone()),
+        quotes: args
+            .hub_quotes
+            .clone()
+            .unwrap_or_else(|| config.hub.quotes.clone()),
+        transfers: args
+            .hub_transfers
+            .clone()
+            .unwrap_or_else(|| config.hub.transfers.clone()),
+    };
+    config.ilp_secret = args.ilp_secret.clone();
+    config.verify_mode = match args.jws_verify {
+        VerifyArg::Raw => VerifyMode::Raw,
+        VerifyArg::Strict => VerifyMode::Strict,
+    };
+    let keys = match (&args.keys, args.no_jws) {
+        (Some(dir), false) => {
+            config.jws = true;
+            KeyStore::from_dir(dir)
+                .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?
+        }
+        _ => KeyStore::new(),
+    };
+    let server_tls = args.server_tls.load()?;
+    let client_tls = args.client_tls.load()?;
+    let sim = sim::Sim::new(config, keys, client_tls)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = sim::start(sim, args.listen, server_tls).await?;
+        if !args.quiet {
+            eprintln!(
+                "perfbed run: {} — {}; payers {} listening on {}://{}; hub {}",
+                scenario.name,
+                scenario.description,
+                payers.join(", "),
+                args.server_tls.scheme(),
+                running.addr,
+                args.hub
+            );
+        }
+        let progress: Option<Arc<dyn load::Progress>> = if args.quiet {
+            None
+        } else {
+            Some(Arc::new(load::Stderr))
+        };
+        let report = load::run(
+            &scenario,
+            load::Payers::new(&[running.sim().clone()], &args.ilp_secret),
+            progress,
+        )
+        .await;
+        running.shutdown(Duration::from_secs(5)).await;
+        crate::local::write_report(&args.out, &scenario.name, &report)?;
+        Ok(report.passed)
+    })
+}
