@@ -271,7 +271,7 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
     } else {
         Some(Arc::new(load::Stderr))
     };
-    let result = load::run(&scenario, payers, progress).await;
+    let outcome = execute(&scenario, payers, progress, &args.out).await;
 
     // Stop everything.
     for s in sims {
@@ -280,24 +280,50 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
     let hub_counts = hub.hub().ledger.counts();
     hub.shutdown(Duration::from_secs(5)).await;
 
-    write_report(&args.out, &scenario.name, &result)?;
+    let (passed, adds_up) = outcome?;
     println!(
         "hub ledger: {} prepared, {} committed, {} aborted, {} expired; accounting {}",
         hub_counts.prepared,
         hub_counts.committed,
         hub_counts.aborted,
         hub_counts.expired,
-        if result.adds_up() {
+        if adds_up {
             "adds up"
         } else {
             "DOES NOT ADD UP"
         }
     );
-    Ok(result.passed)
+    Ok(passed)
 }
 
-/// Writes OUT/<name>-<timestamp>/report.{json,md,html} and prints the Markdown summary.
-pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Report) -> Result<()> {
+/// Runs a scenario (or its stress ramp) and writes the results; `(passed, accounting adds up)`.
+pub(crate) async fn execute(
+    scenario: &Scenario,
+    payers: load::Payers,
+    progress: Option<Arc<dyn load::Progress>>,
+    out: &std::path::Path,
+) -> Result<(bool, bool)> {
+    match &scenario.stress {
+        None => {
+            let report = load::run(scenario, payers, progress).await;
+            write_report(out, &scenario.name, &report)?;
+            Ok((report.passed, report.adds_up()))
+        }
+        Some(plan) => {
+            let stress = load::stress::run(scenario, plan, payers, progress).await;
+            let dir = result_dir(out, &scenario.name)?;
+            std::fs::write(dir.join("stress.json"), serde_json::to_vec_pretty(&stress)?)?;
+            let md = stress.to_markdown();
+            std::fs::write(dir.join("stress.md"), &md)?;
+            println!("{md}");
+            println!("stress report: {}", dir.join("stress.json").display());
+            let adds_up = stress.stage_reports.iter().all(load::Report::adds_up);
+            Ok((stress.recovered != Some(false), adds_up))
+        }
+    }
+}
+
+fn result_dir(out: &std::path::Path, name: &str) -> Result<PathBuf> {
     let stamp = time::OffsetDateTime::now_utc();
     let dir = out.join(format!(
         "{name}-{:04}{:02}{:02}-{:02}{:02}{:02}",
@@ -309,6 +335,12 @@ pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Rep
         stamp.second()
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Writes OUT/<name>-<timestamp>/report.{json,md,html} and prints the Markdown summary.
+pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Report) -> Result<()> {
+    let dir = result_dir(out, name)?;
     std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report)?)?;
     let md = report.to_markdown();
     std::fs::write(dir.join("report.md"), &md)?;

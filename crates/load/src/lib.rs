@@ -16,6 +16,7 @@ mod html;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
+pub mod stress;
 
 pub use report::{Outcome, Report};
 pub use scenario::{Flow, Scenario};

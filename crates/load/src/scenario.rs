@@ -139,6 +139,9 @@ pub struct Scenario {
     /// Pass/fail limits.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Stress to failure: when present, the stages are replaced by a ramp until a stop rule fires.
+    #[serde(default)]
+    pub stress: Option<crate::stress::StressPlan>,
 }
 
 fn default_flow() -> Flow {
@@ -198,6 +201,7 @@ impl Scenario {
                 p99_ms: Some(500.0),
                 achieved_ratio: Some(0.99),
             },
+            stress: None,
         }
     }
 

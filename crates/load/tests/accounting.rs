@@ -182,3 +182,39 @@ fn every_shipped_scenario_parses() {
         "smoke, baseline, scale, target, endurance, stress, hot-payer"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_finds_the_breaking_rule_and_checks_recovery() {
+    let bed = bed().await;
+    let payers = Payers::new(&[bed.sims[0].sim().clone()], SECRET);
+    let mut s = scenario(20.0, 2);
+    s.corridors.truncate(1); // perffsp5 rejects 30 % of transfers with 5105
+    let plan = load::stress::StressPlan {
+        start_rate: 20.0,
+        step: 20.0,
+        step_duration: Duration::from_secs(2),
+        max_rate: 100.0,
+        max_error_pct: 1.0,
+        max_p99_ms: 500.0,
+        min_achieved_ratio: 0.5,
+        recovery_rate: Some(10.0),
+        recovery_duration: Some(Duration::from_secs(2)),
+    };
+    let r = load::stress::run(&s, &plan, payers, None).await;
+    assert_eq!(r.stages.len(), 1, "breaks at the first stage");
+    assert_eq!(r.broke_at_tps, Some(20.0));
+    assert_eq!(r.breaking_point_tps, None);
+    assert!(r.broke_by[0].starts_with("error rate"), "{:?}", r.broke_by);
+    assert_eq!(r.first_error.as_deref(), Some("5105"));
+    assert_eq!(
+        r.recovered,
+        Some(false),
+        "the rejections persist at any rate"
+    );
+    assert!(r.stage_reports.iter().all(load::Report::adds_up));
+    assert!(r.to_markdown().contains("did not recover"));
+    for s in bed.sims {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
