@@ -63,6 +63,9 @@ pub(crate) struct LocalArgs {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Serve Prometheus metrics of the run at ADDR/metrics while it runs.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
@@ -271,7 +274,7 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
     } else {
         Some(Arc::new(load::Stderr))
     };
-    let outcome = execute(&scenario, payers, progress, &args.out).await;
+    let outcome = execute(&scenario, payers, progress, &args.out, args.metrics_listen).await;
 
     // Stop everything.
     for s in sims {
@@ -302,15 +305,22 @@ pub(crate) async fn execute(
     payers: load::Payers,
     progress: Option<Arc<dyn load::Progress>>,
     out: &std::path::Path,
+    metrics_listen: Option<std::net::SocketAddr>,
 ) -> Result<(bool, bool)> {
+    let live = Arc::new(load::live::LiveMetrics::default());
+    let _server = match metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, live.clone()).await?),
+        None => None,
+    };
+    let live = Some(live);
     match &scenario.stress {
         None => {
-            let report = load::run(scenario, payers, progress).await;
+            let report = load::run_with(scenario, payers, progress, live).await;
             write_report(out, &scenario.name, &report)?;
             Ok((report.passed, report.adds_up()))
         }
         Some(plan) => {
-            let stress = load::stress::run(scenario, plan, payers, progress).await;
+            let stress = load::stress::run_with(scenario, plan, payers, progress, live).await;
             let dir = result_dir(out, &scenario.name)?;
             std::fs::write(dir.join("stress.json"), serde_json::to_vec_pretty(&stress)?)?;
             let md = stress.to_markdown();
@@ -321,6 +331,50 @@ pub(crate) async fn execute(
             Ok((stress.recovered != Some(false), adds_up))
         }
     }
+}
+
+/// Stops the metrics server when dropped.
+struct MetricsServer(tokio_util::sync::CancellationToken);
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    live: Arc<load::live::LiveMetrics>,
+) -> Result<MetricsServer> {
+    let (listener, bound) = perfbed_http::server::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let live = live.clone();
+            async move {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    live.render(),
+                )
+            }
+        }),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        perfbed_http::server::serve(
+            listener,
+            app,
+            None,
+            token.cancelled_owned(),
+            Duration::from_secs(1),
+        )
+        .await
+    });
+    eprintln!("metrics: http://{bound}/metrics");
+    Ok(MetricsServer(stop))
 }
 
 fn result_dir(out: &std::path::Path, name: &str) -> Result<PathBuf> {
@@ -345,6 +399,7 @@ pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Rep
     let md = report.to_markdown();
     std::fs::write(dir.join("report.md"), &md)?;
     std::fs::write(dir.join("report.html"), report.to_html())?;
+    std::fs::write(dir.join("histograms.json"), report.histograms.to_json())?;
     println!("{md}");
     println!("report: {}", dir.join("report.html").display());
     Ok(())

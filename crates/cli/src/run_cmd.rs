@@ -68,6 +68,9 @@ pub(crate) struct RunArgs {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Serve Prometheus metrics of the run at ADDR/metrics while it runs.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<bool> {

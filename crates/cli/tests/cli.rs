@@ -403,6 +403,11 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     assert_eq!(report["arrivals"], 120);
     assert_eq!(report["committed"], 120, "{report}");
     assert!(dir.join("report.md").is_file());
+    let hist = std::fs::read_to_string(dir.join("histograms.json")).unwrap();
+    assert!(
+        hist.contains("\"e2e\"") && hist.contains("corridor:perffsp1→perffsp5"),
+        "{hist}"
+    );
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(
         html.contains("<svg")

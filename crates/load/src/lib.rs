@@ -12,7 +12,9 @@
 //! aggregator ([`report::Recorder`]): the hot path takes no shared lock.
 #![forbid(unsafe_code)]
 
+pub mod histograms;
 mod html;
+pub mod live;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
@@ -228,6 +230,16 @@ pub async fn run(
     payers: Payers,
     progress: Option<Arc<dyn Progress>>,
 ) -> Report {
+    run_with(scenario, payers, progress, None).await
+}
+
+/// [`run`], also updating `live` metrics (for a Prometheus endpoint) as results arrive.
+pub async fn run_with(
+    scenario: &Scenario,
+    payers: Payers,
+    progress: Option<Arc<dyn Progress>>,
+    live: Option<Arc<live::LiveMetrics>>,
+) -> Report {
     let scenario = Arc::new(scenario.clone());
     let payers = Arc::new(payers);
     let offsets = schedule::arrivals(&scenario.stages);
@@ -298,13 +310,23 @@ pub async fn run(
     loop {
         tokio::select! {
             sample = rx.recv() => match sample {
-                Some(s) => recorder.record(&s),
+                Some(s) => {
+                    if let Some(l) = &live {
+                        l.outcome(&s.outcome);
+                    }
+                    recorder.record(&s);
+                }
                 None => break,
             },
             _ = tick.tick() => {
+                let elapsed = start.elapsed();
+                let flying = in_flight.load(Ordering::Relaxed);
+                if let Some(l) = &live {
+                    let (p95, p99) = recorder.last_second_us(elapsed);
+                    l.second(flying, schedule::rate_at(&scenario.stages, elapsed), p95, p99);
+                }
                 if let Some(p) = &progress {
-                    let elapsed = start.elapsed();
-                    p.tick(&recorder.progress_line(elapsed, total, in_flight.load(Ordering::Relaxed)));
+                    p.tick(&recorder.progress_line(elapsed, total, flying));
                 }
             }
         }

@@ -191,6 +191,9 @@ pub struct Report {
     pub passed: bool,
     /// Method.
     pub method: Method,
+    /// The window's histograms, for `histograms.json` (not part of report.json).
+    #[serde(skip)]
+    pub histograms: crate::histograms::HistogramSet,
 }
 
 /// Collects samples; turns them into a [`Report`].
@@ -298,6 +301,16 @@ impl Recorder {
         }
     }
 
+    /// p95 and p99 (µs) of the last full second's committed iterations.
+    pub fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
+        self.seconds
+            .get((elapsed.as_secs() as usize).saturating_sub(2))
+            .filter(|s| !s.2.is_empty())
+            .map_or((0, 0), |s| {
+                (s.2.value_at_quantile(0.95), s.2.value_at_quantile(0.99))
+            })
+    }
+
     /// One progress line.
     pub fn progress_line(&self, elapsed: Duration, total: Duration, in_flight: usize) -> String {
         let done: u64 = self.counts.iter().sum();
@@ -392,7 +405,22 @@ impl Recorder {
                 },
             })
             .collect();
+        let mut set = crate::histograms::HistogramSet::default();
+        for (name, h) in [
+            ("e2e", &self.e2e),
+            ("e2e_raw", &self.e2e_raw),
+            ("lookup", &self.phases[0]),
+            ("quote", &self.phases[1]),
+            ("transfer", &self.phases[2]),
+        ] {
+            set.by_name.insert(name.into(), h.clone());
+        }
+        for (c, (_, _, h)) in s.corridors.iter().zip(&self.corridors) {
+            set.by_name
+                .insert(format!("corridor:{}", c.name()), h.clone());
+        }
         Report {
+            histograms: set,
             scenario: s.name.clone(),
             flow: s.flow.as_str().into(),
             started: fspiop::types::DateTime::from_offset_date_time(self.started).into_string(),

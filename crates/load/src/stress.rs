@@ -183,6 +183,17 @@ pub async fn run(
     payers: Payers,
     progress: Option<Arc<dyn Progress>>,
 ) -> StressReport {
+    run_with(base, plan, payers, progress, None).await
+}
+
+/// [`run`], also updating `live` metrics.
+pub async fn run_with(
+    base: &Scenario,
+    plan: &StressPlan,
+    payers: Payers,
+    progress: Option<Arc<dyn Progress>>,
+    live: Option<Arc<crate::live::LiveMetrics>>,
+) -> StressReport {
     let mut out = StressReport {
         scenario: base.name.clone(),
         stages: Vec::new(),
@@ -251,7 +262,13 @@ pub async fn run(
         }
         // Let queues drain before judging recovery.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let report = crate::run(&stage_scenario(base, rate, duration), payers, progress).await;
+        let report = crate::run_with(
+            &stage_scenario(base, rate, duration),
+            payers,
+            progress,
+            live,
+        )
+        .await;
         let verdict = judge(plan, rate, &report);
         out.recovered = Some(verdict.broken_by.is_empty());
         out.recovery = Some(verdict);
