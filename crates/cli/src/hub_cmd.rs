@@ -44,6 +44,16 @@ pub(crate) struct HubArgs {
     /// Do not send the payee a PUT /transfers confirmation after commit.
     #[arg(long)]
     no_confirm_to_payee: bool,
+    /// Emulated processing latency, STAGE=SPEC (repeatable). Stages: lookup, quote, prepare,
+    /// fulfil, all. SPEC: 5ms, uniform:2ms:20ms, lognormal:10ms:0.5 (median, sigma).
+    #[arg(long = "latency", value_name = "STAGE=SPEC")]
+    latency: Vec<String>,
+    /// Share of callbacks to drop silently (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    drop_callbacks: f64,
+    /// Share of prepares to refuse with 2001 (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    reject_prepares: f64,
     #[command(flatten)]
     server_tls: crate::tls_args::ServerTlsArgs,
     #[command(flatten)]
@@ -64,7 +74,37 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         }
         None => None,
     };
+    let mut latency = hub::StageLatency::default();
+    for item in &args.latency {
+        let (stage, spec) = item.split_once('=').with_context(|| {
+            format!("--latency wants STAGE=SPEC, e.g. prepare=5ms (got '{item}')")
+        })?;
+        let l: hub::Latency = spec
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--latency {stage}: {e}"))?;
+        match stage {
+            "lookup" => latency.lookup = l,
+            "quote" => latency.quote = l,
+            "prepare" => latency.prepare = l,
+            "fulfil" => latency.fulfil = l,
+            "all" => latency = hub::StageLatency::all(l),
+            other => anyhow::bail!(
+                "--latency: unknown stage '{other}' (lookup, quote, prepare, fulfil, all)"
+            ),
+        }
+    }
+    for (name, v) in [
+        ("--drop-callbacks", args.drop_callbacks),
+        ("--reject-prepares", args.reject_prepares),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            anyhow::bail!("{name} is a share between 0 and 1 (got {v})");
+        }
+    }
     let config = HubConfig {
+        latency,
+        drop_callbacks: args.drop_callbacks,
+        reject_prepares: args.reject_prepares,
         hub_id: args.hub_id.clone(),
         confirm_to_payee: !args.no_confirm_to_payee,
         sweep_every: args.sweep,

@@ -66,6 +66,10 @@ pub(crate) struct LocalArgs {
     /// Serve Prometheus metrics of the run at ADDR/metrics while it runs.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Emulate a slower switch: latency added at every hub stage (5ms, uniform:2ms:20ms,
+    /// lognormal:10ms:0.5).
+    #[arg(long, value_name = "SPEC")]
+    hub_latency: Option<hub::Latency>,
 }
 
 fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
@@ -187,6 +191,7 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
     // Hub.
     let hub_config = hub::HubConfig {
         sweep_every: Duration::from_secs(1),
+        latency: hub::StageLatency::all(args.hub_latency.clone().unwrap_or_default()),
         jws: match &pki {
             Some(p) => Some((Arc::new(p.store(None)?), VerifyMode::Strict)),
             None => None,

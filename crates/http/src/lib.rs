@@ -6,6 +6,7 @@
 //! * [`tls`] — rustls server/client configs for mTLS from PEM files; a test PKI generator.
 //! * [`server`] — serve an axum `Router` over TCP or (m)TLS with graceful shutdown.
 //! * [`client`] — pooled keep-alive hyper client with timeouts, rustls for `https://`.
+//! * [`latency`] — added-latency distributions (simulator behaviours, hub knobs).
 //! * [`fspiop`] — inbound checks (headers → JWS) with the hub's codes, `FspiopError` →
 //!   HTTP response, outbound request building and signing.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@
 
 pub mod client;
 pub mod fspiop;
+pub mod latency;
 pub mod server;
 pub mod tls;
 

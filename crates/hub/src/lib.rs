@@ -35,6 +35,7 @@ use fspiop::types::FspId;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::Full;
 use perfbed_http::fspiop::{check_inbound, parse_body, FspiopError, JwsPolicy};
+pub use perfbed_http::latency::Latency;
 use perfbed_http::{ClientOptions, HttpClient};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -65,6 +66,49 @@ pub struct HubConfig {
     pub jws: Option<(Arc<KeyStore>, VerifyMode)>,
     /// Timeout of each callback.
     pub http_timeout: Duration,
+    /// Emulated processing latency per stage, added before the hub sends on.
+    pub latency: StageLatency,
+    /// Share of callbacks silently dropped (0.0–1.0): a switch that loses messages.
+    pub drop_callbacks: f64,
+    /// Share of prepares refused with 2001 before anything is reserved (0.0–1.0).
+    pub reject_prepares: f64,
+}
+
+/// Added latency per stage of the switch (what a slow real hub would add).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageLatency {
+    /// ALS: before `GET /parties` goes on to the payee and `PUT /parties` back to the payer.
+    pub lookup: Latency,
+    /// Quoting-service: before quotes go on, both directions.
+    pub quote: Latency,
+    /// Before the prepare goes on to the payee.
+    pub prepare: Latency,
+    /// Before the fulfil (or an error) goes on to the payer, and confirmations to the payee.
+    pub fulfil: Latency,
+}
+
+impl StageLatency {
+    /// The same latency for every stage.
+    pub fn all(l: Latency) -> StageLatency {
+        StageLatency {
+            lookup: l.clone(),
+            quote: l.clone(),
+            prepare: l.clone(),
+            fulfil: l,
+        }
+    }
+
+    fn for_endpoint(&self, endpoint: &str) -> &Latency {
+        if endpoint.contains("PARTIES") || endpoint.contains("PARTICIPANT") {
+            &self.lookup
+        } else if endpoint.contains("QUOTES") {
+            &self.quote
+        } else if endpoint.ends_with("TRANSFER_POST") {
+            &self.prepare
+        } else {
+            &self.fulfil
+        }
+    }
 }
 
 impl Default for HubConfig {
@@ -77,6 +121,9 @@ impl Default for HubConfig {
             retention: Duration::from_secs(300),
             jws: None,
             http_timeout: Duration::from_secs(20),
+            latency: StageLatency::default(),
+            drop_callbacks: 0.0,
+            reject_prepares: 0.0,
         }
     }
 }
@@ -90,6 +137,8 @@ pub struct Stats {
     pub callbacks_failed: AtomicU64,
     /// Requests refused synchronously.
     pub sync_errors: AtomicU64,
+    /// Callbacks dropped on purpose (`drop_callbacks`).
+    pub callbacks_dropped: AtomicU64,
 }
 
 /// The hub emulator.
@@ -310,6 +359,15 @@ impl Hub {
             self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if self.config.drop_callbacks > 0.0 && rand::random::<f64>() < self.config.drop_callbacks {
+            self.stats.callbacks_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let delay = self
+            .config
+            .latency
+            .for_endpoint(cb.endpoint)
+            .sample(&mut rand::rng());
         let url = format!("{base}{}", cb.suffix);
         let mut req = http::Request::builder().method(cb.method).uri(&url);
         if let Some(h) = req.headers_mut() {
@@ -321,6 +379,9 @@ impl Hub {
         };
         let hub = self.clone();
         self.tracker.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let ok = matches!(hub.client.send(req).await, Ok(r) if r.status().is_success());
             let counter = if ok {
                 &hub.stats.callbacks_ok
@@ -890,6 +951,18 @@ fn prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes) -> Result<(
     let t: TransfersPost = parse_body(&body)?;
     let id = t.transfer_id.as_str().to_owned();
     let vars = vec![("transferId", id.clone())];
+    if hub.config.reject_prepares > 0.0 && rand::random::<f64>() < hub.config.reject_prepares {
+        hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            vars,
+            String::new(),
+            "transfers",
+            ErrorCode::InternalServerError,
+            "injected failure",
+        );
+        return Ok(());
+    }
     let result = hub.ledger.prepare(
         &id,
         source,

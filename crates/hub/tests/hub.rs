@@ -186,12 +186,22 @@ struct Bed {
 }
 
 async fn bed(ndc: u64, funds: &str, payee_edit: impl FnOnce(&mut SimConfig)) -> Bed {
+    bed_with(ndc, funds, payee_edit, |_| {}).await
+}
+
+async fn bed_with(
+    ndc: u64,
+    funds: &str,
+    payee_edit: impl FnOnce(&mut SimConfig),
+    hub_edit: impl FnOnce(&mut HubConfig),
+) -> Bed {
     let keys = Keys::new();
-    let config = HubConfig {
+    let mut config = HubConfig {
         sweep_every: Duration::from_millis(100),
         jws: Some((Arc::new(keys.store(&[])), VerifyMode::Strict)),
         ..HubConfig::default()
     };
+    hub_edit(&mut config);
     let hub = hub::start(Hub::new(config, None), "127.0.0.1:0".parse().unwrap(), None)
         .await
         .unwrap();
@@ -615,4 +625,84 @@ async fn admin_api_contract() {
         "{metrics}"
     );
     hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn emulation_knobs_delay_drop_and_reject() {
+    let t = Duration::from_secs(5);
+    // 300 ms of added prepare latency shows up in the payer's transfer time.
+    let bed = bed_with(
+        10_000,
+        "100000",
+        |_| {},
+        |h| h.latency.prepare = hub::Latency::Fixed { ms: 300.0 },
+    )
+    .await;
+    let sim = bed.payer.sim().clone();
+    let q = quote_request(&msisdn(5, 8), "5");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let started = std::time::Instant::now();
+    sim.transfer(
+        "perffsp1",
+        &transfer_from(&q, &quote, time::Duration::seconds(30)),
+        t,
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+
+    // Every prepare refused: 2001 from Hub, nothing reserved.
+    let bed = bed_with(10_000, "100000", |_| {}, |h| h.reject_prepares = 1.0).await;
+    let sim = bed.payer.sim().clone();
+    let q = quote_request(&msisdn(5, 9), "5");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let err = sim
+        .transfer(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::seconds(30)),
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "2001" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+    assert_eq!(bed.hub.hub().ledger.counts().prepared, 0);
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+
+    // Every callback dropped: the payer times out, the hub counts the drops.
+    let bed = bed_with(10_000, "100000", |_| {}, |h| h.drop_callbacks = 1.0).await;
+    let err = bed
+        .payer
+        .sim()
+        .lookup(
+            "perffsp1",
+            PartyIdType::Msisdn,
+            &msisdn(5, 3),
+            Duration::from_millis(500),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, FlowError::Timeout);
+    assert!(
+        bed.hub
+            .hub()
+            .stats
+            .callbacks_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
 }

@@ -46,68 +46,7 @@ impl HubUrls {
     }
 }
 
-/// An added-latency distribution, in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Latency {
-    /// No added latency.
-    #[default]
-    None,
-    /// Always `ms`.
-    Fixed {
-        /// Milliseconds.
-        ms: f64,
-    },
-    /// Uniform between `min_ms` and `max_ms`.
-    Uniform {
-        /// Lower bound.
-        min_ms: f64,
-        /// Upper bound.
-        max_ms: f64,
-    },
-    /// Log-normal with the given median and shape (sigma of the underlying normal).
-    Lognormal {
-        /// Median in milliseconds.
-        median_ms: f64,
-        /// Shape; 0.5 is a moderately heavy tail.
-        sigma: f64,
-    },
-}
-
-impl Latency {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<(), String> {
-        let ok = match self {
-            Latency::None => true,
-            Latency::Fixed { ms } => *ms >= 0.0,
-            Latency::Uniform { min_ms, max_ms } => *min_ms >= 0.0 && max_ms >= min_ms,
-            Latency::Lognormal { median_ms, sigma } => *median_ms > 0.0 && *sigma >= 0.0,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "invalid latency {self:?}: values must be ≥ 0, max ≥ min, median > 0"
-            ))
-        }
-    }
-
-    /// Draws one delay.
-    pub fn sample(&self, rng: &mut impl rand::Rng) -> Duration {
-        use rand_distr::Distribution;
-        let ms = match self {
-            Latency::None => return Duration::ZERO,
-            Latency::Fixed { ms } => *ms,
-            Latency::Uniform { min_ms, max_ms } => rng.random_range(*min_ms..=*max_ms),
-            Latency::Lognormal { median_ms, sigma } => {
-                rand_distr::LogNormal::new(median_ms.ln(), *sigma)
-                    .map(|d| d.sample(rng))
-                    .unwrap_or(*median_ms)
-            }
-        };
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
-    }
-}
+pub use perfbed_http::latency::Latency;
 
 /// Which payee step a rule applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,36 +281,5 @@ reject = [{ on = "transfer", code = 5105, amount_above = "1000" }]
             .apply(&mut c)
             .unwrap_err()
             .contains("needs amount_above"));
-    }
-
-    #[test]
-    fn latency_samples_stay_in_range() {
-        let mut rng = rand::rng();
-        let u = Latency::Uniform {
-            min_ms: 2.0,
-            max_ms: 4.0,
-        };
-        for _ in 0..1000 {
-            let d = u.sample(&mut rng);
-            assert!(d >= Duration::from_millis(2) && d <= Duration::from_millis(4));
-        }
-        assert_eq!(
-            Latency::Fixed { ms: 3.0 }.sample(&mut rng),
-            Duration::from_millis(3)
-        );
-        let l = Latency::Lognormal {
-            median_ms: 10.0,
-            sigma: 0.5,
-        };
-        let mut v: Vec<Duration> = (0..2001).map(|_| l.sample(&mut rng)).collect();
-        v.sort();
-        let median = v[1000].as_secs_f64() * 1000.0;
-        assert!((7.0..14.0).contains(&median), "median {median}");
-        assert!(Latency::Uniform {
-            min_ms: 5.0,
-            max_ms: 1.0
-        }
-        .validate()
-        .is_err());
     }
 }
