@@ -11,6 +11,14 @@ use std::time::Duration;
 
 use crate::sim_cmd::VerifyArg;
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum LayoutArg {
+    /// One port.
+    Single,
+    /// The real services' ports.
+    Services,
+}
+
 /// Run the hub emulator: an in-memory Mojaloop switch.
 ///
 /// One port serves FSPIOP (/parties, /participants, /quotes, /transfers) and, with the real
@@ -25,6 +33,14 @@ pub(crate) struct HubArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "PERFBED_HUB_LISTEN")]
     listen: SocketAddr,
+    /// Port layout: `single` (everything on --listen, admin APIs under /admin, /oracle,
+    /// /als-admin) or `services` (the real services' ports: adapter 3000, central-ledger admin
+    /// 3001, quoting 3002, oracle 3003, ALS admin 4001, ALS 4002, each API at its root).
+    #[arg(long, value_enum, default_value = "single")]
+    layout: LayoutArg,
+    /// With --layout services: added to every port (e.g. 10000 → adapter on 13000).
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
     /// The hub's FSP id (Source of its own messages).
     #[arg(long, default_value = "Hub")]
     hub_id: String,
@@ -118,10 +134,19 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let stop = perfbed_http::server::shutdown_signal();
-        let running = hub::start(hub, args.listen, server_tls).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let layout = match args.layout {
+            LayoutArg::Single => hub::Layout::Single(args.listen),
+            LayoutArg::Services => hub::Layout::Services { host: args.listen.ip(), offset: args.port_offset },
+        };
+        let running = hub::start_layout(hub, layout, server_tls).await.context("cannot start the hub emulator")?;
         let scheme = args.server_tls.scheme();
         let base = format!("{scheme}://{}", running.addr);
-        eprintln!("hub emulator listening on {base} — FSPIOP at {base}/, central-ledger admin at {base}/admin, oracle at {base}/oracle, ALS admin at {base}/als-admin");
+        if running.addrs.len() == 1 {
+            eprintln!("hub emulator listening on {base} — FSPIOP at {base}/, central-ledger admin at {base}/admin, oracle at {base}/oracle, ALS admin at {base}/als-admin");
+        } else {
+            let list: Vec<String> = running.addrs.iter().map(|(n, a)| format!("{n} {scheme}://{a}")).collect();
+            eprintln!("hub emulator listening on {base} — services: {}", list.join(", "));
+        }
         eprintln!("JWS validation {}; expiry sweep every {:?}; Ctrl-C or SIGTERM to stop", if args.keys.is_some() { "on" } else { "off" }, args.sweep);
         stop.await;
         let hub = running.hub().clone();

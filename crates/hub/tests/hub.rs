@@ -706,3 +706,76 @@ async fn emulation_knobs_delay_drop_and_reject() {
     bed.payee.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn services_layout_serves_each_api_at_its_real_port() {
+    // Offset the real ports so the test does not collide with anything on the machine.
+    let offset = 20_000 + (std::process::id() % 5_000) as u16;
+    let hub = hub::start_layout(
+        Hub::new(HubConfig::default(), None),
+        hub::Layout::Services {
+            host: "127.0.0.1".parse().unwrap(),
+            offset,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = hub.addrs.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "ml-api-adapter",
+            "central-ledger admin",
+            "quoting-service",
+            "oracle",
+            "ALS admin",
+            "account-lookup-service"
+        ]
+    );
+    let port = |p: u16| format!("http://127.0.0.1:{}", p + offset);
+    // central-ledger admin at its root, as a real one.
+    let (s, _) = call(
+        http::Method::POST,
+        format!("{}/participants/Hub/accounts", port(3001)),
+        Some(json!({ "type": "HUB_RECONCILIATION", "currency": "XXX" })),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, v) = call(
+        http::Method::GET,
+        format!("{}/oracle-nope", port(3001)),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{v}");
+    // The oracle at its root.
+    let (s, _) = call(
+        http::Method::POST,
+        format!("{}/participants/MSISDN/254705000001", port(3003)),
+        Some(json!({ "fspId": "perffsp5" })),
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        hub.hub().oracle_get("MSISDN", "254705000001").as_deref(),
+        Some("perffsp5")
+    );
+    // FSPIOP on the adapter, quoting and ALS ports: header validation answers.
+    for p in [3000, 3002, 4002] {
+        let (s, v) = call(
+            http::Method::GET,
+            format!("{}/parties/MSISDN/1", port(p)),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, v["errorInformation"]["errorCode"].as_str()),
+            (400, Some("3102")),
+            "port {p}"
+        );
+    }
+    let (s, _) = call(http::Method::GET, format!("{}/oracles", port(4001)), None).await;
+    assert_eq!(s, 200);
+    hub.shutdown(Duration::from_secs(1)).await;
+}
