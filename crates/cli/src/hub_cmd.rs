@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sim_cmd::VerifyArg;
+use crate::tls_args::VerifyArg;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum LayoutArg {

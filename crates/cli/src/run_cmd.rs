@@ -3,14 +3,11 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use fspiop::jws::{KeyStore, VerifyMode};
 use load::Scenario;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-use crate::sim_cmd::VerifyArg;
 
 /// Run a scenario against a hub.
 ///
@@ -26,30 +23,13 @@ use crate::sim_cmd::VerifyArg;
 pub(crate) struct RunArgs {
     /// Scenario file (TOML), e.g. scenarios/target-1000tps.toml.
     scenario: PathBuf,
-    /// Base URL of the hub (one gateway or the emulator).
-    #[arg(long, value_name = "URL", env = "PERFBED_HUB")]
-    hub: String,
-    /// Override for /parties (account-lookup-service).
-    #[arg(long, value_name = "URL")]
-    hub_parties: Option<String>,
-    /// Override for /quotes (quoting-service).
-    #[arg(long, value_name = "URL")]
-    hub_quotes: Option<String>,
-    /// Override for /transfers (ml-api-adapter).
-    #[arg(long, value_name = "URL")]
-    hub_transfers: Option<String>,
+    #[command(flatten)]
+    hub: crate::tls_args::HubUrlArgs,
     /// Where the payer simulators listen for callbacks.
     #[arg(long, default_value = "127.0.0.1:4001")]
     listen: SocketAddr,
-    /// JWS keys directory (<fsp>.key for the payers, <fsp>.pem for everyone).
-    #[arg(long, value_name = "DIR", env = "PERFBED_KEYS")]
-    keys: Option<PathBuf>,
-    /// No JWS even with --keys.
-    #[arg(long)]
-    no_jws: bool,
-    /// How callback signatures are verified.
-    #[arg(long, value_enum, default_value = "strict")]
-    jws_verify: VerifyArg,
+    #[command(flatten)]
+    jws: crate::tls_args::JwsArgs,
     /// The payees' ILP secret (needed for `flow = "transfer"`, where the driver builds packets).
     #[arg(
         long,
@@ -82,34 +62,10 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
     let mut payers: Vec<String> = scenario.corridors.iter().map(|c| c.payer.clone()).collect();
     payers.sort();
     payers.dedup();
-    let mut config = sim::SimConfig::new(&payers, &args.hub);
-    config.hub = sim::HubUrls {
-        parties: args
-            .hub_parties
-            .clone()
-            .unwrap_or_else(|| config.hub.parties.clone()),
-        quotes: args
-            .hub_quotes
-            .clone()
-            .unwrap_or_else(|| config.hub.quotes.clone()),
-        transfers: args
-            .hub_transfers
-            .clone()
-            .unwrap_or_else(|| config.hub.transfers.clone()),
-    };
+    let mut config = sim::SimConfig::new(&payers, &args.hub.hub);
+    config.hub = args.hub.urls();
     config.ilp_secret = args.ilp_secret.clone();
-    config.verify_mode = match args.jws_verify {
-        VerifyArg::Raw => VerifyMode::Raw,
-        VerifyArg::Strict => VerifyMode::Strict,
-    };
-    let keys = match (&args.keys, args.no_jws) {
-        (Some(dir), false) => {
-            config.jws = true;
-            KeyStore::from_dir(dir)
-                .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?
-        }
-        _ => KeyStore::new(),
-    };
+    let keys = args.jws.apply(&mut config)?;
     let server_tls = args.server_tls.load()?;
     let client_tls = args.client_tls.load()?;
     let sim = sim::Sim::new(config, keys, client_tls)?;
@@ -124,7 +80,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
                 payers.join(", "),
                 args.server_tls.scheme(),
                 running.addr,
-                args.hub
+                args.hub.hub
             );
         }
         let progress: Option<Arc<dyn load::Progress>> = if args.quiet {

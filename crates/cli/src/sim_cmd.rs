@@ -1,21 +1,12 @@
 //! `perfbed sim`: run perffsp simulators from flags (a behaviours file is optional).
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
-use fspiop::jws::{KeyStore, VerifyMode};
-use sim::{BehaviourFile, HubUrls, Sim, SimConfig};
+use clap::Args;
+use fspiop::jws::VerifyMode;
+use sim::{BehaviourFile, Sim, SimConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum VerifyArg {
-    /// Verify over the body bytes as received (JWS semantics; accepts every correct sender).
-    Raw,
-    /// Re-serialize the body with sorted keys first, exactly like the Mojaloop reference
-    /// validator (rejects senders that sign unsorted JSON, e.g. testing toolkit 18.13).
-    Strict,
-}
 
 /// Run perffsp DFSP simulators.
 ///
@@ -44,32 +35,13 @@ pub(crate) struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:4000", env = "PERFBED_LISTEN")]
     listen: SocketAddr,
-    /// Base URL of the hub for all callbacks (one gateway, or the hub emulator).
-    #[arg(long, value_name = "URL", env = "PERFBED_HUB")]
-    hub: String,
-    /// Override for /parties and /participants (a real Mojaloop's account-lookup-service).
-    #[arg(long, value_name = "URL")]
-    hub_parties: Option<String>,
-    /// Override for /quotes (quoting-service).
-    #[arg(long, value_name = "URL")]
-    hub_quotes: Option<String>,
-    /// Override for /transfers (ml-api-adapter).
-    #[arg(long, value_name = "URL")]
-    hub_transfers: Option<String>,
+    #[command(flatten)]
+    hub: crate::tls_args::HubUrlArgs,
     /// The hub's FSP id (its own error and confirmation messages may come unsigned).
     #[arg(long, default_value = "Hub")]
     hub_id: String,
-    /// JWS keys: <fsp>.key private keys of the FSPs served, <fsp>.pem public keys of peers.
-    /// With keys, outgoing requests are signed (RS256 for RSA keys, ES256 for EC) and incoming
-    /// signed requests are verified.
-    #[arg(long, value_name = "DIR", env = "PERFBED_KEYS")]
-    keys: Option<PathBuf>,
-    /// Turn JWS signing and verification off even when --keys is given.
-    #[arg(long)]
-    no_jws: bool,
-    /// How incoming signatures are verified.
-    #[arg(long, value_enum, default_value = "raw")]
-    jws_verify: VerifyArg,
+    #[command(flatten)]
+    jws: crate::tls_args::JwsArgs,
     #[command(flatten)]
     server_tls: crate::tls_args::ServerTlsArgs,
     #[command(flatten)]
@@ -95,29 +67,12 @@ pub(crate) struct SimArgs {
 
 pub(crate) fn run(args: SimArgs) -> Result<()> {
     crate::init_logging("info");
-    let mut config = SimConfig::new(&args.fsps, &args.hub);
-    config.hub = HubUrls {
-        parties: args
-            .hub_parties
-            .clone()
-            .unwrap_or_else(|| config.hub.parties.clone()),
-        quotes: args
-            .hub_quotes
-            .clone()
-            .unwrap_or_else(|| config.hub.quotes.clone()),
-        transfers: args
-            .hub_transfers
-            .clone()
-            .unwrap_or_else(|| config.hub.transfers.clone()),
-    };
+    let mut config = SimConfig::new(&args.fsps, &args.hub.hub);
+    config.hub = args.hub.urls();
     config.hub_id = args.hub_id.clone();
     config.ilp_secret = args.ilp_secret.clone();
     config.max_in_flight = args.max_in_flight;
     config.http_timeout = args.http_timeout;
-    config.verify_mode = match args.jws_verify {
-        VerifyArg::Raw => VerifyMode::Raw,
-        VerifyArg::Strict => VerifyMode::Strict,
-    };
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -126,14 +81,7 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
         file.apply(&mut config)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
-    let keys = match (&args.keys, args.no_jws) {
-        (Some(dir), false) => {
-            config.jws = true;
-            KeyStore::from_dir(dir)
-                .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?
-        }
-        _ => KeyStore::new(),
-    };
+    let keys = args.jws.apply(&mut config)?;
     let server_tls = args.server_tls.load()?;
     let client_tls = args.client_tls.load()?;
     if client_tls.is_none()

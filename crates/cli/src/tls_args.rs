@@ -1,4 +1,5 @@
-//! TLS flags shared by the server commands (`sim`, `hub`).
+//! Flag groups shared by several commands: inbound and outbound TLS (`sim`, `hub`, `run`),
+//! hub URLs and JWS keys (`sim`, `run`).
 
 use anyhow::Result;
 use clap::Args;
@@ -82,5 +83,86 @@ impl ClientTlsArgs {
             ),
             None => None,
         })
+    }
+}
+
+/// Where the hub is: one base URL, or one per service.
+#[derive(Debug, Args)]
+pub(crate) struct HubUrlArgs {
+    /// Base URL of the hub for everything (one gateway, or the hub emulator).
+    #[arg(long, value_name = "URL", env = "PERFBED_HUB")]
+    pub hub: String,
+    /// Override for /parties and /participants (a real Mojaloop's account-lookup-service).
+    #[arg(long, value_name = "URL")]
+    pub hub_parties: Option<String>,
+    /// Override for /quotes (quoting-service).
+    #[arg(long, value_name = "URL")]
+    pub hub_quotes: Option<String>,
+    /// Override for /transfers (ml-api-adapter).
+    #[arg(long, value_name = "URL")]
+    pub hub_transfers: Option<String>,
+}
+
+impl HubUrlArgs {
+    /// The URLs per service.
+    pub fn urls(&self) -> sim::HubUrls {
+        let base = sim::HubUrls::single(&self.hub);
+        sim::HubUrls {
+            parties: self.hub_parties.clone().unwrap_or(base.parties),
+            quotes: self.hub_quotes.clone().unwrap_or(base.quotes),
+            transfers: self.hub_transfers.clone().unwrap_or(base.transfers),
+        }
+    }
+}
+
+/// How incoming signatures are verified.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum VerifyArg {
+    /// Verify over the body bytes as received (JWS semantics; accepts every correct sender).
+    Raw,
+    /// Re-serialize the body with sorted keys first, exactly like the Mojaloop reference
+    /// validator (rejects senders that sign unsorted JSON, e.g. testing toolkit 18.13).
+    Strict,
+}
+
+impl VerifyArg {
+    /// The library's mode.
+    pub fn mode(self) -> fspiop::jws::VerifyMode {
+        match self {
+            VerifyArg::Raw => fspiop::jws::VerifyMode::Raw,
+            VerifyArg::Strict => fspiop::jws::VerifyMode::Strict,
+        }
+    }
+}
+
+/// JWS keys for simulators.
+#[derive(Debug, Args)]
+pub(crate) struct JwsArgs {
+    /// JWS keys: <fsp>.key private keys of the FSPs served, <fsp>.pem public keys of peers.
+    /// With keys, outgoing requests are signed (RS256 for RSA keys, ES256 for EC) and incoming
+    /// signed requests are verified.
+    #[arg(long, value_name = "DIR", env = "PERFBED_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// Turn JWS signing and verification off even when --keys is given.
+    #[arg(long)]
+    pub no_jws: bool,
+    /// How incoming signatures are verified.
+    #[arg(long, value_enum, default_value = "raw")]
+    pub jws_verify: VerifyArg,
+}
+
+impl JwsArgs {
+    /// Loads the keys and turns JWS on in `config` when there are any.
+    pub fn apply(&self, config: &mut sim::SimConfig) -> anyhow::Result<fspiop::jws::KeyStore> {
+        use anyhow::Context;
+        config.verify_mode = self.jws_verify.mode();
+        match (&self.keys, self.no_jws) {
+            (Some(dir), false) => {
+                config.jws = true;
+                fspiop::jws::KeyStore::from_dir(dir)
+                    .with_context(|| format!("cannot load JWS keys from {}", dir.display()))
+            }
+            _ => Ok(fspiop::jws::KeyStore::new()),
+        }
     }
 }
