@@ -89,13 +89,26 @@ pub trait Progress: Send + Sync {
     fn tick(&self, line: &str);
 }
 
-/// Progress to stderr.
+/// Progress to stderr: one line redrawn in place on a terminal, a plain line per second
+/// otherwise (logs, CI).
 #[derive(Debug)]
 pub struct Stderr;
 
 impl Progress for Stderr {
     fn tick(&self, line: &str) {
-        eprintln!("{line}");
+        use std::io::{IsTerminal, Write};
+        let mut err = std::io::stderr().lock();
+        if err.is_terminal() {
+            // Stage announcements start with a word; progress lines with '['.
+            if line.starts_with('[') {
+                let _ = write!(err, "\r\x1b[2K{line}");
+            } else {
+                let _ = writeln!(err, "\r\x1b[2K{line}");
+            }
+            let _ = err.flush();
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
     }
 }
 
