@@ -38,7 +38,7 @@ fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
             h - 10.0
         ));
     }
-    let mut legend_x = left + 200.0;
+    let mut legend_x = w - 10.0 - 150.0 * series.len() as f64;
     for (name, color, values) in series {
         let points: Vec<String> = values
             .iter()
