@@ -8,6 +8,7 @@ mod hub_cmd;
 mod local;
 mod ops_cmd;
 mod pki;
+mod report_cmd;
 mod run_cmd;
 mod sim_cmd;
 mod tls_args;
@@ -39,6 +40,11 @@ enum Command {
     Run(Box<run_cmd::RunArgs>),
     /// Onboard DFSPs into a hub's central-ledger (idempotent).
     Onboard(ops_cmd::OnboardArgs),
+    /// Reports: merge the results of N driver replicas (`perfbed report merge`).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// MSISDN registration in the oracle (`perfbed msisdn seed`).
     Msisdn {
         #[command(subcommand)]
@@ -50,6 +56,12 @@ enum Command {
     Hub(Box<hub_cmd::HubArgs>),
     /// Make TEST-ONLY JWS keys and mTLS certificates for a test scheme.
     Pki(pki::PkiArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Merge replicas' results into one report (exact percentiles, one verdict).
+    Merge(report_cmd::MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +80,13 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Sim(args) => sim_cmd::run(*args),
         Command::Run(args) => match run_cmd::run(*args) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Report {
+            command: ReportCommand::Merge(args),
+        } => match report_cmd::merge(args) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),

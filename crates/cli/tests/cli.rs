@@ -416,6 +416,40 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
             && !html.contains("https://"),
         "self-contained"
     );
+    // Two copies of the run merged: counts double, percentiles stay (same distribution twice).
+    let merged_out = tempfile::tempdir().unwrap();
+    let merge = perfbed()
+        .args(["report", "merge"])
+        .arg(&dir)
+        .arg(&dir)
+        .arg("--out")
+        .arg(merged_out.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&merge.stdout);
+    assert!(
+        merge.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&merge.stderr)
+    );
+    assert!(
+        text.contains("merged 2 replicas: 240 arrivals, accounting adds up"),
+        "{text}"
+    );
+    let mdir = std::fs::read_dir(merged_out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mdir.join("report.json")).unwrap()).unwrap();
+    assert!(validator.is_valid(&merged));
+    assert_eq!(merged["committed"], 240);
+    assert_eq!(
+        merged["latency_ms"]["e2e"]["p99"],
+        report["latency_ms"]["e2e"]["p99"]
+    );
     // The schema is strict: an unknown field is refused.
     let mut extra = report.clone();
     extra["surprise"] = serde_json::json!(1);

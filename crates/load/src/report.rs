@@ -3,7 +3,7 @@
 //! adds up; thresholds; JSON and Markdown from one model.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ fn us(d: Duration) -> u64 {
 }
 
 /// Percentiles in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     /// Samples.
     pub count: u64,
@@ -75,7 +75,7 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
 }
 
 /// Latencies by phase.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Latencies {
     /// End to end from the intended start (coordinated-omission corrected).
     pub e2e: Percentiles,
@@ -90,7 +90,7 @@ pub struct Latencies {
 }
 
 /// One corridor's numbers.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CorridorReport {
     /// `payer→payee`.
     pub corridor: String,
@@ -105,7 +105,7 @@ pub struct CorridorReport {
 }
 
 /// One second of the run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Second {
     /// Seconds since the start.
     pub second: u64,
@@ -122,7 +122,7 @@ pub struct Second {
 }
 
 /// One threshold's verdict.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Threshold {
     /// Name.
     pub name: String,
@@ -134,8 +134,22 @@ pub struct Threshold {
     pub ok: bool,
 }
 
+/// Raw counts of the steady-state window (what rates and success are computed from, and what
+/// merging replicas adds up).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Window {
+    /// Arrivals scheduled inside the window.
+    pub arrivals: u64,
+    /// Of those, committed.
+    pub committed: u64,
+    /// Commits completed inside the window (any arrival time).
+    pub completions: u64,
+    /// Window length, seconds.
+    pub seconds: f64,
+}
+
 /// How the numbers were made.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Method {
     /// Steady-state window (seconds from the start) the headline numbers cover.
     pub window_s: [f64; 2],
@@ -146,7 +160,7 @@ pub struct Method {
 }
 
 /// The report (schema: `docs/report.schema.json`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     /// Scenario name.
     pub scenario: String,
@@ -191,9 +205,18 @@ pub struct Report {
     pub passed: bool,
     /// Method.
     pub method: Method,
+    /// Raw window counts.
+    pub window: Window,
     /// The window's histograms, for `histograms.json` (not part of report.json).
     #[serde(skip)]
     pub histograms: crate::histograms::HistogramSet,
+    /// Replicas merged into this report (1 for a single run).
+    #[serde(default = "one_replica")]
+    pub replicas: u32,
+}
+
+fn one_replica() -> u32 {
+    1
 }
 
 /// Collects samples; turns them into a [`Report`].
@@ -412,6 +435,7 @@ impl Recorder {
             ("lookup", &self.phases[0]),
             ("quote", &self.phases[1]),
             ("transfer", &self.phases[2]),
+            ("start_lag", &self.lag),
         ] {
             set.by_name.insert(name.into(), h.clone());
         }
@@ -420,6 +444,8 @@ impl Recorder {
                 .insert(format!("corridor:{}", c.name()), h.clone());
         }
         Report {
+            window: Window { arrivals: self.window_arrivals, committed: self.window_committed, completions: self.window_completions, seconds: window_len },
+            replicas: 1,
             histograms: set,
             scenario: s.name.clone(),
             flow: s.flow.as_str().into(),
@@ -521,5 +547,209 @@ impl Report {
             }
         }
         m
+    }
+}
+
+fn hist_or_empty(set: &crate::histograms::HistogramSet, name: &str) -> Histogram<u64> {
+    set.by_name.get(name).cloned().unwrap_or_else(hist)
+}
+
+/// Merges the reports of replicas that ran the same scenario at the same time (each with its
+/// `histograms` loaded): counts and rates add up, latencies come from the merged histograms
+/// (exact), thresholds are judged again on the whole. The timeline's per-second p95 is the
+/// worst replica's (an upper bound; per-second histograms are not kept).
+pub fn merge(parts: &[Report]) -> Result<Report, String> {
+    let first = parts.first().ok_or("nothing to merge")?;
+    let mut set = crate::histograms::HistogramSet::default();
+    let mut out = first.clone();
+    out.replicas = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if p.scenario != first.scenario || p.flow != first.flow {
+            return Err(format!(
+                "part {i} ran '{}' ({}), not '{}' ({})",
+                p.scenario, p.flow, first.scenario, first.flow
+            ));
+        }
+        set.merge(&p.histograms).map_err(|e| e.to_string())?;
+        if i == 0 {
+            out.replicas = p.replicas;
+            continue;
+        }
+        out.replicas += p.replicas;
+        out.started = out.started.clone().min(p.started.clone());
+        out.arrivals += p.arrivals;
+        out.committed += p.committed;
+        out.rejected += p.rejected;
+        out.timed_out += p.timed_out;
+        out.not_sent += p.not_sent;
+        out.late_arrivals += p.late_arrivals;
+        out.window.arrivals += p.window.arrivals;
+        out.window.committed += p.window.committed;
+        out.window.completions += p.window.completions;
+        for (k, v) in &p.errors_by_code {
+            *out.errors_by_code.entry(k.clone()).or_default() += v;
+        }
+        for c in &p.corridors {
+            match out.corridors.iter_mut().find(|x| x.corridor == c.corridor) {
+                Some(x) => {
+                    x.arrivals += c.arrivals;
+                    x.committed += c.committed;
+                }
+                None => out.corridors.push(c.clone()),
+            }
+        }
+        for s in &p.timeline {
+            match out.timeline.iter_mut().find(|x| x.second == s.second) {
+                Some(x) => {
+                    x.target_rate += s.target_rate;
+                    x.started += s.started;
+                    x.committed += s.committed;
+                    x.failed += s.failed;
+                    x.p95_ms = x.p95_ms.max(s.p95_ms);
+                }
+                None => out.timeline.push(s.clone()),
+            }
+        }
+    }
+    let w = &out.window;
+    let secs = w.seconds.max(1e-9);
+    out.target_tps = w.arrivals as f64 / secs;
+    out.achieved_tps = w.completions as f64 / secs;
+    out.success_rate = if w.arrivals == 0 {
+        0.0
+    } else {
+        100.0 * w.committed as f64 / w.arrivals as f64
+    };
+    out.latency_ms = Latencies {
+        e2e: percentiles(&hist_or_empty(&set, "e2e")),
+        e2e_raw: percentiles(&hist_or_empty(&set, "e2e_raw")),
+        lookup: percentiles(&hist_or_empty(&set, "lookup")),
+        quote: percentiles(&hist_or_empty(&set, "quote")),
+        transfer: percentiles(&hist_or_empty(&set, "transfer")),
+    };
+    out.start_lag_ms = percentiles(&hist_or_empty(&set, "start_lag"));
+    for c in &mut out.corridors {
+        c.e2e = percentiles(&hist_or_empty(&set, &format!("corridor:{}", c.corridor)));
+    }
+    for t in &mut out.thresholds {
+        let (value, higher) = match t.name.as_str() {
+            "success_rate_pct" => (out.success_rate, true),
+            "e2e_p95_ms" => (out.latency_ms.e2e.p95, false),
+            "e2e_p99_ms" => (out.latency_ms.e2e.p99, false),
+            "achieved_ratio" => (
+                if out.target_tps > 0.0 {
+                    out.achieved_tps / out.target_tps
+                } else {
+                    0.0
+                },
+                true,
+            ),
+            _ => (t.value, true),
+        };
+        t.value = value;
+        t.ok = if higher {
+            value >= t.limit
+        } else {
+            value <= t.limit
+        };
+    }
+    out.passed = out.thresholds.iter().all(|t| t.ok);
+    out.histograms = set;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Flow, Scenario};
+    use crate::Sample;
+
+    fn sample(i: u64) -> Sample {
+        let outcome = match i % 17 {
+            0 => Outcome::Rejected("5105".into()),
+            1 => Outcome::TimedOut,
+            2 => Outcome::NotSent("x".into()),
+            _ => Outcome::Committed,
+        };
+        let ms = |v: u64| Duration::from_micros(v * 137 % 90_000 + 500);
+        Sample {
+            index: i,
+            intended: Duration::from_millis(i * 10),
+            start_lag: Duration::from_micros(i % 900),
+            corridor: (i % 4) as usize,
+            outcome,
+            e2e: ms(i) + Duration::from_millis(1),
+            e2e_raw: ms(i),
+            phases: [Some(ms(i / 3)), Some(ms(i / 5)), Some(ms(i / 7))],
+        }
+    }
+
+    #[test]
+    fn merge_of_replica_reports_equals_the_report_of_the_whole() {
+        let scenario = Scenario::constant("m", Flow::P2p, 100.0, Duration::from_secs(10));
+        let t0 = time::OffsetDateTime::UNIX_EPOCH;
+        let mut whole = Recorder::new(&scenario, t0);
+        let mut parts = [
+            Recorder::new(&scenario, t0),
+            Recorder::new(&scenario, t0),
+            Recorder::new(&scenario, t0),
+        ];
+        for i in 0..1000 {
+            let s = sample(i);
+            whole.record(&s);
+            parts[(i % 3) as usize].record(&s);
+        }
+        let whole = whole.finish();
+        let parts: Vec<Report> = parts.into_iter().map(Recorder::finish).collect();
+        let merged = merge(&parts).unwrap();
+        assert_eq!(merged.replicas, 3);
+        assert_eq!(
+            (
+                merged.arrivals,
+                merged.committed,
+                merged.rejected,
+                merged.timed_out,
+                merged.not_sent
+            ),
+            (
+                whole.arrivals,
+                whole.committed,
+                whole.rejected,
+                whole.timed_out,
+                whole.not_sent
+            )
+        );
+        assert!(merged.adds_up());
+        assert_eq!(merged.latency_ms, whole.latency_ms);
+        assert_eq!(merged.start_lag_ms, whole.start_lag_ms);
+        assert_eq!(merged.corridors, whole.corridors);
+        assert_eq!(merged.errors_by_code, whole.errors_by_code);
+        assert_eq!(merged.window, whole.window);
+        assert!((merged.success_rate - whole.success_rate).abs() < 1e-9);
+        assert!((merged.achieved_tps - whole.achieved_tps).abs() < 1e-9);
+        assert_eq!(merged.thresholds, whole.thresholds);
+        assert_eq!(merged.passed, whole.passed);
+        for (m, w) in merged.timeline.iter().zip(&whole.timeline) {
+            assert_eq!(
+                (m.started, m.committed, m.failed),
+                (w.started, w.committed, w.failed)
+            );
+            assert!(m.p95_ms <= w.p95_ms.max(m.p95_ms)); // an upper bound per second
+        }
+        // Through the files, as `perfbed report merge` reads them.
+        let reread: Vec<Report> = parts
+            .iter()
+            .map(|p| {
+                let mut r: Report =
+                    serde_json::from_slice(&serde_json::to_vec(p).unwrap()).unwrap();
+                r.histograms =
+                    crate::histograms::HistogramSet::from_json(&p.histograms.to_json()).unwrap();
+                r
+            })
+            .collect();
+        assert_eq!(merge(&reread).unwrap().latency_ms, whole.latency_ms);
+        let mut other = parts[1].clone();
+        other.scenario = "different".into();
+        assert!(merge(&[parts[0].clone(), other]).is_err());
     }
 }
