@@ -17,10 +17,15 @@ struct Bed {
 }
 
 async fn bed() -> Bed {
-    let config = hub::HubConfig {
+    bed_with(|_| {}).await
+}
+
+async fn bed_with(edit: impl FnOnce(&mut hub::HubConfig)) -> Bed {
+    let mut config = hub::HubConfig {
         sweep_every: Duration::from_millis(200),
         ..hub::HubConfig::default()
     };
+    edit(&mut config);
     let hub = hub::start(
         hub::Hub::new(config, None),
         "127.0.0.1:0".parse().unwrap(),
@@ -213,6 +218,35 @@ async fn stress_finds_the_breaking_rule_and_checks_recovery() {
     );
     assert!(r.stage_reports.iter().all(load::Report::adds_up));
     assert!(r.to_markdown().contains("did not recover"));
+    for s in bed.sims {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_drops_callbacks_loses_nothing() {
+    let bed = bed_with(|h| h.drop_callbacks = 0.05).await;
+    let payers = Payers::new(&[bed.sims[0].sim().clone()], SECRET);
+    let mut s = scenario(40.0, 3);
+    s.corridors.truncate(1);
+    s.corridors[0].payee = "perffsp5".into();
+    let report = load::run(&s, payers, None).await;
+    assert_eq!(report.arrivals, 120);
+    assert!(report.adds_up(), "{report:?}");
+    let dropped = bed
+        .hub
+        .hub()
+        .stats
+        .callbacks_dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(dropped > 0, "5 % of ~10 callbacks per transfer");
+    assert!(
+        report.timed_out > 0,
+        "a dropped callback leaves its payer waiting: {:?}",
+        report.errors_by_code
+    );
+    assert_eq!(report.committed + report.rejected + report.timed_out, 120);
     for s in bed.sims {
         s.shutdown(Duration::from_secs(1)).await;
     }
