@@ -59,6 +59,8 @@ pub struct Sample {
 #[derive(Debug, Clone)]
 pub struct Payers {
     sims: HashMap<String, Arc<Sim>>,
+    /// Client for `ping` flows.
+    http: perfbed_http::HttpClient,
     /// The payees' ILP secret, for `transfer`-only flows (the driver builds the packet).
     pub ilp_secret: String,
 }
@@ -72,9 +74,14 @@ impl Payers {
                 map.insert(f.clone(), s.clone());
             }
         }
+        let http = perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
+            max_in_flight: 4096,
+            ..perfbed_http::ClientOptions::default()
+        });
         Payers {
             sims: map,
             ilp_secret: ilp_secret.to_owned(),
+            http,
         }
     }
 
@@ -136,6 +143,21 @@ fn new_id() -> CorrelationId {
     CorrelationId::v4_from_bytes(rand::random())
 }
 
+/// One `GET` for the `ping` flow.
+async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
+    let url = scenario.ping_url.as_deref().unwrap_or_default();
+    let Ok(req) = http::Request::get(url).body(http_body_util::Full::new(bytes::Bytes::new()))
+    else {
+        return Outcome::NotSent(format!("bad ping_url {url}"));
+    };
+    match payers.http.send(req).await {
+        Ok(r) if r.status().is_success() => Outcome::Committed,
+        Ok(r) => Outcome::Rejected(format!("HTTP {}", r.status().as_u16())),
+        Err(perfbed_http::ClientError::Timeout(_)) => Outcome::TimedOut,
+        Err(e) => Outcome::NotSent(e.to_string()),
+    }
+}
+
 /// Runs one iteration.
 async fn iteration(
     scenario: &Scenario,
@@ -143,6 +165,9 @@ async fn iteration(
     index: u64,
     corridor: usize,
 ) -> (Outcome, [Option<Duration>; 3]) {
+    if scenario.flow == Flow::Ping {
+        return (ping(scenario, payers).await, [None; 3]);
+    }
     let c = &scenario.corridors[corridor];
     let mut phases = [None; 3];
     let Some(sim) = payers.get(&c.payer) else {

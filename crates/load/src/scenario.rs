@@ -23,6 +23,8 @@ pub enum Flow {
     QuoteTransfer,
     /// Transfer only (the driver builds the ILP packet with the payee's shared secret).
     Transfer,
+    /// A plain `GET ping_url` per arrival: the driver alone, to measure its own capacity.
+    Ping,
 }
 
 impl Flow {
@@ -32,6 +34,7 @@ impl Flow {
             Flow::P2p => "p2p",
             Flow::QuoteTransfer => "quote-transfer",
             Flow::Transfer => "transfer",
+            Flow::Ping => "ping",
         }
     }
 }
@@ -139,6 +142,9 @@ pub struct Scenario {
     /// Pass/fail limits.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// With `flow = "ping"`: the URL each arrival GETs.
+    #[serde(default)]
+    pub ping_url: Option<String>,
     /// Stress to failure: when present, the stages are replaced by a ramp until a stop rule fires.
     #[serde(default)]
     pub stress: Option<crate::stress::StressPlan>,
@@ -202,6 +208,7 @@ impl Scenario {
                 achieved_ratio: Some(0.99),
             },
             stress: None,
+            ping_url: None,
         }
     }
 
@@ -244,6 +251,17 @@ impl Scenario {
         }
         fspiop::types::Currency::parse(self.currency.as_str())
             .map_err(|e| format!("currency: {e}"))?;
+        if self.flow == Flow::Ping
+            && self
+                .ping_url
+                .as_deref()
+                .is_none_or(|u| !u.starts_with("http"))
+        {
+            return Err("flow = \"ping\" needs ping_url = \"http://…\"".into());
+        }
+        if let Some(p) = &self.stress {
+            p.validate()?;
+        }
         Ok(())
     }
 

@@ -252,3 +252,25 @@ async fn a_hub_that_drops_callbacks_loses_nothing() {
     }
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ping_flow_measures_the_driver_alone() {
+    let hub = hub::start(
+        hub::Hub::new(hub::HubConfig::default(), None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut s = scenario(200.0, 2);
+    s.flow = Flow::Ping;
+    s.ping_url = Some(format!("http://{}/health", hub.addr));
+    s.validate().unwrap();
+    let report = load::run(&s, Payers::new(&[], SECRET), None).await;
+    assert_eq!((report.arrivals, report.committed), (400, 400));
+    assert!(report.latency_ms.e2e.p50 > 0.0);
+    let mut bad = s.clone();
+    bad.ping_url = None;
+    assert!(bad.validate().unwrap_err().contains("ping_url"));
+    hub.shutdown(Duration::from_secs(1)).await;
+}
