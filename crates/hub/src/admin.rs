@@ -132,6 +132,18 @@ fn find(hub: &Hub, name: &str) -> Result<Arc<Participant>, FspiopError> {
     })
 }
 
+/// Runs `f` with the named participant, or answers the admin API's not-found error.
+fn with_participant(
+    hub: &Hub,
+    name: &str,
+    f: impl FnOnce(Arc<Participant>) -> Response,
+) -> Response {
+    match find(hub, name) {
+        Ok(p) => f(p),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn list_participants(State(hub): Hs) -> Response {
     let list: Vec<Value> = hub
         .ledger
@@ -193,10 +205,9 @@ async fn create_participant(State(hub): Hs, Json(body): Json<NewParticipant>) ->
 }
 
 async fn get_participant(State(hub): Hs, Path(name): Path<String>) -> Response {
-    match find(&hub, &name) {
-        Ok(p) => Json(participant_json(&hub, &p)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    with_participant(&hub, &name, |p| {
+        Json(participant_json(&hub, &p)).into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -210,13 +221,12 @@ async fn update_participant(
     Path(name): Path<String>,
     Json(body): Json<Activate>,
 ) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let active = matches!(body.is_active, Value::Bool(true)) || body.is_active.as_u64() == Some(1);
-    p.set_active(active);
-    Json(participant_json(&hub, &p)).into_response()
+    with_participant(&hub, &name, |p| {
+        let active =
+            matches!(body.is_active, Value::Bool(true)) || body.is_active.as_u64() == Some(1);
+        p.set_active(active);
+        Json(participant_json(&hub, &p)).into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -260,10 +270,9 @@ async fn create_hub_account(
 }
 
 async fn get_accounts(State(hub): Hs, Path(name): Path<String>) -> Response {
-    match find(&hub, &name) {
-        Ok(p) => Json(accounts_json(&hub, &p)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    with_participant(&hub, &name, |p| {
+        Json(accounts_json(&hub, &p)).into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -279,53 +288,49 @@ async fn initial_position(
     Path(name): Path<String>,
     Json(body): Json<InitialPosition>,
 ) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if body.currency != p.currency {
-        return err(
-            ErrorCode::GenericValidationError,
-            format!("participant {name} has no {} account", body.currency),
-        );
-    }
-    if body.limit["type"].as_str() != Some("NET_DEBIT_CAP") {
-        return err(
-            ErrorCode::MalformedSyntax,
-            "limit.type must be NET_DEBIT_CAP",
-        );
-    }
-    let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
-        return err(
-            ErrorCode::MalformedSyntax,
-            "limit.value must be a non-negative number",
-        );
-    };
-    let position = body
-        .initial_position
-        .as_ref()
-        .and_then(amount_units)
-        .unwrap_or(0);
-    let alarm = body.limit["alarmPercentage"].as_u64().unwrap_or(10) as u32;
-    match hub.ledger.init_position(&name, ndc, position, alarm) {
-        Ok(()) => http::StatusCode::CREATED.into_response(),
-        // central-ledger answers a second call with 500 / 2001.
-        Err(r) => err(r.code, r.reason),
-    }
+    with_participant(&hub, &name, |p| {
+        if body.currency != p.currency {
+            return err(
+                ErrorCode::GenericValidationError,
+                format!("participant {name} has no {} account", body.currency),
+            );
+        }
+        if body.limit["type"].as_str() != Some("NET_DEBIT_CAP") {
+            return err(
+                ErrorCode::MalformedSyntax,
+                "limit.type must be NET_DEBIT_CAP",
+            );
+        }
+        let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
+            return err(
+                ErrorCode::MalformedSyntax,
+                "limit.value must be a non-negative number",
+            );
+        };
+        let position = body
+            .initial_position
+            .as_ref()
+            .and_then(amount_units)
+            .unwrap_or(0);
+        let alarm = body.limit["alarmPercentage"].as_u64().unwrap_or(10) as u32;
+        match hub.ledger.init_position(&name, ndc, position, alarm) {
+            Ok(()) => http::StatusCode::CREATED.into_response(),
+            // central-ledger answers a second call with 500 / 2001.
+            Err(r) => err(r.code, r.reason),
+        }
+    })
 }
 
 async fn get_limits(State(hub): Hs, Path(name): Path<String>) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let a = p.account();
-    let list: Vec<Value> = a
+    with_participant(&hub, &name, |p| {
+        let a = p.account();
+        let list: Vec<Value> = a
         .ndc
         .map(|ndc| json!({ "currency": p.currency, "limit": { "type": "NET_DEBIT_CAP", "value": number(ndc), "alarmPercentage": a.alarm_percentage } }))
         .into_iter()
         .collect();
-    Json(list).into_response()
+        Json(list).into_response()
+    })
 }
 
 async fn put_limits(
@@ -333,34 +338,32 @@ async fn put_limits(
     Path(name): Path<String>,
     Json(body): Json<InitialPosition>,
 ) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
-        return err(
-            ErrorCode::MalformedSyntax,
-            "limit.value must be a non-negative number",
-        );
-    };
-    let alarm = body.limit["alarmPercentage"].as_u64().map(|a| a as u32);
-    let updated = p.with_account(|a| {
-        if a.ndc.is_none() {
-            return false;
+    with_participant(&hub, &name, |p| {
+        let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
+            return err(
+                ErrorCode::MalformedSyntax,
+                "limit.value must be a non-negative number",
+            );
+        };
+        let alarm = body.limit["alarmPercentage"].as_u64().map(|a| a as u32);
+        let updated = p.with_account(|a| {
+            if a.ndc.is_none() {
+                return false;
+            }
+            a.ndc = Some(ndc);
+            if let Some(x) = alarm {
+                a.alarm_percentage = x;
+            }
+            true
+        });
+        if !updated {
+            return err(
+                ErrorCode::GenericClientError,
+                "no limit yet: call initialPositionAndLimits first",
+            );
         }
-        a.ndc = Some(ndc);
-        if let Some(x) = alarm {
-            a.alarm_percentage = x;
-        }
-        true
-    });
-    if !updated {
-        return err(
-            ErrorCode::GenericClientError,
-            "no limit yet: call initialPositionAndLimits first",
-        );
-    }
-    Json(json!({ "currency": p.currency, "limit": { "type": "NET_DEBIT_CAP", "value": number(ndc), "alarmPercentage": p.account().alarm_percentage } })).into_response()
+        Json(json!({ "currency": p.currency, "limit": { "type": "NET_DEBIT_CAP", "value": number(ndc), "alarmPercentage": p.account().alarm_percentage } })).into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -375,28 +378,25 @@ async fn add_endpoint(
     Path(name): Path<String>,
     Json(body): Json<Endpoint>,
 ) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if body.kind.is_empty() || body.value.is_empty() {
-        return err(ErrorCode::MalformedSyntax, "type and value are required");
-    }
-    p.set_endpoint(&body.kind, &body.value);
-    http::StatusCode::CREATED.into_response()
+    with_participant(&hub, &name, |p| {
+        if body.kind.is_empty() || body.value.is_empty() {
+            return err(ErrorCode::MalformedSyntax, "type and value are required");
+        }
+        p.set_endpoint(&body.kind, &body.value);
+        http::StatusCode::CREATED.into_response()
+    })
 }
 
 async fn get_endpoints(State(hub): Hs, Path(name): Path<String>) -> Response {
-    match find(&hub, &name) {
-        Ok(p) => Json(
+    with_participant(&hub, &name, |p| {
+        Json(
             p.endpoints()
                 .into_iter()
                 .map(|(k, v)| json!({ "type": k, "value": v }))
                 .collect::<Vec<_>>(),
         )
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
+        .into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -409,17 +409,16 @@ async fn get_positions(
     Path(name): Path<String>,
     Query(q): Query<CurrencyQuery>,
 ) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let changed = fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc());
-    let position = json!({ "currency": p.currency, "value": number(p.account().position), "changedDate": changed.as_str() });
-    match q.currency {
-        Some(c) if c == p.currency => Json(position).into_response(),
-        Some(_) => Json(json!([])).into_response(),
-        None => Json(json!([position])).into_response(),
-    }
+    with_participant(&hub, &name, |p| {
+        let changed =
+            fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc());
+        let position = json!({ "currency": p.currency, "value": number(p.account().position), "changedDate": changed.as_str() });
+        match q.currency {
+            Some(c) if c == p.currency => Json(position).into_response(),
+            Some(_) => Json(json!([])).into_response(),
+            None => Json(json!([position])).into_response(),
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -439,65 +438,63 @@ async fn record_funds(
     Path((name, id)): Path<(String, u64)>,
     Json(body): Json<FundsAction>,
 ) -> Response {
-    let p = match find(&hub, &name) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if id != p.account_ids.1 {
-        return err(
-            ErrorCode::GenericValidationError,
-            format!("account {id} is not the SETTLEMENT account of {name}"),
-        );
-    }
-    if p.account().ndc.is_none() {
-        return err(
-            ErrorCode::GenericClientError,
-            "the account is not active: call initialPositionAndLimits first",
-        );
-    }
-    let amount = body
-        .amount
-        .as_ref()
-        .and_then(|a| amount_units(&a["amount"]))
-        .filter(|a| *a > 0);
-    let Some(amount) = amount else {
-        return err(
-            ErrorCode::MalformedSyntax,
-            "amount.amount must be a positive amount",
-        );
-    };
-    match body.action.as_str() {
-        "recordFundsIn" => {
-            // Asynchronous like the real admin handler: 202 now, visible a moment later.
-            let hub2 = hub.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let _ = hub2.ledger.adjust_settlement(&name, -amount);
-            });
-            http::StatusCode::ACCEPTED.into_response()
+    with_participant(&hub, &name, |p| {
+        if id != p.account_ids.1 {
+            return err(
+                ErrorCode::GenericValidationError,
+                format!("account {id} is not the SETTLEMENT account of {name}"),
+            );
         }
-        "recordFundsOutPrepareReserve" => {
-            let ok = p.with_account(|a| {
-                if amount > -a.settlement - (a.position + a.reserved) {
-                    return false;
-                }
-                a.settlement += amount;
-                true
-            });
-            if !ok {
-                return err(
-                    ErrorCode::PayerFspInsufficientLiquidity,
-                    "not enough funds to withdraw",
-                );
+        if p.account().ndc.is_none() {
+            return err(
+                ErrorCode::GenericClientError,
+                "the account is not active: call initialPositionAndLimits first",
+            );
+        }
+        let amount = body
+            .amount
+            .as_ref()
+            .and_then(|a| amount_units(&a["amount"]))
+            .filter(|a| *a > 0);
+        let Some(amount) = amount else {
+            return err(
+                ErrorCode::MalformedSyntax,
+                "amount.amount must be a positive amount",
+            );
+        };
+        match body.action.as_str() {
+            "recordFundsIn" => {
+                // Asynchronous like the real admin handler: 202 now, visible a moment later.
+                let (hub2, owner) = (hub.clone(), p.name.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let _ = hub2.ledger.adjust_settlement(&owner, -amount);
+                });
+                http::StatusCode::ACCEPTED.into_response()
             }
-            lock(&hub.admin.funds_out).insert(body.transfer_id, (name, amount));
-            http::StatusCode::ACCEPTED.into_response()
+            "recordFundsOutPrepareReserve" => {
+                let ok = p.with_account(|a| {
+                    if amount > -a.settlement - (a.position + a.reserved) {
+                        return false;
+                    }
+                    a.settlement += amount;
+                    true
+                });
+                if !ok {
+                    return err(
+                        ErrorCode::PayerFspInsufficientLiquidity,
+                        "not enough funds to withdraw",
+                    );
+                }
+                lock(&hub.admin.funds_out).insert(body.transfer_id, (p.name.clone(), amount));
+                http::StatusCode::ACCEPTED.into_response()
+            }
+            other => err(
+                ErrorCode::MalformedSyntax,
+                format!("unknown action {other}"),
+            ),
         }
-        other => err(
-            ErrorCode::MalformedSyntax,
-            format!("unknown action {other}"),
-        ),
-    }
+    })
 }
 
 #[derive(Deserialize)]
