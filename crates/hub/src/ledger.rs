@@ -221,6 +221,27 @@ fn refuse(code: ErrorCode, reason: impl Into<String>) -> Refusal {
 
 const SHARDS: usize = 64;
 
+/// The transfer `id`, if `source` is its payee (the only FSP that may fulfil or reject it).
+fn payee_transfer<'a>(
+    shard: &'a mut HashMap<String, Transfer>,
+    id: &str,
+    source: &str,
+) -> Result<&'a mut Transfer, Refusal> {
+    let t = shard.get_mut(id).ok_or_else(|| {
+        refuse(
+            ErrorCode::TransferIdNotFound,
+            format!("Transfer {id} not found"),
+        )
+    })?;
+    if source != t.payee {
+        return Err(refuse(
+            ErrorCode::GenericValidationError,
+            "FSPIOP-Source header does not match the payee FSP",
+        ));
+    }
+    Ok(t)
+}
+
 /// Counters of the ledger's life, for `/metrics` and the invariant tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -467,18 +488,7 @@ impl Ledger {
         completed: Option<String>,
     ) -> Result<(Fulfilled, Transfer), Refusal> {
         let mut shard = self.shard(id);
-        let t = shard.get_mut(id).ok_or_else(|| {
-            refuse(
-                ErrorCode::TransferIdNotFound,
-                format!("Transfer {id} not found"),
-            )
-        })?;
-        if source != t.payee {
-            return Err(refuse(
-                ErrorCode::GenericValidationError,
-                "FSPIOP-Source header does not match the payee FSP",
-            ));
-        }
+        let t = payee_transfer(&mut shard, id, source)?;
         match t.state {
             State::Reserved => {}
             State::Committed if t.fulfilment.as_deref() == Some(fulfilment.as_str()) => {
@@ -526,18 +536,7 @@ impl Ledger {
     /// The payee's (or the hub's) rejection: abort and revert the payer's position.
     pub fn abort(&self, id: &str, source: &str) -> Result<Transfer, Refusal> {
         let mut shard = self.shard(id);
-        let t = shard.get_mut(id).ok_or_else(|| {
-            refuse(
-                ErrorCode::TransferIdNotFound,
-                format!("Transfer {id} not found"),
-            )
-        })?;
-        if source != t.payee {
-            return Err(refuse(
-                ErrorCode::GenericValidationError,
-                "FSPIOP-Source header does not match the payee FSP",
-            ));
-        }
+        let t = payee_transfer(&mut shard, id, source)?;
         if t.state != State::Reserved {
             return Err(refuse(
                 ErrorCode::GenericValidationError,
