@@ -202,8 +202,9 @@ async fn stress_finds_the_breaking_rule_and_checks_recovery() {
         max_error_pct: 1.0,
         max_p99_ms: 500.0,
         min_achieved_ratio: 0.5,
-        recovery_rate: Some(10.0),
-        recovery_duration: Some(Duration::from_secs(2)),
+        // Enough arrivals that a 30 % random rejection cannot miss them all (0.7^64 ≈ 1e-10).
+        recovery_rate: Some(20.0),
+        recovery_duration: Some(Duration::from_secs(4)),
     };
     let r = load::stress::run(&s, &plan, payers, None).await;
     assert_eq!(r.stages.len(), 1, "breaks at the first stage");
