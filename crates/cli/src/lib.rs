@@ -45,10 +45,21 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
-    /// MSISDN registration in the oracle (`perfbed msisdn seed`).
+    /// MSISDN pre-registration: `msisdn seed` (SQL, oracle REST or ALS) and `msisdn check`.
     Msisdn {
         #[command(subcommand)]
         command: MsisdnCommand,
+    },
+    /// Positions, settlement balances and NDC: `positions show` and `positions reset`.
+    Positions {
+        #[command(subcommand)]
+        command: PositionsCommand,
+    },
+    /// Kafka evidence of a run: `kafka gate` (message-count ratios), `kafka lag`, `snapshot`,
+    /// `create-topics`.
+    Kafka {
+        #[command(subcommand)]
+        command: KafkaCommand,
     },
     /// Run perffsp DFSP simulators (payee and payer roles) for one or more FSP ids.
     Sim(Box<sim_cmd::SimArgs>),
@@ -66,8 +77,30 @@ enum ReportCommand {
 
 #[derive(Debug, Subcommand)]
 enum MsisdnCommand {
-    /// Register perffsp MSISDN ranges in an oracle (REST API, bulk, idempotent).
+    /// Register perffsp MSISDN ranges (idempotent, resumable).
     Seed(ops_cmd::SeedArgs),
+    /// Sample the mapping through the same path.
+    Check(ops_cmd::CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PositionsCommand {
+    /// A table per FSP: position, reserved, settlement, NDC and headroom.
+    Show(ops_cmd::ShowArgs),
+    /// Back to the configured values (admin API or one SQL transaction).
+    Reset(ops_cmd::ResetArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KafkaCommand {
+    /// Message-count ratios over a window → pass/fail.
+    Gate(ops_cmd::GateArgs),
+    /// Consumer-group lag per topic and partition.
+    Lag(ops_cmd::LagArgs),
+    /// Save high watermarks, for `gate --since`.
+    Snapshot(ops_cmd::SnapshotArgs),
+    /// Create the Mojaloop topics (brokers that do not auto-create).
+    CreateTopics(ops_cmd::CreateTopicsArgs),
 }
 
 /// Runs the parsed command line; errors are printed as `error: …` with what to fix.
@@ -92,9 +125,20 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Onboard(args) => ops_cmd::onboard(args),
-        Command::Msisdn {
-            command: MsisdnCommand::Seed(args),
-        } => ops_cmd::seed(args),
+        Command::Msisdn { command } => match command {
+            MsisdnCommand::Seed(args) => ops_cmd::seed(args),
+            MsisdnCommand::Check(args) => verdict(ops_cmd::check(args)),
+        },
+        Command::Positions { command } => match command {
+            PositionsCommand::Show(args) => ops_cmd::show(args),
+            PositionsCommand::Reset(args) => ops_cmd::reset(args),
+        },
+        Command::Kafka { command } => match command {
+            KafkaCommand::Gate(args) => verdict(ops_cmd::gate(args)),
+            KafkaCommand::Lag(args) => verdict(ops_cmd::lag(args)),
+            KafkaCommand::Snapshot(args) => ops_cmd::snapshot(args),
+            KafkaCommand::CreateTopics(args) => ops_cmd::create_topics(args),
+        },
         Command::Hub(args) => hub_cmd::run(*args),
         Command::Pki(args) => pki::run(args),
     };
@@ -104,6 +148,15 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A pass/fail command: fail exits 1 (errors still exit 2).
+fn verdict(r: anyhow::Result<bool>) -> anyhow::Result<()> {
+    match r {
+        Ok(true) => Ok(()),
+        Ok(false) => std::process::exit(1),
+        Err(e) => Err(e),
     }
 }
 

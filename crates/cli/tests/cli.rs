@@ -540,10 +540,33 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         .output()
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&seed.stdout).contains("registered 50 numbers"),
+        String::from_utf8_lossy(&seed.stdout).contains(
+            "perffsp5: 50 numbers (254705000000 … 254705000049): 50 written, 0 already there"
+        ),
         "{}",
         String::from_utf8_lossy(&seed.stderr)
     );
+    let check = perfbed()
+        .args([
+            "msisdn",
+            "check",
+            "--oracle",
+            &format!("{hub}/oracle"),
+            "--fsp",
+            "perffsp5",
+            "--count",
+            "50",
+            "--sample",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("perffsp5: ok: 10/10"));
 
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("two.toml");
@@ -578,4 +601,53 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         stdout.contains("| 60 | 60 | 0 | 0 | 0 |"),
         "60 arrivals, 60 committed:\n{stdout}"
     );
+
+    // Positions moved by the run; an admin-API reset gives back the configured headroom.
+    let positions = |args: &[&str]| {
+        let out = perfbed()
+            .args(["positions"])
+            .args(args)
+            .args(["--admin", &admin, "--fsp", "perffsp1,perffsp5"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let rows = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let before = rows(&positions(&["show", "--json"]));
+    let moved: f64 = before[0]["position"].as_str().unwrap().parse().unwrap();
+    assert!(
+        moved > 0.0,
+        "the payer owes the hub after 60 transfers: {before:?}"
+    );
+    assert_eq!(
+        before[1]["position"].as_str().unwrap(),
+        format!("-{}", before[0]["position"].as_str().unwrap())
+    );
+    assert!(positions(&["show"]).contains("liquidity headroom"));
+    let dry = positions(&["reset", "--dry-run"]);
+    assert!(
+        dry.contains("would change perffsp1: settlement -100000000 -> "),
+        "{dry}"
+    );
+    assert_eq!(
+        rows(&positions(&["show", "--json"])),
+        before,
+        "a dry run changes nothing"
+    );
+    let reset = positions(&["reset"]);
+    assert!(reset.contains("reset 2 FSPs (4 changes)"), "{reset}");
+    for r in rows(&positions(&["show", "--json"])) {
+        assert_eq!(r["liquidityHeadroom"], "100000000", "{r}");
+        assert_eq!(r["ndcHeadroom"], "10000000", "{r}");
+    }
+    assert!(positions(&["reset"]).contains("nothing to change"));
 }

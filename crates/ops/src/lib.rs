@@ -6,6 +6,15 @@
 //! `initialPositionAndLimits` is a 500 on the real hub), so a second run changes nothing.
 #![forbid(unsafe_code)]
 
+pub mod kafka;
+pub mod money;
+pub mod msisdn;
+pub mod positions;
+pub mod testbed;
+
+pub use money::Money;
+pub use testbed::Testbed;
+
 use bytes::Bytes;
 use http::Method;
 use perfbed_http::{ClientOptions, HttpClient};
@@ -40,6 +49,29 @@ pub enum OpsError {
     /// Funds-in did not become visible in time.
     #[error("funds-in for {0} not visible after {1:?}")]
     FundsNotVisible(String, Duration),
+    /// The hub does not know this FSP.
+    #[error("unknown FSP '{0}': the hub has no such participant (run perfbed onboard first?)")]
+    UnknownFsp(String),
+    /// The FSP exists but has no accounts in the currency.
+    #[error("{0} has no POSITION/SETTLEMENT accounts in {1} yet: run perfbed onboard first")]
+    NotOnboarded(String, String),
+    /// Transfers are in flight; a reset now would lose them.
+    #[error("refusing: {0}; wait for the run to finish or pass --force")]
+    InFlight(String),
+    /// A database call failed.
+    #[error("database: {what}: {source}")]
+    Database {
+        /// Doing what.
+        what: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// A callback did not arrive.
+    #[error("no callback to {0} within {1:?}: is this listener the FSP's PARTICIPANT endpoint?")]
+    NoCallback(String, Duration),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A small JSON client for admin APIs.

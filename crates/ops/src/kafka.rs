@@ -1,0 +1,384 @@
+//! The Kafka side of a run: message counts per Mojaloop topic over a window and the validity
+//! ratios a healthy P2P run shows (every prepare gets a fulfil; each transfer makes two
+//! notifications and two position messages), consumer-group lag, and topic creation for
+//! brokers that do not auto-create (tansu).
+//!
+//! Counts come from high watermarks (sum over partitions) at the start and end of the window,
+//! so they cost nothing on the broker and work for any retention.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The topics a P2P run touches (central-ledger's general topic template).
+pub const MOJALOOP_TOPICS: &[&str] = &[
+    "topic-transfer-prepare",
+    "topic-transfer-position",
+    "topic-transfer-position-batch",
+    "topic-transfer-fulfil",
+    "topic-transfer-get",
+    "topic-notification-event",
+    "topic-admin-transfer",
+    "topic-bulk-prepare",
+    "topic-bulk-fulfil",
+    "topic-bulk-processing",
+    "topic-bulk-get",
+];
+
+/// What went wrong talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// Client or broker error.
+    #[error("kafka at {brokers}: {what}: {source}")]
+    Client {
+        /// Bootstrap servers.
+        brokers: String,
+        /// Doing what.
+        what: String,
+        /// Why.
+        source: rdkafka::error::KafkaError,
+    },
+    /// Nothing to measure.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// High watermarks of some topics at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offsets {
+    /// Unix time of the snapshot, milliseconds.
+    pub at_ms: u64,
+    /// topic → partition → high watermark (absent topics are left out).
+    pub topics: BTreeMap<String, BTreeMap<i32, i64>>,
+}
+
+fn client_config(brokers: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("socket.timeout.ms", "10000")
+        .set("allow.auto.create.topics", "false");
+    c
+}
+
+fn err(brokers: &str, what: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
+    let (brokers, what) = (brokers.to_owned(), what.to_owned());
+    move |source| KafkaError::Client {
+        brokers,
+        what,
+        source,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// High watermarks of `topics` now (blocking; run it off the async runtime).
+pub fn snapshot(brokers: &str, topics: &[&str], timeout: Duration) -> Result<Offsets, KafkaError> {
+    let consumer: BaseConsumer = client_config(brokers)
+        .set("group.id", "perfbed-kafka-snapshot")
+        .create()
+        .map_err(err(brokers, "creating a client"))?;
+    let md = consumer
+        .fetch_metadata(None, timeout)
+        .map_err(err(brokers, "reading metadata (is the broker up?)"))?;
+    let mut out = Offsets {
+        at_ms: now_ms(),
+        ..Offsets::default()
+    };
+    for t in md.topics() {
+        if !topics.contains(&t.name()) || t.error().is_some() {
+            continue;
+        }
+        let mut parts = BTreeMap::new();
+        for p in t.partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(t.name(), p.id(), timeout)
+                .map_err(err(brokers, &format!("reading offsets of {}", t.name())))?;
+            parts.insert(p.id(), high);
+        }
+        out.topics.insert(t.name().to_owned(), parts);
+    }
+    Ok(out)
+}
+
+/// Messages per topic between two snapshots.
+pub fn counts(before: &Offsets, after: &Offsets) -> BTreeMap<String, u64> {
+    after
+        .topics
+        .iter()
+        .map(|(t, parts)| {
+            let n = parts
+                .iter()
+                .map(|(p, high)| {
+                    let low = before
+                        .topics
+                        .get(t)
+                        .and_then(|b| b.get(p))
+                        .copied()
+                        .unwrap_or(0);
+                    (high - low).max(0) as u64
+                })
+                .sum();
+            (t.clone(), n)
+        })
+        .collect()
+}
+
+/// One validity ratio: `numerator / denominator ≈ expect` within `tolerance` (relative).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    /// Name shown in the verdict.
+    pub name: String,
+    /// Topics summed on top.
+    pub numerator: Vec<String>,
+    /// Topics summed below.
+    pub denominator: Vec<String>,
+    /// Expected value.
+    pub expect: f64,
+}
+
+/// The seed's validity ratios.
+pub fn default_ratios() -> Vec<Ratio> {
+    let t = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    vec![
+        Ratio {
+            name: "fulfil/prepare".into(),
+            numerator: t(&["topic-transfer-fulfil"]),
+            denominator: t(&["topic-transfer-prepare"]),
+            expect: 1.0,
+        },
+        Ratio {
+            name: "notification/prepare".into(),
+            numerator: t(&["topic-notification-event"]),
+            denominator: t(&["topic-transfer-prepare"]),
+            expect: 2.0,
+        },
+    ]
+}
+
+/// The verdict on a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    /// Window length, seconds.
+    pub window_s: f64,
+    /// Messages per topic.
+    pub counts: BTreeMap<String, u64>,
+    /// (ratio, measured, passed).
+    pub ratios: Vec<(Ratio, Option<f64>, bool)>,
+    /// Prepares needed for a verdict.
+    pub min_prepares: u64,
+    /// Passed overall.
+    pub pass: bool,
+}
+
+/// Judges a window: every ratio within `tolerance` of its expectation, and at least
+/// `min_prepares` prepares (an idle window proves nothing).
+pub fn gate(
+    before: &Offsets,
+    after: &Offsets,
+    ratios: &[Ratio],
+    tolerance: f64,
+    min_prepares: u64,
+) -> Gate {
+    let counts = counts(before, after);
+    let sum = |ts: &[String]| {
+        ts.iter()
+            .map(|t| counts.get(t).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let judged: Vec<_> = ratios
+        .iter()
+        .map(|r| {
+            let (n, d) = (sum(&r.numerator), sum(&r.denominator));
+            let v = (d > 0).then(|| n as f64 / d as f64);
+            let ok = v.is_some_and(|v| (v - r.expect).abs() <= tolerance * r.expect);
+            (r.clone(), v, ok)
+        })
+        .collect();
+    let prepares = counts.get("topic-transfer-prepare").copied().unwrap_or(0);
+    let pass = prepares >= min_prepares && judged.iter().all(|(_, _, ok)| *ok);
+    Gate {
+        window_s: after.at_ms.saturating_sub(before.at_ms) as f64 / 1000.0,
+        counts,
+        ratios: judged,
+        min_prepares,
+        pass,
+    }
+}
+
+/// One consumer group's position on one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lag {
+    /// Group.
+    pub group: String,
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Committed offset.
+    pub committed: i64,
+    /// High watermark.
+    pub high: i64,
+    /// high − committed.
+    pub lag: i64,
+}
+
+/// The consumer groups the broker knows.
+pub fn groups(brokers: &str, timeout: Duration) -> Result<Vec<String>, KafkaError> {
+    let consumer: BaseConsumer = client_config(brokers)
+        .create()
+        .map_err(err(brokers, "creating a client"))?;
+    let list = consumer
+        .fetch_group_list(None, timeout)
+        .map_err(err(brokers, "listing consumer groups"))?;
+    let mut g: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
+    g.sort();
+    Ok(g)
+}
+
+/// Lag of `groups` (all known groups when empty) on `topics`, where they have committed.
+pub fn lag(
+    brokers: &str,
+    groups_wanted: &[String],
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<Vec<Lag>, KafkaError> {
+    let groups = if groups_wanted.is_empty() {
+        groups(brokers, timeout)?
+    } else {
+        groups_wanted.to_vec()
+    };
+    let now = snapshot(brokers, topics, timeout)?;
+    let mut tpl = TopicPartitionList::new();
+    for (t, parts) in &now.topics {
+        for p in parts.keys() {
+            tpl.add_partition(t, *p);
+        }
+    }
+    let mut out = Vec::new();
+    if tpl.count() == 0 {
+        return Ok(out);
+    }
+    for g in groups {
+        let consumer: BaseConsumer = client_config(brokers)
+            .set("group.id", &g)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(err(brokers, "creating a client"))?;
+        let committed = consumer
+            .committed_offsets(tpl.clone(), timeout)
+            .map_err(err(brokers, &format!("reading committed offsets of {g}")))?;
+        for e in committed.elements() {
+            if let Offset::Offset(c) = e.offset() {
+                let high = now.topics[e.topic()][&e.partition()];
+                out.push(Lag {
+                    group: g.clone(),
+                    topic: e.topic().to_owned(),
+                    partition: e.partition(),
+                    committed: c,
+                    high,
+                    lag: (high - c).max(0),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the topics that do not exist yet; returns those it created.
+pub async fn create_topics(
+    brokers: &str,
+    topics: &[&str],
+    partitions: i32,
+    timeout: Duration,
+) -> Result<Vec<String>, KafkaError> {
+    let existing = snapshot(brokers, topics, timeout)?;
+    let missing: Vec<&str> = topics
+        .iter()
+        .copied()
+        .filter(|t| !existing.topics.contains_key(*t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers)
+        .create()
+        .map_err(err(brokers, "creating an admin client"))?;
+    let new: Vec<NewTopic> = missing
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let results = admin
+        .create_topics(&new, &AdminOptions::new().operation_timeout(Some(timeout)))
+        .await
+        .map_err(err(brokers, "creating topics"))?;
+    let mut created = Vec::new();
+    for r in results {
+        match r {
+            Ok(t) => created.push(t),
+            Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                let _ = t;
+            }
+            Err((t, code)) => {
+                return Err(KafkaError::Invalid(format!(
+                    "kafka at {brokers}: creating {t}: {code}"
+                )))
+            }
+        }
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offs(at: u64, v: &[(&str, i32, i64)]) -> Offsets {
+        let mut o = Offsets {
+            at_ms: at,
+            ..Offsets::default()
+        };
+        for (t, p, h) in v {
+            o.topics.entry((*t).to_owned()).or_default().insert(*p, *h);
+        }
+        o
+    }
+
+    #[test]
+    fn gate_judges_ratios_and_idle_windows() {
+        let before = offs(
+            0,
+            &[
+                ("topic-transfer-prepare", 0, 10),
+                ("topic-transfer-prepare", 1, 5),
+            ],
+        );
+        let after = offs(
+            10_000,
+            &[
+                ("topic-transfer-prepare", 0, 60),
+                ("topic-transfer-prepare", 1, 55),
+                ("topic-transfer-fulfil", 0, 99),
+                ("topic-notification-event", 0, 201),
+            ],
+        );
+        let g = gate(&before, &after, &default_ratios(), 0.02, 1);
+        assert_eq!(g.counts["topic-transfer-prepare"], 100);
+        assert_eq!(g.window_s, 10.0);
+        assert!(g.pass, "{g:?}");
+        let strict = gate(&before, &after, &default_ratios(), 0.001, 1);
+        assert!(!strict.pass);
+        assert!(!gate(&before, &after, &default_ratios(), 0.02, 101).pass);
+        assert!(
+            !gate(&after, &after, &default_ratios(), 0.5, 0).pass,
+            "no prepares: no ratio"
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! The testbed file: one description of a scheme (FSPs, currency, NDC, funds, numbers, where the
+//! hub's services and databases are) shared by `onboard`, `msisdn`, `positions` and `kafka`.
+//!
+//! ```toml
+//! currency = "XXX"
+//! ndc = 10000000          # NET_DEBIT_CAP per DFSP
+//! funds = 100000000       # settlement funds per DFSP (funds-in)
+//! msisdns = 100000        # numbers per DFSP (index 0..msisdns of the perffsp scheme)
+//!
+//! [hub]
+//! admin = "http://central-ledger:3001"
+//! oracle = "http://als-msisdn-oracle:3000"
+//! als = "http://account-lookup-service:4002"
+//! ledger_db = "mysql://root@mysql:3306/central_ledger"
+//! oracle_db = "mysql://root@mysql:3306/oracle_msisdn"
+//! kafka = "kafka:9092"
+//!
+//! [[dfsp]]
+//! id = "perffsp1"
+//! callback = "http://perffsp1:4001"
+//! ```
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// A whole testbed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Testbed {
+    /// Currency of every account.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Net debit cap per DFSP.
+    #[serde(default = "default_ndc")]
+    pub ndc: u64,
+    /// Settlement funds per DFSP.
+    #[serde(default = "default_funds")]
+    pub funds: u64,
+    /// Numbers per DFSP.
+    #[serde(default = "default_msisdns")]
+    pub msisdns: u32,
+    /// Where the hub is.
+    #[serde(default)]
+    pub hub: HubAddresses,
+    /// The DFSPs.
+    #[serde(default, rename = "dfsp")]
+    pub dfsps: Vec<TestbedDfsp>,
+}
+
+/// Addresses of the hub's services (any may be absent; the command that needs one says so).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HubAddresses {
+    /// central-ledger admin API (`…/admin` on the emulator).
+    pub admin: Option<String>,
+    /// Oracle REST API (`…/oracle` on the emulator).
+    pub oracle: Option<String>,
+    /// ALS FSPIOP API (the emulator's FSPIOP base).
+    pub als: Option<String>,
+    /// central_ledger database URL (`mysql://user:password@host:port/schema`).
+    pub ledger_db: Option<String>,
+    /// MSISDN oracle database URL.
+    pub oracle_db: Option<String>,
+    /// Kafka bootstrap servers.
+    pub kafka: Option<String>,
+}
+
+/// One DFSP of the testbed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TestbedDfsp {
+    /// FSP id.
+    pub id: String,
+    /// Callback base URL (the simulator serving it).
+    #[serde(default)]
+    pub callback: Option<String>,
+    /// Numbers for this DFSP (overrides the testbed's `msisdns`).
+    #[serde(default)]
+    pub msisdns: Option<u32>,
+}
+
+fn default_currency() -> String {
+    "XXX".into()
+}
+fn default_ndc() -> u64 {
+    10_000_000
+}
+fn default_funds() -> u64 {
+    100_000_000
+}
+fn default_msisdns() -> u32 {
+    1000
+}
+
+impl Default for Testbed {
+    fn default() -> Self {
+        Testbed {
+            currency: default_currency(),
+            ndc: default_ndc(),
+            funds: default_funds(),
+            msisdns: default_msisdns(),
+            hub: HubAddresses::default(),
+            dfsps: Vec::new(),
+        }
+    }
+}
+
+impl Testbed {
+    /// Parses and checks a testbed file's text.
+    pub fn parse(text: &str) -> Result<Testbed, String> {
+        let t: Testbed = toml::from_str(text).map_err(|e| e.to_string())?;
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Reads a testbed file.
+    pub fn load(path: &Path) -> Result<Testbed, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read testbed file {}: {e}", path.display()))?;
+        Testbed::parse(&text).map_err(|e| format!("testbed file {}: {e}", path.display()))
+    }
+
+    /// Checks ids, currency and URLs.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.currency.parse::<fspiop::types::Currency>().is_err() {
+            return Err(format!(
+                "currency '{}' is not an ISO 4217 code (e.g. XXX, USD)",
+                self.currency
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.dfsps {
+            if d.id.parse::<fspiop::types::FspId>().is_err() {
+                return Err(format!("dfsp id '{}' is not a valid FSP id", d.id));
+            }
+            if !seen.insert(d.id.as_str()) {
+                return Err(format!("dfsp '{}' is listed twice", d.id));
+            }
+            if let Some(u) = &d.callback {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(format!(
+                        "dfsp '{}': callback '{u}' must start with http:// or https://",
+                        d.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The DFSP ids, in file order.
+    pub fn ids(&self) -> Vec<String> {
+        self.dfsps.iter().map(|d| d.id.clone()).collect()
+    }
+
+    /// Numbers for `dfsp`.
+    pub fn msisdns_of(&self, dfsp: &TestbedDfsp) -> u32 {
+        dfsp.msisdns.unwrap_or(self.msisdns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let text = include_str!("testbed.rs")
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let t = Testbed::parse(&text).unwrap();
+        assert_eq!(t.dfsps.len(), 1);
+        assert_eq!(t.hub.kafka.as_deref(), Some("kafka:9092"));
+        assert_eq!(t.msisdns, 100_000);
+    }
+
+    #[test]
+    fn says_what_is_wrong() {
+        let e = Testbed::parse("currency = \"XX\"").unwrap_err();
+        assert!(e.contains("ISO 4217"), "{e}");
+        let e = Testbed::parse("[[dfsp]]\nid = \"a\"\n[[dfsp]]\nid = \"a\"").unwrap_err();
+        assert!(e.contains("twice"), "{e}");
+        let e = Testbed::parse("[[dfsp]]\nid = \"a\"\ncallback = \"ftp://x\"").unwrap_err();
+        assert!(e.contains("http://"), "{e}");
+        let e = Testbed::parse("ndcc = 1").unwrap_err();
+        assert!(e.contains("ndcc"), "{e}");
+    }
+}
