@@ -369,13 +369,18 @@ const SELECT_ACCOUNTS: &str = "SELECT p.name, lat.name, CAST(pc.participantCurre
  JOIN participantPosition pp ON pp.participantCurrencyId = pc.participantCurrencyId \
  WHERE pc.currencyId = ? AND lat.name IN ('POSITION', 'SETTLEMENT') AND p.name IN ";
 
-/// Transfers the hub has not finished (reference §8's internal states), from the timeout
-/// handler's own candidate table.
-const IN_FLIGHT: &str = "SELECT COUNT(*) FROM transferTimeout tt \
- JOIN (SELECT tsc1.transferId, MAX(tsc1.transferStateChangeId) AS m FROM transferTimeout tt1 \
-       JOIN transferStateChange tsc1 ON tsc1.transferId = tt1.transferId GROUP BY tsc1.transferId) ts \
-   ON ts.transferId = tt.transferId \
- JOIN transferStateChange tsc ON tsc.transferStateChangeId = ts.m \
+/// Transfers the hub has not finished (reference §8's internal states). Candidates are the
+/// timeout handler's own table (`transferTimeout`) plus every transfer with a state change the
+/// handler has not looked at yet (after its `segment` mark; it runs every 15 s), so the query
+/// stays small however many transfers the database holds.
+const IN_FLIGHT: &str = "SELECT COUNT(*) FROM ( \
+   SELECT transferId FROM transferTimeout \
+   UNION \
+   SELECT transferId FROM transferStateChange WHERE transferStateChangeId > \
+     (SELECT COALESCE(MAX(value), 0) FROM segment WHERE segmentType = 'timeout' AND tableName = 'transferStateChange') \
+ ) x \
+ JOIN transferStateChange tsc ON tsc.transferStateChangeId = \
+   (SELECT MAX(t2.transferStateChangeId) FROM transferStateChange t2 WHERE t2.transferId = x.transferId) \
  WHERE tsc.transferStateId IN ('RECEIVED_PREPARE', 'RESERVED', 'RECEIVED_FULFIL')";
 
 fn placeholders(n: usize) -> String {

@@ -1,0 +1,790 @@
+//! The ops commands against the REAL Mojaloop central-ledger (npm 19.5.5: its own migrations,
+//! seeds, admin API and Kafka handlers) on MariaDB, over a real Kafka-protocol broker (tansu).
+//! `scripts/realhub up` starts it (the README's test command does); these tests fail, never
+//! skip, when it is not running. Positions are moved by real prepares and fulfils placed on the
+//! ledger's Kafka topics in its own message format, as ml-api-adapter would.
+//!
+//! The tests share one ledger: each uses its own FSPs, and they run one at a time.
+
+use serde_json::{json, Value};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Real {
+    admin: String,
+    ledger_db: String,
+    oracle_db: String,
+    kafka: String,
+}
+
+fn real() -> Real {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!(
+                "{k} is not set: these tests need the real central-ledger. Start it with \
+                 `scripts/realhub up`, then `export $(scripts/realhub env)` (scripts/test does both)"
+            )
+        })
+    };
+    Real {
+        admin: var("PERFBED_REALHUB_ADMIN"),
+        ledger_db: var("PERFBED_REALHUB_LEDGER_DB"),
+        oracle_db: var("PERFBED_REALHUB_ORACLE_DB"),
+        kafka: var("PERFBED_REALHUB_KAFKA"),
+    }
+}
+
+fn perfbed() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_perfbed"));
+    c.env_remove("PERFBED_TESTBED")
+        .env_remove("PERFBED_ADMIN")
+        .env_remove("PERFBED_LEDGER_DB")
+        .env_remove("PERFBED_KAFKA");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs perfbed, asserts success, returns stdout.
+fn ok(args: &[&str]) -> String {
+    let o = perfbed().args(args).output().unwrap();
+    assert!(o.status.success(), "perfbed {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn onboard(r: &Real, fsps: &[&str], extra: &[&str]) -> String {
+    let mut args = vec!["onboard".to_owned(), "--admin".into(), r.admin.clone()];
+    for f in fsps {
+        args.push("--dfsp".into());
+        args.push(format!("{f}=http://127.0.0.1:9/{f}"));
+    }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&a)
+}
+
+fn show(r: &Real, fsps: &str, api: bool) -> Vec<Value> {
+    let mut args = vec![
+        "positions",
+        "show",
+        "--json",
+        "--fsp",
+        fsps,
+        "--admin",
+        &r.admin,
+    ];
+    if !api {
+        args.extend(["--database", &r.ledger_db]);
+    }
+    json_lines(&ok(&args))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+// ---- Kafka messages in central-ledger's format (what ml-api-adapter publishes) -------------
+
+fn message(
+    id: &str,
+    from: &str,
+    to: &str,
+    typ: &str,
+    action: &str,
+    payload: Value,
+    uri_id: Option<&str>,
+) -> Value {
+    use base64::Engine;
+    let body = serde_json::to_vec(&payload).unwrap();
+    let mime = "application/vnd.interoperability.transfers+json;version=1.1";
+    let mut content = json!({
+        "headers": {
+            "content-type": mime, "accept": "application/vnd.interoperability.transfers+json;version=1",
+            "date": httpdate(), "fspiop-source": from, "fspiop-destination": to,
+        },
+        "payload": format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(body)),
+    });
+    if let Some(u) = uri_id {
+        content["uriParams"] = json!({ "id": u });
+    }
+    json!({
+        "id": id, "from": from, "to": to, "type": "application/json", "content": content,
+        "metadata": { "correlationId": id, "event": {
+            "id": uuid(), "type": typ, "action": action, "createdAt": now_iso(),
+            "state": { "status": "success", "code": 0, "description": "action successful" } } },
+    })
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn httpdate() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .unwrap()
+}
+
+fn now_iso() -> String {
+    iso(time::OffsetDateTime::now_utc())
+}
+
+fn iso(t: time::OffsetDateTime) -> String {
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap()
+}
+
+struct Transfer {
+    id: String,
+    payer: String,
+    payee: String,
+    fulfilment: fspiop::types::IlpFulfilment,
+}
+
+impl Transfer {
+    fn new(payer: &str, payee: &str) -> Transfer {
+        let id = uuid();
+        let mut seed = [0u8; 32];
+        seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        Transfer {
+            id,
+            payer: payer.into(),
+            payee: payee.into(),
+            fulfilment: fspiop::types::IlpFulfilment::from_bytes(&seed),
+        }
+    }
+
+    fn prepare(&self, amount: &str) -> Value {
+        let expiration = iso(time::OffsetDateTime::now_utc() + time::Duration::minutes(10));
+        message(
+            &self.id,
+            &self.payer,
+            &self.payee,
+            "prepare",
+            "prepare",
+            json!({
+                "transferId": self.id, "payerFsp": self.payer, "payeeFsp": self.payee,
+                "amount": { "amount": amount, "currency": "XXX" },
+                "ilpPacket": "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF91MDI",
+                "condition": self.fulfilment.condition().as_str(), "expiration": expiration,
+            }),
+            None,
+        )
+    }
+
+    fn fulfil(&self) -> Value {
+        message(
+            &self.id,
+            &self.payee,
+            &self.payer,
+            "fulfil",
+            "commit",
+            json!({
+                "transferState": "COMMITTED", "fulfilment": self.fulfilment.as_str(),
+                "completedTimestamp": now_iso(),
+            }),
+            Some(&self.id),
+        )
+    }
+}
+
+fn produce(r: &Real, topic: &str, key: &str, v: &Value) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    runtime().block_on(async {
+        let p: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &r.kafka)
+            .create()
+            .unwrap();
+        let payload = serde_json::to_vec(v).unwrap();
+        p.send(
+            FutureRecord::to(topic).key(key).payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    });
+}
+
+/// Polls SQL positions until `want(fsp)` holds for every FSP.
+fn wait_positions(r: &Real, fsps: &str, want: &dyn Fn(&Value) -> bool) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let now = show(r, fsps, false);
+        if now.iter().all(want) {
+            return now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "positions never got there: {now:?}\n(handlers log: ~/.cache/perfbed/realhub/handlers.log)"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn onboarding_the_real_central_ledger_twice_changes_nothing_the_second_time() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let dry = onboard(&r, &["perffsp11", "perffsp12"], &["--dry-run"]);
+    assert!(dry.contains("FSPIOP_CALLBACK_URL_PARTIES_GET"), "{dry}");
+    let first = onboard(&r, &["perffsp11", "perffsp12"], &[]);
+    assert!(first.contains("onboarded 2 DFSPs"), "{first}");
+    assert!(first.contains("perffsp11: funds-in 100000000"), "{first}");
+    let second = onboard(&r, &["perffsp11", "perffsp12"], &[]);
+    assert!(second.contains("nothing to change"), "{second}");
+
+    // Funds-in is visible, through the admin API and in the database alike.
+    let api = show(&r, "perffsp11,perffsp12", true);
+    let sql = show(&r, "perffsp11,perffsp12", false);
+    assert_eq!(api, sql);
+    for row in &api {
+        assert_eq!(row["settlement"], "-100000000", "{row}");
+        assert_eq!(row["position"], "0");
+        assert_eq!(row["ndc"], "10000000");
+        assert_eq!(row["liquidityHeadroom"], "100000000");
+    }
+
+    // An unknown FSP is named, with what to do.
+    let o = perfbed()
+        .args([
+            "positions",
+            "show",
+            "--admin",
+            &r.admin,
+            "--fsp",
+            "perffsp98",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unknown FSP 'perffsp98'"), "{}", text(&o));
+    let o = perfbed()
+        .args([
+            "positions",
+            "show",
+            "--database",
+            &r.ledger_db,
+            "--fsp",
+            "perffsp98",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("perffsp98 has no POSITION/SETTLEMENT accounts"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let fsps = "perffsp21,perffsp22";
+    onboard(
+        &r,
+        &["perffsp21", "perffsp22"],
+        &["--ndc", "500000", "--funds", "1000000"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("before.json");
+    ok(&[
+        "kafka",
+        "snapshot",
+        "--brokers",
+        &r.kafka,
+        "-o",
+        snap.to_str().unwrap(),
+    ]);
+
+    // Three real prepares: the payer's position goes up by their sum.
+    let transfers: Vec<Transfer> = (0..3)
+        .map(|_| Transfer::new("perffsp21", "perffsp22"))
+        .collect();
+    for t in &transfers {
+        produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("100.5"));
+    }
+    wait_positions(&r, fsps, &|p| {
+        p["fsp"] != "perffsp21" || p["position"] == "301.5"
+    });
+
+    // In flight: a SQL reset refuses and changes nothing.
+    let o = perfbed()
+        .args([
+            "positions",
+            "reset",
+            "--database",
+            &r.ledger_db,
+            "--fsp",
+            fsps,
+            "--ndc",
+            "500000",
+            "--funds",
+            "1000000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("3 transfers are not finished"),
+        "{}",
+        text(&o)
+    );
+
+    for t in &transfers {
+        produce(&r, "topic-transfer-fulfil", &t.id, &t.fulfil());
+    }
+    let moved = wait_positions(&r, fsps, &|p| {
+        p["position"]
+            == if p["fsp"] == "perffsp21" {
+                "301.5"
+            } else {
+                "-301.5"
+            }
+    });
+    assert_eq!(moved, show(&r, fsps, true), "admin API and SQL agree");
+    assert_eq!(moved[0]["liquidityHeadroom"], "999698.5");
+    assert_eq!(moved[0]["ndcHeadroom"], "499698.5");
+
+    // Kafka saw exactly the traffic: 3 prepares, 3 fulfils, the notifications the handlers made.
+    let gate = perfbed()
+        .args([
+            "kafka",
+            "gate",
+            "--brokers",
+            &r.kafka,
+            "--since",
+            snap.to_str().unwrap(),
+            "--json",
+            "--min-prepares",
+            "3",
+            "--tolerance",
+            "0.01",
+        ])
+        .output()
+        .unwrap();
+    let g: Value = serde_json::from_slice(&gate.stdout).unwrap_or(Value::Null);
+    assert_eq!(g["counts"]["topic-transfer-prepare"], 3, "{}", text(&gate));
+    assert_eq!(g["counts"]["topic-transfer-fulfil"], 3, "{}", text(&gate));
+    assert_eq!(
+        g["counts"]["topic-notification-event"],
+        6,
+        "{}",
+        text(&gate)
+    );
+    assert_eq!(g["pass"], true, "{}", text(&gate));
+    assert!(gate.status.success());
+    let strict = perfbed()
+        .args([
+            "kafka",
+            "gate",
+            "--brokers",
+            &r.kafka,
+            "--since",
+            snap.to_str().unwrap(),
+            "--min-prepares",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
+    assert!(
+        text(&strict).contains("kafka gate: FAIL"),
+        "{}",
+        text(&strict)
+    );
+
+    // Lag: the ledger's prepare consumer has caught up; a group committed at 0 lags by everything.
+    let started = Instant::now();
+    loop {
+        let lag: Vec<Value> =
+            serde_json::from_str(&ok(&["kafka", "lag", "--brokers", &r.kafka, "--json"])).unwrap();
+        let prepare: Vec<&Value> = lag
+            .iter()
+            .filter(|l| {
+                l["topic"] == "topic-transfer-prepare"
+                    && l["group"].as_str().unwrap().contains("prepare")
+            })
+            .collect();
+        if !prepare.is_empty() && prepare.iter().all(|l| l["lag"] == 0) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{lag:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    commit_at_zero(&r, "perfbed-test-lag", "topic-transfer-prepare");
+    let lagging = perfbed()
+        .args([
+            "kafka",
+            "lag",
+            "--brokers",
+            &r.kafka,
+            "--group",
+            "perfbed-test-lag",
+            "--json",
+            "--max-lag",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(lagging.status.code(), Some(1), "{}", text(&lagging));
+    let rows: Vec<Value> = serde_json::from_slice(&lagging.stdout).unwrap();
+    let total: i64 = rows.iter().map(|r| r["lag"].as_i64().unwrap()).sum();
+    let high: i64 = rows.iter().map(|r| r["high"].as_i64().unwrap()).sum();
+    assert!(high >= 3 && total == high, "{rows:?}");
+
+    // Admin-API reset: headroom back to the configured values (positions stay: only settlement
+    // could move them).
+    let dry = ok(&[
+        "positions",
+        "reset",
+        "--api",
+        "--admin",
+        &r.admin,
+        "--fsp",
+        fsps,
+        "--ndc",
+        "500000",
+        "--funds",
+        "1000000",
+        "--dry-run",
+    ]);
+    assert!(
+        dry.contains("would change perffsp21: settlement -1000000 -> -1000301.5 (funds-in 301.5)"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("would change perffsp22: settlement -1000000 -> -999698.5 (funds-out 301.5)"),
+        "{dry}"
+    );
+    assert_eq!(show(&r, fsps, false), moved, "a dry run changes nothing");
+    ok(&[
+        "positions",
+        "reset",
+        "--api",
+        "--admin",
+        &r.admin,
+        "--fsp",
+        fsps,
+        "--ndc",
+        "500000",
+        "--funds",
+        "1000000",
+    ]);
+    for p in show(&r, fsps, false) {
+        assert_eq!(p["liquidityHeadroom"], "1000000", "{p}");
+        assert_eq!(p["ndcHeadroom"], "500000", "{p}");
+    }
+
+    // SQL reset: one transaction back to position 0, settlement −funds, NDC.
+    let sql_reset = |extra: &[&str]| {
+        let mut a = vec![
+            "positions",
+            "reset",
+            "--database",
+            &r.ledger_db,
+            "--fsp",
+            fsps,
+            "--ndc",
+            "500000",
+            "--funds",
+            "1000000",
+        ];
+        a.extend(extra);
+        ok(&a)
+    };
+    // The funds-out commit of the API reset is asynchronous on the real ledger (its admin
+    // handler, ~0.3 s) and invisible through the admin API; until it lands the SQL reset
+    // rightly counts it as a transfer in flight.
+    let started = Instant::now();
+    let dry = loop {
+        let mut a = vec![
+            "positions",
+            "reset",
+            "--database",
+            &r.ledger_db,
+            "--fsp",
+            fsps,
+            "--ndc",
+            "500000",
+            "--funds",
+            "1000000",
+            "--dry-run",
+        ];
+        let o = perfbed().args(&a).output().unwrap();
+        if o.status.success() {
+            break String::from_utf8_lossy(&o.stdout).into_owned();
+        }
+        assert!(
+            text(&o).contains("1 transfers are not finished"),
+            "{}",
+            text(&o)
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{}", text(&o));
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        dry.contains("would change perffsp21: position 301.5 -> 0"),
+        "{dry}"
+    );
+    let done = sql_reset(&[]);
+    assert!(done.contains("reset 2 FSPs (6 changes)"), "{done}");
+    for p in show(&r, fsps, true) {
+        assert_eq!(
+            (
+                p["position"].as_str(),
+                p["settlement"].as_str(),
+                p["ndc"].as_str()
+            ),
+            (Some("0"), Some("-1000000"), Some("500000")),
+            "{p}"
+        );
+    }
+    assert!(sql_reset(&[]).contains("nothing to change"));
+
+    // And the ledger goes on: a new transfer after the reset commits from the reset values.
+    let t = Transfer::new("perffsp21", "perffsp22");
+    produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("7"));
+    wait_positions(&r, fsps, &|p| {
+        p["fsp"] != "perffsp21" || p["position"] == "7"
+    });
+    produce(&r, "topic-transfer-fulfil", &t.id, &t.fulfil());
+    wait_positions(&r, fsps, &|p| {
+        p["position"] == if p["fsp"] == "perffsp21" { "7" } else { "-7" }
+    });
+}
+
+fn commit_at_zero(r: &Real, group: &str, topic: &str) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &r.kafka)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), rdkafka::Offset::Offset(0))
+            .unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync).unwrap();
+}
+
+#[test]
+fn a_sql_reset_whose_connection_dies_before_commit_changes_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    onboard(&r, &["perffsp31", "perffsp32"], &[]);
+    let fsps = vec!["perffsp31".to_owned(), "perffsp32".to_owned()];
+    runtime().block_on(async {
+        let pool = ops::positions::connect(&r.ledger_db).await.unwrap();
+        let before = ops::positions::show_sql(&pool, &fsps, "XXX").await.unwrap();
+        let target = ops::positions::Target {
+            ndc: ops::Money::units(777),
+            funds: ops::Money::units(555),
+        };
+        let killer = pool.clone();
+        let result =
+            ops::positions::reset_sql(&pool, &fsps, "XXX", target, false, false, |id| async move {
+                sqlx::query(&format!("KILL CONNECTION {id}"))
+                    .execute(&killer)
+                    .await
+                    .unwrap();
+            })
+            .await;
+        let e = result.expect_err("the commit cannot succeed on a killed connection");
+        assert!(e.to_string().contains("database"), "{e}");
+        let after = ops::positions::show_sql(&pool, &fsps, "XXX").await.unwrap();
+        assert_eq!(before, after, "nothing half-applied");
+        // The same reset on a healthy connection applies all of it.
+        let changes =
+            ops::positions::reset_sql(&pool, &fsps, "XXX", target, false, false, |_| async {})
+                .await
+                .unwrap();
+        assert_eq!(changes.len(), 4, "{changes:?}");
+        let now = ops::positions::show_sql(&pool, &fsps, "XXX").await.unwrap();
+        assert!(now
+            .iter()
+            .all(|p| p.settlement.value == ops::Money::units(-555)
+                && p.ndc == Some(ops::Money::units(777))));
+    });
+}
+
+fn oracle_count(r: &Real, fsp: &str) -> i64 {
+    runtime().block_on(async {
+        let pool = ops::positions::connect(&r.oracle_db).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM oracleMSISDN WHERE fspId = ?")
+            .bind(fsp)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn sql_seeding_is_idempotent_resumes_after_a_kill_and_check_finds_wrong_owners() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let seed = |fsp: &str, count: &str, extra: &[&str]| {
+        let mut a = vec![
+            "msisdn",
+            "seed",
+            "--via",
+            "sql",
+            "--database",
+            &r.oracle_db,
+            "--fsp",
+            fsp,
+            "--count",
+            count,
+        ];
+        a.extend(extra);
+        ok(&a)
+    };
+    let first = seed("perffsp41", "200000", &[]);
+    assert!(first.contains("perffsp41: 200000 numbers (254741000000 … 254741199999): 200000 written, 0 already there"), "{first}");
+    let again = seed("perffsp41", "200000", &[]);
+    assert!(again.contains("0 written, 200000 already there"), "{again}");
+    assert_eq!(oracle_count(&r, "perffsp41"), 200_000);
+    let check = ok(&[
+        "msisdn",
+        "check",
+        "--via",
+        "sql",
+        "--database",
+        &r.oracle_db,
+        "--fsp",
+        "perffsp41",
+        "--count",
+        "200000",
+    ]);
+    assert!(check.contains("perffsp41: ok: 100/100"), "{check}");
+
+    // Interrupted (SIGKILL) part-way, then re-run: finishes the job, no duplicates.
+    let mut child = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--via",
+            "sql",
+            "--database",
+            &r.oracle_db,
+            "--fsp",
+            "perffsp42",
+            "--count",
+            "1000000",
+            "--parallel",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while oracle_count(&r, "perffsp42") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A statement already sent still completes on the server: wait until the count is still.
+    let mut partial = oracle_count(&r, "perffsp42");
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = oracle_count(&r, "perffsp42");
+        if now == partial {
+            break;
+        }
+        partial = now;
+    }
+    assert!(
+        partial > 0 && partial < 1_000_000,
+        "interrupted part-way: {partial}"
+    );
+    assert_eq!(partial % 10_000, 0, "chunks land whole: {partial}");
+    let resumed = seed("perffsp42", "1000000", &[]);
+    assert!(
+        resumed.contains(&format!(
+            "{} written, {partial} already there",
+            1_000_000 - partial
+        )),
+        "{resumed}"
+    );
+    assert_eq!(oracle_count(&r, "perffsp42"), 1_000_000);
+
+    // A number owned by another FSP is not overwritten, and check names it.
+    runtime().block_on(async {
+        let pool = ops::positions::connect(&r.oracle_db).await.unwrap();
+        sqlx::query("INSERT INTO oracleMSISDN (id, fspId) VALUES ('254743000005', 'perffsp44')")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    seed("perffsp43", "10", &[]);
+    let o = perfbed()
+        .args([
+            "msisdn",
+            "check",
+            "--via",
+            "sql",
+            "--database",
+            &r.oracle_db,
+            "--fsp",
+            "perffsp43",
+            "--count",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("254743000005 belongs to perffsp44"),
+        "{}",
+        text(&o)
+    );
+
+    // Wrong credentials and an unreachable database say so.
+    let o = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--via",
+            "sql",
+            "--database",
+            "mysql://nobody:pw@127.0.0.1:3306/x",
+            "--fsp",
+            "perffsp41",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("cannot connect to mysql://nobody:***@127.0.0.1:3306/x"),
+        "{}",
+        text(&o)
+    );
+}
