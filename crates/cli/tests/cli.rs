@@ -546,6 +546,20 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         "{}",
         String::from_utf8_lossy(&seed.stderr)
     );
+    let again = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--oracle",
+            &format!("{hub}/oracle"),
+            "--fsp",
+            "perffsp5",
+            "--count",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 50 already there"));
     let check = perfbed()
         .args([
             "msisdn",
@@ -650,4 +664,67 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         assert_eq!(r["ndcHeadroom"], "10000000", "{r}");
     }
     assert!(positions(&["reset"]).contains("nothing to change"));
+}
+
+#[test]
+fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    // The ALS answers bulk registrations with PUT /participants/{requestId} to the FSP's
+    // PARTICIPANT_BATCH_PUT endpoint: onboard the FSP with seed's listener as its callback base.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = perfbed()
+        .args(["onboard", "--admin", &format!("{hub}/admin")])
+        .args(["--dfsp", &format!("perffsp6=http://{listen}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_als = |cmd: &str, count: &str, extra: &[&str]| {
+        let out = perfbed()
+            .args([
+                "msisdn",
+                cmd,
+                "--via",
+                "als",
+                "--als",
+                &hub,
+                "--callback-listen",
+                &listen,
+            ])
+            .args(["--fsp", "perffsp6", "--count", count])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, first, err) = via_als("seed", "25000", &[]);
+    assert_eq!(code, Some(0), "{first}{err}");
+    assert!(
+        first.contains("perffsp6: 25000 numbers (254706000000 … 254706024999): 25000 written, 0 already there, 0 refused"),
+        "{first}"
+    );
+    let (_, again, _) = via_als("seed", "25000", &[]);
+    assert!(again.contains("0 written, 25000 already there"), "{again}");
+    let (code, check, err) = via_als("check", "25000", &["--sample", "20"]);
+    assert_eq!(code, Some(0), "{check}{err}");
+    assert!(check.contains("perffsp6: ok: 20/20"), "{check}");
+    // Numbers past the seeded range are missing: check says so and fails.
+    let (code, check, _) = via_als("check", "30000", &["--sample", "3"]);
+    assert_eq!(code, Some(1), "{check}");
+    assert!(check.contains("missing: 254706029999"), "{check}");
 }

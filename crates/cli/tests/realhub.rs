@@ -6,6 +6,8 @@
 //!
 //! The tests share one ledger: each uses its own FSPs, and they run one at a time.
 
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
 use serde_json::{json, Value};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -93,6 +95,12 @@ fn show(r: &Real, fsps: &str, api: bool) -> Vec<Value> {
         args.extend(["--database", &r.ledger_db]);
     }
     json_lines(&ok(&args))
+}
+
+/// Two fresh participant names, so the tests can run again on the same ledger.
+fn pair(tag: &str) -> (String, String) {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    (format!("{tag}{}p", &u[..8]), format!("{tag}{}q", &u[..8]))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -247,17 +255,22 @@ fn wait_positions(r: &Real, fsps: &str, want: &dyn Fn(&Value) -> bool) -> Vec<Va
 fn onboarding_the_real_central_ledger_twice_changes_nothing_the_second_time() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = real();
-    let dry = onboard(&r, &["perffsp11", "perffsp12"], &["--dry-run"]);
+    let (a, b) = pair("ob");
+    let both = format!("{a},{b}");
+    let dry = onboard(&r, &[&a, &b], &["--dry-run"]);
     assert!(dry.contains("FSPIOP_CALLBACK_URL_PARTIES_GET"), "{dry}");
-    let first = onboard(&r, &["perffsp11", "perffsp12"], &[]);
+    let first = onboard(&r, &[&a, &b], &[]);
     assert!(first.contains("onboarded 2 DFSPs"), "{first}");
-    assert!(first.contains("perffsp11: funds-in 100000000"), "{first}");
-    let second = onboard(&r, &["perffsp11", "perffsp12"], &[]);
+    assert!(
+        first.contains(&format!("{a}: funds-in 100000000")),
+        "{first}"
+    );
+    let second = onboard(&r, &[&a, &b], &[]);
     assert!(second.contains("nothing to change"), "{second}");
 
     // Funds-in is visible, through the admin API and in the database alike.
-    let api = show(&r, "perffsp11,perffsp12", true);
-    let sql = show(&r, "perffsp11,perffsp12", false);
+    let api = show(&r, &both, true);
+    let sql = show(&r, &both, false);
     assert_eq!(api, sql);
     for row in &api {
         assert_eq!(row["settlement"], "-100000000", "{row}");
@@ -302,12 +315,10 @@ fn onboarding_the_real_central_ledger_twice_changes_nothing_the_second_time() {
 fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = real();
-    let fsps = "perffsp21,perffsp22";
-    onboard(
-        &r,
-        &["perffsp21", "perffsp22"],
-        &["--ndc", "500000", "--funds", "1000000"],
-    );
+    let (a, b) = pair("tr");
+    let both = format!("{a},{b}");
+    let fsps = both.as_str();
+    onboard(&r, &[&a, &b], &["--ndc", "500000", "--funds", "1000000"]);
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("before.json");
     ok(&[
@@ -320,14 +331,12 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
     ]);
 
     // Three real prepares: the payer's position goes up by their sum.
-    let transfers: Vec<Transfer> = (0..3)
-        .map(|_| Transfer::new("perffsp21", "perffsp22"))
-        .collect();
+    let transfers: Vec<Transfer> = (0..3).map(|_| Transfer::new(&a, &b)).collect();
     for t in &transfers {
         produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("100.5"));
     }
     wait_positions(&r, fsps, &|p| {
-        p["fsp"] != "perffsp21" || p["position"] == "301.5"
+        p["fsp"] != a.as_str() || p["position"] == "301.5"
     });
 
     // In flight: a SQL reset refuses and changes nothing.
@@ -358,7 +367,7 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
     }
     let moved = wait_positions(&r, fsps, &|p| {
         p["position"]
-            == if p["fsp"] == "perffsp21" {
+            == if p["fsp"] == a.as_str() {
                 "301.5"
             } else {
                 "-301.5"
@@ -472,11 +481,15 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
         "--dry-run",
     ]);
     assert!(
-        dry.contains("would change perffsp21: settlement -1000000 -> -1000301.5 (funds-in 301.5)"),
+        dry.contains(&format!(
+            "would change {a}: settlement -1000000 -> -1000301.5 (funds-in 301.5)"
+        )),
         "{dry}"
     );
     assert!(
-        dry.contains("would change perffsp22: settlement -1000000 -> -999698.5 (funds-out 301.5)"),
+        dry.contains(&format!(
+            "would change {b}: settlement -1000000 -> -999698.5 (funds-out 301.5)"
+        )),
         "{dry}"
     );
     assert_eq!(show(&r, fsps, false), moved, "a dry run changes nothing");
@@ -520,7 +533,7 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
     // rightly counts it as a transfer in flight.
     let started = Instant::now();
     let dry = loop {
-        let mut a = vec![
+        let a = vec![
             "positions",
             "reset",
             "--database",
@@ -546,7 +559,7 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
-        dry.contains("would change perffsp21: position 301.5 -> 0"),
+        dry.contains(&format!("would change {a}: position 301.5 -> 0")),
         "{dry}"
     );
     let done = sql_reset(&[]);
@@ -565,14 +578,14 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
     assert!(sql_reset(&[]).contains("nothing to change"));
 
     // And the ledger goes on: a new transfer after the reset commits from the reset values.
-    let t = Transfer::new("perffsp21", "perffsp22");
+    let t = Transfer::new(&a, &b);
     produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("7"));
     wait_positions(&r, fsps, &|p| {
-        p["fsp"] != "perffsp21" || p["position"] == "7"
+        p["fsp"] != a.as_str() || p["position"] == "7"
     });
     produce(&r, "topic-transfer-fulfil", &t.id, &t.fulfil());
     wait_positions(&r, fsps, &|p| {
-        p["position"] == if p["fsp"] == "perffsp21" { "7" } else { "-7" }
+        p["position"] == if p["fsp"] == a.as_str() { "7" } else { "-7" }
     });
 }
 
@@ -598,8 +611,9 @@ fn commit_at_zero(r: &Real, group: &str, topic: &str) {
 fn a_sql_reset_whose_connection_dies_before_commit_changes_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = real();
-    onboard(&r, &["perffsp31", "perffsp32"], &[]);
-    let fsps = vec!["perffsp31".to_owned(), "perffsp32".to_owned()];
+    let (a, b) = pair("kl");
+    onboard(&r, &[&a, &b], &[]);
+    let fsps = vec![a, b];
     runtime().block_on(async {
         let pool = ops::positions::connect(&r.ledger_db).await.unwrap();
         let before = ops::positions::show_sql(&pool, &fsps, "XXX").await.unwrap();
@@ -665,6 +679,14 @@ fn sql_seeding_is_idempotent_resumes_after_a_kill_and_check_finds_wrong_owners()
         a.extend(extra);
         ok(&a)
     };
+    // This test owns the ranges of perffsp41..44: start them empty, so it can run again.
+    runtime().block_on(async {
+        let pool = ops::positions::connect(&r.oracle_db).await.unwrap();
+        sqlx::query("DELETE FROM oracleMSISDN WHERE id BETWEEN '254741000000' AND '254744999999'")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
     let first = seed("perffsp41", "200000", &[]);
     assert!(first.contains("perffsp41: 200000 numbers (254741000000 … 254741199999): 200000 written, 0 already there"), "{first}");
     let again = seed("perffsp41", "200000", &[]);

@@ -40,7 +40,7 @@ pub enum KafkaError {
         /// Doing what.
         what: String,
         /// Why.
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// Nothing to measure.
     #[error("{0}")]
@@ -69,7 +69,7 @@ fn err(brokers: &str, what: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> 
     move |source| KafkaError::Client {
         brokers,
         what,
-        source,
+        source: Box::new(source),
     }
 }
 
