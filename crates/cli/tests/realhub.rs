@@ -810,3 +810,60 @@ fn sql_seeding_is_idempotent_resumes_after_a_kill_and_check_finds_wrong_owners()
         text(&o)
     );
 }
+
+#[test]
+fn one_testbed_file_drives_onboard_seed_check_show_reset_and_kafka() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("testbed.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "currency = \"XXX\"\nndc = 2000000\nfunds = 3000000\nmsisdns = 5000\n\
+             [hub]\nadmin = \"{}\"\nledger_db = \"{}\"\noracle_db = \"{}\"\nkafka = \"{}\"\n\
+             [[dfsp]]\nid = \"perffsp51\"\ncallback = \"http://127.0.0.1:9/a\"\n\
+             [[dfsp]]\nid = \"perffsp52\"\ncallback = \"http://127.0.0.1:9/b\"\nmsisdns = 7000\n",
+            r.admin, r.ledger_db, r.oracle_db, r.kafka
+        ),
+    )
+    .unwrap();
+    let t = file.to_str().unwrap();
+    ok(&["onboard", "--testbed", t]);
+    assert!(ok(&["onboard", "--testbed", t]).contains("nothing to change"));
+    let seeded = ok(&["msisdn", "seed", "--testbed", t]);
+    assert!(seeded.contains("perffsp51: 5000 numbers"), "{seeded}");
+    assert!(
+        seeded.contains("perffsp52: 7000 numbers (254752000000 … 254752006999)"),
+        "{seeded}"
+    );
+    let check = ok(&["msisdn", "check", "--testbed", t, "--fsp", "perffsp52"]);
+    assert!(
+        check.contains("perffsp52: ok: 100/100") && !check.contains("perffsp51"),
+        "{check}"
+    );
+    // The positions come from the database (the file names one), the targets from the file.
+    let shown = json_lines(&ok(&["positions", "show", "--testbed", t, "--json"]));
+    assert_eq!(shown.len(), 2);
+    assert!(
+        shown
+            .iter()
+            .all(|p| p["ndc"] == "2000000" && p["settlement"] == "-3000000"),
+        "{shown:?}"
+    );
+    let reset = ok(&["positions", "reset", "--testbed", t, "--dry-run"]);
+    assert!(reset.contains("nothing to change: 2 FSPs"), "{reset}");
+    ok(&["kafka", "lag", "--testbed", t]);
+    // A file with a mistake is refused with the place and the fix.
+    std::fs::write(
+        &file,
+        "currency = \"XXX\"\n[[dfsp]]\nid = \"perffsp51\"\ncallbak = \"x\"\n",
+    )
+    .unwrap();
+    let o = perfbed()
+        .args(["positions", "show", "--testbed", t])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("unknown field `callbak`"), "{}", text(&o));
+}

@@ -180,6 +180,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let t = Testbed::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testbeds/example.toml"
+        )))
+        .unwrap();
+        assert_eq!(t.dfsps.len(), 8);
+        assert_eq!(t.msisdns_of(&t.dfsps[7]), 1_000_000);
+        assert_eq!(t.msisdns_of(&t.dfsps[0]), 100_000);
+    }
+
+    #[test]
     fn says_what_is_wrong() {
         let e = Testbed::parse("currency = \"XX\"").unwrap_err();
         assert!(e.contains("ISO 4217"), "{e}");
