@@ -51,6 +51,31 @@ pub(crate) struct RunArgs {
     /// Serve Prometheus metrics of the run at ADDR/metrics while it runs.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Distributed run: this driver is replica I of N (e.g. `0/3`; in a Kubernetes Indexed Job
+    /// `$(JOB_COMPLETION_INDEX)/3`). It runs the arrivals whose index ≡ I (mod N), stamps its
+    /// ids with I, looks up only its slice of the numbers, and relays callbacks that belong to
+    /// another replica to it. Merge the replicas' results with `perfbed report merge`.
+    #[arg(long, value_name = "I/N", env = "PERFBED_REPLICA", requires = "peers")]
+    replica: Option<String>,
+    /// Every replica's callback base URL, in index order: a template with `{i}` (e.g.
+    /// `http://perfbed-load-{i}.perfbed-load:4001`) or a comma-separated list.
+    #[arg(long, value_name = "URLS", env = "PERFBED_PEERS", requires = "replica")]
+    peers: Option<String>,
+    /// Distributed run: keep relaying peers' callbacks this long after this replica's own
+    /// iterations have ended.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    linger: Duration,
+}
+
+fn parse_replica(spec: &str, peers: &str) -> Result<sim::Replicas> {
+    let bad = || anyhow::anyhow!("--replica wants I/N with 0 ≤ I < N, e.g. 0/3 (got '{spec}')");
+    let (i, n) = spec.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u16, u16) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    sim::Replicas::new(i, n, sim::Replicas::peers_from(peers, n))
+        .map_err(|e| anyhow::anyhow!("--peers: {e}"))
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<bool> {
@@ -64,6 +89,11 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
     payers.dedup();
     let mut config = sim::SimConfig::new(&payers, &args.hub.hub);
     config.hub = args.hub.urls();
+    config.replicas = match (&args.replica, &args.peers) {
+        (Some(r), Some(p)) => Some(parse_replica(r, p)?),
+        _ => None,
+    };
+    let replica = config.replicas.clone();
     config.ilp_secret = args.ilp_secret.clone();
     let keys = args.jws.apply(&mut config)?;
     let server_tls = args.server_tls.load()?;
@@ -88,14 +118,29 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         } else {
             Some(Arc::new(load::Stderr))
         };
-        let report = load::run(
-            &scenario,
-            load::Payers::new(&[running.sim().clone()], &args.ilp_secret),
-            progress,
-        )
-        .await;
+        let mut drivers = load::Payers::new(&[running.sim().clone()], &args.ilp_secret);
+        if let Some(r) = &replica {
+            drivers = drivers.replica(r.clone());
+        }
+        let report = load::run(&scenario, drivers, progress).await;
+        let name = match &replica {
+            Some(r) => {
+                // Peers may still be waiting for callbacks that land here.
+                tokio::time::sleep(args.linger).await;
+                if !args.quiet {
+                    eprintln!(
+                        "replica {}/{}: relayed {} callbacks to their owners",
+                        r.index,
+                        r.count,
+                        running.sim().metrics().relayed_total()
+                    );
+                }
+                format!("{}-replica{}", scenario.name, r.index)
+            }
+            None => scenario.name.clone(),
+        };
         running.shutdown(Duration::from_secs(5)).await;
-        crate::local::write_report(&args.out, &scenario.name, &report)?;
+        crate::local::write_report(&args.out, &name, &report)?;
         Ok(report.passed)
     })
 }

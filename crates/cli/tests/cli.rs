@@ -728,3 +728,215 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
     assert_eq!(code, Some(1), "{check}");
     assert!(check.contains("missing: 254706029999"), "{check}");
 }
+
+/// A TCP round-robin balancer, per connection, like a Kubernetes Service in front of pods.
+fn round_robin(backends: Vec<String>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(client) = conn else { continue };
+            let Ok(server) = std::net::TcpStream::connect(&backends[n % backends.len()]) else {
+                continue;
+            };
+            let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            };
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
+        }
+    });
+    addr
+}
+
+#[test]
+fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    let (_payee, payee) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let replicas: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    // The payer's callbacks go to ONE address that spreads connections over the replicas.
+    let service = round_robin(replicas.clone());
+    let out = perfbed()
+        .args(["onboard", "--admin", &format!("{hub}/admin")])
+        .args(["--dfsp", &format!("perffsp1=http://{service}")])
+        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seed = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--oracle",
+            &format!("{hub}/oracle"),
+            "--fsp",
+            "perffsp5",
+            "--count",
+            "90",
+        ])
+        .output()
+        .unwrap();
+    assert!(seed.status.success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("dist.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"dist\"\nflow = \"p2p\"\nmsisdns_per_fsp = 90\nwarmup = \"1s\"\nstages = [{ rate = 40, duration = \"4s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\nsuccess_rate = 99.5\n",
+    )
+    .unwrap();
+    let peers = replicas
+        .iter()
+        .map(|r| format!("http://{r}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            perfbed()
+                .args(["run"])
+                .arg(&scenario)
+                .args(["--hub", &hub, "--listen", &replicas[i], "--no-jws"])
+                .args([
+                    "--replica",
+                    &format!("{i}/3"),
+                    "--peers",
+                    &peers,
+                    "--linger",
+                    "2s",
+                ])
+                .arg("--out")
+                .arg(dir.path().join(format!("r{i}")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut relayed = 0u64;
+    let mut result_dirs = Vec::new();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "replica {i}: {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("replica {i}/3: relayed ")))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        relayed += line
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        let sub = std::fs::read_dir(dir.path().join(format!("r{i}")))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(sub
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("dist-replica"));
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(sub.join("report.json")).unwrap()).unwrap();
+        // Arrival indexes ≡ i (mod 3) of 160: 54, 53, 53.
+        assert_eq!(r["committed"], [54, 53, 53][i], "replica {i}: {r}");
+        result_dirs.push(sub);
+    }
+    assert!(
+        relayed > 0,
+        "callbacks landed on the wrong replica and were relayed"
+    );
+
+    let merged_out = dir.path().join("merged");
+    let merge = perfbed()
+        .args(["report", "merge"])
+        .args(&result_dirs)
+        .arg("--out")
+        .arg(&merged_out)
+        .output()
+        .unwrap();
+    assert!(
+        merge.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merge.stderr)
+    );
+    let merged_dir = std::fs::read_dir(&merged_out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(merged_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(m["replicas"], 3);
+    assert_eq!(
+        m["committed"], 160,
+        "every arrival of the whole schedule, exactly once: {m}"
+    );
+    assert_eq!(
+        m["committed"].as_u64().unwrap()
+            + m["rejected"].as_u64().unwrap()
+            + m["timed_out"].as_u64().unwrap()
+            + m["not_sent"].as_u64().unwrap(),
+        160
+    );
+    assert_eq!(m["passed"], true);
+    // The merged histograms are the union of the replicas': same count, same extremes.
+    let hist = |d: &std::path::Path| {
+        load::histograms::HistogramSet::from_json(
+            &std::fs::read(d.join("histograms.json")).unwrap(),
+        )
+        .unwrap()
+        .by_name
+        .remove("e2e")
+        .unwrap()
+    };
+    let parts: Vec<_> = result_dirs.iter().map(|d| hist(d)).collect();
+    let whole = hist(&merged_dir);
+    assert_eq!(whole.len(), parts.iter().map(|h| h.len()).sum::<u64>());
+    assert_eq!(whole.max(), parts.iter().map(|h| h.max()).max().unwrap());
+    assert_eq!(whole.min(), parts.iter().map(|h| h.min()).min().unwrap());
+    let mut union = parts[0].clone();
+    union.add(&parts[1]).unwrap();
+    union.add(&parts[2]).unwrap();
+    assert_eq!(whole.value_at_quantile(0.99), union.value_at_quantile(0.99));
+}

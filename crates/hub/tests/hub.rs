@@ -282,7 +282,7 @@ async fn p2p_through_the_hub_moves_positions_and_conserves_value() {
         .await
         .unwrap();
     assert_eq!(
-        party.party.party_id_info.fsp_id.unwrap().as_str(),
+        party.party.party_id_info.fsp_id.clone().unwrap().as_str(),
         "perffsp5"
     );
     let q = quote_request(&msisdn(5, 3), "250.5");

@@ -63,6 +63,8 @@ pub struct Payers {
     http: perfbed_http::HttpClient,
     /// The payees' ILP secret, for `transfer`-only flows (the driver builds the packet).
     pub ilp_secret: String,
+    /// Distributed run: this driver is replica `index` of `count` (peers unused here).
+    pub replica: Option<sim::Replicas>,
 }
 
 impl Payers {
@@ -82,7 +84,24 @@ impl Payers {
             sims: map,
             ilp_secret: ilp_secret.to_owned(),
             http,
+            replica: None,
         }
+    }
+
+    /// This driver is one of `count` replicas sharing the scenario: it runs the arrivals whose
+    /// index ≡ `index` (mod `count`), stamps its ids with `index` and looks up only its slice of
+    /// each payee's numbers, so callbacks relayed between replicas find their owner.
+    pub fn replica(mut self, r: sim::Replicas) -> Payers {
+        self.replica = Some(r);
+        self
+    }
+
+    fn new_id(&self) -> CorrelationId {
+        let bytes: [u8; 16] = rand::random();
+        CorrelationId::v4_from_bytes(match &self.replica {
+            Some(r) => r.stamp(bytes),
+            None => bytes,
+        })
     }
 
     fn get(&self, fsp: &str) -> Option<&Arc<Sim>> {
@@ -139,10 +158,6 @@ fn pick_corridor(weights: &[f64], index: u64) -> usize {
     weights.len() - 1
 }
 
-fn new_id() -> CorrelationId {
-    CorrelationId::v4_from_bytes(rand::random())
-}
-
 /// One `GET` for the `ping` flow.
 async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
     let url = scenario.ping_url.as_deref().unwrap_or_default();
@@ -159,14 +174,15 @@ async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
 }
 
 /// Runs one iteration.
+/// Runs one iteration: how it ended, its phases, and when its last callback arrived.
 async fn iteration(
     scenario: &Scenario,
     payers: &Payers,
     index: u64,
     corridor: usize,
-) -> (Outcome, [Option<Duration>; 3]) {
+) -> (Outcome, [Option<Duration>; 3], Option<Instant>) {
     if scenario.flow == Flow::Ping {
-        return (ping(scenario, payers).await, [None; 3]);
+        return (ping(scenario, payers).await, [None; 3], None);
     }
     let c = &scenario.corridors[corridor];
     let mut phases = [None; 3];
@@ -174,11 +190,16 @@ async fn iteration(
         return (
             Outcome::NotSent(format!("no simulator serves payer {}", c.payer)),
             phases,
+            None,
         );
     };
     let payee_n = fspiop::testbed::fsp_index(&c.payee).unwrap_or(0);
     let r = mix(index ^ 0x5555);
-    let msisdn = fspiop::testbed::msisdn(payee_n, (r % u64::from(scenario.msisdns_per_fsp)) as u32);
+    let number = match &payers.replica {
+        Some(rep) => rep.number_index(r, scenario.msisdns_per_fsp),
+        None => (r % u64::from(scenario.msisdns_per_fsp)) as u32,
+    };
+    let msisdn = fspiop::testbed::msisdn(payee_n, number);
     let span = scenario.amount_max - scenario.amount_min + 1;
     let amount = (scenario.amount_min + (r >> 20) % span).to_string();
     let t = scenario.timeout;
@@ -192,11 +213,15 @@ async fn iteration(
         fspiop::types::FspId::parse(c.payer.as_str()),
         fspiop::types::FspId::parse(c.payee.as_str()),
     ) else {
-        return (Outcome::NotSent("invalid scenario values".into()), phases);
+        return (
+            Outcome::NotSent("invalid scenario values".into()),
+            phases,
+            None,
+        );
     };
     let quote = QuotesPost::p2p(
-        new_id(),
-        new_id(),
+        payers.new_id(),
+        payers.new_id(),
         Party::with_id(payer_id),
         Party::with_id(payee_id),
         money.clone(),
@@ -215,10 +240,10 @@ async fn iteration(
     };
     if scenario.flow == Flow::P2p {
         let started = Instant::now();
-        if let Err(e) = sim.lookup(&c.payer, PartyIdType::Msisdn, &msisdn, t).await {
-            return (fail(e), phases);
+        match sim.lookup(&c.payer, PartyIdType::Msisdn, &msisdn, t).await {
+            Ok(p) => phases[0] = Some(p.at.saturating_duration_since(started)),
+            Err(e) => return (fail(e), phases, None),
         }
-        phases[0] = Some(started.elapsed());
     }
     let transfer = if scenario.flow == Flow::Transfer {
         let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
@@ -227,6 +252,7 @@ async fn iteration(
             return (
                 Outcome::NotSent("cannot build the ILP packet".into()),
                 phases,
+                None,
             );
         };
         TransfersPost {
@@ -243,22 +269,28 @@ async fn iteration(
         let started = Instant::now();
         let response = match sim.quote(&c.payer, &c.payee, &quote, t).await {
             Ok(r) => r,
-            Err(e) => return (fail(e), phases),
+            Err(e) => return (fail(e), phases, None),
         };
-        phases[1] = Some(started.elapsed());
+        phases[1] = Some(response.at.saturating_duration_since(started));
         match TransfersPost::from_quote(&quote, &response, quote.transaction_id.clone(), expiration)
         {
             Some(t) => t,
-            None => return (Outcome::NotSent("quote parties lack fspId".into()), phases),
+            None => {
+                return (
+                    Outcome::NotSent("quote parties lack fspId".into()),
+                    phases,
+                    None,
+                )
+            }
         }
     };
     let started = Instant::now();
     match sim.transfer(&c.payer, &transfer, t).await {
-        Ok(_) => {
-            phases[2] = Some(started.elapsed());
-            (Outcome::Committed, phases)
+        Ok(done) => {
+            phases[2] = Some(done.at.saturating_duration_since(started));
+            (Outcome::Committed, phases, Some(done.at))
         }
-        Err(e) => (fail(e), phases),
+        Err(e) => (fail(e), phases, None),
     }
 }
 
@@ -301,6 +333,11 @@ pub async fn run_with(
                 let intended = start + offset;
                 tokio::time::sleep_until(intended).await;
                 let index = i as u64;
+                if let Some(r) = &payers.replica {
+                    if index % u64::from(r.count) != u64::from(r.index) {
+                        continue;
+                    }
+                }
                 let corridor = pick_corridor(&weights, index);
                 if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
                     let _ = tx.send(Sample {
@@ -324,8 +361,10 @@ pub async fn run_with(
                 );
                 tokio::spawn(async move {
                     let actual = tokio::time::Instant::now();
-                    let (outcome, phases) = iteration(&scenario, &payers, index, corridor).await;
-                    let end = tokio::time::Instant::now();
+                    let (outcome, phases, last) =
+                        iteration(&scenario, &payers, index, corridor).await;
+                    let end =
+                        last.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                     let _ = tx.send(Sample {
                         index,

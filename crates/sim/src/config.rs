@@ -180,6 +180,95 @@ pub struct SimConfig {
     pub max_in_flight: usize,
     /// Timeout of each outbound HTTP request.
     pub http_timeout: Duration,
+    /// This process is one of several driver replicas behind one address (distributed load).
+    pub replicas: Option<Replicas>,
+}
+
+/// Replica `index` of `count`, each owning a disjoint slice of ids and numbers; a payer callback
+/// that lands on the wrong replica is relayed to its owner (`peers[owner]`) with its receipt time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replicas {
+    /// This replica, 0-based.
+    pub index: u16,
+    /// How many.
+    pub count: u16,
+    /// Base URL of every replica's simulator, by index.
+    pub peers: Vec<String>,
+}
+
+/// Header carrying a relayed callback's receipt time (Unix nanoseconds) to its owner.
+pub const RELAYED_AT: &str = "x-perfbed-relayed-at";
+
+impl Replicas {
+    /// Checks the index, count and peers.
+    pub fn new(index: u16, count: u16, peers: Vec<String>) -> Result<Replicas, String> {
+        if count == 0 || index >= count {
+            return Err(format!(
+                "replica {index}/{count}: the index must be below the count"
+            ));
+        }
+        if peers.len() != count as usize {
+            return Err(format!(
+                "{count} replicas need {count} peer URLs (got {})",
+                peers.len()
+            ));
+        }
+        Ok(Replicas {
+            index,
+            count,
+            peers: peers
+                .into_iter()
+                .map(|p| p.trim_end_matches('/').to_owned())
+                .collect(),
+        })
+    }
+
+    /// Peers from a template with `{i}` (e.g. `http://load-{i}.load:4000`) or a comma list.
+    pub fn peers_from(spec: &str, count: u16) -> Vec<String> {
+        if spec.contains("{i}") {
+            (0..count)
+                .map(|i| spec.replace("{i}", &i.to_string()))
+                .collect()
+        } else {
+            spec.split(',').map(|s| s.trim().to_owned()).collect()
+        }
+    }
+
+    /// The replica that made an id: its index sits in the id's last 16 bits (see
+    /// [`Replicas::stamp`]).
+    pub fn owner_of_id(&self, id: &str) -> Option<u16> {
+        let tail = id.get(id.len().checked_sub(4)?..)?;
+        u16::from_str_radix(tail, 16).ok().map(|v| v % self.count)
+    }
+
+    /// The replica a pending key belongs to: ids by their stamp, numbers by their index.
+    pub fn owner_of_key(&self, key: &str) -> Option<u16> {
+        let (kind, rest) = key.split_once(':')?;
+        match kind {
+            "t" | "q" => self.owner_of_id(rest),
+            "p" => {
+                let number = rest.split('/').nth(1)?;
+                let (_, i) = fspiop::testbed::msisdn_owner(number)?;
+                Some((i % u32::from(self.count)) as u16)
+            }
+            _ => None,
+        }
+    }
+
+    /// Random id bytes stamped with this replica's index.
+    pub fn stamp(&self, mut bytes: [u8; 16]) -> [u8; 16] {
+        bytes[14..16].copy_from_slice(&self.index.to_be_bytes());
+        bytes
+    }
+
+    /// Number indexes this replica uses among `0..per_fsp`: `index, index + count, …`; the
+    /// `r`-th of them.
+    pub fn number_index(&self, r: u64, per_fsp: u32) -> u32 {
+        let mine = (per_fsp.saturating_sub(u32::from(self.index)))
+            .div_ceil(u32::from(self.count))
+            .max(1);
+        u32::from(self.index) + u32::from(self.count) * (r % u64::from(mine)) as u32
+    }
 }
 
 impl SimConfig {
@@ -198,6 +287,7 @@ impl SimConfig {
             version: fspiop::headers::Version::V1_1,
             max_in_flight: 10_000,
             http_timeout: Duration::from_secs(20),
+            replicas: None,
         }
     }
 }
@@ -281,5 +371,47 @@ reject = [{ on = "transfer", code = 5105, amount_above = "1000" }]
             .apply(&mut c)
             .unwrap_err()
             .contains("needs amount_above"));
+    }
+}
+
+#[cfg(test)]
+mod replica_tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_numbers_partition_between_replicas() {
+        let peers = Replicas::peers_from("http://load-{i}.load:4001/", 3);
+        assert_eq!(peers[2], "http://load-2.load:4001/");
+        let reps: Vec<Replicas> = (0..3)
+            .map(|i| Replicas::new(i, 3, peers.clone()).unwrap())
+            .collect();
+        assert_eq!(reps[0].peers[2], "http://load-2.load:4001");
+        for r in &reps {
+            // Ids a replica makes come back to it, whatever the random part.
+            for seed in 0u8..50 {
+                let id = fspiop::types::CorrelationId::v4_from_bytes(r.stamp([seed; 16]));
+                assert_eq!(reps[0].owner_of_key(&format!("t:{id}")), Some(r.index));
+                assert_eq!(reps[1].owner_of_key(&format!("q:{id}")), Some(r.index));
+            }
+        }
+        // Number slices are disjoint, cover the range, and their lookups come back to the owner.
+        let mut seen = std::collections::HashSet::new();
+        for r in &reps {
+            for k in 0..1000u64 {
+                let i = r.number_index(k, 100);
+                assert!(i < 100, "{i}");
+                assert_eq!(i % 3, u32::from(r.index));
+                seen.insert(i);
+                let key = format!("p:MSISDN/{}", fspiop::testbed::msisdn(5, i));
+                assert_eq!(reps[2].owner_of_key(&key), Some(r.index));
+            }
+        }
+        assert_eq!(seen.len(), 100, "every number is used by some replica");
+        assert!(Replicas::new(3, 3, peers.clone()).is_err());
+        assert!(Replicas::new(0, 2, peers).is_err(), "2 replicas, 3 peers");
+        assert_eq!(
+            Replicas::peers_from("http://a:1, http://b:2", 2),
+            ["http://a:1", "http://b:2"]
+        );
     }
 }

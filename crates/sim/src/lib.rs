@@ -23,8 +23,9 @@ pub mod payee;
 mod payer;
 mod pending;
 
+pub use config::Replicas;
 pub use config::{Behaviour, BehaviourFile, HubUrls, Latency, RejectRule, SimConfig, Stage};
-pub use payer::{Anomaly, FlowError};
+pub use payer::{Anomaly, FlowError, Received};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -390,10 +391,18 @@ async fn fspiop_request(
         Err(e) => ("unknown", Err(e)),
         Ok(target) => {
             let route = target.route();
-            (
-                route,
-                handle(&sim, target, &method, uri.path(), &headers, body),
-            )
+            let received = received_at(&headers, started);
+            let relay_to = relay_target(&sim, &target, &headers);
+            match relay_to {
+                Some(owner) => {
+                    relay(&sim, owner, &method, &uri, &headers, body);
+                    ("relayed", Ok(StatusCode::OK))
+                }
+                None => (
+                    route,
+                    handle(&sim, target, &method, uri.path(), &headers, body, received),
+                ),
+            }
         }
     };
     let response = match result {
@@ -411,6 +420,69 @@ async fn fspiop_request(
     response
 }
 
+/// When a request arrived: now, or for a relayed callback the first replica's receipt time.
+fn received_at(headers: &HeaderMap, now: Instant) -> Instant {
+    let Some(nanos) = headers
+        .get(config::RELAYED_AT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u128>().ok())
+    else {
+        return now;
+    };
+    let wall_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let ago = Duration::from_nanos(wall_now.saturating_sub(nanos).min(u64::MAX as u128) as u64);
+    now.checked_sub(ago).unwrap_or(now)
+}
+
+/// The replica a payer callback belongs to, when it is not this one (and was not relayed here).
+fn relay_target(sim: &Sim, target: &Target, headers: &HeaderMap) -> Option<u16> {
+    let r = sim.config.replicas.as_ref()?;
+    if headers.contains_key(config::RELAYED_AT) {
+        return None;
+    }
+    let owner = r.owner_of_key(&target.pending_key()?)?;
+    (owner != r.index).then_some(owner)
+}
+
+/// Forwards a callback, unchanged (signature included), to the replica that owns it, stamped
+/// with its receipt time.
+fn relay(sim: &Arc<Sim>, owner: u16, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) {
+    let Some(r) = sim.config.replicas.as_ref() else {
+        return;
+    };
+    let url = format!("{}{}", r.peers[owner as usize], uri.path());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut b = http::Request::builder().method(method.clone()).uri(&url);
+    for (k, v) in headers {
+        if !matches!(
+            k.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) {
+            b = b.header(k, v);
+        }
+    }
+    let Ok(req) = b
+        .header(config::RELAYED_AT, nanos.to_string())
+        .body(http_body_util::Full::new(body))
+    else {
+        return;
+    };
+    sim.metrics.relayed();
+    let task = sim.clone();
+    sim.tracker.spawn(async move {
+        let sim = task;
+        match sim.client.send(req).await {
+            Ok(resp) if resp.status().is_success() => {}
+            Ok(resp) => tracing::warn!(%url, status = %resp.status(), "relayed callback refused"),
+            Err(e) => tracing::warn!(%url, error = %e, "relay failed"),
+        }
+    });
+}
+
 fn handle(
     sim: &Arc<Sim>,
     target: Target,
@@ -418,6 +490,7 @@ fn handle(
     path: &str,
     headers: &HeaderMap,
     body: Bytes,
+    received: Instant,
 ) -> Result<StatusCode, FspiopError> {
     let checked = check_inbound(method, path, headers, &body, sim.jws_policy.as_ref());
     let parsed = match checked {
@@ -433,7 +506,11 @@ fn handle(
                 } else {
                     Anomaly::InvalidCallback
                 };
-                if sim.pending.resolve(&key, dest, &Callback::Invalid(kind)) > 0 {
+                if sim
+                    .pending
+                    .resolve(&key, dest, &Callback::Invalid(kind), received)
+                    > 0
+                {
                     sim.metrics.anomaly(kind.as_str());
                 }
             }
@@ -455,6 +532,7 @@ fn handle(
         source,
         destination,
         version,
+        received,
     };
     match target {
         Target::PartiesGet { id_path } => payee::lookup(sim, ctx, &id_path),

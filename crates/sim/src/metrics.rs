@@ -41,6 +41,7 @@ pub struct Metrics {
     callback_latency: HistogramFamily<Route>,
     jws_failures: Counter,
     shed: Counter,
+    relayed: Counter,
     anomalies: Family<Kind, Counter>,
 }
 
@@ -62,6 +63,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let jws_failures = Counter::default();
         let shed = Counter::default();
+        let relayed = Counter::default();
         let anomalies = Family::<Kind, Counter>::default();
         registry.register(
             "requests",
@@ -99,6 +101,11 @@ impl Metrics {
             shed.clone(),
         );
         registry.register(
+            "relayed",
+            "Payer callbacks relayed to the driver replica that owns them",
+            relayed.clone(),
+        );
+        registry.register(
             "payer_anomalies",
             "Payer-side anomalies by kind (never counted as success)",
             anomalies.clone(),
@@ -112,6 +119,7 @@ impl Metrics {
             callback_latency,
             jws_failures,
             shed,
+            relayed,
             anomalies,
         }
     }
@@ -147,6 +155,16 @@ impl Metrics {
     /// One request shed.
     pub fn shed(&self) {
         self.shed.inc();
+    }
+
+    /// One callback relayed to the replica that owns it.
+    pub fn relayed(&self) {
+        self.relayed.inc();
+    }
+
+    /// Callbacks relayed so far.
+    pub fn relayed_total(&self) -> u64 {
+        self.relayed.get()
     }
 
     /// One payer anomaly.

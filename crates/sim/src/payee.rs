@@ -30,6 +30,8 @@ pub(crate) struct Ctx {
     pub source: String,
     pub destination: Option<String>,
     pub version: Version,
+    /// When the request arrived (a relayed one: when the first replica got it).
+    pub received: std::time::Instant,
 }
 
 fn now() -> DateTime {

@@ -10,7 +10,7 @@ use fspiop::models::{
 use http::{Method, StatusCode};
 use perfbed_http::fspiop::{parse_body, FspiopError, Outbound};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::payee::Ctx;
 use crate::{Callback, Sim};
@@ -81,6 +81,23 @@ impl FlowError {
     }
 }
 
+/// A callback's content and when it reached the replica that received it (after a relay:
+/// the first replica's receipt time, so latency is not stretched by the relay hop).
+#[derive(Debug, Clone)]
+pub struct Received<T> {
+    /// The callback's content.
+    pub value: T,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl<T> std::ops::Deref for Received<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
 impl Sim {
     async fn request(
         self: &Arc<Self>,
@@ -88,7 +105,7 @@ impl Sim {
         key: String,
         out: Outbound,
         timeout: Duration,
-    ) -> Result<Callback, FlowError> {
+    ) -> Result<(Callback, Instant), FlowError> {
         if !self.serves(payer) {
             return Err(FlowError::Send(format!(
                 "this simulator does not serve payer '{payer}'"
@@ -146,7 +163,7 @@ impl Sim {
         id_type: PartyIdType,
         id: &str,
         timeout: Duration,
-    ) -> Result<PartiesPut, FlowError> {
+    ) -> Result<Received<PartiesPut>, FlowError> {
         let id_path = format!("{}/{id}", id_type.as_str());
         let out = self.payer_out(
             payer,
@@ -160,8 +177,8 @@ impl Sim {
             .request(payer, format!("p:{id_path}"), out, timeout)
             .await?
         {
-            Callback::Party(p) => Ok(*p),
-            other => Err(unexpected(other)),
+            (Callback::Party(p), at) => Ok(Received { value: *p, at }),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
@@ -172,7 +189,7 @@ impl Sim {
         payee_fsp: &str,
         req: &QuotesPost,
         timeout: Duration,
-    ) -> Result<QuotesPut, FlowError> {
+    ) -> Result<Received<QuotesPut>, FlowError> {
         let body = Bytes::from(to_canonical_vec(req));
         let out = self.payer_out(
             payer,
@@ -186,8 +203,8 @@ impl Sim {
             .request(payer, format!("q:{}", req.quote_id), out, timeout)
             .await?
         {
-            Callback::Quote(q) => Ok(*q),
-            other => Err(unexpected(other)),
+            (Callback::Quote(q), at) => Ok(Received { value: *q, at }),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
@@ -198,7 +215,7 @@ impl Sim {
         payer: &str,
         req: &TransfersPost,
         timeout: Duration,
-    ) -> Result<TransfersPut, FlowError> {
+    ) -> Result<Received<TransfersPut>, FlowError> {
         let body = Bytes::from(to_canonical_vec(req));
         let out = self.payer_out(
             payer,
@@ -212,7 +229,7 @@ impl Sim {
             .request(payer, format!("t:{}", req.transfer_id), out, timeout)
             .await?
         {
-            Callback::Transfer(t) => {
+            (Callback::Transfer(t), at) => {
                 if t.transfer_state != TransferState::Committed {
                     self.metrics.anomaly(Anomaly::UnexpectedState.as_str());
                     return Err(FlowError::Anomaly(Anomaly::UnexpectedState));
@@ -225,9 +242,9 @@ impl Sim {
                     self.metrics.anomaly(Anomaly::FulfilmentMismatch.as_str());
                     return Err(FlowError::Anomaly(Anomaly::FulfilmentMismatch));
                 }
-                Ok(*t)
+                Ok(Received { value: *t, at })
             }
-            other => Err(unexpected(other)),
+            (other, _) => Err(unexpected(other)),
         }
     }
 }
@@ -256,6 +273,7 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
             key,
             ctx.destination.as_deref(),
             &Callback::Invalid(Anomaly::InvalidCallback),
+            ctx.received,
         ) > 0
         {
             sim.metrics.anomaly(Anomaly::InvalidCallback.as_str());
@@ -264,7 +282,10 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
 }
 
 fn deliver(sim: &Sim, key: &str, ctx: &Ctx, cb: Callback) -> Result<StatusCode, FspiopError> {
-    if sim.pending.resolve(key, ctx.destination.as_deref(), &cb) == 0
+    if sim
+        .pending
+        .resolve(key, ctx.destination.as_deref(), &cb, ctx.received)
+        == 0
         && ctx.source != sim.config.hub_id
     {
         // Nobody waits: a late callback after a timeout, or one for another replica.

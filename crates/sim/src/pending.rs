@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::Callback;
@@ -19,7 +20,7 @@ const SHARDS: usize = 64;
 struct Waiter {
     token: u64,
     fsp: String,
-    tx: oneshot::Sender<Callback>,
+    tx: oneshot::Sender<(Callback, Instant)>,
 }
 
 /// The registry.
@@ -53,7 +54,11 @@ impl Pending {
     }
 
     /// Registers a waiter for `key` on behalf of payer `fsp`; returns its token and receiver.
-    pub fn register(&self, key: String, fsp: &str) -> (u64, oneshot::Receiver<Callback>) {
+    pub fn register(
+        &self,
+        key: String,
+        fsp: &str,
+    ) -> (u64, oneshot::Receiver<(Callback, Instant)>) {
         let (tx, rx) = oneshot::channel();
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         self.shard(&key).entry(key).or_default().push(Waiter {
@@ -77,7 +82,14 @@ impl Pending {
 
     /// Delivers `callback` to the waiters of `key` whose payer is `destination` (all of them
     /// when the callback names no destination). Returns how many got it.
-    pub fn resolve(&self, key: &str, destination: Option<&str>, callback: &Callback) -> usize {
+    /// Hands `callback`, received at `at`, to the waiters of `key` addressed by `destination`.
+    pub fn resolve(
+        &self,
+        key: &str,
+        destination: Option<&str>,
+        callback: &Callback,
+        at: Instant,
+    ) -> usize {
         let matching: Vec<Waiter> = {
             let mut shard = self.shard(key);
             let Some(list) = shard.get_mut(key) else {
@@ -95,7 +107,7 @@ impl Pending {
         };
         let n = matching.len();
         for w in matching {
-            let _ = w.tx.send(callback.clone());
+            let _ = w.tx.send((callback.clone(), at));
         }
         n
     }

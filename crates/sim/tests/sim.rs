@@ -797,7 +797,7 @@ async fn payer_api_runs_lookup_quote_transfer_through_a_hub() {
         .await
         .unwrap();
     assert_eq!(
-        party.party.party_id_info.fsp_id.unwrap().as_str(),
+        party.party.party_id_info.fsp_id.clone().unwrap().as_str(),
         "perffsp5"
     );
     let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 17), "50");
