@@ -404,7 +404,12 @@ pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Rep
     let md = report.to_markdown();
     std::fs::write(dir.join("report.md"), &md)?;
     std::fs::write(dir.join("report.html"), report.to_html())?;
-    std::fs::write(dir.join("histograms.json"), report.histograms.to_json())?;
+    // Last, and atomically: a folder with histograms.json is a complete result (report merge
+    // --wait relies on it).
+    let tmp = dir.join(".histograms.json.tmp");
+    std::fs::write(&tmp, report.histograms.to_json())?;
+    std::fs::rename(&tmp, dir.join("histograms.json"))?;
+
     println!("{md}");
     println!("report: {}", dir.join("report.html").display());
     Ok(())

@@ -8,20 +8,114 @@ use std::path::PathBuf;
 /// report: counts and rates add up, latency percentiles come from the merged HDR histograms
 /// (exact), thresholds are judged again on the whole. Exit code 1 when a threshold fails.
 ///
-/// Example: perfbed report merge results/target-1000tps-* --out results/merged
+/// Each DIR is a result folder or a folder holding them (searched 3 levels deep; earlier
+/// `*-merged` results are skipped). In a cluster the collector waits for every replica:
+/// `--expect N --wait 2h`.
+///
+/// Examples:
+///   perfbed report merge results/target-1000tps-replica* --out results/merged
+///   perfbed report merge /results/run-7 --expect 4 --wait 3h --out /results/run-7/merged
 #[derive(Debug, Args)]
 pub(crate) struct MergeArgs {
-    /// Result folders (each with report.json and histograms.json).
+    /// Result folders (each with report.json and histograms.json), or folders holding them.
     #[arg(required = true)]
     dirs: Vec<PathBuf>,
     /// Where the merged report goes.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// How many replica results there must be (error if more; wait for them with --wait).
+    #[arg(long, value_name = "N")]
+    expect: Option<usize>,
+    /// With --expect: wait this long for the replicas to finish writing.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "expect")]
+    wait: Option<std::time::Duration>,
+}
+
+/// Result folders under `roots`: a folder is one when it holds both files (histograms.json is
+/// written last, atomically).
+fn find_results(roots: &[PathBuf], out: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(d: &std::path::Path, depth: u32, out: &std::path::Path, found: &mut Vec<PathBuf>) {
+        if d.join("report.json").is_file() && d.join("histograms.json").is_file() {
+            let merged = d
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-merged-"));
+            if !merged {
+                found.push(d.to_owned());
+            }
+            return;
+        }
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return;
+        };
+        let mut subs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        for s in subs {
+            if s == out {
+                continue;
+            }
+            walk(&s, depth - 1, out, found);
+        }
+    }
+    let mut found = Vec::new();
+    for r in roots {
+        walk(r, 3, out, &mut found);
+    }
+    // Not deduplicated: a folder named twice counts twice, as asked.
+    found
 }
 
 pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
+    let started = std::time::Instant::now();
+    let dirs = loop {
+        let found = find_results(&args.dirs, &args.out);
+        match args.expect {
+            None if found.is_empty() => anyhow::bail!(
+                "no results (report.json + histograms.json) under {}",
+                args.dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => break found,
+            Some(n) if found.len() == n => break found,
+            Some(n) if found.len() > n => anyhow::bail!(
+                "{} results found, {n} expected: {}",
+                found.len(),
+                found
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(n) => {
+                let waited = started.elapsed();
+                match args.wait {
+                    Some(w) if waited < w => {
+                        eprintln!(
+                            "waiting for results: {}/{n} after {}s",
+                            found.len(),
+                            waited.as_secs()
+                        );
+                        std::thread::sleep(std::time::Duration::from_secs(5).min(w - waited));
+                    }
+                    _ => anyhow::bail!(
+                        "{} results of {n} expected (add --wait to wait for the rest)",
+                        found.len()
+                    ),
+                }
+            }
+        }
+    };
     let mut parts = Vec::new();
-    for d in &args.dirs {
+    for d in &dirs {
         let json = std::fs::read(d.join("report.json"))
             .with_context(|| format!("cannot read {}/report.json", d.display()))?;
         let mut report: load::Report = serde_json::from_slice(&json)
@@ -32,6 +126,14 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
             .with_context(|| format!("{}/histograms.json", d.display()))?;
         parts.push(report);
     }
+    eprintln!(
+        "merging {} results: {}",
+        dirs.len(),
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let merged = load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
     let name = format!("{}-merged", merged.scenario);
     crate::local::write_report(&args.out, &name, &merged)?;

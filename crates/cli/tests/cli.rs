@@ -889,7 +889,9 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
     let merged_out = dir.path().join("merged");
     let merge = perfbed()
         .args(["report", "merge"])
-        .args(&result_dirs)
+        // The parent of the replicas' folders, as a collector in a cluster sees it.
+        .arg(dir.path())
+        .args(["--expect", "3", "--wait", "10s"])
         .arg("--out")
         .arg(&merged_out)
         .output()
