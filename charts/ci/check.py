@@ -15,6 +15,7 @@ import asyncio
 import glob
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +28,9 @@ os.environ.setdefault("HELM_DRIVER", "memory")
 import helm_sdkpy  # noqa: E402  (reads HELM_DRIVER at load)
 
 KUBE_VERSION = "1.31.0"
+# The perfbed binary: every container running it must pass flags its CLI accepts.
+PERFBED = os.environ.get("PERFBED_BIN") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/perfbed/target"), "debug", "perfbed")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Discovery: group/version -> [(resource, kind, namespaced)]
@@ -138,7 +142,32 @@ def render(config, chart, values):
     return list(Stub.created)
 
 
+def containers(o):
+    spec = o.get("spec", {})
+    pod = spec.get("template", {}).get("spec", spec) if o["kind"] != "CronJob" else \
+        spec["jobTemplate"]["spec"]["template"]["spec"]
+    return pod.get("containers", []) + pod.get("initContainers", [])
+
+
+def check_args(chart, label, o):
+    """perfbed containers: the CLI must accept the args (clap parses them, then --help stops)."""
+    bad = 0
+    for c in containers(o) if o["kind"] in ("Deployment", "Job", "CronJob", "Pod") else []:
+        if "perfbed" not in c.get("image", "") or not c.get("args"):
+            continue
+        args = [a.replace("$(JOB_COMPLETION_INDEX)", "0") for a in c["args"]]
+        r = subprocess.run([PERFBED, *args, "--help"], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"FAIL {chart} ({label}): {o['kind']}/{o['metadata']['name']}: perfbed refuses its args: "
+                  f"{r.stderr.strip().splitlines()[0] if r.stderr.strip() else r.returncode}")
+            bad += 1
+    return bad
+
+
 def main():
+    if not os.access(PERFBED, os.X_OK):
+        print(f"FAIL: no perfbed binary at {PERFBED} (cargo build -p perfbed, or set PERFBED_BIN)")
+        return 1
     server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     config = helm_sdkpy.Configuration(namespace="perfbed", kubeconfig=kubeconfig(server.server_address[1]))
@@ -175,6 +204,8 @@ def main():
                 except Exception as e:  # noqa: BLE001
                     print(f"FAIL {name} ({label}): {o['kind']}/{o['metadata'].get('name')}: {e}")
                     failures += 1
+            for o in objects:
+                failures += check_args(name, label, o)
             if not objects:
                 print(f"FAIL {name} ({label}): rendered nothing")
                 failures += 1
