@@ -149,6 +149,20 @@ def containers(o):
     return pod.get("containers", []) + pod.get("initContainers", [])
 
 
+def check_files(chart, label, o):
+    """A rendered testbed file must be one `perfbed onboard --dry-run` accepts."""
+    if o["kind"] != "ConfigMap" or "testbed.toml" not in o.get("data", {}):
+        return 0
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+        f.write(o["data"]["testbed.toml"])
+        f.flush()
+        r = subprocess.run([PERFBED, "onboard", "--testbed", f.name, "--dry-run"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL {chart} ({label}): ConfigMap/{o['metadata']['name']}: perfbed refuses the testbed: {r.stderr.strip()}")
+        return 1
+    return 0
+
+
 def check_args(chart, label, o):
     """perfbed containers: the CLI must accept the args (clap parses them, then --help stops)."""
     bad = 0
@@ -205,7 +219,7 @@ def main():
                     print(f"FAIL {name} ({label}): {o['kind']}/{o['metadata'].get('name')}: {e}")
                     failures += 1
             for o in objects:
-                failures += check_args(name, label, o)
+                failures += check_args(name, label, o) + check_files(name, label, o)
             if not objects:
                 print(f"FAIL {name} ({label}): rendered nothing")
                 failures += 1
