@@ -618,3 +618,29 @@ pub async fn start(
         server,
     })
 }
+
+#[cfg(test)]
+mod relay_tests {
+    use super::*;
+
+    #[test]
+    fn a_relayed_callback_keeps_its_first_receipt_time() {
+        let now = Instant::now();
+        let mut h = HeaderMap::new();
+        assert_eq!(received_at(&h, now), now, "not relayed: now");
+        let sent = std::time::SystemTime::now() - Duration::from_millis(50);
+        let nanos = sent
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        h.insert(config::RELAYED_AT, nanos.to_string().parse().unwrap());
+        let at = received_at(&h, now);
+        let earlier = now.duration_since(at);
+        assert!(
+            earlier >= Duration::from_millis(50) && earlier < Duration::from_millis(60),
+            "{earlier:?}"
+        );
+        h.insert(config::RELAYED_AT, "not a number".parse().unwrap());
+        assert_eq!(received_at(&h, now), now);
+    }
+}
