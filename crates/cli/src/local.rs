@@ -70,6 +70,11 @@ pub(crate) struct LocalArgs {
     /// lognormal:10ms:0.5).
     #[arg(long, value_name = "SPEC")]
     hub_latency: Option<hub::Latency>,
+    /// Emulate slower DFSPs: latency the payee simulators add before answering lookups,
+    /// quotes and transfers (same forms as --hub-latency). The report's "Where the time goes"
+    /// puts it in the simulator column, --hub-latency in the switch columns.
+    #[arg(long, value_name = "SPEC")]
+    payee_latency: Option<sim::Latency>,
 }
 
 fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
@@ -216,6 +221,13 @@ async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
         c.jws = full;
         c.verify_mode = VerifyMode::Strict;
         c.ilp_secret = ILP_SECRET.into();
+        if let Some(l) = &args.payee_latency {
+            for b in c.fsps.values_mut() {
+                b.lookup_latency = l.clone();
+                b.quote_latency = l.clone();
+                b.transfer_latency = l.clone();
+            }
+        }
         let keys = match &pki {
             Some(p) => p.store(Some(f))?,
             None => KeyStore::new(),

@@ -942,3 +942,64 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
     union.add(&parts[2]).unwrap();
     assert_eq!(whole.value_at_quantile(0.99), union.value_at_quantile(0.99));
 }
+
+#[test]
+fn the_report_says_where_the_time_goes_switch_versus_simulators() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = perfbed()
+        .args([
+            "local",
+            "--rate",
+            "20",
+            "--duration",
+            "5s",
+            "--security",
+            "none",
+            "--quiet",
+        ])
+        .args(["--hub-latency", "20ms", "--payee-latency", "5ms", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("## Where the time goes"), "{stdout}");
+    assert!(stdout.contains("The switch added "), "{stdout}");
+    let run = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let attr = r["attribution"].as_array().unwrap();
+    for phase in ["lookup", "quote", "transfer"] {
+        let a = attr
+            .iter()
+            .find(|a| a["phase"] == phase && a["corridor"] == "all")
+            .unwrap_or_else(|| panic!("{phase}: {attr:?}"));
+        let p50 = |k: &str| a[k]["p50"].as_f64().unwrap();
+        // 20 ms of hub latency on each leg lands in the switch columns …
+        assert!((20.0..35.0).contains(&p50("switch_in_ms")), "{phase}: {a}");
+        assert!((20.0..35.0).contains(&p50("switch_out_ms")), "{phase}: {a}");
+        // … and 5 ms of payee latency in the simulator column, none of the switch's.
+        assert!((5.0..15.0).contains(&p50("simulator_ms")), "{phase}: {a}");
+        // The parts add back up to the phase as the driver measured it.
+        let whole = r["latency_ms"][phase]["p50"].as_f64().unwrap();
+        let parts = p50("switch_in_ms") + p50("simulator_ms") + p50("switch_out_ms");
+        assert!((whole - parts).abs() < 3.0, "{phase}: {whole} vs {parts}");
+        assert_eq!(
+            a["switch_in_ms"]["count"], r["latency_ms"][phase]["count"],
+            "every phase traced"
+        );
+    }
+    assert!(
+        attr.iter().any(|a| a["corridor"] == "perffsp1→perffsp5"),
+        "per corridor too"
+    );
+}

@@ -53,6 +53,8 @@ pub struct Sample {
     pub e2e_raw: Duration,
     /// Lookup, quote, transfer durations (raw), when run.
     pub phases: [Option<Duration>; 3],
+    /// Where each phase's time went (switch in, simulator, switch out), when traced.
+    pub splits: [Option<sim::trace::Split>; 3],
 }
 
 /// Where the payers live: one simulator per payer FSP (or one serving several).
@@ -174,22 +176,26 @@ async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
 }
 
 /// Runs one iteration.
+/// Per phase: its duration, and its split when traced.
+type Phases = ([Option<Duration>; 3], [Option<sim::trace::Split>; 3]);
+
 /// Runs one iteration: how it ended, its phases, and when its last callback arrived.
 async fn iteration(
     scenario: &Scenario,
     payers: &Payers,
     index: u64,
     corridor: usize,
-) -> (Outcome, [Option<Duration>; 3], Option<Instant>) {
+) -> (Outcome, Phases, Option<Instant>) {
     if scenario.flow == Flow::Ping {
-        return (ping(scenario, payers).await, [None; 3], None);
+        return (ping(scenario, payers).await, ([None; 3], [None; 3]), None);
     }
     let c = &scenario.corridors[corridor];
     let mut phases = [None; 3];
+    let mut splits = [None; 3];
     let Some(sim) = payers.get(&c.payer) else {
         return (
             Outcome::NotSent(format!("no simulator serves payer {}", c.payer)),
-            phases,
+            (phases, splits),
             None,
         );
     };
@@ -215,7 +221,7 @@ async fn iteration(
     ) else {
         return (
             Outcome::NotSent("invalid scenario values".into()),
-            phases,
+            (phases, splits),
             None,
         );
     };
@@ -241,8 +247,11 @@ async fn iteration(
     if scenario.flow == Flow::P2p {
         let started = Instant::now();
         match sim.lookup(&c.payer, PartyIdType::Msisdn, &msisdn, t).await {
-            Ok(p) => phases[0] = Some(p.at.saturating_duration_since(started)),
-            Err(e) => return (fail(e), phases, None),
+            Ok(p) => {
+                phases[0] = Some(p.at.saturating_duration_since(started));
+                splits[0] = p.split;
+            }
+            Err(e) => return (fail(e), (phases, splits), None),
         }
     }
     let transfer = if scenario.flow == Flow::Transfer {
@@ -251,7 +260,7 @@ async fn iteration(
         else {
             return (
                 Outcome::NotSent("cannot build the ILP packet".into()),
-                phases,
+                (phases, splits),
                 None,
             );
         };
@@ -269,16 +278,17 @@ async fn iteration(
         let started = Instant::now();
         let response = match sim.quote(&c.payer, &c.payee, &quote, t).await {
             Ok(r) => r,
-            Err(e) => return (fail(e), phases, None),
+            Err(e) => return (fail(e), (phases, splits), None),
         };
         phases[1] = Some(response.at.saturating_duration_since(started));
+        splits[1] = response.split;
         match TransfersPost::from_quote(&quote, &response, quote.transaction_id.clone(), expiration)
         {
             Some(t) => t,
             None => {
                 return (
                     Outcome::NotSent("quote parties lack fspId".into()),
-                    phases,
+                    (phases, splits),
                     None,
                 )
             }
@@ -288,9 +298,10 @@ async fn iteration(
     match sim.transfer(&c.payer, &transfer, t).await {
         Ok(done) => {
             phases[2] = Some(done.at.saturating_duration_since(started));
-            (Outcome::Committed, phases, Some(done.at))
+            splits[2] = done.split;
+            (Outcome::Committed, (phases, splits), Some(done.at))
         }
-        Err(e) => (fail(e), phases, None),
+        Err(e) => (fail(e), (phases, splits), None),
     }
 }
 
@@ -349,6 +360,7 @@ pub async fn run_with(
                         e2e: Duration::ZERO,
                         e2e_raw: Duration::ZERO,
                         phases: [None; 3],
+                        splits: [None; 3],
                     });
                     continue;
                 }
@@ -361,7 +373,7 @@ pub async fn run_with(
                 );
                 tokio::spawn(async move {
                     let actual = tokio::time::Instant::now();
-                    let (outcome, phases, last) =
+                    let (outcome, (phases, splits), last) =
                         iteration(&scenario, &payers, index, corridor).await;
                     let end =
                         last.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
@@ -375,6 +387,7 @@ pub async fn run_with(
                         e2e: end.saturating_duration_since(intended),
                         e2e_raw: end.saturating_duration_since(actual),
                         phases,
+                        splits,
                     });
                 });
             }

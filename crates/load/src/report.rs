@@ -89,6 +89,58 @@ pub struct Latencies {
     pub transfer: Percentiles,
 }
 
+/// One phase's time, split between the switch and the payee simulator (from the trace
+/// stamps: payer sent, payee received, payee's callback sent, payer received).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attribution {
+    /// `lookup`, `quote` or `transfer`.
+    pub phase: String,
+    /// `payer→payee`, or `all`.
+    pub corridor: String,
+    /// The request through the switch to the payee.
+    pub switch_in_ms: Percentiles,
+    /// Inside the payee simulator (receipt to callback sent).
+    pub simulator_ms: Percentiles,
+    /// The callback through the switch back to the payer.
+    pub switch_out_ms: Percentiles,
+    /// Both switch legs of each phase.
+    pub switch_ms: Percentiles,
+}
+
+const PHASES: [&str; 3] = ["lookup", "quote", "transfer"];
+const PARTS: [&str; 4] = ["switch_in", "simulator", "switch_out", "switch"];
+
+fn attr_key(corridor: &str, phase: &str, part: &str) -> String {
+    format!("attr:{corridor}:{phase}:{part}")
+}
+
+/// The attribution table from a histogram set (so replicas' merged histograms give it exactly).
+fn attribution_from(
+    set: &crate::histograms::HistogramSet,
+    corridors: &[String],
+) -> Vec<Attribution> {
+    let mut out = Vec::new();
+    for corridor in std::iter::once("all".to_owned()).chain(corridors.iter().cloned()) {
+        for phase in PHASES {
+            let p =
+                |part: &str| percentiles(&hist_or_empty(set, &attr_key(&corridor, phase, part)));
+            let switch_in_ms = p("switch_in");
+            if switch_in_ms.count == 0 {
+                continue;
+            }
+            out.push(Attribution {
+                phase: phase.into(),
+                corridor: corridor.clone(),
+                switch_in_ms,
+                simulator_ms: p("simulator"),
+                switch_out_ms: p("switch_out"),
+                switch_ms: p("switch"),
+            });
+        }
+    }
+    out
+}
+
 /// One corridor's numbers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CorridorReport {
@@ -199,6 +251,10 @@ pub struct Report {
     pub corridors: Vec<CorridorReport>,
     /// Per second.
     pub timeline: Vec<Second>,
+    /// Where the time goes: each phase split into switch and simulator time, over all
+    /// corridors and per corridor (traced phases of committed iterations in the window).
+    #[serde(default)]
+    pub attribution: Vec<Attribution>,
     /// Threshold verdicts.
     pub thresholds: Vec<Threshold>,
     /// All thresholds met.
@@ -238,6 +294,7 @@ pub struct Recorder {
     late: u64,
     lag: Histogram<u64>,
     errors: BTreeMap<String, u64>,
+    attr: BTreeMap<String, Histogram<u64>>,
 }
 
 impl Recorder {
@@ -261,6 +318,7 @@ impl Recorder {
             late: 0,
             lag: hist(),
             errors: BTreeMap::new(),
+            attr: BTreeMap::new(),
         }
     }
 
@@ -319,6 +377,24 @@ impl Recorder {
             for (h, p) in self.phases.iter_mut().zip(s.phases) {
                 if let Some(d) = p {
                     let _ = h.record(us(d));
+                }
+            }
+            let name = self.scenario.corridors[s.corridor].name();
+            for (phase, split) in PHASES.iter().zip(s.splits) {
+                let Some(x) = split else { continue };
+                for c in ["all", name.as_str()] {
+                    for (part, d) in PARTS.iter().zip([
+                        x.switch_in,
+                        x.simulator,
+                        x.switch_out,
+                        x.switch_in + x.switch_out,
+                    ]) {
+                        let _ = self
+                            .attr
+                            .entry(attr_key(c, phase, part))
+                            .or_insert_with(hist)
+                            .record(us(d));
+                    }
                 }
             }
         }
@@ -443,6 +519,11 @@ impl Recorder {
             set.by_name
                 .insert(format!("corridor:{}", c.name()), h.clone());
         }
+        for (k, h) in &self.attr {
+            set.by_name.insert(k.clone(), h.clone());
+        }
+        let names: Vec<String> = s.corridors.iter().map(|c| c.name()).collect();
+        let attribution = attribution_from(&set, &names);
         Report {
             window: Window { arrivals: self.window_arrivals, committed: self.window_committed, completions: self.window_completions, seconds: window_len },
             replicas: 1,
@@ -465,6 +546,7 @@ impl Recorder {
             errors_by_code: self.errors,
             corridors,
             timeline,
+            attribution,
             thresholds,
             passed,
             method: Method {
@@ -527,6 +609,35 @@ impl Report {
                 "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 c.corridor, c.weight, c.arrivals, c.committed, c.e2e.p95, c.e2e.p99
             ));
+        }
+        if !self.attribution.is_empty() {
+            m.push_str("\n## Where the time goes\n\n");
+            if let Some(t) = self
+                .attribution
+                .iter()
+                .find(|a| a.corridor == "all" && a.phase == "transfer")
+            {
+                m.push_str(&format!(
+                    "The switch added {:.1} ms p95 on the transfer leg ({:.1} ms in, {:.1} ms out); the payee simulators took {:.1} ms p95.\n\n",
+                    t.switch_ms.p95, t.switch_in_ms.p95, t.switch_out_ms.p95, t.simulator_ms.p95
+                ));
+            }
+            m.push_str("| Phase | corridor | count | switch in p50 / p95 | simulator p50 / p95 | switch out p50 / p95 | switch total p95 |\n|---|---|---:|---:|---:|---:|---:|\n");
+            for a in &self.attribution {
+                m.push_str(&format!(
+                    "| {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} |\n",
+                    a.phase,
+                    a.corridor,
+                    a.switch_in_ms.count,
+                    a.switch_in_ms.p50,
+                    a.switch_in_ms.p95,
+                    a.simulator_ms.p50,
+                    a.simulator_ms.p95,
+                    a.switch_out_ms.p50,
+                    a.switch_out_ms.p95,
+                    a.switch_ms.p95
+                ));
+            }
         }
         if !self.errors_by_code.is_empty() {
             m.push_str("\n| Error | count |\n|---|---:|\n");
@@ -631,6 +742,8 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     for c in &mut out.corridors {
         c.e2e = percentiles(&hist_or_empty(&set, &format!("corridor:{}", c.corridor)));
     }
+    let names: Vec<String> = out.corridors.iter().map(|c| c.corridor.clone()).collect();
+    out.attribution = attribution_from(&set, &names);
     for t in &mut out.thresholds {
         let (value, higher) = match t.name.as_str() {
             "success_rate_pct" => (out.success_rate, true),
@@ -681,6 +794,19 @@ mod tests {
             e2e: ms(i) + Duration::from_millis(1),
             e2e_raw: ms(i),
             phases: [Some(ms(i / 3)), Some(ms(i / 5)), Some(ms(i / 7))],
+            splits: [
+                None,
+                Some(sim::trace::Split {
+                    switch_in: ms(i / 11),
+                    simulator: ms(i / 13),
+                    switch_out: ms(i / 17),
+                }),
+                Some(sim::trace::Split {
+                    switch_in: ms(i / 2),
+                    simulator: ms(i / 19),
+                    switch_out: ms(i / 23),
+                }),
+            ],
         }
     }
 
@@ -703,6 +829,15 @@ mod tests {
         let parts: Vec<Report> = parts.into_iter().map(Recorder::finish).collect();
         let merged = merge(&parts).unwrap();
         assert_eq!(merged.replicas, 3);
+        assert!(!whole.attribution.is_empty());
+        assert_eq!(
+            merged.attribution, whole.attribution,
+            "attribution merges exactly"
+        );
+        assert!(
+            whole.attribution.iter().all(|a| a.phase != "lookup"),
+            "untraced phase left out"
+        );
         assert_eq!(
             (
                 merged.arrivals,

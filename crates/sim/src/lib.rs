@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod payee;
 mod payer;
 mod pending;
+pub mod trace;
 
 pub use config::Replicas;
 pub use config::{Behaviour, BehaviourFile, HubUrls, Latency, RejectRule, SimConfig, Stage};
@@ -214,13 +215,14 @@ impl Sim {
         permit: OwnedSemaphorePermit,
         route: &'static str,
         delay: Duration,
-        out: Outbound,
+        mut out: Outbound,
     ) {
         let sim = self.clone();
         self.tracker.spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
+            stamp_callback_sent(&mut out);
             let started = Instant::now();
             let url = out.url.clone();
             let ok = match sim.send(out).await {
@@ -392,6 +394,7 @@ async fn fspiop_request(
         Ok(target) => {
             let route = target.route();
             let received = received_at(&headers, started);
+            let received_wall = received_wall_us(&headers);
             let relay_to = relay_target(&sim, &target, &headers);
             match relay_to {
                 Some(owner) => {
@@ -400,7 +403,15 @@ async fn fspiop_request(
                 }
                 None => (
                     route,
-                    handle(&sim, target, &method, uri.path(), &headers, body, received),
+                    handle(
+                        &sim,
+                        target,
+                        &method,
+                        uri.path(),
+                        &headers,
+                        body,
+                        (received, received_wall),
+                    ),
                 ),
             }
         }
@@ -434,6 +445,15 @@ fn received_at(headers: &HeaderMap, now: Instant) -> Instant {
         .map_or(0, |d| d.as_nanos());
     let ago = Duration::from_nanos(wall_now.saturating_sub(nanos).min(u64::MAX as u128) as u64);
     now.checked_sub(ago).unwrap_or(now)
+}
+
+/// Unix µs of receipt: now, or for a relayed callback the first replica's receipt time.
+fn received_wall_us(headers: &HeaderMap) -> u64 {
+    headers
+        .get(config::RELAYED_AT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u128>().ok())
+        .map_or_else(trace::now_us, |n| (n / 1000) as u64)
 }
 
 /// The replica a payer callback belongs to, when it is not this one (and was not relayed here).
@@ -490,7 +510,7 @@ fn handle(
     path: &str,
     headers: &HeaderMap,
     body: Bytes,
-    received: Instant,
+    (received, received_wall): (Instant, u64),
 ) -> Result<StatusCode, FspiopError> {
     let checked = check_inbound(method, path, headers, &body, sim.jws_policy.as_ref());
     let parsed = match checked {
@@ -506,10 +526,12 @@ fn handle(
                 } else {
                     Anomaly::InvalidCallback
                 };
-                if sim
-                    .pending
-                    .resolve(&key, dest, &Callback::Invalid(kind), received)
-                    > 0
+                if sim.pending.resolve(
+                    &key,
+                    dest,
+                    &Callback::Invalid(kind),
+                    pending::Delivered::at(received),
+                ) > 0
                 {
                     sim.metrics.anomaly(kind.as_str());
                 }
@@ -533,6 +555,9 @@ fn handle(
         destination,
         version,
         received,
+        received_wall,
+        traceparent: header_string(headers, trace::TRACEPARENT),
+        tracestate: header_string(headers, trace::TRACESTATE),
     };
     match target {
         Target::PartiesGet { id_path } => payee::lookup(sim, ctx, &id_path),
@@ -552,6 +577,28 @@ fn handle(
         Target::TransfersPut { id } => payer::on_transfer(sim, &ctx, &id, &body),
         Target::TransfersError { id } => payer::on_error(sim, &ctx, &format!("t:{id}"), &body),
     }
+}
+
+/// A callback leaving: the payee's send time goes into our `tracestate` entry.
+fn stamp_callback_sent(out: &mut Outbound) {
+    for (k, v) in &mut out.extra {
+        if k.as_str() != trace::TRACESTATE {
+            continue;
+        }
+        let Some(mut st) = v.to_str().ok().and_then(trace::Stamps::parse) else {
+            continue;
+        };
+        if st.payee_in.is_some() && st.payee_out.is_none() {
+            st.payee_out = Some(trace::now_us());
+            if let Ok(nv) = st.merge_into(v.to_str().ok()).parse() {
+                *v = nv;
+            }
+        }
+    }
+}
+
+fn header_string(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// A running simulator.

@@ -32,6 +32,12 @@ pub(crate) struct Ctx {
     pub version: Version,
     /// When the request arrived (a relayed one: when the first replica got it).
     pub received: std::time::Instant,
+    /// The same moment, Unix microseconds (for latency attribution).
+    pub received_wall: u64,
+    /// Inbound `traceparent` and `tracestate`, when present.
+    pub traceparent: Option<String>,
+    /// Inbound `tracestate`.
+    pub tracestate: Option<String>,
 }
 
 fn now() -> DateTime {
@@ -59,7 +65,7 @@ impl Sim {
             source: fsp.to_owned(),
             destination: Some(ctx.source.clone()),
             body: Some(body),
-            extra: Vec::new(),
+            extra: trace_headers(ctx),
         }
     }
 
@@ -87,6 +93,29 @@ impl Sim {
             "no FSPIOP-Destination and no payee FSP this simulator serves",
         ))
     }
+}
+
+/// A callback carries the request's trace on: same `traceparent`, and our `tracestate` entry
+/// with the payee's receipt time (`spawn_callback` adds the send time when it leaves).
+fn trace_headers(ctx: &Ctx) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let mut out = Vec::new();
+    if let Some(tp) = ctx.traceparent.as_deref().and_then(|v| v.parse().ok()) {
+        out.push((http::HeaderName::from_static(crate::trace::TRACEPARENT), tp));
+    }
+    if let Some(ts) = ctx.tracestate.as_deref() {
+        let value = match crate::trace::Stamps::parse(ts) {
+            Some(mut st) => {
+                st.payee_in = Some(ctx.received_wall);
+                st.payee_out = None;
+                st.merge_into(Some(ts))
+            }
+            None => ts.to_owned(),
+        };
+        if let Ok(v) = value.parse() {
+            out.push((http::HeaderName::from_static(crate::trace::TRACESTATE), v));
+        }
+    }
+    out
 }
 
 /// How one accepted request will be answered: as which FSP, to whom, after what delay, holding

@@ -13,7 +13,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::payee::Ctx;
+use crate::pending::Delivered;
 use crate::{Callback, Sim};
+
+/// A callback's receipt, with the phase's split from its trace stamps.
+fn delivered(ctx: &Ctx) -> Delivered {
+    Delivered {
+        at: ctx.received,
+        split: ctx
+            .tracestate
+            .as_deref()
+            .and_then(crate::trace::Stamps::parse)
+            .and_then(|st| st.split(ctx.received_wall)),
+    }
+}
 
 /// Something wrong with a callback: never counted as success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +102,8 @@ pub struct Received<T> {
     pub value: T,
     /// When it arrived.
     pub at: Instant,
+    /// Where the time went (switch in, simulator, switch out), when the payee stamped it.
+    pub split: Option<crate::trace::Split>,
 }
 
 impl<T> std::ops::Deref for Received<T> {
@@ -105,7 +120,7 @@ impl Sim {
         key: String,
         out: Outbound,
         timeout: Duration,
-    ) -> Result<(Callback, Instant), FlowError> {
+    ) -> Result<(Callback, Delivered), FlowError> {
         if !self.serves(payer) {
             return Err(FlowError::Send(format!(
                 "this simulator does not serve payer '{payer}'"
@@ -152,7 +167,25 @@ impl Sim {
             source: payer.to_owned(),
             destination: destination.map(str::to_owned),
             body,
-            extra: Vec::new(),
+            // Latency attribution: a trace per request, stamped with its send time.
+            extra: vec![
+                (
+                    http::HeaderName::from_static(crate::trace::TRACEPARENT),
+                    http::HeaderValue::from_str(&crate::trace::new_traceparent())
+                        .expect("hex is a valid header value"),
+                ),
+                (
+                    http::HeaderName::from_static(crate::trace::TRACESTATE),
+                    http::HeaderValue::from_str(
+                        &crate::trace::Stamps {
+                            sent: crate::trace::now_us(),
+                            ..Default::default()
+                        }
+                        .entry(),
+                    )
+                    .expect("digits are a valid header value"),
+                ),
+            ],
         }
     }
 
@@ -177,7 +210,11 @@ impl Sim {
             .request(payer, format!("p:{id_path}"), out, timeout)
             .await?
         {
-            (Callback::Party(p), at) => Ok(Received { value: *p, at }),
+            (Callback::Party(p), d) => Ok(Received {
+                value: *p,
+                at: d.at,
+                split: d.split,
+            }),
             (other, _) => Err(unexpected(other)),
         }
     }
@@ -203,7 +240,11 @@ impl Sim {
             .request(payer, format!("q:{}", req.quote_id), out, timeout)
             .await?
         {
-            (Callback::Quote(q), at) => Ok(Received { value: *q, at }),
+            (Callback::Quote(q), d) => Ok(Received {
+                value: *q,
+                at: d.at,
+                split: d.split,
+            }),
             (other, _) => Err(unexpected(other)),
         }
     }
@@ -229,7 +270,7 @@ impl Sim {
             .request(payer, format!("t:{}", req.transfer_id), out, timeout)
             .await?
         {
-            (Callback::Transfer(t), at) => {
+            (Callback::Transfer(t), d) => {
                 if t.transfer_state != TransferState::Committed {
                     self.metrics.anomaly(Anomaly::UnexpectedState.as_str());
                     return Err(FlowError::Anomaly(Anomaly::UnexpectedState));
@@ -242,7 +283,11 @@ impl Sim {
                     self.metrics.anomaly(Anomaly::FulfilmentMismatch.as_str());
                     return Err(FlowError::Anomaly(Anomaly::FulfilmentMismatch));
                 }
-                Ok(Received { value: *t, at })
+                Ok(Received {
+                    value: *t,
+                    at: d.at,
+                    split: d.split,
+                })
             }
             (other, _) => Err(unexpected(other)),
         }
@@ -273,7 +318,7 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
             key,
             ctx.destination.as_deref(),
             &Callback::Invalid(Anomaly::InvalidCallback),
-            ctx.received,
+            Delivered::at(ctx.received),
         ) > 0
         {
             sim.metrics.anomaly(Anomaly::InvalidCallback.as_str());
@@ -284,7 +329,7 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
 fn deliver(sim: &Sim, key: &str, ctx: &Ctx, cb: Callback) -> Result<StatusCode, FspiopError> {
     if sim
         .pending
-        .resolve(key, ctx.destination.as_deref(), &cb, ctx.received)
+        .resolve(key, ctx.destination.as_deref(), &cb, delivered(ctx))
         == 0
         && ctx.source != sim.config.hub_id
     {

@@ -13,6 +13,22 @@ use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
+/// When a callback arrived, and where its phase's time went.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered {
+    /// Receipt (the first replica's, after a relay).
+    pub at: Instant,
+    /// The phase's split, when the payee stamped the trace.
+    pub split: Option<crate::trace::Split>,
+}
+
+impl Delivered {
+    /// Arrived at `at`, no trace.
+    pub fn at(at: Instant) -> Delivered {
+        Delivered { at, split: None }
+    }
+}
+
 use crate::Callback;
 
 const SHARDS: usize = 64;
@@ -20,7 +36,7 @@ const SHARDS: usize = 64;
 struct Waiter {
     token: u64,
     fsp: String,
-    tx: oneshot::Sender<(Callback, Instant)>,
+    tx: oneshot::Sender<(Callback, Delivered)>,
 }
 
 /// The registry.
@@ -58,7 +74,7 @@ impl Pending {
         &self,
         key: String,
         fsp: &str,
-    ) -> (u64, oneshot::Receiver<(Callback, Instant)>) {
+    ) -> (u64, oneshot::Receiver<(Callback, Delivered)>) {
         let (tx, rx) = oneshot::channel();
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         self.shard(&key).entry(key).or_default().push(Waiter {
@@ -88,7 +104,7 @@ impl Pending {
         key: &str,
         destination: Option<&str>,
         callback: &Callback,
-        at: Instant,
+        at: Delivered,
     ) -> usize {
         let matching: Vec<Waiter> = {
             let mut shard = self.shard(key);
