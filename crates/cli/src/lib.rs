@@ -11,6 +11,7 @@ mod pki;
 mod report_cmd;
 mod run_cmd;
 mod sim_cmd;
+mod suite_cmd;
 mod tls_args;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Local(Box<local::LocalArgs>),
     /// Run a scenario against a hub (a real Mojaloop or `perfbed hub`).
     Run(Box<run_cmd::RunArgs>),
+    /// The whole suite with gates: baseline → scale → target → endurance → stress, one report.
+    Suite(Box<suite_cmd::SuiteArgs>),
     /// Onboard DFSPs into a hub's central-ledger (idempotent).
     Onboard(ops_cmd::OnboardArgs),
     /// Reports: merge the results of N driver replicas (`perfbed report merge`).
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Suite(args) => verdict(suite_cmd::run(*args)),
         Command::Onboard(args) => ops_cmd::onboard(args),
         Command::Msisdn { command } => match command {
             MsisdnCommand::Seed(args) => ops_cmd::seed(args),

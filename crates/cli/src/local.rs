@@ -166,139 +166,209 @@ pub(crate) fn run(args: LocalArgs) -> Result<bool> {
     runtime.block_on(local(args, scenario))
 }
 
-async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
-    let fsps: Vec<String> = (1..=8).map(fspiop::testbed::fsp_id).collect();
-    for f in scenario.fsps() {
-        if !fsps.contains(&f) {
-            bail!("the scenario uses '{f}', but perfbed local runs perffsp1..perffsp8");
-        }
-    }
-    let full = args.security == Security::Full;
-    let say = |m: &str| {
-        if !args.quiet {
-            eprintln!("{m}");
-        }
-    };
-    say(&format!(
-        "perfbed local: {} — {} ({}), security {}",
-        scenario.name,
-        scenario.description,
-        scenario.flow.as_str(),
-        if full {
-            "full (mTLS + JWS RS256)"
-        } else {
-            "none"
-        }
-    ));
-    let pki = if full { Some(Pki::new(&fsps)?) } else { None };
-    let scheme = if full { "https" } else { "http" };
+/// The local testbed: hub emulator, one simulator per FSP (perffsp1..8), onboarded, with the
+/// payees' numbers registered. Shared by `perfbed local` and `perfbed suite --local`.
+pub(crate) struct LocalEnv {
+    hub: hub::Running,
+    sims: Vec<sim::Running>,
+    /// Admin API client (TLS when the security is full).
+    pub admin: ops::Admin,
+}
 
-    // Hub.
-    let hub_config = hub::HubConfig {
-        sweep_every: Duration::from_secs(1),
-        latency: hub::StageLatency::all(args.hub_latency.clone().unwrap_or_default()),
-        jws: match &pki {
-            Some(p) => Some((Arc::new(p.store(None)?), VerifyMode::Strict)),
-            None => None,
-        },
-        ..hub::HubConfig::default()
-    };
-    let hub_tls_out = pki.as_ref().map(|p| p.client("hub")).transpose()?;
-    let hub_tls_in = pki.as_ref().map(Pki::server).transpose()?;
-    let hub = hub::start(
-        hub::Hub::new(hub_config, hub_tls_out),
-        "127.0.0.1:0".parse()?,
-        hub_tls_in,
-    )
-    .await
-    .context("cannot start the hub emulator")?;
-    let hub_url = format!("{scheme}://127.0.0.1:{}", hub.addr.port());
+/// How to build a [`LocalEnv`].
+pub(crate) struct EnvOptions {
+    pub security: Security,
+    pub hub_latency: Option<hub::Latency>,
+    pub payee_latency: Option<sim::Latency>,
+    pub quiet: bool,
+}
 
-    // Simulators, one per FSP.
-    let mut sims = Vec::new();
-    for f in &fsps {
-        let mut c = sim::SimConfig::new(std::slice::from_ref(f), &hub_url);
-        c.jws = full;
-        c.verify_mode = VerifyMode::Strict;
-        c.ilp_secret = ILP_SECRET.into();
-        if let Some(l) = &args.payee_latency {
-            for b in c.fsps.values_mut() {
-                b.lookup_latency = l.clone();
-                b.quote_latency = l.clone();
-                b.transfer_latency = l.clone();
+impl LocalEnv {
+    /// Starts everything and registers `msisdns` numbers for every payee of `scenarios`.
+    pub async fn start(o: &EnvOptions, scenarios: &[&Scenario]) -> Result<LocalEnv> {
+        let fsps: Vec<String> = (1..=8).map(fspiop::testbed::fsp_id).collect();
+        for sc in scenarios {
+            for f in sc.fsps() {
+                if !fsps.contains(&f) {
+                    bail!("the scenario '{}' uses '{f}', but the local testbed runs perffsp1..perffsp8", sc.name);
+                }
             }
         }
-        let keys = match &pki {
-            Some(p) => p.store(Some(f))?,
-            None => KeyStore::new(),
+        let full = o.security == Security::Full;
+        let pki = if full { Some(Pki::new(&fsps)?) } else { None };
+        let scheme = if full { "https" } else { "http" };
+
+        // Hub.
+        let hub_config = hub::HubConfig {
+            sweep_every: Duration::from_secs(1),
+            latency: hub::StageLatency::all(o.hub_latency.clone().unwrap_or_default()),
+            jws: match &pki {
+                Some(p) => Some((Arc::new(p.store(None)?), VerifyMode::Strict)),
+                None => None,
+            },
+            ..hub::HubConfig::default()
         };
-        let out = pki.as_ref().map(|p| p.client(f)).transpose()?;
-        let inbound = pki.as_ref().map(Pki::server).transpose()?;
-        let s = sim::Sim::new(c, keys, out)?;
-        sims.push(sim::start(s, "127.0.0.1:0".parse()?, inbound).await?);
-    }
-    say(&format!(
-        "started hub emulator at {hub_url} and {} simulators",
-        sims.len()
-    ));
-
-    // Onboarding and MSISDNs through the admin APIs.
-    let admin_client = HttpClient::new(ClientOptions {
-        tls: pki.as_ref().map(|p| p.client("hub")).transpose()?,
-        ..ClientOptions::default()
-    });
-    let admin = ops::Admin::new(&format!("{hub_url}/admin"), admin_client.clone());
-    let onboarding = ops::Onboarding {
-        currency: scenario.currency.clone(),
-        ndc: 1_000_000_000,
-        funds: 10_000_000_000,
-        dfsps: fsps
-            .iter()
-            .zip(&sims)
-            .map(|(f, s)| ops::Dfsp {
-                name: f.clone(),
-                callback_base: format!("{scheme}://127.0.0.1:{}", s.addr.port()),
-            })
-            .collect(),
-    };
-    let report = ops::onboard(&admin, &onboarding)
+        let hub_tls_out = pki.as_ref().map(|p| p.client("hub")).transpose()?;
+        let hub_tls_in = pki.as_ref().map(Pki::server).transpose()?;
+        let hub = hub::start(
+            hub::Hub::new(hub_config, hub_tls_out),
+            "127.0.0.1:0".parse()?,
+            hub_tls_in,
+        )
         .await
-        .context("onboarding failed")?;
-    let oracle = ops::Admin::new(&format!("{hub_url}/oracle"), admin_client);
-    let mut registered = 0;
-    for c in &scenario.corridors {
-        let n = fspiop::testbed::fsp_index(&c.payee).unwrap_or(0);
-        let numbers: Vec<String> = (0..scenario.msisdns_per_fsp)
-            .map(|i| fspiop::testbed::msisdn(n, i))
-            .collect();
-        registered +=
-            ops::register_msisdns(&oracle, &c.payee, &scenario.currency, &numbers).await?;
-    }
-    say(&format!(
-        "onboarded {} DFSPs ({} changes), registered {registered} MSISDNs; running {:.0} s …",
-        fsps.len(),
-        report.changed.len(),
-        scenario.total().as_secs_f64()
-    ));
+        .context("cannot start the hub emulator")?;
+        let hub_url = format!("{scheme}://127.0.0.1:{}", hub.addr.port());
 
-    // Load.
-    let payers = load::Payers::new(
-        &sims.iter().map(|s| s.sim().clone()).collect::<Vec<_>>(),
-        ILP_SECRET,
-    );
+        // Simulators, one per FSP.
+        let mut sims = Vec::new();
+        for f in &fsps {
+            let mut c = sim::SimConfig::new(std::slice::from_ref(f), &hub_url);
+            c.jws = full;
+            c.verify_mode = VerifyMode::Strict;
+            c.ilp_secret = ILP_SECRET.into();
+            if let Some(l) = &o.payee_latency {
+                for b in c.fsps.values_mut() {
+                    b.lookup_latency = l.clone();
+                    b.quote_latency = l.clone();
+                    b.transfer_latency = l.clone();
+                }
+            }
+            let keys = match &pki {
+                Some(p) => p.store(Some(f))?,
+                None => KeyStore::new(),
+            };
+            let out = pki.as_ref().map(|p| p.client(f)).transpose()?;
+            let inbound = pki.as_ref().map(Pki::server).transpose()?;
+            let s = sim::Sim::new(c, keys, out)?;
+            sims.push(sim::start(s, "127.0.0.1:0".parse()?, inbound).await?);
+        }
+        let say = |m: &str| {
+            if !o.quiet {
+                eprintln!("{m}");
+            }
+        };
+        say(&format!(
+            "started hub emulator at {hub_url} and {} simulators",
+            sims.len()
+        ));
+
+        // Onboarding and MSISDNs through the admin APIs.
+        let admin_client = HttpClient::new(ClientOptions {
+            tls: pki.as_ref().map(|p| p.client("hub")).transpose()?,
+            ..ClientOptions::default()
+        });
+        let admin = ops::Admin::new(&format!("{hub_url}/admin"), admin_client.clone());
+        let currency = scenarios
+            .first()
+            .map_or("XXX".to_owned(), |s| s.currency.clone());
+        let onboarding = ops::Onboarding {
+            currency: currency.clone(),
+            ndc: LOCAL_NDC,
+            funds: LOCAL_FUNDS,
+            dfsps: fsps
+                .iter()
+                .zip(&sims)
+                .map(|(f, s)| ops::Dfsp {
+                    name: f.clone(),
+                    callback_base: format!("{scheme}://127.0.0.1:{}", s.addr.port()),
+                })
+                .collect(),
+        };
+        let report = ops::onboard(&admin, &onboarding)
+            .await
+            .context("onboarding failed")?;
+        let oracle = ops::Admin::new(&format!("{hub_url}/oracle"), admin_client);
+        let mut wanted: std::collections::BTreeMap<String, u32> = Default::default();
+        for sc in scenarios {
+            for c in &sc.corridors {
+                let n = wanted.entry(c.payee.clone()).or_default();
+                *n = (*n).max(sc.msisdns_per_fsp);
+            }
+        }
+        let mut registered = 0;
+        for (payee, count) in &wanted {
+            let n = fspiop::testbed::fsp_index(payee).unwrap_or(0);
+            let numbers: Vec<String> = (0..*count).map(|i| fspiop::testbed::msisdn(n, i)).collect();
+            registered += ops::register_msisdns(&oracle, payee, &currency, &numbers).await?;
+        }
+        say(&format!(
+            "onboarded {} DFSPs ({} changes), registered {registered} MSISDNs",
+            fsps.len(),
+            report.changed.len(),
+        ));
+        Ok(LocalEnv { hub, sims, admin })
+    }
+
+    /// Every simulator as a payer.
+    pub fn payers(&self) -> load::Payers {
+        load::Payers::new(
+            &self
+                .sims
+                .iter()
+                .map(|s| s.sim().clone())
+                .collect::<Vec<_>>(),
+            ILP_SECRET,
+        )
+    }
+
+    /// Stops everything; the hub ledger's counts.
+    pub async fn stop(self) -> hub::ledger::Counts {
+        for s in self.sims {
+            s.shutdown(Duration::from_secs(5)).await;
+        }
+        let counts = self.hub.hub().ledger.counts();
+        self.hub.shutdown(Duration::from_secs(5)).await;
+        counts
+    }
+}
+
+/// NDC and funds of the local testbed's DFSPs: large enough that positions never limit a run.
+pub(crate) const LOCAL_NDC: u64 = 1_000_000_000;
+/// See [`LOCAL_NDC`].
+pub(crate) const LOCAL_FUNDS: u64 = 10_000_000_000;
+
+async fn local(args: LocalArgs, scenario: Scenario) -> Result<bool> {
+    let full = args.security == Security::Full;
+    if !args.quiet {
+        eprintln!(
+            "perfbed local: {} — {} ({}), security {}",
+            scenario.name,
+            scenario.description,
+            scenario.flow.as_str(),
+            if full {
+                "full (mTLS + JWS RS256)"
+            } else {
+                "none"
+            }
+        );
+    }
+    let env = LocalEnv::start(
+        &EnvOptions {
+            security: args.security,
+            hub_latency: args.hub_latency.clone(),
+            payee_latency: args.payee_latency.clone(),
+            quiet: args.quiet,
+        },
+        &[&scenario],
+    )
+    .await?;
+    if !args.quiet {
+        eprintln!("running {:.0} s …", scenario.total().as_secs_f64());
+    }
     let progress: Option<Arc<dyn load::Progress>> = if args.quiet {
         None
     } else {
         Some(Arc::new(load::Stderr))
     };
-    let outcome = execute(&scenario, payers, progress, &args.out, args.metrics_listen).await;
-
-    // Stop everything.
-    for s in sims {
-        s.shutdown(Duration::from_secs(5)).await;
-    }
-    let hub_counts = hub.hub().ledger.counts();
-    hub.shutdown(Duration::from_secs(5)).await;
+    let outcome = execute(
+        &scenario,
+        env.payers(),
+        progress,
+        &args.out,
+        args.metrics_listen,
+    )
+    .await;
+    let hub_counts = env.stop().await;
 
     let (passed, adds_up) = outcome?;
     println!(

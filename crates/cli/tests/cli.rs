@@ -1003,3 +1003,102 @@ fn the_report_says_where_the_time_goes_switch_versus_simulators() {
         "per corridor too"
     );
 }
+
+#[test]
+fn suite_gates_stages_resets_positions_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = |name: &str, extra: &str| {
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nflow = \"p2p\"\nmsisdns_per_fsp = 50\nwarmup = \"500ms\"\ncooldown = \"500ms\"\n\
+                 stages = [{{ rate = 10, duration = \"3s\" }}]\n\
+                 corridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n[thresholds]\nsuccess_rate = 99.5\n{extra}"
+            ),
+        )
+        .unwrap();
+    };
+    stage("s1", "");
+    stage("s2", "p99_ms = 0.001\n"); // cannot pass
+    stage("s3", "");
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        "name = \"gated\"\nreset_positions = true\n[[stage]]\nscenario = \"s1.toml\"\n[[stage]]\nscenario = \"s2.toml\"\n[[stage]]\nscenario = \"s3.toml\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let first = perfbed()
+        .args(["suite"])
+        .arg(&suite)
+        .args(["--local", "--security", "none", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("positions reset before s2"), "{stderr}");
+    let suite_dir = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(suite_dir.join("suite.json")).unwrap()).unwrap();
+    let status: Vec<&str> = state["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        ["passed", "failed", "skipped"],
+        "the gate stops the suite"
+    );
+    assert!(
+        stdout.contains("e2e_p99_ms"),
+        "the failed threshold is named: {stdout}"
+    );
+    let md = std::fs::read_to_string(suite_dir.join("suite.md")).unwrap();
+    assert!(
+        md.contains("NOT PASSED") && md.contains("| 3 | s3 | skipped |"),
+        "{md}"
+    );
+
+    // Fix the stage as saved in the suite folder, then resume: s1 is not run again.
+    let saved = suite_dir.join("scenarios/02-s2.toml");
+    let text = std::fs::read_to_string(&saved)
+        .unwrap()
+        .replace("p99_ms = 0.001\n", "");
+    std::fs::write(&saved, text).unwrap();
+    let s1_runs = || std::fs::read_dir(suite_dir.join("01")).unwrap().count();
+    assert_eq!(s1_runs(), 1);
+    let resumed = perfbed()
+        .args(["suite", "--local", "--security", "none", "--resume"])
+        .arg(&suite_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        stdout.contains("# perfbed suite — gated — PASSED"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| All stages completed and passed their thresholds | yes | 3/3 passed |"),
+        "{stdout}"
+    );
+    assert_eq!(s1_runs(), 1, "a passed stage is not run again");
+    assert_eq!(
+        std::fs::read_dir(suite_dir.join("02")).unwrap().count(),
+        2,
+        "s2 ran again"
+    );
+}

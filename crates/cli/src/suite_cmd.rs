@@ -1,0 +1,644 @@
+//! `perfbed suite`: the seed's progression (baseline 100 → scale 500 → target 1000 → endurance
+//! 2 h → stress to failure) as one command, with gates, position resets between stages, one
+//! suite report, and `--resume` after an interruption or a failed gate.
+
+use crate::local::{EnvOptions, LocalEnv, Security};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use load::Scenario;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The seed's suite, built in (the scenarios/ files of the same names).
+const SEED_SUITE: [(&str, &str); 5] = [
+    (
+        "baseline-100tps",
+        include_str!("../../../scenarios/baseline-100tps.toml"),
+    ),
+    (
+        "scale-500tps",
+        include_str!("../../../scenarios/scale-500tps.toml"),
+    ),
+    (
+        "target-1000tps",
+        include_str!("../../../scenarios/target-1000tps.toml"),
+    ),
+    (
+        "endurance-1000tps-2h",
+        include_str!("../../../scenarios/endurance-1000tps-2h.toml"),
+    ),
+    (
+        "stress-to-failure",
+        include_str!("../../../scenarios/stress-to-failure.toml"),
+    ),
+];
+
+/// Run a suite of scenarios with gates: a stage runs only if the one before passed its
+/// thresholds; positions are reset between stages when asked; a stress stage (a scenario with
+/// [stress]) finds the breaking point and checks recovery. One suite report (suite.md,
+/// suite.json) links the stage reports and ends with the seed's success criteria.
+///
+/// Without a suite file: the seed's suite, built in — baseline-100tps, scale-500tps,
+/// target-1000tps, endurance-1000tps-2h, stress-to-failure (4.5 h). On the emulator, shrink it:
+/// --time-scale 0.01 --rate-scale 0.1 runs it in ~4 minutes (stress steps stay ≥ 2 s).
+///
+/// Suite file (TOML): name = "mine", reset_positions = true, then [[stage]] scenario = "x.toml"
+/// (paths relative to the suite file), in order.
+///
+/// Resume: --resume OUT/suite-…/ runs again every stage that has not passed, in order, with the
+/// scenarios saved in that folder (an interrupted stage starts over).
+///
+/// Examples:
+///   perfbed suite --local --time-scale 0.01 --rate-scale 0.1
+///   perfbed suite my-suite.toml --local --security none
+///   perfbed suite --resume results/suite-seed-20261123-140000
+#[derive(Debug, Args)]
+pub(crate) struct SuiteArgs {
+    /// Suite file (TOML); default: the seed's suite, built in.
+    suite: Option<PathBuf>,
+    /// Run against the local testbed: hub emulator + 8 simulators in this process.
+    #[arg(long)]
+    local: bool,
+    /// Security of the local testbed.
+    #[arg(long, value_enum, default_value = "full")]
+    security: Security,
+    /// Against a hub (a real Mojaloop or `perfbed hub`): its FSPIOP base URL; the payers listen
+    /// on --listen and the payees are your simulators, onboarded and seeded.
+    #[arg(long, value_name = "URL", conflicts_with = "local")]
+    hub: Option<String>,
+    /// Where the payers listen for callbacks (with --hub).
+    #[arg(long, default_value = "127.0.0.1:4001")]
+    listen: std::net::SocketAddr,
+    /// Admin API for position resets between stages (with --hub; the local testbed has its own).
+    #[arg(long, value_name = "URL")]
+    admin: Option<String>,
+    /// Scale every duration (stages, warm-up, cool-down, stress steps), e.g. 0.01.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Scale every rate (stages and stress ramp), e.g. 0.2 for a laptop.
+    #[arg(long, default_value_t = 1.0)]
+    rate_scale: f64,
+    /// Reset positions between stages (through the admin API; headroom back to the start).
+    #[arg(long)]
+    reset_positions: bool,
+    /// Where results go: OUT/suite-<name>-<timestamp>/.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Resume the suite in this folder.
+    #[arg(long, value_name = "DIR", conflicts_with = "suite")]
+    resume: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteFile {
+    name: String,
+    #[serde(default)]
+    reset_positions: bool,
+    #[serde(rename = "stage")]
+    stages: Vec<StageEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageEntry {
+    scenario: PathBuf,
+}
+
+/// What is known of a suite, saved after every stage (suite.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SuiteState {
+    name: String,
+    started: String,
+    time_scale: f64,
+    rate_scale: f64,
+    reset_positions: bool,
+    stages: Vec<StageState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Pending,
+    Running,
+    Passed,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StageState {
+    name: String,
+    /// The scenario as run (saved in the suite folder: scenarios/NN-name.toml).
+    scenario: String,
+    status: Status,
+    /// Result folder, relative to the suite folder.
+    dir: Option<String>,
+    target_tps: Option<f64>,
+    achieved_tps: Option<f64>,
+    success_rate: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    accounting_adds_up: Option<bool>,
+    breaking_point_tps: Option<f64>,
+    broke_at_tps: Option<f64>,
+    recovered: Option<bool>,
+    note: Option<String>,
+}
+
+fn scale(mut s: Scenario, t: f64, r: f64) -> Scenario {
+    let d = |x: Duration| Duration::from_secs_f64((x.as_secs_f64() * t).max(0.001));
+    for st in &mut s.stages {
+        st.duration = d(st.duration);
+        st.rate *= r;
+    }
+    s.warmup = Duration::from_secs_f64(s.warmup.as_secs_f64() * t);
+    s.cooldown = Duration::from_secs_f64(s.cooldown.as_secs_f64() * t);
+    if let Some(p) = &mut s.stress {
+        p.start_rate *= r;
+        p.step *= r;
+        p.max_rate *= r;
+        // A stress step needs a window to judge: at least 2 s, whatever the scale.
+        let two = Duration::from_secs(2);
+        p.step_duration = d(p.step_duration).max(two);
+        p.recovery_rate = p.recovery_rate.map(|x| x * r);
+        p.recovery_duration = p.recovery_duration.map(|x| d(x).max(two));
+    }
+    s
+}
+
+fn timestamp() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn save(dir: &Path, state: &SuiteState) -> Result<()> {
+    let tmp = dir.join(".suite.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)?;
+    std::fs::rename(&tmp, dir.join("suite.json"))?;
+    std::fs::write(dir.join("suite.md"), markdown(state))?;
+    Ok(())
+}
+
+/// A new suite folder with its scenarios (scaled) saved, or the one being resumed.
+fn prepare(args: &SuiteArgs) -> Result<(PathBuf, SuiteState)> {
+    if let Some(dir) = &args.resume {
+        let text = std::fs::read(dir.join("suite.json"))
+            .with_context(|| format!("{} is not a suite folder (no suite.json)", dir.display()))?;
+        let state: SuiteState = serde_json::from_slice(&text)
+            .with_context(|| format!("{}/suite.json is not a perfbed suite", dir.display()))?;
+        return Ok((dir.clone(), state));
+    }
+    let (name, reset, scenarios): (String, bool, Vec<(String, String)>) = match &args.suite {
+        None => (
+            "seed".into(),
+            false,
+            SEED_SUITE
+                .iter()
+                .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+                .collect(),
+        ),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let f: SuiteFile =
+                toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            if f.stages.is_empty() {
+                bail!("{}: no [[stage]]", path.display());
+            }
+            let base = path.parent().unwrap_or(Path::new("."));
+            let mut v = Vec::new();
+            for st in &f.stages {
+                let p = base.join(&st.scenario);
+                let t = std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read stage scenario {}", p.display()))?;
+                v.push((
+                    st.scenario
+                        .file_stem()
+                        .map_or("stage".into(), |s| s.to_string_lossy().into_owned()),
+                    t,
+                ));
+            }
+            (f.name, f.reset_positions, v)
+        }
+    };
+    let dir = args.out.join(format!("suite-{name}-{}", timestamp()));
+    std::fs::create_dir_all(dir.join("scenarios"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut stages = Vec::new();
+    for (i, (stage, text)) in scenarios.iter().enumerate() {
+        let sc = Scenario::parse(text).map_err(|e| anyhow!("stage {stage}: {e}"))?;
+        let scaled = scale(sc, args.time_scale, args.rate_scale);
+        scaled
+            .validate()
+            .map_err(|e| anyhow!("stage {stage} after scaling: {e}"))?;
+        let file = format!("scenarios/{:02}-{stage}.toml", i + 1);
+        // The scaled scenario is what runs: keep the original text plus the scaling, so a
+        // resumed suite runs exactly the same.
+        std::fs::write(dir.join(&file), text)?;
+        stages.push(StageState {
+            name: stage.clone(),
+            scenario: file,
+            status: Status::Pending,
+            dir: None,
+            target_tps: None,
+            achieved_tps: None,
+            success_rate: None,
+            p95_ms: None,
+            p99_ms: None,
+            accounting_adds_up: None,
+            breaking_point_tps: None,
+            broke_at_tps: None,
+            recovered: None,
+            note: None,
+        });
+    }
+    let state = SuiteState {
+        name,
+        started: fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc())
+            .into_string(),
+        time_scale: args.time_scale,
+        rate_scale: args.rate_scale,
+        reset_positions: reset || args.reset_positions,
+        stages,
+    };
+    save(&dir, &state)?;
+    Ok((dir, state))
+}
+
+fn load_stage(dir: &Path, st: &StageState, state: &SuiteState) -> Result<Scenario> {
+    let text = std::fs::read_to_string(dir.join(&st.scenario))
+        .with_context(|| format!("cannot read {}", dir.join(&st.scenario).display()))?;
+    let sc = Scenario::parse(&text).map_err(|e| anyhow!("{}: {e}", st.scenario))?;
+    Ok(scale(sc, state.time_scale, state.rate_scale))
+}
+
+/// Where the load goes.
+enum Target {
+    Local(LocalEnv),
+    Hub {
+        running: sim::Running,
+        admin: Option<ops::Admin>,
+    },
+}
+
+impl Target {
+    fn payers(&self) -> load::Payers {
+        match self {
+            Target::Local(env) => env.payers(),
+            Target::Hub { running, .. } => {
+                load::Payers::new(&[running.sim().clone()], "perfbed-test-ilp-secret")
+            }
+        }
+    }
+
+    async fn reset(&self, fsps: &[String], currency: &str) -> Result<usize> {
+        let (admin, target) = match self {
+            Target::Local(env) => (
+                &env.admin,
+                ops::positions::Target {
+                    ndc: ops::Money::units(crate::local::LOCAL_NDC as i64),
+                    funds: ops::Money::units(crate::local::LOCAL_FUNDS as i64),
+                },
+            ),
+            Target::Hub { admin: Some(a), .. } => {
+                let now = ops::positions::show_api(a, fsps, currency).await?;
+                // Headroom back to what the suite started with.
+                let first = now.first().context("no FSPs")?;
+                (
+                    a,
+                    ops::positions::Target {
+                        ndc: first.ndc.unwrap_or_default(),
+                        funds: -first.settlement.value,
+                    },
+                )
+            }
+            Target::Hub { admin: None, .. } => bail!("--reset-positions needs --admin"),
+        };
+        let changes = ops::positions::reset_api(
+            admin,
+            fsps,
+            currency,
+            target,
+            false,
+            Duration::from_millis(500),
+        )
+        .await?;
+        Ok(changes.len())
+    }
+
+    async fn stop(self) {
+        match self {
+            Target::Local(env) => {
+                env.stop().await;
+            }
+            Target::Hub { running, .. } => running.shutdown(Duration::from_secs(5)).await,
+        }
+    }
+}
+
+pub(crate) fn run(args: SuiteArgs) -> Result<bool> {
+    crate::init_logging("warn");
+    if !args.local && args.hub.is_none() && args.resume.is_none() {
+        bail!(
+            "where does the load go? --local (the emulator testbed in this process) or --hub URL"
+        );
+    }
+    if !(args.time_scale > 0.0 && args.rate_scale > 0.0) {
+        bail!("--time-scale and --rate-scale must be positive");
+    }
+    let (dir, mut state) = prepare(&args)?;
+    let scenarios: Vec<Scenario> = state
+        .stages
+        .iter()
+        .map(|st| load_stage(&dir, st, &state))
+        .collect::<Result<_>>()?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let say = |m: &str| {
+            if !args.quiet {
+                eprintln!("{m}");
+            }
+        };
+        say(&format!(
+            "perfbed suite '{}' in {} ({} stages, time ×{}, rate ×{})",
+            state.name,
+            dir.display(),
+            state.stages.len(),
+            state.time_scale,
+            state.rate_scale
+        ));
+        let target = match &args.hub {
+            Some(hub) => {
+                let mut payers: Vec<String> = scenarios
+                    .iter()
+                    .flat_map(|s| s.corridors.iter().map(|c| c.payer.clone()))
+                    .collect();
+                payers.sort();
+                payers.dedup();
+                let config = sim::SimConfig::new(&payers, hub);
+                let s = sim::Sim::new(config, fspiop::jws::KeyStore::new(), None)?;
+                Target::Hub {
+                    running: sim::start(s, args.listen, None).await?,
+                    admin: args.admin.as_deref().map(ops::Admin::plain),
+                }
+            }
+            None => Target::Local(
+                LocalEnv::start(
+                    &EnvOptions {
+                        security: args.security,
+                        hub_latency: None,
+                        payee_latency: None,
+                        quiet: args.quiet,
+                    },
+                    &scenarios.iter().collect::<Vec<_>>(),
+                )
+                .await?,
+            ),
+        };
+        let result = stages(&args, &dir, &mut state, &scenarios, &target).await;
+        target.stop().await;
+        result
+    })?;
+    let md = markdown(&state);
+    println!("{md}");
+    println!("suite report: {}", dir.join("suite.md").display());
+    Ok(verdict(&state).0)
+}
+
+async fn stages(
+    args: &SuiteArgs,
+    dir: &Path,
+    state: &mut SuiteState,
+    scenarios: &[Scenario],
+    target: &Target,
+) -> Result<()> {
+    let progress: Option<Arc<dyn load::Progress>> = if args.quiet {
+        None
+    } else {
+        Some(Arc::new(load::Stderr))
+    };
+    let mut gate_closed = false;
+    let mut ran_before = false;
+    for (i, sc) in scenarios.iter().enumerate() {
+        if state.stages[i].status == Status::Passed {
+            continue;
+        }
+        if gate_closed {
+            state.stages[i].status = Status::Skipped;
+            state.stages[i].note = Some("the stage before did not pass".into());
+            save(dir, state)?;
+            continue;
+        }
+        if state.reset_positions && (ran_before || i > 0) {
+            let fsps: Vec<String> = sc.fsps();
+            let n = target
+                .reset(&fsps, &sc.currency)
+                .await
+                .context("positions reset")?;
+            if !args.quiet {
+                eprintln!(
+                    "positions reset before {}: {n} changes",
+                    state.stages[i].name
+                );
+            }
+        }
+        ran_before = true;
+        state.stages[i].status = Status::Running;
+        save(dir, state)?;
+        if !args.quiet {
+            eprintln!(
+                "stage {}/{}: {} ({:.0} s)",
+                i + 1,
+                scenarios.len(),
+                state.stages[i].name,
+                sc.stress.as_ref().map_or(sc.total().as_secs_f64(), |p| {
+                    p.step_duration.as_secs_f64() * (p.max_rate / p.step.max(1e-9)).ceil()
+                })
+            );
+        }
+        let stage_dir = dir.join(format!("{:02}", i + 1));
+        let st = &mut state.stages[i];
+        match &sc.stress {
+            None => {
+                let report = load::run(sc, target.payers(), progress.clone()).await;
+                crate::local::write_report(&stage_dir, &sc.name, &report)?;
+                st.target_tps = Some(report.target_tps);
+                st.achieved_tps = Some(report.achieved_tps);
+                st.success_rate = Some(report.success_rate);
+                st.p95_ms = Some(report.latency_ms.e2e.p95);
+                st.p99_ms = Some(report.latency_ms.e2e.p99);
+                st.accounting_adds_up = Some(report.adds_up());
+                st.status = if report.passed && report.adds_up() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                };
+                st.note = (!report.passed).then(|| {
+                    report
+                        .thresholds
+                        .iter()
+                        .filter(|t| !t.ok)
+                        .map(|t| format!("{} {:.2} (limit {})", t.name, t.value, t.limit))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+            }
+            Some(plan) => {
+                let stress =
+                    load::stress::run_with(sc, plan, target.payers(), progress.clone(), None).await;
+                std::fs::create_dir_all(&stage_dir)?;
+                std::fs::write(
+                    stage_dir.join("stress.json"),
+                    serde_json::to_vec_pretty(&stress)?,
+                )?;
+                std::fs::write(stage_dir.join("stress.md"), stress.to_markdown())?;
+                st.breaking_point_tps = stress.breaking_point_tps;
+                st.broke_at_tps = stress.broke_at_tps;
+                st.recovered = stress.recovered;
+                let adds_up = stress.stage_reports.iter().all(load::Report::adds_up);
+                st.accounting_adds_up = Some(adds_up);
+                st.status = if stress.recovered != Some(false) && adds_up {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                };
+                st.note = Some(match stress.broke_at_tps {
+                    Some(r) => format!(
+                        "broke at {r:.0} TPS by {}; recovered: {}",
+                        stress.broke_by.join(", "),
+                        stress
+                            .recovered
+                            .map_or("not checked", |r| if r { "yes" } else { "NO" })
+                    ),
+                    None => format!("reached {:.0} TPS unbroken", plan.max_rate),
+                });
+            }
+        }
+        st.dir = Some(if sc.stress.is_some() {
+            format!("{:02}/stress.md", i + 1)
+        } else {
+            std::fs::read_dir(&stage_dir)
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
+                .map_or(format!("{:02}", i + 1), |e| {
+                    format!("{:02}/{}", i + 1, e.file_name().to_string_lossy())
+                })
+        });
+        if st.status != Status::Passed {
+            gate_closed = true;
+        }
+        save(dir, state)?;
+    }
+    Ok(())
+}
+
+/// (everything passed, the seed's overall criteria as (criterion, met, evidence)).
+fn verdict(s: &SuiteState) -> (bool, Vec<(String, bool, String)>) {
+    let all = s.stages.iter().all(|st| st.status == Status::Passed);
+    let mut c = vec![(
+        "All stages completed and passed their thresholds".to_owned(),
+        all,
+        format!(
+            "{}/{} passed",
+            s.stages
+                .iter()
+                .filter(|st| st.status == Status::Passed)
+                .count(),
+            s.stages.len()
+        ),
+    )];
+    if let Some(st) = s.stages.iter().find(|st| st.name.starts_with("scale")) {
+        let ratio = match (st.achieved_tps, st.target_tps) {
+            (Some(a), Some(t)) if t > 0.0 => a / t,
+            _ => 0.0,
+        };
+        c.push((
+            "Performance scales linearly (achieved ≥ 95 % of target at the scale stage)".into(),
+            ratio >= 0.95,
+            format!("{:.1} %", ratio * 100.0),
+        ));
+    }
+    if let Some(st) = s.stages.iter().find(|st| st.name.starts_with("endurance")) {
+        c.push((
+            "Target rate sustained for the whole endurance stage".into(),
+            st.status == Status::Passed,
+            format!("{:?}", st.status).to_lowercase(),
+        ));
+    }
+    if let Some(st) = s.stages.iter().find(|st| {
+        st.breaking_point_tps.is_some() || st.broke_at_tps.is_some() || st.recovered.is_some()
+    }) {
+        c.push((
+            "Breaking point identified (stress)".into(),
+            st.broke_at_tps.is_some(),
+            st.note.clone().unwrap_or_default(),
+        ));
+        c.push((
+            "Clean recovery after stress".into(),
+            st.recovered == Some(true),
+            st.recovered.map_or("not checked".into(), |r| {
+                if r { "recovered" } else { "did not recover" }.to_owned()
+            }),
+        ));
+    }
+    let met = c.iter().all(|x| x.1);
+    (all && met, c)
+}
+
+fn markdown(s: &SuiteState) -> String {
+    let f = |v: Option<f64>, d: usize| v.map_or("–".to_owned(), |v| format!("{v:.d$}"));
+    let mut m = format!(
+        "# perfbed suite — {} — {}\n\nStarted {}; durations ×{}, rates ×{}{}.\n\n",
+        s.name,
+        if verdict(s).0 { "PASSED" } else { "NOT PASSED" },
+        s.started,
+        s.time_scale,
+        s.rate_scale,
+        if s.reset_positions {
+            "; positions reset between stages"
+        } else {
+            ""
+        }
+    );
+    m.push_str("| # | Stage | status | target TPS | achieved TPS | success % | p95 ms | p99 ms | accounting | notes | report |\n|---:|---|---|---:|---:|---:|---:|---:|---|---|---|\n");
+    for (i, st) in s.stages.iter().enumerate() {
+        m.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            i + 1,
+            st.name,
+            format!("{:?}", st.status).to_lowercase(),
+            f(st.target_tps, 1),
+            f(st.achieved_tps, 1),
+            f(st.success_rate, 2),
+            f(st.p95_ms, 1),
+            f(st.p99_ms, 1),
+            st.accounting_adds_up
+                .map_or("–", |a| if a { "adds up" } else { "DOES NOT ADD UP" }),
+            st.note.clone().unwrap_or_default(),
+            st.dir.clone().unwrap_or_default()
+        ));
+    }
+    m.push_str("\n| Success criterion (seed) | met | evidence |\n|---|---|---|\n");
+    for (name, ok, ev) in verdict(s).1 {
+        m.push_str(&format!(
+            "| {name} | {} | {ev} |\n",
+            if ok { "yes" } else { "**no**" }
+        ));
+    }
+    m
+}
