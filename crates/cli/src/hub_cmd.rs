@@ -70,6 +70,15 @@ pub(crate) struct HubArgs {
     /// Share of prepares to refuse with 2001 (0–1).
     #[arg(long, default_value_t = 0.0)]
     reject_prepares: f64,
+    /// Emulate a switch whose clock is off by this many milliseconds (negative: behind), as
+    /// its `/health` reports it — for trying `perfbed preflight`'s clock-skew check.
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_hyphen_values = true,
+        value_name = "MS"
+    )]
+    clock_offset_ms: i64,
     #[command(flatten)]
     server_tls: crate::tls_args::ServerTlsArgs,
     #[command(flatten)]
@@ -121,6 +130,7 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         latency,
         drop_callbacks: args.drop_callbacks,
         reject_prepares: args.reject_prepares,
+        clock_offset_ms: args.clock_offset_ms,
         hub_id: args.hub_id.clone(),
         confirm_to_payee: !args.no_confirm_to_payee,
         sweep_every: args.sweep,

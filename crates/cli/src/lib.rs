@@ -8,6 +8,7 @@ mod hub_cmd;
 mod local;
 mod ops_cmd;
 mod pki;
+mod preflight_cmd;
 mod report_cmd;
 mod run_cmd;
 mod sim_cmd;
@@ -39,6 +40,8 @@ enum Command {
     Local(Box<local::LocalArgs>),
     /// Run a scenario against a hub (a real Mojaloop or `perfbed hub`).
     Run(Box<run_cmd::RunArgs>),
+    /// Is everything ready for a run? Hub, onboarding, simulators, numbers, headroom, clocks.
+    Preflight(Box<preflight_cmd::PreflightArgs>),
     /// The whole suite with gates: baseline → scale → target → endurance → stress, one report.
     Suite(Box<suite_cmd::SuiteArgs>),
     /// Onboard DFSPs into a hub's central-ledger (idempotent).
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Preflight(args) => verdict(preflight_cmd::run(*args)),
         Command::Suite(args) => verdict(suite_cmd::run(*args)),
         Command::Onboard(args) => ops_cmd::onboard(args),
         Command::Msisdn { command } => match command {

@@ -1102,3 +1102,159 @@ fn suite_gates_stages_resets_positions_and_resumes() {
         "s2 ran again"
     );
 }
+
+#[test]
+fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    let (_payee, payee) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let testbed = dir.path().join("testbed.toml");
+    let write_testbed = |extra: &str| {
+        std::fs::write(
+            &testbed,
+            format!(
+                "msisdns = 50\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\n\
+                 [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:9\"\n\
+                 [[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n{extra}"
+            ),
+        )
+        .unwrap();
+    };
+    write_testbed("");
+    let t = testbed.to_str().unwrap();
+    assert!(perfbed()
+        .args(["onboard", "--testbed", t])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--testbed",
+            t,
+            "--via",
+            "oracle",
+            "--fsp",
+            "perffsp5"
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let scenario = |name: &str, extra: &str| {
+        let p = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"{name}\"\nflow = \"p2p\"\nmsisdns_per_fsp = 50\nstages = [{{ rate = 20, duration = \"3s\" }}]\n\
+                 corridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n{extra}"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let ok_run = scenario("ok", "");
+    let preflight = |scenario: &std::path::Path, hub_url: &str| {
+        let out = perfbed()
+            .arg("preflight")
+            .arg(scenario)
+            .args(["--testbed", t, "--hub", hub_url, "--no-jws-expected"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = preflight(&ok_run, &hub);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("preflight: ready"), "{text}");
+    assert!(
+        text.contains("ok    perffsp5: 3/3 sampled numbers resolve to it"),
+        "{text}"
+    );
+    assert!(text.contains("ok    hub clock within"), "{text}");
+
+    // An unreachable hub.
+    let (code, text) = preflight(&ok_run, "http://127.0.0.1:9");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL  hub FSPIOP API answers"), "{text}");
+
+    // Too little headroom: 60 transfers of 1,000,000 against an NDC of 10,000,000.
+    let big = scenario("big", "amount_min = 1000000\namount_max = 1000000\n");
+    let (code, text) = preflight(&big, &hub);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "FAIL  perffsp1: headroom 10000000 XXX covers the run's ~60 transfers ≈ 60000000"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("perfbed positions reset"), "{text}");
+
+    // Numbers beyond the seeded range.
+    let more = dir.path().join("more.toml");
+    std::fs::write(
+        &more,
+        std::fs::read_to_string(&ok_run)
+            .unwrap()
+            .replace("msisdns_per_fsp = 50", "msisdns_per_fsp = 80"),
+    )
+    .unwrap();
+    let (code, text) = preflight(&more, &hub);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  perffsp5: 2/3 sampled numbers resolve"),
+        "{text}"
+    );
+    assert!(text.contains("perfbed msisdn seed"), "{text}");
+
+    // An FSP created without its endpoints.
+    let (status, _) = http(
+        "POST",
+        &format!("{hub}/admin/participants"),
+        &[("content-type", "application/json")],
+        r#"{"name":"perffsp3","currency":"XXX"}"#,
+    );
+    assert_eq!(status, 201);
+    write_testbed("[[dfsp]]\nid = \"perffsp3\"\ncallback = \"http://127.0.0.1:9\"\n");
+    let (code, text) = preflight(&ok_run, &hub);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL  perffsp3"), "{text}");
+    write_testbed("");
+
+    // A hub whose clock is 5 s ahead.
+    let (_skewed, skewed) = serve(
+        &[
+            "hub",
+            "--listen",
+            "127.0.0.1:0",
+            "--clock-offset-ms",
+            "5000",
+        ],
+        "hub emulator listening on ",
+    );
+    let (code, text) = preflight(&ok_run, &skewed);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  hub clock within 200ms of this machine's (skew +5"),
+        "{text}"
+    );
+}

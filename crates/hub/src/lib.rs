@@ -72,6 +72,9 @@ pub struct HubConfig {
     pub drop_callbacks: f64,
     /// Share of prepares refused with 2001 before anything is reserved (0.0–1.0).
     pub reject_prepares: f64,
+    /// A switch whose clock is off: added to the time `/health` reports (ms; for trying
+    /// `perfbed preflight`'s skew check).
+    pub clock_offset_ms: i64,
 }
 
 /// Added latency per stage of the switch (what a slow real hub would add).
@@ -124,6 +127,7 @@ impl Default for HubConfig {
             latency: StageLatency::default(),
             drop_callbacks: 0.0,
             reject_prepares: 0.0,
+            clock_offset_ms: 0,
         }
     }
 }
@@ -538,10 +542,14 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
-async fn health() -> Response {
+async fn health(State(hub): State<Arc<Hub>>) -> Response {
+    // `time` (Unix ms) lets `perfbed preflight` measure clock skew to the switch.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     (
         StatusCode::OK,
-        axum::Json(serde_json::json!({ "status": "OK" })),
+        axum::Json(serde_json::json!({ "status": "OK", "time": now + hub.config.clock_offset_ms })),
     )
         .into_response()
 }

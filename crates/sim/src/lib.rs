@@ -267,6 +267,8 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "fsps": sim.config.fsps.keys().collect::<Vec<_>>(),
         "jws": sim.config.jws,
         "callbacksInFlight": sim.callbacks_in_flight(),
+        // Unix ms: `perfbed preflight` measures clock skew with it.
+        "time": trace::now_us() / 1000,
         "payerWaiting": sim.waiting(),
     });
     (StatusCode::OK, axum::Json(body)).into_response()
