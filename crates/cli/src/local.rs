@@ -421,7 +421,7 @@ pub(crate) async fn execute(
 }
 
 /// Stops the metrics server when dropped.
-struct MetricsServer(tokio_util::sync::CancellationToken);
+pub(crate) struct MetricsServer(tokio_util::sync::CancellationToken);
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
@@ -429,7 +429,7 @@ impl Drop for MetricsServer {
     }
 }
 
-async fn serve_metrics(
+pub(crate) async fn serve_metrics(
     addr: std::net::SocketAddr,
     live: Arc<load::live::LiveMetrics>,
 ) -> Result<MetricsServer> {

@@ -122,7 +122,13 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         if let Some(r) = &replica {
             drivers = drivers.replica(r.clone());
         }
-        let report = load::run(&scenario, drivers, progress).await;
+        // Live metrics for a Prometheus scrape while the run goes (--metrics-listen).
+        let live = Arc::new(load::live::LiveMetrics::default());
+        let _metrics = match args.metrics_listen {
+            Some(addr) => Some(crate::local::serve_metrics(addr, live.clone()).await?),
+            None => None,
+        };
+        let report = load::run_with(&scenario, drivers, progress, Some(live)).await;
         let name = match &replica {
             Some(r) => {
                 // Peers may still be waiting for callbacks that land here.

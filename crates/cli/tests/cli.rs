@@ -1258,3 +1258,134 @@ fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
         "{text}"
     );
 }
+
+#[test]
+fn every_metric_the_grafana_dashboard_queries_is_exposed() {
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../charts/perfbed/dashboards/perfbed-overview.json"
+    ))
+    .unwrap();
+    let d: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let e = t["expr"].as_str().unwrap();
+            for (i, _) in e.match_indices("perf") {
+                let n: String = e[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                names.insert(n);
+            }
+        }
+    }
+    assert!(names.len() >= 12, "{names:?}");
+
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    let (_payee, payee) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, metrics_port) = (free(), free());
+    let onboard = perfbed()
+        .args(["onboard", "--admin", &format!("{hub}/admin")])
+        .args(["--dfsp", &format!("perffsp1=http://127.0.0.1:{port}")])
+        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
+        .output()
+        .unwrap();
+    assert!(onboard.status.success());
+    perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--oracle",
+            &format!("{hub}/oracle"),
+            "--fsp",
+            "perffsp5",
+            "--count",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("m.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"m\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nstages = [{ rate = 20, duration = \"6s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n",
+    )
+    .unwrap();
+    let run = Proc(
+        perfbed()
+            .arg("run")
+            .arg(&scenario)
+            .args([
+                "--hub",
+                &hub,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--no-jws",
+                "--quiet",
+            ])
+            .args([
+                "--metrics-listen",
+                &format!("127.0.0.1:{metrics_port}"),
+                "--out",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    let driver = loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let text = std::net::TcpStream::connect(("127.0.0.1", metrics_port))
+            .ok()
+            .map(|_| ureq_get(&format!("http://127.0.0.1:{metrics_port}/metrics")))
+            .unwrap_or_default();
+        if text.contains("perfbed_load_phase_seconds_bucket{phase=\"transfer\"") {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no driver metrics: {text}"
+        );
+    };
+    drop(run);
+    let sims = ureq_get(&format!("http://{payee}/metrics"));
+    for n in &names {
+        let base = n
+            .trim_end_matches("_total")
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            driver.contains(n.as_str())
+                || sims.contains(n.as_str())
+                || sims.contains(&format!("# TYPE {base} ")),
+            "the dashboard queries {n}, which nothing exposes"
+        );
+    }
+}

@@ -403,6 +403,7 @@ pub async fn run_with(
                 Some(s) => {
                     if let Some(l) = &live {
                         l.outcome(&s.outcome);
+                        l.sample(&s, &scenario.corridors[s.corridor].name());
                     }
                     recorder.record(&s);
                 }

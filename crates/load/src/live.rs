@@ -18,6 +18,35 @@ pub struct LiveMetrics {
     last_p95_us: AtomicU64,
     last_p99_us: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
+    /// (phase, corridor) → cumulative bucket counts, sum (s), count; committed iterations.
+    latency: Mutex<BTreeMap<(&'static str, String), Buckets>>,
+    /// corridor → committed.
+    by_corridor: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Upper bounds (seconds) of the latency histograms.
+const BOUNDS: [f64; 14] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Buckets {
+    counts: [u64; 14],
+    sum: f64,
+    count: u64,
+}
+
+impl Buckets {
+    fn record(&mut self, d: std::time::Duration) {
+        let s = d.as_secs_f64();
+        for (c, b) in self.counts.iter_mut().zip(BOUNDS) {
+            if s <= b {
+                *c += 1;
+            }
+        }
+        self.sum += s;
+        self.count += 1;
+    }
 }
 
 impl LiveMetrics {
@@ -38,6 +67,30 @@ impl LiveMetrics {
             crate::Outcome::NotSent(_) => &self.not_sent,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A committed iteration's latencies, by phase and corridor.
+    pub(crate) fn sample(&self, s: &crate::Sample, corridor: &str) {
+        if s.outcome != crate::Outcome::Committed {
+            return;
+        }
+        *self
+            .by_corridor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(corridor.to_owned())
+            .or_default() += 1;
+        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let phases = [
+            ("lookup", s.phases[0]),
+            ("quote", s.phases[1]),
+            ("transfer", s.phases[2]),
+        ];
+        for (phase, d) in std::iter::once(("e2e", Some(s.e2e))).chain(phases) {
+            if let Some(d) = d {
+                l.entry((phase, corridor.to_owned())).or_default().record(d);
+            }
+        }
     }
 
     pub(crate) fn second(&self, in_flight: usize, target_rate: f64, p95_us: u64, p99_us: u64) {
@@ -131,6 +184,41 @@ impl LiveMetrics {
                     format!("{:.6}", g(&self.last_p99_us) as f64 / 1e6),
                 ),
             ],
+        );
+        let by_corridor = self
+            .by_corridor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        metric(
+            "committed_total",
+            "counter",
+            "Committed iterations by corridor",
+            by_corridor
+                .into_iter()
+                .map(|(c, n)| (format!("{{corridor=\"{c}\"}}"), n.to_string()))
+                .collect(),
+        );
+        let latency = self
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut lines = Vec::new();
+        for ((phase, corridor), b) in &latency {
+            let l = format!("phase=\"{phase}\",corridor=\"{corridor}\"");
+            for (c, bound) in b.counts.iter().zip(BOUNDS) {
+                lines.push((format!("_bucket{{{l},le=\"{bound}\"}}"), c.to_string()));
+            }
+            lines.push((format!("_bucket{{{l},le=\"+Inf\"}}"), b.count.to_string()));
+            lines.push((format!("_sum{{{l}}}"), format!("{:.6}", b.sum)));
+            lines.push((format!("_count{{{l}}}"), b.count.to_string()));
+        }
+        metric(
+            "phase_seconds",
+            "histogram",
+            "Latency of committed iterations by phase (e2e from the intended start; lookup, quote, transfer from each request's send) and corridor",
+            lines,
         );
         out
     }
