@@ -141,6 +141,37 @@ fn attribution_from(
     out
 }
 
+/// What a million transfers cost on the system under test.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cost {
+    /// Currency of the prices.
+    pub currency: String,
+    /// Price of the cluster per hour.
+    pub hourly: f64,
+    /// Committed transfers per second the price is spread over (achieved in the window).
+    pub tps: f64,
+    /// hourly / (tps × 3600) × 1,000,000 (null when nothing committed).
+    pub per_million: Option<f64>,
+    /// The nodes, as `count × name at price`.
+    pub basis: String,
+}
+
+fn cost_of(model: &crate::scenario::CostModel, tps: f64) -> Cost {
+    let hourly = model.hourly();
+    Cost {
+        currency: model.currency.clone(),
+        hourly,
+        tps,
+        per_million: (tps > 0.0).then(|| hourly / (tps * 3600.0) * 1_000_000.0),
+        basis: model
+            .nodes
+            .iter()
+            .map(|n| format!("{} × {} at {}/h", n.count, n.name, n.hourly))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// One corridor's numbers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CorridorReport {
@@ -269,6 +300,9 @@ pub struct Report {
     /// Replicas merged into this report (1 for a single run).
     #[serde(default = "one_replica")]
     pub replicas: u32,
+    /// Cost per million transfers at the achieved rate, when the scenario gives node prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 fn one_replica() -> u32 {
@@ -527,6 +561,7 @@ impl Recorder {
         Report {
             window: Window { arrivals: self.window_arrivals, committed: self.window_committed, completions: self.window_completions, seconds: window_len },
             replicas: 1,
+            cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
             histograms: set,
             scenario: s.name.clone(),
             flow: s.flow.as_str().into(),
@@ -609,6 +644,15 @@ impl Report {
                 "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 c.corridor, c.weight, c.arrivals, c.committed, c.e2e.p95, c.e2e.p99
             ));
+        }
+        if let Some(c) = &self.cost {
+            match c.per_million {
+                Some(p) => m.push_str(&format!(
+                    "\nCost: {p:.2} {} per million transfers at {:.1} TPS (cluster {:.2} {}/h: {}).\n",
+                    c.currency, c.tps, c.hourly, c.currency, c.basis
+                )),
+                None => m.push_str("\nCost: nothing committed, no cost per transfer.\n"),
+            }
         }
         if !self.attribution.is_empty() {
             m.push_str("\n## Where the time goes\n\n");
@@ -726,6 +770,11 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     let secs = w.seconds.max(1e-9);
     out.target_tps = w.arrivals as f64 / secs;
     out.achieved_tps = w.completions as f64 / secs;
+    if let Some(c) = &mut out.cost {
+        // The same cluster carried every replica's load.
+        c.tps = out.achieved_tps;
+        c.per_million = (c.tps > 0.0).then(|| c.hourly / (c.tps * 3600.0) * 1_000_000.0);
+    }
     out.success_rate = if w.arrivals == 0 {
         0.0
     } else {
@@ -808,6 +857,44 @@ mod tests {
                 }),
             ],
         }
+    }
+
+    #[test]
+    fn cost_per_million_follows_the_achieved_rate() {
+        let mut scenario = Scenario::constant("c", Flow::P2p, 100.0, Duration::from_secs(10));
+        scenario.cost = Some(crate::scenario::CostModel {
+            nodes: vec![
+                crate::scenario::NodePrice {
+                    name: "m5.2xlarge".into(),
+                    count: 10,
+                    hourly: 0.384,
+                },
+                crate::scenario::NodePrice {
+                    name: "c5.2xlarge".into(),
+                    count: 5,
+                    hourly: 0.34,
+                },
+            ],
+            currency: "USD".into(),
+        });
+        let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+        for i in 0..1000 {
+            let mut s = sample(i);
+            s.outcome = Outcome::Committed;
+            r.record(&s);
+        }
+        let report = r.finish();
+        let c = report.cost.clone().unwrap();
+        assert!((c.hourly - 5.54).abs() < 1e-9, "{c:?}");
+        let want = 5.54 / (report.achieved_tps * 3600.0) * 1e6;
+        assert!((c.per_million.unwrap() - want).abs() < 1e-9);
+        assert!(report.to_markdown().contains("per million transfers"));
+        let merged = merge(&[report.clone(), report.clone()]).unwrap();
+        let m = merged.cost.unwrap();
+        assert!(
+            (m.per_million.unwrap() - c.per_million.unwrap() / 2.0).abs() < 1e-9,
+            "twice the transfers on the same cluster"
+        );
     }
 
     #[test]

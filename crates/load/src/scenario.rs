@@ -148,6 +148,47 @@ pub struct Scenario {
     /// Stress to failure: when present, the stages are replaced by a ramp until a stop rule fires.
     #[serde(default)]
     pub stress: Option<crate::stress::StressPlan>,
+    /// What the system under test costs to run: the report states the cost per million
+    /// transfers at the achieved rate.
+    #[serde(default)]
+    pub cost: Option<CostModel>,
+}
+
+/// Node prices of the cluster under test.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostModel {
+    /// The nodes: kind, how many, price per node-hour (any currency; `currency` names it).
+    pub nodes: Vec<NodePrice>,
+    /// Currency of the prices.
+    #[serde(default = "usd")]
+    pub currency: String,
+}
+
+/// One kind of node.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePrice {
+    /// E.g. `m5.2xlarge`.
+    pub name: String,
+    /// How many.
+    pub count: u32,
+    /// Price of one node for one hour.
+    pub hourly: f64,
+}
+
+impl CostModel {
+    /// Price of the whole cluster for one hour.
+    pub fn hourly(&self) -> f64 {
+        self.nodes
+            .iter()
+            .map(|n| f64::from(n.count) * n.hourly)
+            .sum()
+    }
+}
+
+fn usd() -> String {
+    "USD".into()
 }
 
 fn default_flow() -> Flow {
@@ -209,6 +250,7 @@ impl Scenario {
             },
             stress: None,
             ping_url: None,
+            cost: None,
         }
     }
 
