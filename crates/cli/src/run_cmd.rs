@@ -61,6 +61,11 @@ pub(crate) struct RunArgs {
     /// `http://perfbed-load-{i}.perfbed-load:4001`) or a comma-separated list.
     #[arg(long, value_name = "URLS", env = "PERFBED_PEERS", requires = "replica")]
     peers: Option<String>,
+    /// Testbed file of the switch (admin API, Kafka): the report then carries switch-side
+    /// evidence — Kafka counts, validity ratios and lag over the steady-state window, and every
+    /// FSP's position and headroom before and after.
+    #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
+    testbed: Option<PathBuf>,
     /// Distributed run: keep relaying peers' callbacks this long after this replica's own
     /// iterations have ended.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
@@ -128,7 +133,19 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             Some(addr) => Some(crate::local::serve_metrics(addr, live.clone()).await?),
             None => None,
         };
-        let report = load::run_with(&scenario, drivers, progress, Some(live)).await;
+        let testbed = match &args.testbed {
+            Some(p) => Some(ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?),
+            None => None,
+        };
+        let watch = testbed.as_ref().map(|t| SwitchWatch::start(t, &scenario));
+        let before = match &watch {
+            Some(w) => w.positions().await,
+            None => Ok(Vec::new()),
+        };
+        let mut report = load::run_with(&scenario, drivers, progress, Some(live)).await;
+        if let Some(w) = watch {
+            report.switch = Some(w.finish(before).await);
+        }
         let name = match &replica {
             Some(r) => {
                 // Peers may still be waiting for callbacks that land here.
@@ -149,4 +166,116 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         crate::local::write_report(&args.out, &name, &report)?;
         Ok(report.passed)
     })
+}
+
+/// Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks at the
+/// window's start and end (and lag at the end), positions before and after.
+struct SwitchWatch {
+    admin: Option<ops::Admin>,
+    fsps: Vec<String>,
+    currency: String,
+    kafka: Option<tokio::task::JoinHandle<Result<load::report::KafkaEvidence, String>>>,
+}
+
+fn money3(p: &ops::positions::FspPosition) -> [String; 3] {
+    [
+        p.position.value.to_string(),
+        p.ndc_headroom().map_or("-".into(), |m| m.to_string()),
+        p.liquidity().to_string(),
+    ]
+}
+
+impl SwitchWatch {
+    fn start(t: &ops::Testbed, s: &Scenario) -> SwitchWatch {
+        let mut fsps: Vec<String> = s.fsps();
+        fsps.sort();
+        fsps.dedup();
+        let kafka = t.hub.kafka.clone().map(|brokers| {
+            let (warmup, end) = (s.warmup, s.total().saturating_sub(s.cooldown));
+            tokio::spawn(async move {
+                let topics = ops::kafka::MOJALOOP_TOPICS;
+                let timeout = Duration::from_secs(10);
+                let snap = |b: String| {
+                    tokio::task::spawn_blocking(move || ops::kafka::snapshot(&b, topics, timeout))
+                };
+                let started = tokio::time::Instant::now();
+                tokio::time::sleep_until(started + warmup).await;
+                let first = snap(brokers.clone())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                tokio::time::sleep_until(started + end).await;
+                let last = snap(brokers.clone())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                let g = ops::kafka::gate(&first, &last, &ops::kafka::default_ratios(), 0.05, 1);
+                let b2 = brokers.clone();
+                let lag =
+                    tokio::task::spawn_blocking(move || ops::kafka::lag(&b2, &[], topics, timeout))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .and_then(|rows| rows.iter().map(|r| r.lag).max());
+                Ok(load::report::KafkaEvidence {
+                    window_s: g.window_s,
+                    counts: g.counts,
+                    ratios: g
+                        .ratios
+                        .into_iter()
+                        .map(|(r, v, ok)| (r.name, v, r.expect, ok))
+                        .collect(),
+                    pass: g.pass,
+                    max_lag: lag,
+                })
+            })
+        });
+        SwitchWatch {
+            admin: t.hub.admin.as_deref().map(ops::Admin::plain),
+            fsps,
+            currency: s.currency.clone(),
+            kafka,
+        }
+    }
+
+    async fn positions(&self) -> Result<Vec<ops::positions::FspPosition>, String> {
+        match &self.admin {
+            Some(a) => ops::positions::show_api(a, &self.fsps, &self.currency)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("no hub.admin in the testbed: positions not collected".into()),
+        }
+    }
+
+    async fn finish(
+        self,
+        before: Result<Vec<ops::positions::FspPosition>, String>,
+    ) -> load::report::SwitchEvidence {
+        let mut ev = load::report::SwitchEvidence::default();
+        match (before, self.positions().await) {
+            (Ok(b), Ok(a)) => {
+                ev.positions = b
+                    .iter()
+                    .zip(&a)
+                    .map(|(b, a)| load::report::PositionChange {
+                        fsp: b.fsp.clone(),
+                        before: money3(b),
+                        after: money3(a),
+                    })
+                    .collect();
+            }
+            (Err(e), _) | (_, Err(e)) => ev.notes.push(format!("positions: {e}")),
+        }
+        match self.kafka {
+            Some(task) => match task.await {
+                Ok(Ok(k)) => ev.kafka = Some(k),
+                Ok(Err(e)) => ev.notes.push(format!("kafka: {e}")),
+                Err(e) => ev.notes.push(format!("kafka: {e}")),
+            },
+            None => ev
+                .notes
+                .push("no hub.kafka in the testbed: Kafka not watched".into()),
+        }
+        ev
+    }
 }

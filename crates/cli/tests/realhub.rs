@@ -867,3 +867,140 @@ fn one_testbed_file_drives_onboard_seed_check_show_reset_and_kafka() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("unknown field `callbak`"), "{}", text(&o));
 }
+
+#[test]
+fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    // Load through the hub emulator; Kafka evidence from the real broker, where the real
+    // ledger's topics get two prepares and two fulfils inside the run's window.
+    let (a, b) = pair("ev");
+    onboard(&r, &[&a, &b], &[]);
+    let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut child = perfbed()
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = lines
+            .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+            .unwrap()
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        (
+            child,
+            line[banner.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    let (mut hub_p, hub) = spawn(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    let (mut payee_p, payee) = spawn(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let tb = dir.path().join("testbed.toml");
+    std::fs::write(
+        &tb,
+        format!(
+            "msisdns = 20\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\nkafka = \"{}\"\n\
+             [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n",
+            r.kafka
+        ),
+    )
+    .unwrap();
+    let t = tb.to_str().unwrap();
+    ok(&["onboard", "--testbed", t]);
+    ok(&[
+        "msisdn",
+        "seed",
+        "--testbed",
+        t,
+        "--via",
+        "oracle",
+        "--fsp",
+        "perffsp5",
+    ]);
+    let scenario = dir.path().join("ev.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"ev\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
+         stages = [{ rate = 10, duration = \"5s\" }]\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n",
+    )
+    .unwrap();
+    let run = perfbed()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+            "--quiet",
+            "--testbed",
+            t,
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    for _ in 0..2 {
+        let tr = Transfer::new(&a, &b);
+        produce(&r, "topic-transfer-prepare", &tr.id, &tr.prepare("1"));
+        produce(&r, "topic-transfer-fulfil", &tr.id, &tr.fulfil());
+    }
+    let out = run.wait_with_output().unwrap();
+    let _ = (hub_p.kill(), payee_p.kill(), hub_p.wait(), payee_p.wait());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("## Switch-side evidence"), "{stdout}");
+    let report_dir = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("report.json").exists())
+        .unwrap();
+    let rep: Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    let sw = &rep["switch"];
+    assert_eq!(sw["kafka"]["counts"]["topic-transfer-prepare"], 2, "{sw}");
+    assert_eq!(sw["kafka"]["counts"]["topic-transfer-fulfil"], 2, "{sw}");
+    let payer = sw["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["fsp"] == "perffsp1")
+        .unwrap();
+    let moved: f64 = payer["after"][0].as_str().unwrap().parse().unwrap();
+    assert_eq!(payer["before"][0], "0", "{payer}");
+    assert!(
+        moved > 0.0,
+        "50 transfers moved the payer's position: {payer}"
+    );
+}

@@ -141,6 +141,43 @@ fn attribution_from(
     out
 }
 
+/// What the switch showed during the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SwitchEvidence {
+    /// Kafka over the steady-state window.
+    pub kafka: Option<KafkaEvidence>,
+    /// Per FSP, before and after the run.
+    pub positions: Vec<PositionChange>,
+    /// What could not be collected, and why.
+    pub notes: Vec<String>,
+}
+
+/// Message counts and validity ratios on the Mojaloop topics, and the worst consumer lag.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KafkaEvidence {
+    /// Window length, seconds.
+    pub window_s: f64,
+    /// Messages per topic in the window.
+    pub counts: BTreeMap<String, u64>,
+    /// Ratio name → (measured, expected, within tolerance).
+    pub ratios: Vec<(String, Option<f64>, f64, bool)>,
+    /// Every ratio within tolerance and enough prepares.
+    pub pass: bool,
+    /// Largest consumer-group lag at the end (messages).
+    pub max_lag: Option<i64>,
+}
+
+/// One FSP's position, NDC headroom and liquidity before and after.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PositionChange {
+    /// FSP.
+    pub fsp: String,
+    /// [position, NDC headroom, liquidity headroom] before (decimal strings).
+    pub before: [String; 3],
+    /// The same after.
+    pub after: [String; 3],
+}
+
 /// What a million transfers cost on the system under test.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cost {
@@ -303,6 +340,10 @@ pub struct Report {
     /// Cost per million transfers at the achieved rate, when the scenario gives node prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    /// Evidence from the switch itself (real Mojaloop): Kafka counts and lag over the window,
+    /// positions before and after. Informational: it does not change the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<SwitchEvidence>,
 }
 
 fn one_replica() -> u32 {
@@ -562,6 +603,7 @@ impl Recorder {
             window: Window { arrivals: self.window_arrivals, committed: self.window_committed, completions: self.window_completions, seconds: window_len },
             replicas: 1,
             cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
+            switch: None,
             histograms: set,
             scenario: s.name.clone(),
             flow: s.flow.as_str().into(),
@@ -653,6 +695,46 @@ impl Report {
                 )),
                 None => m.push_str("\nCost: nothing committed, no cost per transfer.\n"),
             }
+        }
+        if let Some(sw) = &self.switch {
+            m.push_str("\n## Switch-side evidence\n\n");
+            if let Some(k) = &sw.kafka {
+                m.push_str(&format!(
+                    "Kafka over {:.0} s: {}; gate **{}**{}.\n\n",
+                    k.window_s,
+                    k.ratios
+                        .iter()
+                        .map(|(n, v, e, ok)| format!(
+                            "{n} {} (expect {e:.1}{})",
+                            v.map_or("n/a".into(), |v| format!("{v:.3}")),
+                            if *ok { "" } else { ", FAIL" }
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if k.pass { "PASS" } else { "FAIL" },
+                    k.max_lag
+                        .map_or(String::new(), |l| format!("; worst consumer lag {l}"))
+                ));
+            }
+            if !sw.positions.is_empty() {
+                m.push_str("| FSP | position before → after | NDC headroom before → after | liquidity before → after |\n|---|---:|---:|---:|\n");
+                for p in &sw.positions {
+                    m.push_str(&format!(
+                        "| {} | {} → {} | {} → {} | {} → {} |\n",
+                        p.fsp,
+                        p.before[0],
+                        p.after[0],
+                        p.before[1],
+                        p.after[1],
+                        p.before[2],
+                        p.after[2]
+                    ));
+                }
+            }
+            for n in &sw.notes {
+                m.push_str(&format!("\n- {n}"));
+            }
+            m.push('\n');
         }
         if !self.attribution.is_empty() {
             m.push_str("\n## Where the time goes\n\n");

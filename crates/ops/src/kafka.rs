@@ -33,7 +33,7 @@ pub const MOJALOOP_TOPICS: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// Client or broker error.
-    #[error("kafka at {brokers}: {what}: {source}")]
+    #[error("kafka at {brokers}: {what}")]
     Client {
         /// Bootstrap servers.
         brokers: String,

@@ -25,7 +25,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// The service could not be reached.
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: no answer")]
     Unreachable {
         /// Method.
         method: Method,
@@ -59,7 +59,7 @@ pub enum OpsError {
     #[error("refusing: {0}; wait for the run to finish or pass --force")]
     InFlight(String),
     /// A database call failed.
-    #[error("database: {what}: {source}")]
+    #[error("database: {what}")]
     Database {
         /// Doing what.
         what: String,
