@@ -948,7 +948,7 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     std::fs::write(
         &scenario,
         "name = \"ev\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
-         stages = [{ rate = 10, duration = \"5s\" }]\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n",
+         stages = [{ rate = 10, duration = \"8s\" }]\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n",
     )
     .unwrap();
     let run = perfbed()
@@ -969,11 +969,22 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2000));
-    for _ in 0..2 {
+    // Inside the window (1 s … 7 s): two transfers, each prepared, reserved, then fulfilled
+    // (a fulfil must not overtake its prepare, or the ledger is left with a reserved transfer).
+    std::thread::sleep(Duration::from_millis(1500));
+    let both = format!("{a},{b}");
+    for k in 1..=2 {
         let tr = Transfer::new(&a, &b);
         produce(&r, "topic-transfer-prepare", &tr.id, &tr.prepare("1"));
+        let want = k.to_string();
+        wait_positions(&r, &both, &|p| {
+            p["fsp"] != a.as_str() || p["position"] == want.as_str()
+        });
         produce(&r, "topic-transfer-fulfil", &tr.id, &tr.fulfil());
+        let neg = format!("-{k}");
+        wait_positions(&r, &both, &|p| {
+            p["fsp"] != b.as_str() || p["position"] == neg.as_str()
+        });
     }
     let out = run.wait_with_output().unwrap();
     let _ = (hub_p.kill(), payee_p.kill(), hub_p.wait(), payee_p.wait());
@@ -1001,6 +1012,6 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     assert_eq!(payer["before"][0], "0", "{payer}");
     assert!(
         moved > 0.0,
-        "50 transfers moved the payer's position: {payer}"
+        "the run's transfers moved the payer's position: {payer}"
     );
 }
