@@ -174,6 +174,28 @@ fn ureq_get(url: &str) -> String {
     http("GET", url, &[], "").1
 }
 
+/// `perfbed hub` (with `hub_args`) and a payee simulator for perffsp5 pointed at it, no JWS:
+/// (hub process, hub URL, simulator process, simulator address).
+fn hub_and_payee(hub_args: &[&str]) -> (Proc, String, Proc, String) {
+    let mut args = vec!["hub", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(hub_args);
+    let (hub_p, hub) = serve(&args, "hub emulator listening on ");
+    let (payee_p, payee) = serve(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    (hub_p, hub, payee_p, payee)
+}
+
 struct Proc(std::process::Child);
 
 impl Drop for Proc {
@@ -472,23 +494,7 @@ fn local_explains_bad_flags() {
 
 #[test]
 fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
-    let (_hub, hub) = serve(
-        &["hub", "--listen", "127.0.0.1:0", "--sweep", "1s"],
-        "hub emulator listening on ",
-    );
-    let (_payee, payee) = serve(
-        &[
-            "sim",
-            "--fsp",
-            "perffsp5",
-            "--hub",
-            &hub,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-jws",
-        ],
-        "perffsp listening on http://",
-    );
+    let (_hub, hub, _payee, payee) = hub_and_payee(&["--sweep", "1s"]);
     // The payer simulators of `perfbed run` listen on a port chosen here.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -754,23 +760,7 @@ fn round_robin(backends: Vec<String>) -> String {
 
 #[test]
 fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
-    let (_hub, hub) = serve(
-        &["hub", "--listen", "127.0.0.1:0"],
-        "hub emulator listening on ",
-    );
-    let (_payee, payee) = serve(
-        &[
-            "sim",
-            "--fsp",
-            "perffsp5",
-            "--hub",
-            &hub,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-jws",
-        ],
-        "perffsp listening on http://",
-    );
+    let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
     let ports: Vec<u16> = (0..3)
         .map(|_| {
             std::net::TcpListener::bind("127.0.0.1:0")
@@ -1105,23 +1095,7 @@ fn suite_gates_stages_resets_positions_and_resumes() {
 
 #[test]
 fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
-    let (_hub, hub) = serve(
-        &["hub", "--listen", "127.0.0.1:0"],
-        "hub emulator listening on ",
-    );
-    let (_payee, payee) = serve(
-        &[
-            "sim",
-            "--fsp",
-            "perffsp5",
-            "--hub",
-            &hub,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-jws",
-        ],
-        "perffsp listening on http://",
-    );
+    let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
     let dir = tempfile::tempdir().unwrap();
     let testbed = dir.path().join("testbed.toml");
     let write_testbed = |extra: &str| {
@@ -1282,23 +1256,7 @@ fn every_metric_the_grafana_dashboard_queries_is_exposed() {
     }
     assert!(names.len() >= 12, "{names:?}");
 
-    let (_hub, hub) = serve(
-        &["hub", "--listen", "127.0.0.1:0"],
-        "hub emulator listening on ",
-    );
-    let (_payee, payee) = serve(
-        &[
-            "sim",
-            "--fsp",
-            "perffsp5",
-            "--hub",
-            &hub,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-jws",
-        ],
-        "perffsp listening on http://",
-    );
+    let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

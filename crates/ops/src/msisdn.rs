@@ -273,38 +273,85 @@ async fn oracle_owner(oracle: &Admin, number: &str) -> Result<Option<String>, Op
     })
 }
 
-/// Seeds through the oracle's bulk REST API. A chunk whose first and last numbers are mapped
-/// to the FSP already is skipped (chunks are written whole).
+/// Seeds through a bulk API: `owner(number)` says who a number belongs to now, `post(parties)`
+/// registers one chunk and returns how many parties were refused. A chunk whose first and last
+/// numbers already belong to the FSP is skipped (chunks are written whole).
+async fn seed_bulk<O, OF, P, PF>(
+    range: &Range,
+    progress: &Arc<AtomicU64>,
+    owner: O,
+    post: P,
+) -> Result<SeedStats, OpsError>
+where
+    O: Fn(String) -> OF,
+    OF: std::future::Future<Output = Result<Option<String>, OpsError>>,
+    P: Fn(Vec<Value>) -> PF,
+    PF: std::future::Future<Output = Result<u64, OpsError>>,
+{
+    let mut stats = SeedStats::default();
+    for c in range.chunks(BULK) {
+        let len = (c.end - c.start) as u64;
+        let mine = |o: Option<String>| o.as_deref() == Some(range.fsp.as_str());
+        if mine(owner(range.number(c.start)).await?) && mine(owner(range.number(c.end - 1)).await?)
+        {
+            stats.skipped += len;
+        } else {
+            let parties = c
+                .clone()
+                .map(|i| json!({ "partyIdType": "MSISDN", "partyIdentifier": range.number(i), "fspId": range.fsp }))
+                .collect();
+            let failed = post(parties).await?;
+            stats.failed += failed;
+            stats.written += len - failed;
+        }
+        progress.fetch_add(len, Ordering::Relaxed);
+    }
+    Ok(stats)
+}
+
+/// Samples `range` through `owner`.
+async fn check_by<O, OF>(range: &Range, sample: u32, owner: O) -> Result<CheckStats, OpsError>
+where
+    O: Fn(String) -> OF,
+    OF: std::future::Future<Output = Result<Option<String>, OpsError>>,
+{
+    let numbers: Vec<String> = range
+        .sample(sample)
+        .into_iter()
+        .map(|i| range.number(i))
+        .collect();
+    let mut owners = HashMap::new();
+    for n in &numbers {
+        if let Some(f) = owner(n.clone()).await? {
+            owners.insert(n.clone(), f);
+        }
+    }
+    Ok(tally(range, numbers, |n| owners.get(n).cloned()))
+}
+
+/// Seeds through the oracle's bulk REST API.
 pub async fn seed_oracle(
     oracle: &Admin,
     range: &Range,
     currency: &str,
     progress: &Arc<AtomicU64>,
 ) -> Result<SeedStats, OpsError> {
-    let mut stats = SeedStats::default();
-    for c in range.chunks(BULK) {
-        let len = (c.end - c.start) as u64;
-        let (first, last) = (range.number(c.start), range.number(c.end - 1));
-        let mine = |o: Option<String>| o.as_deref() == Some(range.fsp.as_str());
-        if mine(oracle_owner(oracle, &first).await?) && mine(oracle_owner(oracle, &last).await?) {
-            stats.skipped += len;
-        } else {
-            let party_list: Vec<Value> = c
-                .clone()
-                .map(|i| json!({ "partyIdType": "MSISDN", "partyIdentifier": range.number(i), "fspId": range.fsp }))
-                .collect();
+    seed_bulk(
+        range,
+        progress,
+        |n| async move { oracle_owner(oracle, &n).await },
+        |parties| async move {
             oracle
                 .expect(
                     Method::POST,
                     "/participants",
-                    Some(json!({ "requestId": uuid::Uuid::new_v4().to_string(), "partyList": party_list, "currency": currency })),
+                    Some(json!({ "requestId": uuid::Uuid::new_v4().to_string(), "partyList": parties, "currency": currency })),
                 )
-                .await?;
-            stats.written += len;
-        }
-        progress.fetch_add(len, Ordering::Relaxed);
-    }
-    Ok(stats)
+                .await
+                .map(|_| 0)
+        },
+    )
+    .await
 }
 
 /// Samples the mapping through the oracle's REST API.
@@ -313,18 +360,12 @@ pub async fn check_oracle(
     range: &Range,
     sample: u32,
 ) -> Result<CheckStats, OpsError> {
-    let numbers: Vec<String> = range
-        .sample(sample)
-        .into_iter()
-        .map(|i| range.number(i))
-        .collect();
-    let mut owners = HashMap::new();
-    for n in &numbers {
-        if let Some(f) = oracle_owner(oracle, n).await? {
-            owners.insert(n.clone(), f);
-        }
-    }
-    Ok(tally(range, numbers, |n| owners.get(n).cloned()))
+    check_by(
+        range,
+        sample,
+        |n| async move { oracle_owner(oracle, &n).await },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,54 +500,45 @@ async fn receive(State(inbox): State<Arc<Inbox>>, uri: http::Uri, body: Bytes) -
 }
 
 /// Seeds through the ALS bulk API and waits for each request's callback; per-party errors are
-/// counted as failed. A chunk whose first and last numbers resolve to the FSP is skipped.
+/// counted as refused.
 pub async fn seed_als(
     als: &Als,
     range: &Range,
     currency: &str,
     progress: &Arc<AtomicU64>,
 ) -> Result<SeedStats, OpsError> {
-    let mut stats = SeedStats::default();
-    for c in range.chunks(BULK) {
-        let len = (c.end - c.start) as u64;
-        let (first, last) = (range.number(c.start), range.number(c.end - 1));
-        let mine = |o: Option<String>| o.as_deref() == Some(range.fsp.as_str());
-        if mine(als_owner(als, range, &first).await?) && mine(als_owner(als, range, &last).await?) {
-            stats.skipped += len;
-            progress.fetch_add(len, Ordering::Relaxed);
-            continue;
-        }
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let party_list: Vec<Value> = c
-            .clone()
-            .map(|i| json!({ "partyIdType": "MSISDN", "partyIdentifier": range.number(i), "fspId": range.fsp }))
-            .collect();
-        als.send(
-            Method::POST,
-            "/participants",
-            &range.fsp,
-            Some(json!({ "requestId": request_id, "partyList": party_list, "currency": currency })),
-        )
-        .await?;
-        let (ok, v) = als.wait(&format!("/participants/{request_id}")).await?;
-        if !ok {
-            return Err(OpsError::Refused {
-                method: Method::POST,
-                url: format!("{}/participants", als.base),
-                status: 0,
-                body: v.to_string(),
-            });
-        }
-        let failed = v["partyList"].as_array().map_or(0, |l| {
-            l.iter()
-                .filter(|p| !p["errorInformation"].is_null())
-                .count()
-        }) as u64;
-        stats.failed += failed;
-        stats.written += len - failed;
-        progress.fetch_add(len, Ordering::Relaxed);
-    }
-    Ok(stats)
+    seed_bulk(
+        range,
+        progress,
+        |n| async move { als_owner(als, range, &n).await },
+        |parties| async move {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            als.send(
+                Method::POST,
+                "/participants",
+                &range.fsp,
+                Some(
+                    json!({ "requestId": request_id, "partyList": parties, "currency": currency }),
+                ),
+            )
+            .await?;
+            let (ok, v) = als.wait(&format!("/participants/{request_id}")).await?;
+            if !ok {
+                return Err(OpsError::Refused {
+                    method: Method::POST,
+                    url: format!("{}/participants", als.base),
+                    status: 0,
+                    body: v.to_string(),
+                });
+            }
+            Ok(v["partyList"].as_array().map_or(0, |l| {
+                l.iter()
+                    .filter(|p| !p["errorInformation"].is_null())
+                    .count()
+            }) as u64)
+        },
+    )
+    .await
 }
 
 async fn als_owner(als: &Als, range: &Range, number: &str) -> Result<Option<String>, OpsError> {
@@ -518,18 +550,12 @@ async fn als_owner(als: &Als, range: &Range, number: &str) -> Result<Option<Stri
 
 /// Samples the mapping through the ALS (`GET /participants/MSISDN/{n}`, answered by callback).
 pub async fn check_als(als: &Als, range: &Range, sample: u32) -> Result<CheckStats, OpsError> {
-    let numbers: Vec<String> = range
-        .sample(sample)
-        .into_iter()
-        .map(|i| range.number(i))
-        .collect();
-    let mut owners = HashMap::new();
-    for n in &numbers {
-        if let Some(f) = als_owner(als, range, n).await? {
-            owners.insert(n.clone(), f);
-        }
-    }
-    Ok(tally(range, numbers, |n| owners.get(n).cloned()))
+    check_by(
+        range,
+        sample,
+        |n| async move { als_owner(als, range, &n).await },
+    )
+    .await
 }
 
 #[cfg(test)]
