@@ -18,11 +18,12 @@ pub struct LiveMetrics {
     last_p95_us: AtomicU64,
     last_p99_us: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
-    /// (phase, corridor) → cumulative bucket counts, sum (s), count; committed iterations.
-    latency: Mutex<BTreeMap<(&'static str, String), Buckets>>,
-    /// corridor → committed.
-    by_corridor: Mutex<BTreeMap<String, u64>>,
+    /// Per corridor (by index): its name, committed count, and per phase (e2e, lookup, quote,
+    /// transfer) cumulative bucket counts, sum (s) and count of committed iterations.
+    corridors: Mutex<Vec<(String, u64, [Buckets; 4])>>,
 }
+
+const LIVE_PHASES: [&str; 4] = ["e2e", "lookup", "quote", "transfer"];
 
 /// Upper bounds (seconds) of the latency histograms.
 const BOUNDS: [f64; 14] = [
@@ -74,21 +75,19 @@ impl LiveMetrics {
         if s.outcome != crate::Outcome::Committed {
             return;
         }
-        *self
-            .by_corridor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(corridor.to_owned())
-            .or_default() += 1;
-        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let phases = [
-            ("lookup", s.phases[0]),
-            ("quote", s.phases[1]),
-            ("transfer", s.phases[2]),
-        ];
-        for (phase, d) in std::iter::once(("e2e", Some(s.e2e))).chain(phases) {
+        let mut all = self.corridors.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() <= s.corridor {
+            all.resize_with(s.corridor + 1, Default::default);
+        }
+        let c = &mut all[s.corridor];
+        if c.0.is_empty() {
+            c.0 = corridor.to_owned();
+        }
+        c.1 += 1;
+        let phases = [Some(s.e2e), s.phases[0], s.phases[1], s.phases[2]];
+        for (b, d) in c.2.iter_mut().zip(phases) {
             if let Some(d) = d {
-                l.entry((phase, corridor.to_owned())).or_default().record(d);
+                b.record(d);
             }
         }
     }
@@ -185,27 +184,32 @@ impl LiveMetrics {
                 ),
             ],
         );
-        let by_corridor = self
-            .by_corridor
+        let corridors: Vec<(String, u64, [Buckets; 4])> = self
+            .corridors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
+            .iter()
+            .filter(|c| !c.0.is_empty())
+            .cloned()
+            .collect();
         metric(
             "committed_total",
             "counter",
             "Committed iterations by corridor",
-            by_corridor
-                .into_iter()
-                .map(|(c, n)| (format!("{{corridor=\"{c}\"}}"), n.to_string()))
+            corridors
+                .iter()
+                .map(|(c, n, _)| (format!("{{corridor=\"{c}\"}}"), n.to_string()))
                 .collect(),
         );
-        let latency = self
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let mut lines = Vec::new();
-        for ((phase, corridor), b) in &latency {
+        let latency = corridors.iter().flat_map(|(corridor, _, buckets)| {
+            LIVE_PHASES
+                .iter()
+                .zip(buckets)
+                .filter(|(_, b)| b.count > 0)
+                .map(move |(phase, b)| (phase, corridor, b))
+        });
+        for (phase, corridor, b) in latency {
             let l = format!("phase=\"{phase}\",corridor=\"{corridor}\"");
             for (c, bound) in b.counts.iter().zip(BOUNDS) {
                 lines.push((format!("_bucket{{{l},le=\"{bound}\"}}"), c.to_string()));

@@ -369,7 +369,8 @@ pub struct Recorder {
     late: u64,
     lag: Histogram<u64>,
     errors: BTreeMap<String, u64>,
-    attr: BTreeMap<String, Histogram<u64>>,
+    /// Attribution histograms: slot 0 all corridors, slot i + 1 corridor i; [phase][part].
+    attr: Vec<[[Option<Histogram<u64>>; 4]; 3]>,
 }
 
 impl Recorder {
@@ -393,7 +394,7 @@ impl Recorder {
             late: 0,
             lag: hist(),
             errors: BTreeMap::new(),
-            attr: BTreeMap::new(),
+            attr: vec![Default::default(); scenario.corridors.len() + 1],
         }
     }
 
@@ -454,21 +455,17 @@ impl Recorder {
                     let _ = h.record(us(d));
                 }
             }
-            let name = self.scenario.corridors[s.corridor].name();
-            for (phase, split) in PHASES.iter().zip(s.splits) {
+            for (phase, split) in s.splits.iter().enumerate() {
                 let Some(x) = split else { continue };
-                for c in ["all", name.as_str()] {
-                    for (part, d) in PARTS.iter().zip([
-                        x.switch_in,
-                        x.simulator,
-                        x.switch_out,
-                        x.switch_in + x.switch_out,
-                    ]) {
-                        let _ = self
-                            .attr
-                            .entry(attr_key(c, phase, part))
-                            .or_insert_with(hist)
-                            .record(us(d));
+                let parts = [
+                    x.switch_in,
+                    x.simulator,
+                    x.switch_out,
+                    x.switch_in + x.switch_out,
+                ];
+                for slot in [0, s.corridor + 1] {
+                    for (h, d) in self.attr[slot][phase].iter_mut().zip(parts) {
+                        let _ = h.get_or_insert_with(hist).record(us(d));
                     }
                 }
             }
@@ -594,10 +591,22 @@ impl Recorder {
             set.by_name
                 .insert(format!("corridor:{}", c.name()), h.clone());
         }
-        for (k, h) in &self.attr {
-            set.by_name.insert(k.clone(), h.clone());
-        }
         let names: Vec<String> = s.corridors.iter().map(|c| c.name()).collect();
+        for (slot, phases) in self.attr.iter().enumerate() {
+            let corridor = if slot == 0 {
+                "all"
+            } else {
+                names[slot - 1].as_str()
+            };
+            for (phase, parts) in PHASES.iter().zip(phases) {
+                for (part, h) in PARTS.iter().zip(parts) {
+                    if let Some(h) = h {
+                        set.by_name
+                            .insert(attr_key(corridor, phase, part), h.clone());
+                    }
+                }
+            }
+        }
         let attribution = attribution_from(&set, &names);
         Report {
             window: Window { arrivals: self.window_arrivals, committed: self.window_committed, completions: self.window_completions, seconds: window_len },
