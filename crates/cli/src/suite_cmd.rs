@@ -74,6 +74,23 @@ pub(crate) struct SuiteArgs {
     /// Admin API for position resets between stages (with --hub; the local testbed has its own).
     #[arg(long, value_name = "URL")]
     admin: Option<String>,
+    /// With --hub: JWS keys of the payers (and peers' public keys), as for `perfbed run`.
+    #[command(flatten)]
+    jws: crate::tls_args::JwsArgs,
+    /// With --hub: inbound TLS of the payers' callback listener.
+    #[command(flatten)]
+    server_tls: crate::tls_args::ServerTlsArgs,
+    /// With --hub: outbound TLS to the hub.
+    #[command(flatten)]
+    client_tls: crate::tls_args::ClientTlsArgs,
+    /// With --hub: the payees' ILP secret (for `flow = "transfer"` stages).
+    #[arg(
+        long,
+        env = "PERFBED_ILP_SECRET",
+        default_value = "perfbed-test-ilp-secret",
+        hide_default_value = true
+    )]
+    ilp_secret: String,
     /// Scale every duration (stages, warm-up, cool-down, stress steps), e.g. 0.01.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
@@ -292,6 +309,9 @@ enum Target {
     Hub {
         running: sim::Running,
         admin: Option<ops::Admin>,
+        ilp_secret: String,
+        /// The headroom the FSPs had when the suite started: what resets restore.
+        start: Option<ops::positions::Target>,
     },
 }
 
@@ -299,9 +319,11 @@ impl Target {
     fn payers(&self) -> load::Payers {
         match self {
             Target::Local(env) => env.payers(),
-            Target::Hub { running, .. } => {
-                load::Payers::new(&[running.sim().clone()], "perfbed-test-ilp-secret")
-            }
+            Target::Hub {
+                running,
+                ilp_secret,
+                ..
+            } => load::Payers::new(&[running.sim().clone()], ilp_secret),
         }
     }
 
@@ -314,19 +336,12 @@ impl Target {
                     funds: ops::Money::units(crate::local::LOCAL_FUNDS as i64),
                 },
             ),
-            Target::Hub { admin: Some(a), .. } => {
-                let now = ops::positions::show_api(a, fsps, currency).await?;
-                // Headroom back to what the suite started with.
-                let first = now.first().context("no FSPs")?;
-                (
-                    a,
-                    ops::positions::Target {
-                        ndc: first.ndc.unwrap_or_default(),
-                        funds: -first.settlement.value,
-                    },
-                )
-            }
-            Target::Hub { admin: None, .. } => bail!("--reset-positions needs --admin"),
+            Target::Hub {
+                admin: Some(a),
+                start: Some(t),
+                ..
+            } => (a, *t),
+            Target::Hub { .. } => bail!("--reset-positions needs --admin"),
         };
         let changes = ops::positions::reset_api(
             admin,
@@ -389,11 +404,38 @@ pub(crate) fn run(args: SuiteArgs) -> Result<bool> {
                     .collect();
                 payers.sort();
                 payers.dedup();
-                let config = sim::SimConfig::new(&payers, hub);
-                let s = sim::Sim::new(config, fspiop::jws::KeyStore::new(), None)?;
+                let mut config = sim::SimConfig::new(&payers, hub);
+                config.ilp_secret = args.ilp_secret.clone();
+                let keys = args.jws.apply(&mut config)?;
+                let s = sim::Sim::new(config, keys, args.client_tls.load()?)?;
+                let admin = args.admin.as_deref().map(ops::Admin::plain);
+                // Resets give back the headroom the FSPs have now (the smallest of them).
+                let start = match &admin {
+                    Some(a) if state.reset_positions => {
+                        let mut fsps: Vec<String> =
+                            scenarios.iter().flat_map(Scenario::fsps).collect();
+                        fsps.sort();
+                        fsps.dedup();
+                        let currency = scenarios
+                            .first()
+                            .map_or("XXX".into(), |s| s.currency.clone());
+                        let now = ops::positions::show_api(a, &fsps, &currency).await?;
+                        Some(ops::positions::Target {
+                            ndc: now
+                                .iter()
+                                .filter_map(|p| p.ndc_headroom())
+                                .min()
+                                .unwrap_or_default(),
+                            funds: now.iter().map(|p| p.liquidity()).min().unwrap_or_default(),
+                        })
+                    }
+                    _ => None,
+                };
                 Target::Hub {
-                    running: sim::start(s, args.listen, None).await?,
-                    admin: args.admin.as_deref().map(ops::Admin::plain),
+                    start,
+                    running: sim::start(s, args.listen, args.server_tls.load()?).await?,
+                    admin,
+                    ilp_secret: args.ilp_secret.clone(),
                 }
             }
             None => Target::Local(

@@ -1347,3 +1347,93 @@ fn every_metric_the_grafana_dashboard_queries_is_exposed() {
         );
     }
 }
+
+#[test]
+fn suite_runs_against_a_separate_hub_with_resets_through_its_admin_api() {
+    let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let onboard = perfbed()
+        .args(["onboard", "--admin", &format!("{hub}/admin")])
+        .args(["--dfsp", &format!("perffsp1=http://127.0.0.1:{port}")])
+        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
+        .output()
+        .unwrap();
+    assert!(onboard.status.success());
+    let seed = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--oracle",
+            &format!("{hub}/oracle"),
+            "--fsp",
+            "perffsp5",
+            "--count",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert!(seed.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(
+            dir.path().join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nflow = \"p2p\"\nmsisdns_per_fsp = 30\nwarmup = \"500ms\"\ncooldown = \"500ms\"\n\
+                 stages = [{{ rate = 10, duration = \"3s\" }}]\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
+            ),
+        )
+        .unwrap();
+    }
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        "name = \"remote\"\nreset_positions = true\n[[stage]]\nscenario = \"a.toml\"\n[[stage]]\nscenario = \"b.toml\"\n",
+    )
+    .unwrap();
+    let out = perfbed()
+        .arg("suite")
+        .arg(&suite)
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+        ])
+        .args(["--admin", &format!("{hub}/admin"), "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("| 2 | b | passed |"), "{stdout}");
+    // The reset before b gave perffsp1 its starting headroom back.
+    assert!(stderr.contains("positions reset before b: "), "{stderr}");
+    let shown = perfbed()
+        .args([
+            "positions",
+            "show",
+            "--json",
+            "--admin",
+            &format!("{hub}/admin"),
+            "--fsp",
+            "perffsp1",
+        ])
+        .output()
+        .unwrap();
+    let row: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let num = |k: &str| row[k].as_str().unwrap().parse::<f64>().unwrap();
+    // Reset before b: liquidity back to 100,000,000, then b used some of it. Without the reset
+    // it would be 100,000,000 − position (a and b); a creeping reset would exceed 100,000,000.
+    assert!(num("position") > 0.0, "{row}");
+    assert!(num("liquidityHeadroom") < 100_000_000.0, "{row}");
+    assert!(
+        num("liquidityHeadroom") > 100_000_000.0 - num("position"),
+        "{row}"
+    );
+}
