@@ -170,7 +170,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
 
 /// Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks at the
 /// window's start and end (and lag at the end), positions before and after.
-struct SwitchWatch {
+pub(crate) struct SwitchWatch {
     admin: Option<ops::Admin>,
     fsps: Vec<String>,
     currency: String,
@@ -186,7 +186,7 @@ fn money3(p: &ops::positions::FspPosition) -> [String; 3] {
 }
 
 impl SwitchWatch {
-    fn start(t: &ops::Testbed, s: &Scenario) -> SwitchWatch {
+    pub(crate) fn start(t: &ops::Testbed, s: &Scenario) -> SwitchWatch {
         let mut fsps: Vec<String> = s.fsps();
         fsps.sort();
         fsps.dedup();
@@ -238,7 +238,7 @@ impl SwitchWatch {
         }
     }
 
-    async fn positions(&self) -> Result<Vec<ops::positions::FspPosition>, String> {
+    pub(crate) async fn positions(&self) -> Result<Vec<ops::positions::FspPosition>, String> {
         match &self.admin {
             Some(a) => ops::positions::show_api(a, &self.fsps, &self.currency)
                 .await
@@ -247,7 +247,7 @@ impl SwitchWatch {
         }
     }
 
-    async fn finish(
+    pub(crate) async fn finish(
         self,
         before: Result<Vec<ops::positions::FspPosition>, String>,
     ) -> load::report::SwitchEvidence {

@@ -97,6 +97,11 @@ pub(crate) struct SuiteArgs {
     /// Scale every rate (stages and stress ramp), e.g. 0.2 for a laptop.
     #[arg(long, default_value_t = 1.0)]
     rate_scale: f64,
+    /// Testbed file of the switch (admin API, Kafka): every stage's report then carries
+    /// switch-side evidence (Kafka counts, ratios and lag over its window; positions before and
+    /// after), and the suite table shows each stage's Kafka gate.
+    #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
+    testbed: Option<PathBuf>,
     /// Reset positions between stages (through the admin API; headroom back to the start).
     #[arg(long)]
     reset_positions: bool,
@@ -473,6 +478,10 @@ async fn stages(
     } else {
         Some(Arc::new(load::Stderr))
     };
+    let testbed = match &args.testbed {
+        Some(p) => Some(ops::Testbed::load(p).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
     let mut gate_closed = false;
     let mut ran_before = false;
     for (i, sc) in scenarios.iter().enumerate() {
@@ -516,7 +525,17 @@ async fn stages(
         let st = &mut state.stages[i];
         match &sc.stress {
             None => {
-                let report = load::run(sc, target.payers(), progress.clone()).await;
+                let watch = testbed
+                    .as_ref()
+                    .map(|t| crate::run_cmd::SwitchWatch::start(t, sc));
+                let before = match &watch {
+                    Some(w) => w.positions().await,
+                    None => Ok(Vec::new()),
+                };
+                let mut report = load::run(sc, target.payers(), progress.clone()).await;
+                if let Some(w) = watch {
+                    report.switch = Some(w.finish(before).await);
+                }
                 crate::local::write_report(&stage_dir, &sc.name, &report)?;
                 st.target_tps = Some(report.target_tps);
                 st.achieved_tps = Some(report.achieved_tps);
@@ -529,15 +548,19 @@ async fn stages(
                 } else {
                     Status::Failed
                 };
-                st.note = (!report.passed).then(|| {
-                    report
-                        .thresholds
-                        .iter()
-                        .filter(|t| !t.ok)
-                        .map(|t| format!("{} {:.2} (limit {})", t.name, t.value, t.limit))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
+                let mut notes: Vec<String> = report
+                    .thresholds
+                    .iter()
+                    .filter(|t| !t.ok)
+                    .map(|t| format!("{} {:.2} (limit {})", t.name, t.value, t.limit))
+                    .collect();
+                if let Some(k) = report.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
+                    notes.push(format!(
+                        "kafka gate {}",
+                        if k.pass { "pass" } else { "FAIL" }
+                    ));
+                }
+                st.note = (!notes.is_empty()).then(|| notes.join("; "));
             }
             Some(plan) => {
                 let stress =

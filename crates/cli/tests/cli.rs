@@ -1394,6 +1394,8 @@ fn suite_runs_against_a_separate_hub_with_resets_through_its_admin_api() {
         "name = \"remote\"\nreset_positions = true\n[[stage]]\nscenario = \"a.toml\"\n[[stage]]\nscenario = \"b.toml\"\n",
     )
     .unwrap();
+    let testbed = dir.path().join("testbed.toml");
+    std::fs::write(&testbed, format!("[hub]\nadmin = \"{hub}/admin\"\n")).unwrap();
     let out = perfbed()
         .arg("suite")
         .arg(&suite)
@@ -1404,6 +1406,8 @@ fn suite_runs_against_a_separate_hub_with_resets_through_its_admin_api() {
             &format!("127.0.0.1:{port}"),
             "--no-jws",
         ])
+        .arg("--testbed")
+        .arg(&testbed)
         .args(["--admin", &format!("{hub}/admin"), "--out"])
         .arg(dir.path().join("out"))
         .output()
@@ -1412,6 +1416,31 @@ fn suite_runs_against_a_separate_hub_with_resets_through_its_admin_api() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("| 2 | b | passed |"), "{stdout}");
+    // Each stage's report carries the switch's positions before and after (no Kafka here).
+    let suite_dir = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let stage_a = std::fs::read_dir(suite_dir.join("01"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let rep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stage_a.join("report.json")).unwrap()).unwrap();
+    let moved = &rep["switch"]["positions"][0];
+    assert_eq!(moved["before"][0], "0", "{rep}");
+    assert_ne!(moved["after"][0], "0", "{rep}");
+    assert!(
+        rep["switch"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("no hub.kafka"),
+        "{rep}"
+    );
     // The reset before b gave perffsp1 its starting headroom back.
     assert!(stderr.contains("positions reset before b: "), "{stderr}");
     let shown = perfbed()
