@@ -200,9 +200,12 @@ impl Sim {
         } else {
             None
         };
-        let req = out
+        let mut req = out
             .build(signer)
             .map_err(|e| FlowError::Send(e.to_string()))?;
+        // The request leaves now, signed: its send time goes into our tracestate entry (not a
+        // signed header), so signing counts as simulator time, not switch time.
+        stamp_sent(req.headers_mut());
         self.client
             .send(req)
             .await
@@ -215,14 +218,13 @@ impl Sim {
         permit: OwnedSemaphorePermit,
         route: &'static str,
         delay: Duration,
-        mut out: Outbound,
+        out: Outbound,
     ) {
         let sim = self.clone();
         self.tracker.spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            stamp_callback_sent(&mut out);
             let started = Instant::now();
             let url = out.url.clone();
             let ok = match sim.send(out).await {
@@ -581,21 +583,22 @@ fn handle(
     }
 }
 
-/// A callback leaving: the payee's send time goes into our `tracestate` entry.
-fn stamp_callback_sent(out: &mut Outbound) {
-    for (k, v) in &mut out.extra {
-        if k.as_str() != trace::TRACESTATE {
-            continue;
-        }
-        let Some(mut st) = v.to_str().ok().and_then(trace::Stamps::parse) else {
-            continue;
-        };
-        if st.payee_in.is_some() && st.payee_out.is_none() {
-            st.payee_out = Some(trace::now_us());
-            if let Ok(nv) = st.merge_into(v.to_str().ok()).parse() {
-                *v = nv;
-            }
-        }
+/// A request leaving: a payer request's send time (`s`), or a payee callback's (`c`), goes
+/// into our `tracestate` entry.
+fn stamp_sent(headers: &mut HeaderMap) {
+    let Some(v) = headers.get_mut(trace::TRACESTATE) else {
+        return;
+    };
+    let Some(mut st) = v.to_str().ok().and_then(trace::Stamps::parse) else {
+        return;
+    };
+    match (st.payee_in, st.payee_out) {
+        (None, _) => st.sent = trace::now_us(),
+        (Some(_), None) => st.payee_out = Some(trace::now_us()),
+        (Some(_), Some(_)) => return,
+    }
+    if let Ok(nv) = st.merge_into(v.to_str().ok()).parse() {
+        *v = nv;
     }
 }
 

@@ -3,8 +3,10 @@
 //! `s`, the payee adds `r` and `c` to its callback, the hub carries both headers through (the
 //! emulator does; Mojaloop's services propagate trace context), and the payer, receiving the
 //! callback at `t`, splits the phase: switch inbound `r − s`, simulator `c − r`, switch outbound
-//! `t − c`. The three add up to the phase exactly; across machines clock offsets move time
-//! between the switch legs (keep clocks in sync, as the hub's `completedTimestamp` check asks).
+//! `t − c`. `s` and `c` are stamped after signing, as the request leaves, so RSA signing counts
+//! as simulator time (the payee's) or as neither (the payer's own signing, which the driver's
+//! phase includes and the three parts do not). Across machines, clock offsets move time between
+//! the switch legs (keep clocks in sync, as the hub's `completedTimestamp` check asks).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
