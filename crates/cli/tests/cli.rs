@@ -196,6 +196,33 @@ fn hub_and_payee(hub_args: &[&str]) -> (Proc, String, Proc, String) {
     (hub_p, hub, payee_p, payee)
 }
 
+/// Onboards perffsp1 (callbacks to `payer_callback`) and perffsp5 (the simulator at `payee`) on
+/// the emulator at `hub`, and registers perffsp5's first `count` numbers.
+fn onboard_and_seed(hub: &str, payer_callback: &str, payee: &str, count: u32) {
+    let onboard = perfbed()
+        .args(["onboard", "--admin", &format!("{hub}/admin")])
+        .args(["--dfsp", &format!("perffsp1={payer_callback}")])
+        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
+        .output()
+        .unwrap();
+    assert!(
+        onboard.status.success(),
+        "{}",
+        String::from_utf8_lossy(&onboard.stderr)
+    );
+    let count = count.to_string();
+    let seed = perfbed()
+        .args(["msisdn", "seed", "--oracle", &format!("{hub}/oracle")])
+        .args(["--fsp", "perffsp5", "--count", &count])
+        .output()
+        .unwrap();
+    assert!(
+        seed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seed.stderr)
+    );
+}
+
 struct Proc(std::process::Child);
 
 impl Drop for Proc {
@@ -773,31 +800,7 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
     let replicas: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     // The payer's callbacks go to ONE address that spreads connections over the replicas.
     let service = round_robin(replicas.clone());
-    let out = perfbed()
-        .args(["onboard", "--admin", &format!("{hub}/admin")])
-        .args(["--dfsp", &format!("perffsp1=http://{service}")])
-        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seed = perfbed()
-        .args([
-            "msisdn",
-            "seed",
-            "--oracle",
-            &format!("{hub}/oracle"),
-            "--fsp",
-            "perffsp5",
-            "--count",
-            "90",
-        ])
-        .output()
-        .unwrap();
-    assert!(seed.status.success());
+    onboard_and_seed(&hub, &format!("http://{service}"), &payee, 90);
 
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("dist.toml");
@@ -1265,26 +1268,7 @@ fn every_metric_the_grafana_dashboard_queries_is_exposed() {
             .port()
     };
     let (port, metrics_port) = (free(), free());
-    let onboard = perfbed()
-        .args(["onboard", "--admin", &format!("{hub}/admin")])
-        .args(["--dfsp", &format!("perffsp1=http://127.0.0.1:{port}")])
-        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
-        .output()
-        .unwrap();
-    assert!(onboard.status.success());
-    perfbed()
-        .args([
-            "msisdn",
-            "seed",
-            "--oracle",
-            &format!("{hub}/oracle"),
-            "--fsp",
-            "perffsp5",
-            "--count",
-            "20",
-        ])
-        .output()
-        .unwrap();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 20);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("m.toml");
     std::fs::write(
@@ -1356,27 +1340,7 @@ fn suite_runs_against_a_separate_hub_with_resets_through_its_admin_api() {
         .local_addr()
         .unwrap()
         .port();
-    let onboard = perfbed()
-        .args(["onboard", "--admin", &format!("{hub}/admin")])
-        .args(["--dfsp", &format!("perffsp1=http://127.0.0.1:{port}")])
-        .args(["--dfsp", &format!("perffsp5=http://{payee}")])
-        .output()
-        .unwrap();
-    assert!(onboard.status.success());
-    let seed = perfbed()
-        .args([
-            "msisdn",
-            "seed",
-            "--oracle",
-            &format!("{hub}/oracle"),
-            "--fsp",
-            "perffsp5",
-            "--count",
-            "30",
-        ])
-        .output()
-        .unwrap();
-    assert!(seed.status.success());
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 30);
     let dir = tempfile::tempdir().unwrap();
     for name in ["a", "b"] {
         std::fs::write(
