@@ -287,9 +287,10 @@ impl LocalEnv {
         }
         let mut registered = 0;
         for (payee, count) in &wanted {
-            let n = fspiop::testbed::fsp_index(payee).unwrap_or(0);
-            let numbers: Vec<String> = (0..*count).map(|i| fspiop::testbed::msisdn(n, i)).collect();
-            registered += ops::register_msisdns(&oracle, payee, &currency, &numbers).await?;
+            let range = ops::msisdn::Range::of(payee, *count)?;
+            let done =
+                ops::msisdn::seed_oracle(&oracle, &range, &currency, &Default::default()).await?;
+            registered += done.written + done.skipped;
         }
         say(&format!(
             "onboarded {} DFSPs ({} changes), registered {registered} MSISDNs",
@@ -464,17 +465,32 @@ pub(crate) async fn serve_metrics(
     Ok(MetricsServer(stop))
 }
 
+/// `YYYYMMDD-HHMMSS` (UTC), for result folder names.
+pub(crate) fn timestamp() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Writes `path` whole or not at all (a temporary file beside it, then a rename).
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
 fn result_dir(out: &std::path::Path, name: &str) -> Result<PathBuf> {
-    let stamp = time::OffsetDateTime::now_utc();
-    let dir = out.join(format!(
-        "{name}-{:04}{:02}{:02}-{:02}{:02}{:02}",
-        stamp.year(),
-        u8::from(stamp.month()),
-        stamp.day(),
-        stamp.hour(),
-        stamp.minute(),
-        stamp.second()
-    ));
+    let dir = out.join(format!("{name}-{}", timestamp()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
@@ -488,9 +504,7 @@ pub(crate) fn write_report(out: &std::path::Path, name: &str, report: &load::Rep
     std::fs::write(dir.join("report.html"), report.to_html())?;
     // Last, and atomically: a folder with histograms.json is a complete result (report merge
     // --wait relies on it).
-    let tmp = dir.join(".histograms.json.tmp");
-    std::fs::write(&tmp, report.histograms.to_json())?;
-    std::fs::rename(&tmp, dir.join("histograms.json"))?;
+    write_atomic(&dir.join("histograms.json"), &report.histograms.to_json())?;
 
     println!("{md}");
     println!("report: {}", dir.join("report.html").display());

@@ -25,10 +25,7 @@ pub(crate) struct TestbedArgs {
 
 impl TestbedArgs {
     fn load(&self) -> Result<Testbed> {
-        let mut t = match &self.testbed {
-            Some(p) => Testbed::load(p).map_err(|e| anyhow!(e))?,
-            None => Testbed::default(),
-        };
+        let mut t = testbed_or_default(self.testbed.as_deref())?;
         if let Some(c) = &self.currency {
             t.currency = c.clone();
         }
@@ -46,6 +43,14 @@ impl TestbedArgs {
         }
         t.validate().map_err(|e| anyhow!(e))?;
         Ok(t)
+    }
+}
+
+/// The testbed file, or the defaults when none is given.
+fn testbed_or_default(path: Option<&std::path::Path>) -> Result<Testbed> {
+    match path {
+        Some(p) => Testbed::load(p).map_err(|e| anyhow!(e)),
+        None => Ok(Testbed::default()),
     }
 }
 
@@ -582,10 +587,7 @@ pub(crate) struct BrokerArgs {
 
 impl BrokerArgs {
     fn brokers(&self) -> Result<String> {
-        let t = match &self.testbed {
-            Some(p) => Testbed::load(p).map_err(|e| anyhow!(e))?,
-            None => Testbed::default(),
-        };
+        let t = testbed_or_default(self.testbed.as_deref())?;
         need(self.brokers.clone().or(t.hub.kafka), "--brokers", "kafka")
     }
 }

@@ -73,21 +73,15 @@ async fn health(
     client: &perfbed_http::HttpClient,
     base: &str,
 ) -> Result<(u16, serde_json::Value, Duration, f64), String> {
-    let url = format!("{}/health", base.trim_end_matches('/'));
-    let req = http::Request::get(&url)
-        .body(http_body_util::Full::new(bytes::Bytes::new()))
-        .map_err(|e| e.to_string())?;
+    let service = ops::Admin::new(base, client.clone());
     let wall0 = sim::trace::now_us() as f64 / 1000.0;
     let t0 = Instant::now();
-    let resp = client.send(req).await.map_err(|e| e.to_string())?;
+    let (status, body) = service
+        .call(Method::GET, "/health", None)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
     let rtt = t0.elapsed();
-    let body = serde_json::from_slice(resp.body()).unwrap_or(serde_json::Value::Null);
-    Ok((
-        resp.status().as_u16(),
-        body,
-        rtt,
-        wall0 + rtt.as_secs_f64() * 500.0,
-    ))
+    Ok((status, body, rtt, wall0 + rtt.as_secs_f64() * 500.0))
 }
 
 /// Transfers the scenario will start, by payer, and the money they move (mean amount).

@@ -194,23 +194,8 @@ fn scale(mut s: Scenario, t: f64, r: f64) -> Scenario {
     s
 }
 
-fn timestamp() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn save(dir: &Path, state: &SuiteState) -> Result<()> {
-    let tmp = dir.join(".suite.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)?;
-    std::fs::rename(&tmp, dir.join("suite.json"))?;
+    crate::local::write_atomic(&dir.join("suite.json"), &serde_json::to_vec_pretty(state)?)?;
     std::fs::write(dir.join("suite.md"), markdown(state))?;
     Ok(())
 }
@@ -257,7 +242,9 @@ fn prepare(args: &SuiteArgs) -> Result<(PathBuf, SuiteState)> {
             (f.name, f.reset_positions, v)
         }
     };
-    let dir = args.out.join(format!("suite-{name}-{}", timestamp()));
+    let dir = args
+        .out
+        .join(format!("suite-{name}-{}", crate::local::timestamp()));
     std::fs::create_dir_all(dir.join("scenarios"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let mut stages = Vec::new();

@@ -80,9 +80,9 @@ async fn bed_with(edit: impl FnOnce(&mut hub::HubConfig)) -> Bed {
         .changed
         .is_empty());
     let oracle = ops::Admin::plain(&format!("{url}/oracle"));
-    for (f, n) in [("perffsp5", 5), ("perffsp6", 6)] {
-        let numbers: Vec<String> = (0..50).map(|i| fspiop::testbed::msisdn(n, i)).collect();
-        ops::register_msisdns(&oracle, f, "XXX", &numbers)
+    for f in ["perffsp5", "perffsp6"] {
+        let range = ops::msisdn::Range::of(f, 50).unwrap();
+        ops::msisdn::seed_oracle(&oracle, &range, "XXX", &Default::default())
             .await
             .unwrap();
     }

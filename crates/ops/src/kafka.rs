@@ -323,9 +323,8 @@ pub async fn create_topics(
     for r in results {
         match r {
             Ok(t) => created.push(t),
-            Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
-                let _ = t;
-            }
+            // Made meanwhile by someone else: present, which is all we want.
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => {
                 return Err(KafkaError::Invalid(format!(
                     "kafka at {brokers}: creating {t}: {code}"

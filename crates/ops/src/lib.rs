@@ -74,6 +74,14 @@ pub enum OpsError {
     Invalid(String),
 }
 
+/// Maps a database error to [`OpsError::Database`], saying what was being done.
+pub(crate) fn db(what: &str) -> impl FnOnce(sqlx::Error) -> OpsError + '_ {
+    move |source| OpsError::Database {
+        what: what.to_owned(),
+        source,
+    }
+}
+
 /// A small JSON client for admin APIs.
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -379,21 +387,4 @@ fn transfer_id(name: &str, account: u64) -> String {
         &x[17..20],
         &x[20..32]
     )
-}
-
-/// Registers numbers in the oracle's REST API (`POST /participants` bulk, 10,000 per request).
-pub async fn register_msisdns(
-    oracle: &Admin,
-    fsp: &str,
-    currency: &str,
-    numbers: &[String],
-) -> Result<usize, OpsError> {
-    for chunk in numbers.chunks(10_000) {
-        let party_list: Vec<Value> = chunk
-            .iter()
-            .map(|n| json!({ "partyIdType": "MSISDN", "partyIdentifier": n, "fspId": fsp }))
-            .collect();
-        oracle.expect(Method::POST, "/participants", Some(json!({ "requestId": transfer_id(fsp, chunk.len() as u64), "partyList": party_list, "currency": currency }))).await?;
-    }
-    Ok(numbers.len())
 }

@@ -10,7 +10,7 @@
 //!
 //! `check_*` samples the mapping through the same path.
 
-use crate::{Admin, OpsError};
+use crate::{db, Admin, OpsError};
 use axum::{extract::State, routing::put, Router};
 use bytes::Bytes;
 use fspiop::testbed;
@@ -121,13 +121,6 @@ impl CheckStats {
 
 /// Rows per `INSERT` (and per transaction).
 pub const SQL_CHUNK: u32 = 10_000;
-
-fn db(what: &str) -> impl FnOnce(sqlx::Error) -> OpsError + '_ {
-    move |source| OpsError::Database {
-        what: what.to_owned(),
-        source,
-    }
-}
 
 /// Seeds `range` into `oracleMSISDN`, `parallel` chunks at a time; `progress` counts numbers
 /// done (written or skipped).

@@ -11,7 +11,7 @@
 //! (ndc + position + reserved), so the next run sees exactly the configured liquidity and NDC
 //! headroom either way.
 
-use crate::{money::Money, Admin, OpsError};
+use crate::{db, money::Money, Admin, OpsError};
 use http::Method;
 use serde_json::{json, Value};
 use sqlx::{mysql::MySqlPool, Row};
@@ -411,13 +411,6 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
-}
-
-fn db(what: &str) -> impl FnOnce(sqlx::Error) -> OpsError + '_ {
-    move |source| OpsError::Database {
-        what: what.to_owned(),
-        source,
     }
 }
 

@@ -397,8 +397,7 @@ async fn fspiop_request(
         Err(e) => ("unknown", Err(e)),
         Ok(target) => {
             let route = target.route();
-            let received = received_at(&headers, started);
-            let received_wall = received_wall_us(&headers);
+            let (received, received_wall) = receipt(&headers, started);
             let relay_to = relay_target(&sim, &target, &headers);
             match relay_to {
                 Some(owner) => {
@@ -435,29 +434,21 @@ async fn fspiop_request(
     response
 }
 
-/// When a request arrived: now, or for a relayed callback the first replica's receipt time.
-fn received_at(headers: &HeaderMap, now: Instant) -> Instant {
-    let Some(nanos) = headers
-        .get(config::RELAYED_AT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u128>().ok())
-    else {
-        return now;
-    };
+/// When a request arrived, as an instant and in Unix µs: now, or for a relayed callback the
+/// first replica's receipt time.
+fn receipt(headers: &HeaderMap, now: Instant) -> (Instant, u64) {
     let wall_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let ago = Duration::from_nanos(wall_now.saturating_sub(nanos).min(u64::MAX as u128) as u64);
-    now.checked_sub(ago).unwrap_or(now)
-}
-
-/// Unix µs of receipt: now, or for a relayed callback the first replica's receipt time.
-fn received_wall_us(headers: &HeaderMap) -> u64 {
-    headers
+    let relayed = headers
         .get(config::RELAYED_AT)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u128>().ok())
-        .map_or_else(trace::now_us, |n| (n / 1000) as u64)
+        .and_then(|v| v.parse::<u128>().ok());
+    let Some(nanos) = relayed else {
+        return (now, (wall_now / 1000) as u64);
+    };
+    let ago = Duration::from_nanos(wall_now.saturating_sub(nanos).min(u64::MAX as u128) as u64);
+    (now.checked_sub(ago).unwrap_or(now), (nanos / 1000) as u64)
 }
 
 /// The replica a payer callback belongs to, when it is not this one (and was not relayed here).
@@ -560,8 +551,8 @@ fn handle(
         version,
         received,
         received_wall,
-        traceparent: header_string(headers, trace::TRACEPARENT),
-        tracestate: header_string(headers, trace::TRACESTATE),
+        traceparent: headers.get(trace::TRACEPARENT).cloned(),
+        tracestate: headers.get(trace::TRACESTATE).cloned(),
     };
     match target {
         Target::PartiesGet { id_path } => payee::lookup(sim, ctx, &id_path),
@@ -600,10 +591,6 @@ fn stamp_sent(headers: &mut HeaderMap) {
     if let Ok(nv) = st.merge_into(v.to_str().ok()).parse() {
         *v = nv;
     }
-}
-
-fn header_string(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// A running simulator.
@@ -679,20 +666,21 @@ mod relay_tests {
     fn a_relayed_callback_keeps_its_first_receipt_time() {
         let now = Instant::now();
         let mut h = HeaderMap::new();
-        assert_eq!(received_at(&h, now), now, "not relayed: now");
+        assert_eq!(receipt(&h, now).0, now, "not relayed: now");
         let sent = std::time::SystemTime::now() - Duration::from_millis(50);
         let nanos = sent
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
         h.insert(config::RELAYED_AT, nanos.to_string().parse().unwrap());
-        let at = received_at(&h, now);
+        let (at, wall) = receipt(&h, now);
+        assert_eq!(u128::from(wall), nanos / 1000);
         let earlier = now.duration_since(at);
         assert!(
             earlier >= Duration::from_millis(50) && earlier < Duration::from_millis(60),
             "{earlier:?}"
         );
         h.insert(config::RELAYED_AT, "not a number".parse().unwrap());
-        assert_eq!(received_at(&h, now), now);
+        assert_eq!(receipt(&h, now).0, now);
     }
 }

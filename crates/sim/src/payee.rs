@@ -34,10 +34,10 @@ pub(crate) struct Ctx {
     pub received: std::time::Instant,
     /// The same moment, Unix microseconds (for latency attribution).
     pub received_wall: u64,
-    /// Inbound `traceparent` and `tracestate`, when present.
-    pub traceparent: Option<String>,
-    /// Inbound `tracestate`.
-    pub tracestate: Option<String>,
+    /// Inbound `traceparent`, when present.
+    pub traceparent: Option<http::HeaderValue>,
+    /// Inbound `tracestate`, when present.
+    pub tracestate: Option<http::HeaderValue>,
 }
 
 fn now() -> DateTime {
@@ -96,24 +96,26 @@ impl Sim {
 }
 
 /// A callback carries the request's trace on: same `traceparent`, and our `tracestate` entry
-/// with the payee's receipt time (`spawn_callback` adds the send time when it leaves).
+/// with the payee's receipt time (`Sim::send` adds the send time as it leaves).
 fn trace_headers(ctx: &Ctx) -> Vec<(http::HeaderName, http::HeaderValue)> {
     let mut out = Vec::new();
-    if let Some(tp) = ctx.traceparent.as_deref().and_then(|v| v.parse().ok()) {
-        out.push((http::HeaderName::from_static(crate::trace::TRACEPARENT), tp));
+    if let Some(tp) = &ctx.traceparent {
+        out.push((
+            http::HeaderName::from_static(crate::trace::TRACEPARENT),
+            tp.clone(),
+        ));
     }
-    if let Some(ts) = ctx.tracestate.as_deref() {
-        let value = match crate::trace::Stamps::parse(ts) {
-            Some(mut st) => {
-                st.payee_in = Some(ctx.received_wall);
-                st.payee_out = None;
-                st.merge_into(Some(ts))
-            }
-            None => ts.to_owned(),
-        };
-        if let Ok(v) = value.parse() {
-            out.push((http::HeaderName::from_static(crate::trace::TRACESTATE), v));
-        }
+    if let Some(ts) = &ctx.tracestate {
+        let ours = ts.to_str().ok().and_then(|raw| {
+            let mut st = crate::trace::Stamps::parse(raw)?;
+            st.payee_in = Some(ctx.received_wall);
+            st.payee_out = None;
+            st.merge_into(Some(raw)).parse().ok()
+        });
+        out.push((
+            http::HeaderName::from_static(crate::trace::TRACESTATE),
+            ours.unwrap_or_else(|| ts.clone()),
+        ));
     }
     out
 }

@@ -22,7 +22,8 @@ fn delivered(ctx: &Ctx) -> Delivered {
         at: ctx.received,
         split: ctx
             .tracestate
-            .as_deref()
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
             .and_then(crate::trace::Stamps::parse)
             .and_then(|st| st.split(ctx.received_wall)),
     }
@@ -167,7 +168,7 @@ impl Sim {
             source: payer.to_owned(),
             destination: destination.map(str::to_owned),
             body,
-            // Latency attribution: a trace per request, stamped with its send time.
+            // Latency attribution: a trace per request, stamped with its send time as it leaves.
             extra: vec![
                 (
                     http::HeaderName::from_static(crate::trace::TRACEPARENT),
@@ -176,14 +177,8 @@ impl Sim {
                 ),
                 (
                     http::HeaderName::from_static(crate::trace::TRACESTATE),
-                    http::HeaderValue::from_str(
-                        &crate::trace::Stamps {
-                            sent: crate::trace::now_us(),
-                            ..Default::default()
-                        }
-                        .entry(),
-                    )
-                    .expect("digits are a valid header value"),
+                    // A placeholder: `Sim::send` stamps the real send time.
+                    http::HeaderValue::from_static("perfbed=s:0"),
                 ),
             ],
         }
