@@ -4,6 +4,7 @@
 //! crates that do the work (`sim`, `hub`, `perfbed-http`, `fspiop`).
 #![forbid(unsafe_code)]
 
+mod bench_cmd;
 mod hub_cmd;
 mod local;
 mod ops_cmd;
@@ -73,6 +74,11 @@ enum Command {
     Hub(Box<hub_cmd::HubArgs>),
     /// Make TEST-ONLY JWS keys and mTLS certificates for a test scheme.
     Pki(pki::PkiArgs),
+    /// Benchmarks that print numbers: `bench hub` (the hub emulator's capacity on one core).
+    Bench {
+        #[command(subcommand)]
+        command: bench_cmd::BenchCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +155,7 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Hub(args) => hub_cmd::run(*args),
         Command::Pki(args) => pki::run(args),
+        Command::Bench { command } => bench_cmd::bench(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1430,3 +1430,40 @@ fn suite_runs_against_a_separate_hub_with_resets_through_its_admin_api() {
         "{row}"
     );
 }
+
+#[test]
+fn bench_hub_drives_committed_transfers_through_the_hub_and_prints_its_cost() {
+    let out = perfbed()
+        .args([
+            "bench",
+            "hub",
+            "--duration",
+            "1s",
+            "--warmup",
+            "300ms",
+            "--in-flight",
+            "32",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench hub failed: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed = v["committed"].as_u64().unwrap();
+    assert!(committed > 0, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    // The hub's CPU time was measured, so the per-transfer figure is positive and consistent.
+    let us = v["hub_cpu_us_per_transfer"].as_f64().unwrap();
+    let per_core = v["transfers_per_s_per_hub_core"].as_f64().unwrap();
+    assert!(us > 0.0, "{v}");
+    assert!((per_core * us - 1e6).abs() < 1.0, "{v}");
+
+    // Bad input is refused with a message saying what to fix.
+    let out = perfbed()
+        .args(["bench", "hub", "--in-flight", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--in-flight"));
+}
