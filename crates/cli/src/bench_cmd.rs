@@ -133,6 +133,10 @@ struct Outcome {
     pinned: bool,
     committed: u64,
     committed_per_s: f64,
+    /// Prepares sent over the whole run (warm-up and drain included).
+    total_sent: u64,
+    /// Of those, committed (the rest are in `errors`).
+    total_committed: u64,
     errors: u64,
     hub_cpu_share: f64,
     hub_cpu_us_per_transfer: f64,
@@ -486,6 +490,8 @@ async fn run_peer(
         pinned,
         committed,
         committed_per_s: committed as f64 / window,
+        total_sent: sent.load(Ordering::Relaxed),
+        total_committed: c.committed.load(Ordering::Relaxed),
         errors,
         hub_cpu_share: hub_share,
         hub_cpu_us_per_transfer: us,
