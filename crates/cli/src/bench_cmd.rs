@@ -122,6 +122,33 @@ struct Peer {
     fulfil_body: std::sync::OnceLock<Bytes>,
 }
 
+impl Peer {
+    /// Sends an FSPIOP request `(source, destination)` to the hub; `true` when it answers
+    /// `expect`.
+    async fn send(
+        &self,
+        method: Method,
+        url: String,
+        (source, destination): (&str, &str),
+        body: Option<Bytes>,
+        expect: StatusCode,
+    ) -> bool {
+        let out = Outbound {
+            method,
+            url,
+            version: Version::V1_1,
+            source: source.into(),
+            destination: Some(destination.into()),
+            body,
+            extra: Vec::new(),
+        };
+        match out.build(None) {
+            Ok(req) => matches!(self.client.send(req).await, Ok(r) if r.status() == expect),
+            Err(_) => false,
+        }
+    }
+}
+
 const PAYER: &str = "benchpayer";
 const PAYEE: &str = "benchpayee";
 
@@ -409,21 +436,16 @@ async fn run_peer(
                 sent.fetch_add(1, Ordering::Relaxed);
                 let peer = peer.clone();
                 tokio::spawn(async move {
-                    let out = Outbound {
-                        method: Method::POST,
-                        url: format!("{}/transfers", peer.hub),
-                        version: Version::V1_1,
-                        source: PAYER.into(),
-                        destination: Some(PAYEE.into()),
-                        body: Some(body),
-                        extra: Vec::new(),
-                    };
-                    let ok = match out.build(None) {
-                        Ok(req) => {
-                            matches!(peer.client.send(req).await, Ok(r) if r.status() == StatusCode::ACCEPTED)
-                        }
-                        Err(_) => false,
-                    };
+                    let url = format!("{}/transfers", peer.hub);
+                    let ok = peer
+                        .send(
+                            Method::POST,
+                            url,
+                            (PAYER, PAYEE),
+                            Some(body),
+                            StatusCode::ACCEPTED,
+                        )
+                        .await;
                     if !ok {
                         peer.counters
                             .prepares_refused
@@ -435,20 +457,19 @@ async fn run_peer(
         })
     };
 
+    // The window's edges: peer CPU, hub CPU, commits, time.
+    let edge = || async {
+        (
+            thread_cpu(),
+            probe(&hub_probe).await,
+            peer.counters.committed.load(Ordering::Relaxed),
+            Instant::now(),
+        )
+    };
     tokio::time::sleep(warmup).await;
-    let (p0, h0, c0, t0) = (
-        thread_cpu(),
-        probe(&hub_probe).await,
-        peer.counters.committed.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (p0, h0, c0, t0) = edge().await;
     tokio::time::sleep(duration).await;
-    let (p1, h1, c1, t1) = (
-        thread_cpu(),
-        probe(&hub_probe).await,
-        peer.counters.committed.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (p1, h1, c1, t1) = edge().await;
 
     // Stop sending, let what is in flight finish, then check every transfer ended.
     stop.store(true, Ordering::Relaxed);
@@ -517,19 +538,11 @@ async fn payee_prepare(State(peer): State<Arc<Peer>>, body: Bytes) -> StatusCode
         return StatusCode::BAD_REQUEST;
     };
     tokio::spawn(async move {
-        let out = Outbound {
-            method: Method::PUT,
-            url: format!("{}/transfers/{transfer_id}", peer.hub),
-            version: Version::V1_1,
-            source: PAYEE.into(),
-            destination: Some(PAYER.into()),
-            body: peer.fulfil_body.get().cloned(),
-            extra: Vec::new(),
-        };
-        let ok = match out.build(None) {
-            Ok(req) => matches!(peer.client.send(req).await, Ok(r) if r.status() == StatusCode::OK),
-            Err(_) => false,
-        };
+        let url = format!("{}/transfers/{transfer_id}", peer.hub);
+        let body = peer.fulfil_body.get().cloned();
+        let ok = peer
+            .send(Method::PUT, url, (PAYEE, PAYER), body, StatusCode::OK)
+            .await;
         if !ok {
             peer.counters
                 .fulfils_refused
