@@ -330,7 +330,7 @@ pub async fn run_with(
 ) -> Report {
     let scenario = Arc::new(scenario.clone());
     let payers = Arc::new(payers);
-    let offsets = schedule::arrivals(&scenario.stages);
+    let offsets = schedule::Arrivals::new(&scenario.stages);
     let weights: Vec<f64> = scenario.corridors.iter().map(|c| c.weight).collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -352,7 +352,7 @@ pub async fn run_with(
         tokio::spawn(async move {
             let timer = timer::PreciseTimer::new();
             let mut woke = tokio::time::Instant::now();
-            for (i, offset) in offsets.into_iter().enumerate() {
+            for (i, offset) in offsets.enumerate() {
                 let intended = start + offset;
                 if intended > tokio::time::Instant::now() {
                     timer
