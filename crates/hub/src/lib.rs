@@ -176,6 +176,33 @@ fn now_datetime() -> fspiop::types::DateTime {
     fspiop::types::DateTime::from_offset_date_time(time::OffsetDateTime::now_utc())
 }
 
+/// Renders an endpoint template as the hub does (Mustache, reference §7.2): each `{{name}}` is
+/// replaced by its value in `vars`, or by nothing when it has none, as Mustache renders a
+/// missing variable; an unclosed `{{` stays as written. One pass, one allocation.
+fn render_template(template: &str, vars: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(template.len() + 48);
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        match after.find("}}") {
+            Some(close) => {
+                let name = &after[..close];
+                if let Some((_, v)) = vars.iter().find(|(k, _)| *k == name.trim()) {
+                    out.push_str(v);
+                }
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// An outgoing callback: to whom, which endpoint, what.
 struct Callback {
     to: String,
@@ -252,11 +279,7 @@ impl Hub {
     /// Renders a participant's endpoint template as the hub does (`{{transferId}}`, …).
     fn endpoint_url(&self, fsp: &str, kind: &str, vars: &[(&str, String)]) -> Option<String> {
         let template = self.ledger.participant(fsp)?.endpoint(kind)?;
-        let mut url = template;
-        for (k, v) in vars {
-            url = url.replace(&format!("{{{{{k}}}}}"), v);
-        }
-        Some(url)
+        Some(render_template(&template, vars))
     }
 
     /// Headers of a message the hub itself sends.
@@ -375,7 +398,11 @@ impl Hub {
             .latency
             .for_endpoint(cb.endpoint)
             .sample(&mut rand::rng());
-        let url = format!("{base}{}", cb.suffix);
+        let url = if cb.suffix.is_empty() {
+            base
+        } else {
+            base + &cb.suffix
+        };
         let mut req = http::Request::builder().method(cb.method).uri(&url);
         if let Some(h) = req.headers_mut() {
             *h = cb.headers;
@@ -1354,4 +1381,36 @@ pub async fn start_layout(
         stop,
         servers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_template;
+
+    #[test]
+    fn templates_render_like_mustache() {
+        let vars = [
+            ("partyIdType", "MSISDN".to_owned()),
+            ("partyIdentifier", "2551000".to_owned()),
+        ];
+        assert_eq!(
+            render_template(
+                "http://s/parties/{{partyIdType}}/{{partyIdentifier}}/error",
+                &vars
+            ),
+            "http://s/parties/MSISDN/2551000/error"
+        );
+        // A name without a value renders as nothing, as in Mustache; spaces inside are allowed.
+        assert_eq!(
+            render_template("http://s/transfers/{{transferId}}/x", &vars),
+            "http://s/transfers//x"
+        );
+        assert_eq!(render_template("{{ partyIdType }}", &vars), "MSISDN");
+        assert_eq!(render_template("http://s/a{{b", &vars), "http://s/a{{b");
+        assert_eq!(render_template("", &vars), "");
+        assert_eq!(
+            render_template("{{partyIdType}}{{partyIdType}}", &vars),
+            "MSISDNMSISDN"
+        );
+    }
 }
