@@ -53,7 +53,7 @@ pub(crate) struct SimArgs {
     #[arg(
         long,
         env = "PERFBED_ILP_SECRET",
-        default_value = "perfbed-test-ilp-secret",
+        default_value = sim::config::TEST_ILP_SECRET,
         hide_default_value = true
     )]
     ilp_secret: String,

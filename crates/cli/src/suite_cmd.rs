@@ -87,7 +87,7 @@ pub(crate) struct SuiteArgs {
     #[arg(
         long,
         env = "PERFBED_ILP_SECRET",
-        default_value = "perfbed-test-ilp-secret",
+        default_value = sim::config::TEST_ILP_SECRET,
         hide_default_value = true
     )]
     ilp_secret: String,

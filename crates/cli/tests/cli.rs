@@ -559,19 +559,22 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         String::from_utf8_lossy(&second.stdout).contains("nothing to change"),
         "idempotent"
     );
-    let seed = perfbed()
-        .args([
-            "msisdn",
-            "seed",
-            "--oracle",
-            &format!("{hub}/oracle"),
-            "--fsp",
-            "perffsp5",
-            "--count",
-            "50",
-        ])
-        .output()
-        .unwrap();
+    let seed_oracle = || {
+        perfbed()
+            .args([
+                "msisdn",
+                "seed",
+                "--oracle",
+                &format!("{hub}/oracle"),
+                "--fsp",
+                "perffsp5",
+                "--count",
+                "50",
+            ])
+            .output()
+            .unwrap()
+    };
+    let seed = seed_oracle();
     assert!(
         String::from_utf8_lossy(&seed.stdout).contains(
             "perffsp5: 50 numbers (254705000000 … 254705000049): 50 written, 0 already there"
@@ -579,19 +582,7 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         "{}",
         String::from_utf8_lossy(&seed.stderr)
     );
-    let again = perfbed()
-        .args([
-            "msisdn",
-            "seed",
-            "--oracle",
-            &format!("{hub}/oracle"),
-            "--fsp",
-            "perffsp5",
-            "--count",
-            "50",
-        ])
-        .output()
-        .unwrap();
+    let again = seed_oracle();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 50 already there"));
     let check = perfbed()
         .args([

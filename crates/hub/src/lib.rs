@@ -330,7 +330,7 @@ impl Hub {
             }
         }
         if let Some(d) = destination.and_then(|d| HeaderValue::from_str(d).ok()) {
-            out.insert(HeaderName::from_static("fspiop-destination"), d);
+            out.insert(KEEP[4].clone(), d); // fspiop-destination
         }
         out
     }

@@ -196,6 +196,10 @@ pub struct Replicas {
     pub peers: Vec<String>,
 }
 
+/// The ILP secret used when none is given: TEST-ONLY, known to everyone. Every replica of a
+/// payee must share the real one (`--ilp-secret` / `PERFBED_ILP_SECRET`).
+pub const TEST_ILP_SECRET: &str = "perfbed-test-ilp-secret";
+
 /// Header carrying a relayed callback's receipt time (Unix nanoseconds) to its owner.
 pub const RELAYED_AT: &str = "x-perfbed-relayed-at";
 
@@ -283,7 +287,7 @@ impl SimConfig {
             hub_id: "Hub".into(),
             jws: false,
             verify_mode: VerifyMode::Raw,
-            ilp_secret: "perfbed-test-ilp-secret".into(),
+            ilp_secret: TEST_ILP_SECRET.into(),
             version: fspiop::headers::Version::V1_1,
             max_in_flight: 10_000,
             http_timeout: Duration::from_secs(20),
