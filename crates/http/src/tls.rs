@@ -162,7 +162,7 @@ pub fn client_config(
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_pem, "server CA")?);
-    // No ALPN here: the hyper-rustls connector sets it (and refuses a preset one).
+    // No ALPN here: the HTTP client asks for http/1.1 when none is set.
     let config = match identity {
         Some((cert, k)) => builder
             .with_client_auth_cert(certs(cert, "client certificate")?, key(k, "client key")?)?,

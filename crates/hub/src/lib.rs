@@ -162,6 +162,36 @@ pub struct Hub {
     body_hasher: foldhash::quality::RandomState,
     /// Counters.
     pub stats: Stats,
+    /// `FSPIOP-Source` and `Content-Type` values of the hub's own messages, built once.
+    own_source: HeaderValue,
+    own_content_types: [(&'static str, HeaderValue); 4],
+}
+
+const SOURCE_HEADER: HeaderName = HeaderName::from_static("fspiop-source");
+const DESTINATION_HEADER: HeaderName = HeaderName::from_static("fspiop-destination");
+
+/// The resources the hub sends messages about.
+const OWN_RESOURCES: [&str; 4] = ["parties", "participants", "quotes", "transfers"];
+
+/// `Date: now`, formatted once per second per thread (the hub stamps each message it sends).
+fn date_now() -> HeaderValue {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(u64, HeaderValue)> =
+            std::cell::RefCell::new((u64::MAX, HeaderValue::from_static("")));
+    }
+    let now = std::time::SystemTime::now();
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            let v = HeaderValue::from_str(&headers::fmt_date(now))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            *c = (secs, v);
+        }
+        c.1.clone()
+    })
 }
 
 impl std::fmt::Debug for Hub {
@@ -182,10 +212,11 @@ fn now_datetime() -> fspiop::types::DateTime {
 fn render_template(template: &str, vars: &[(&str, String)]) -> String {
     let mut out = String::with_capacity(template.len() + 48);
     let mut rest = template;
-    while let Some(open) = rest.find("{{") {
+    // A `char` search is a memchr; a `&str` pattern builds a two-way searcher per call.
+    while let Some(open) = find_pair(rest, b'{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
-        match after.find("}}") {
+        match find_pair(after, b'}') {
             Some(close) => {
                 let name = &after[..close];
                 if let Some((_, v)) = vars.iter().find(|(k, _)| *k == name.trim()) {
@@ -201,6 +232,20 @@ fn render_template(template: &str, vars: &[(&str, String)]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where `cc` (e.g. `{{`) first occurs in `s`.
+fn find_pair(s: &str, c: u8) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find(c as char) {
+        let at = from + i;
+        if b.get(at + 1) == Some(&c) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// An outgoing callback: to whom, which endpoint, what.
@@ -236,6 +281,15 @@ impl Hub {
             tracker: TaskTracker::new(),
             body_hasher: foldhash::quality::RandomState::default(),
             stats: Stats::default(),
+            own_source: HeaderValue::from_str(&config.hub_id)
+                .unwrap_or_else(|_| HeaderValue::from_static("Hub")),
+            own_content_types: OWN_RESOURCES.map(|r| {
+                let v = headers::content_type(r, config.version);
+                (
+                    r,
+                    HeaderValue::from_str(&v).expect("content types are ASCII"),
+                )
+            }),
             config,
         })
     }
@@ -284,19 +338,21 @@ impl Hub {
 
     /// Headers of a message the hub itself sends.
     fn own_headers(&self, resource: &str, destination: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let mut put = |k: &'static str, v: String| {
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                h.insert(k, v);
+        let mut h = HeaderMap::with_capacity(8);
+        let content_type = match self.own_content_types.iter().find(|(r, _)| *r == resource) {
+            Some((_, v)) => Some(v.clone()),
+            None => {
+                HeaderValue::from_str(&headers::content_type(resource, self.config.version)).ok()
             }
         };
-        put(
-            "content-type",
-            headers::content_type(resource, self.config.version),
-        );
-        put("date", headers::fmt_date(std::time::SystemTime::now()));
-        put(headers::FSPIOP_SOURCE, self.config.hub_id.clone());
-        put(headers::FSPIOP_DESTINATION, destination.to_owned());
+        if let Some(v) = content_type {
+            h.insert(http::header::CONTENT_TYPE, v);
+        }
+        h.insert(http::header::DATE, date_now());
+        h.insert(SOURCE_HEADER, self.own_source.clone());
+        if let Ok(v) = HeaderValue::from_str(destination) {
+            h.insert(DESTINATION_HEADER, v);
+        }
         h
     }
 
@@ -384,11 +440,27 @@ impl Hub {
     /// Sends a callback in the background. A missing endpoint or a failed delivery is counted
     /// (the hub does not retry).
     fn send(self: &Arc<Self>, cb: Callback) {
-        let Some(base) = self.endpoint_url(&cb.to, cb.endpoint, &cb.vars) else {
-            tracing::debug!(to = %cb.to, endpoint = cb.endpoint, "no endpoint registered");
-            self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
+        match self.callback_url(&cb) {
+            Some(url) => self.send_to(url, cb),
+            None => {
+                tracing::debug!(to = %cb.to, endpoint = cb.endpoint, "no endpoint registered");
+                self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Where a callback goes: the recipient's endpoint template, rendered, plus the suffix.
+    fn callback_url(&self, cb: &Callback) -> Option<String> {
+        let base = self.endpoint_url(&cb.to, cb.endpoint, &cb.vars)?;
+        Some(if cb.suffix.is_empty() {
+            base
+        } else {
+            base + &cb.suffix
+        })
+    }
+
+    /// Sends a callback to `url` in the background (see [`Hub::send`]).
+    fn send_to(self: &Arc<Self>, url: String, cb: Callback) {
         if self.config.drop_callbacks > 0.0 && rand::random::<f64>() < self.config.drop_callbacks {
             self.stats.callbacks_dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -398,11 +470,6 @@ impl Hub {
             .latency
             .for_endpoint(cb.endpoint)
             .sample(&mut rand::rng());
-        let url = if cb.suffix.is_empty() {
-            base
-        } else {
-            base + &cb.suffix
-        };
         let mut req = http::Request::builder().method(cb.method).uri(&url);
         if let Some(h) = req.headers_mut() {
             *h = cb.headers;
@@ -1014,10 +1081,18 @@ fn prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes) -> Result<(
     match result {
         Ok(Prepared::Reserved) => {
             let payee = t.payee_fsp.as_str();
-            if hub
-                .endpoint_url(payee, "FSPIOP_CALLBACK_URL_TRANSFER_POST", &[])
-                .is_none()
-            {
+            let forward = Callback {
+                to: payee.to_owned(),
+                endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+                vars: vec![],
+                suffix: String::new(),
+                method: Method::POST,
+                headers: Hub::forwarded_headers(h, &Method::POST, Some(payee)),
+                body,
+            };
+            if let Some(url) = hub.callback_url(&forward) {
+                hub.send_to(url, forward);
+            } else {
                 // Nowhere to send it: abort at once and tell the payer.
                 let _ = hub.ledger.abort(&id, payee);
                 hub.error_callback(
@@ -1029,17 +1104,7 @@ fn prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes) -> Result<(
                     ErrorCode::DestinationCommunicationError,
                     "no TRANSFER_POST endpoint for the payee",
                 );
-                return Ok(());
             }
-            hub.send(Callback {
-                to: payee.to_owned(),
-                endpoint: "FSPIOP_CALLBACK_URL_TRANSFER_POST",
-                vars: vec![],
-                suffix: String::new(),
-                method: Method::POST,
-                headers: Hub::forwarded_headers(h, &Method::POST, Some(payee)),
-                body,
-            });
         }
         Ok(Prepared::DuplicateInFlight) => {}
         Ok(Prepared::DuplicateFinished(_)) => {
@@ -1408,6 +1473,11 @@ mod tests {
         assert_eq!(render_template("{{ partyIdType }}", &vars), "MSISDN");
         assert_eq!(render_template("http://s/a{{b", &vars), "http://s/a{{b");
         assert_eq!(render_template("", &vars), "");
+        // Single braces are text; the first `}}` closes.
+        assert_eq!(
+            render_template("http://s/{x}/{{partyIdType}}}/{", &vars),
+            "http://s/{x}/MSISDN}/{"
+        );
         assert_eq!(
             render_template("{{partyIdType}}{{partyIdType}}", &vars),
             "MSISDNMSISDN"

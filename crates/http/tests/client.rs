@@ -1,0 +1,253 @@
+//! The outbound client against raw TCP servers that record what reaches the wire: connection
+//! reuse, origin-form requests with `Host`, no resend of a written request, a fresh connection
+//! when the pooled one was closed, refusals and timeouts.
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::Full;
+use perfbed_http::{ClientError, ClientOptions, HttpClient};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What a server does after reading a request.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// `200 ok`, keep the connection.
+    Ok,
+    /// `200 ok`, then close the connection a moment later (no `Connection: close`).
+    OkThenClose,
+    /// Close without answering.
+    Hangup,
+    /// Never answer.
+    Silent,
+}
+
+#[derive(Default)]
+struct Seen {
+    connections: usize,
+    /// Request head (request line and headers) and body, per request.
+    requests: Vec<(String, Vec<u8>)>,
+}
+
+async fn server(reply: Reply) -> (SocketAddr, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            s.lock().unwrap().connections += 1;
+            tokio::spawn(serve(tcp, reply, s.clone()));
+        }
+    });
+    (addr, seen)
+}
+
+async fn serve(mut tcp: TcpStream, reply: Reply, seen: Arc<Mutex<Seen>>) {
+    let mut buf = Vec::new();
+    loop {
+        // Read one request: head up to the blank line, then content-length bytes.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 4096];
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = buf[head_end..head_end + len].to_vec();
+        buf.drain(..head_end + len);
+        seen.lock().unwrap().requests.push((head, body));
+        match reply {
+            Reply::Ok | Reply::OkThenClose => {
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                if matches!(reply, Reply::OkThenClose) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    return;
+                }
+            }
+            Reply::Hangup => return,
+            Reply::Silent => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+        }
+    }
+}
+
+fn request(method: Method, url: &str, body: &'static str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap()
+}
+
+fn client(timeout: Duration) -> HttpClient {
+    HttpClient::new(ClientOptions {
+        timeout,
+        ..ClientOptions::default()
+    })
+}
+
+#[tokio::test]
+async fn sequential_requests_share_one_connection_in_origin_form_with_host() {
+    let (addr, seen) = server(Reply::Ok).await;
+    let c = client(Duration::from_secs(5));
+    for i in 0..3 {
+        let url = format!("http://{addr}/transfers/t{i}?x=1");
+        let resp = c
+            .send(request(Method::PUT, &url, "{\"a\":1}"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(&resp.body()[..], b"ok");
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.connections, 1,
+        "keep-alive: one connection for all three"
+    );
+    assert_eq!(seen.requests.len(), 3);
+    let (head, body) = &seen.requests[2];
+    assert!(
+        head.starts_with("PUT /transfers/t2?x=1 HTTP/1.1\r\n"),
+        "origin form: {head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("\r\nhost: {addr}\r\n")),
+        "Host header: {head}"
+    );
+    assert_eq!(body, b"{\"a\":1}");
+    assert_eq!(c.idle_connections(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_open_connections_and_pool_them() {
+    let (addr, seen) = server(Reply::Ok).await;
+    let c = client(Duration::from_secs(5));
+    let url = format!("http://{addr}/x");
+    let all = (0..40).map(|_| {
+        let c = c.clone();
+        let url = url.clone();
+        tokio::spawn(async move { c.send(request(Method::POST, &url, "{}")).await })
+    });
+    for r in futures_join(all).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    let opened = seen.lock().unwrap().connections;
+    assert!((1..=40).contains(&opened), "{opened} connections");
+    assert_eq!(seen.lock().unwrap().requests.len(), 40);
+    assert_eq!(c.idle_connections(), opened);
+    // A second round reuses what the first opened.
+    for _ in 0..10 {
+        c.send(request(Method::POST, &url, "{}")).await.unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().connections, opened);
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_not_reused() {
+    let (addr, seen) = server(Reply::OkThenClose).await;
+    let c = client(Duration::from_secs(5));
+    let url = format!("http://{addr}/x");
+    c.send(request(Method::POST, &url, "{}")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await; // the server has closed it
+    let resp = c.send(request(Method::POST, &url, "{}")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.connections, 2);
+    assert_eq!(
+        seen.requests.len(),
+        2,
+        "each request reached the server once"
+    );
+}
+
+#[tokio::test]
+async fn a_written_request_is_never_resent() {
+    let (addr, seen) = server(Reply::Hangup).await;
+    let c = client(Duration::from_secs(5));
+    let err = c
+        .send(request(
+            Method::POST,
+            &format!("http://{addr}/transfers"),
+            "{}",
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Http(_)), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(seen.lock().unwrap().requests.len(), 1, "not resent");
+    assert_eq!(c.idle_connections(), 0);
+}
+
+#[tokio::test]
+async fn no_answer_is_a_timeout() {
+    let (addr, _seen) = server(Reply::Silent).await;
+    let c = client(Duration::from_millis(200));
+    let err = c
+        .send(request(Method::GET, &format!("http://{addr}/x"), ""))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn refusals_say_what_is_wrong() {
+    let c = client(Duration::from_secs(5));
+    let err = c
+        .send(request(Method::GET, "https://127.0.0.1:1/x", ""))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::NoTls), "{err:?}");
+    let err = c.send(request(Method::GET, "/x", "")).await.unwrap_err();
+    assert!(err.to_string().contains("absolute"), "{err}");
+    // Nobody listens on a port we just freed.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = c
+        .send(request(
+            Method::GET,
+            &format!("http://127.0.0.1:{port}/x"),
+            "",
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("connect to 127.0.0.1"), "{err}");
+}
