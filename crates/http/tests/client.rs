@@ -1,6 +1,7 @@
 //! The outbound client against raw TCP servers that record what reaches the wire: connection
 //! reuse, origin-form requests with `Host`, no resend of a written request, a fresh connection
 //! when the pooled one was closed, refusals and timeouts.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
 use bytes::Bytes;
 use http::{Method, Request};

@@ -177,7 +177,7 @@ const OWN_RESOURCES: [&str; 4] = ["parties", "participants", "quotes", "transfer
 fn date_now() -> HeaderValue {
     thread_local! {
         static CACHE: std::cell::RefCell<(u64, HeaderValue)> =
-            std::cell::RefCell::new((u64::MAX, HeaderValue::from_static("")));
+            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
     }
     let now = std::time::SystemTime::now();
     let secs = now
