@@ -1221,10 +1221,14 @@ fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
     );
     let (code, text) = preflight(&ok_run, &skewed);
     assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains("FAIL  hub clock within 200ms of this machine's (skew +5"),
-        "{text}"
-    );
+    // The skew is measured against the request's midpoint: 5000 ms give or take the round trip.
+    let skew: f64 = text
+        .split("FAIL  hub clock within 200ms of this machine's (skew +")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms)").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failed clock check with a positive skew: {text}"));
+    assert!((4_900.0..=5_100.0).contains(&skew), "{skew} ms: {text}");
 }
 
 #[test]
