@@ -76,7 +76,7 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
 impl Report {
     /// The HTML report (one file, no external resources).
     pub fn to_html(&self) -> String {
-        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        let verdict = self.verdict();
         let t = &self.timeline;
         let tps = chart(
             "Transfers per second",

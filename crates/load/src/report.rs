@@ -650,10 +650,19 @@ impl Report {
         self.committed + self.rejected + self.timed_out + self.not_sent == self.arrivals
     }
 
+    /// PASSED / FAILED against the thresholds, or NO THRESHOLDS when none was set.
+    pub fn verdict(&self) -> &'static str {
+        match (self.thresholds.is_empty(), self.passed) {
+            (true, _) => "NO THRESHOLDS",
+            (false, true) => "PASSED",
+            (false, false) => "FAILED",
+        }
+    }
+
     /// The end-of-test summary.
     pub fn to_markdown(&self) -> String {
         let mut m = String::new();
-        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        let verdict = self.verdict();
         m.push_str(&format!(
             "# perfbed report — {} ({}) — {verdict}\n\n",
             self.scenario, self.flow
@@ -948,6 +957,33 @@ mod tests {
                 }),
             ],
         }
+    }
+
+    #[test]
+    fn verdict_says_when_nothing_was_judged() {
+        // A scenario file without `[thresholds]` gets the seed's success criterion.
+        let text = "name = \"v\"\nstages = [{ rate = 100, duration = \"10s\" }]\n";
+        let judged = Scenario::parse(text).unwrap();
+        let unjudged = Scenario::parse(&format!("{text}[thresholds]\n")).unwrap();
+        let report = |scenario: &Scenario| {
+            let mut r = Recorder::new(scenario, time::OffsetDateTime::UNIX_EPOCH);
+            for i in 0..1000 {
+                let mut s = sample(i);
+                s.outcome = Outcome::Rejected("4001".into());
+                r.record(&s);
+            }
+            r.finish()
+        };
+        let failed = report(&judged);
+        assert!(!failed.passed);
+        assert_eq!(failed.verdict(), "FAILED");
+        assert!(failed
+            .to_markdown()
+            .starts_with("# perfbed report — v (p2p) — FAILED"));
+        let open = report(&unjudged);
+        assert!(open.thresholds.is_empty());
+        assert_eq!(open.verdict(), "NO THRESHOLDS");
+        assert!(open.to_html().contains("NO THRESHOLDS"));
     }
 
     #[test]

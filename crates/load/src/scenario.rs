@@ -139,8 +139,10 @@ pub struct Scenario {
     /// Iterations in flight at most; arrivals beyond are counted as not sent.
     #[serde(default = "max_in_flight")]
     pub max_in_flight: usize,
-    /// Pass/fail limits.
-    #[serde(default)]
+    /// Pass/fail limits. Without a `[thresholds]` table the seed's success criterion applies
+    /// (`success_rate = 99.5`), so a run whose transfers fail never reads as passed; an empty
+    /// `[thresholds]` table judges nothing.
+    #[serde(default = "default_thresholds")]
     pub thresholds: Thresholds,
     /// With `flow = "ping"`: the URL each arrival GETs.
     #[serde(default)]
@@ -209,6 +211,13 @@ fn thousand() -> u32 {
 fn thirty_s() -> Duration {
     Duration::from_secs(30)
 }
+fn default_thresholds() -> Thresholds {
+    Thresholds {
+        success_rate: Some(99.5),
+        ..Thresholds::default()
+    }
+}
+
 fn max_in_flight() -> usize {
     50_000
 }
@@ -353,6 +362,10 @@ p95_ms = 300
         assert_eq!(s.total(), Duration::from_secs(300));
         assert_eq!(s.corridors.len(), 1);
         assert_eq!(s.thresholds.p95_ms, Some(300.0));
+        let bare =
+            Scenario::parse("name = \"x\"\nstages = [{ rate = 1, duration = \"1s\" }]").unwrap();
+        assert_eq!(bare.thresholds, default_thresholds());
+        assert_eq!(bare.thresholds.success_rate, Some(99.5));
         assert!(Scenario::parse("name = \"x\"\nstages = []")
             .unwrap_err()
             .contains("stages"));
