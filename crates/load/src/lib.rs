@@ -390,8 +390,10 @@ pub async fn run_with(
                 );
                 tokio::spawn(async move {
                     let actual = tokio::time::Instant::now();
+                    // Boxed: an iteration's state machine is several KB, and a task moves
+                    // its future on spawn and again on completion; boxed, that is a pointer.
                     let (outcome, (phases, splits), last) =
-                        iteration(&scenario, &payers, index, corridor).await;
+                        Box::pin(iteration(&scenario, &payers, index, corridor)).await;
                     let end =
                         last.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
                     in_flight.fetch_sub(1, Ordering::Relaxed);
