@@ -358,35 +358,25 @@ impl Hub {
 
     /// Headers kept when forwarding a DFSP's message (its body and signature stay intact).
     fn forwarded_headers(h: &HeaderMap, method: &Method, destination: Option<&str>) -> HeaderMap {
-        // Names built once: a `&str` key would be parsed and hashed anew on every lookup.
-        static KEEP: std::sync::LazyLock<[HeaderName; 11]> = std::sync::LazyLock::new(|| {
-            [
-                "content-type",
-                "accept",
-                "date",
-                "fspiop-source",
-                "fspiop-destination",
-                "fspiop-signature",
-                "fspiop-uri",
-                "fspiop-http-method",
-                "fspiop-encryption",
-                "traceparent",
-                "tracestate",
-            ]
-            .map(HeaderName::from_static)
-        });
+        // One pass over what came in (a handful of headers) instead of a hashed lookup per name
+        // kept; the first value of a repeated header wins, as `HeaderMap::get` would give it.
         let strip_accept = method == Method::PUT || method == Method::PATCH;
         let mut out = HeaderMap::with_capacity(16);
-        for k in KEEP.iter() {
-            if strip_accept && k == http::header::ACCEPT {
-                continue; // the hub strips Accept when forwarding callbacks
-            }
-            if let Some(v) = h.get(k) {
-                out.insert(k.clone(), v.clone());
+        for (name, value) in h {
+            let keep = match name.as_str() {
+                // The hub strips Accept when forwarding callbacks.
+                "accept" => !strip_accept,
+                "content-type" | "date" | "fspiop-source" | "fspiop-destination"
+                | "fspiop-signature" | "fspiop-uri" | "fspiop-http-method"
+                | "fspiop-encryption" | "traceparent" | "tracestate" => true,
+                _ => false,
+            };
+            if keep {
+                out.entry(name).or_insert_with(|| value.clone());
             }
         }
         if let Some(d) = destination.and_then(|d| HeaderValue::from_str(d).ok()) {
-            out.insert(KEEP[4].clone(), d); // fspiop-destination
+            out.insert(DESTINATION_HEADER, d);
         }
         out
     }
@@ -1450,7 +1440,47 @@ pub async fn start_layout(
 
 #[cfg(test)]
 mod tests {
-    use super::render_template;
+    use super::{render_template, Hub};
+    use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+    #[test]
+    fn forwarding_keeps_the_fspiop_headers_and_strips_the_rest() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("host", "hub:3000"),
+            ("content-length", "12"),
+            (
+                "content-type",
+                "application/vnd.interoperability.transfers+json;version=1.1",
+            ),
+            (
+                "accept",
+                "application/vnd.interoperability.transfers+json;version=1",
+            ),
+            ("date", "Mon, 23 Nov 2026 18:00:00 GMT"),
+            ("fspiop-source", "perffsp5"),
+            ("fspiop-destination", "perffsp1"),
+            ("fspiop-signature", "{\"signature\":\"x\"}"),
+            ("traceparent", "00-first-01"),
+            ("traceparent", "00-second-01"),
+            ("x-forwarded-for", "10.0.0.1"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let put = Hub::forwarded_headers(&h, &Method::PUT, Some("perffsp2"));
+        let names: Vec<&str> = put.keys().map(HeaderName::as_str).collect();
+        assert_eq!(put.len(), 6, "{names:?}");
+        for gone in ["host", "content-length", "accept", "x-forwarded-for"] {
+            assert!(!put.contains_key(gone), "{gone} forwarded");
+        }
+        assert_eq!(put["fspiop-destination"], "perffsp2");
+        assert_eq!(put["fspiop-signature"], "{\"signature\":\"x\"}");
+        assert_eq!(put.get_all("traceparent").iter().count(), 1);
+        assert_eq!(put["traceparent"], "00-first-01");
+        let post = Hub::forwarded_headers(&h, &Method::POST, None);
+        assert!(post.contains_key("accept"), "Accept stays on requests");
+        assert_eq!(post["fspiop-destination"], "perffsp1");
+    }
 
     #[test]
     fn templates_render_like_mustache() {
