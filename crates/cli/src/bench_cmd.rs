@@ -119,7 +119,8 @@ struct Peer {
     client: HttpClient,
     counters: Counters,
     slots: Semaphore,
-    fulfil_body: std::sync::OnceLock<Bytes>,
+    /// The payee's fulfilment, the same for every transfer (one condition).
+    fulfil_body: Bytes,
 }
 
 impl Peer {
@@ -322,6 +323,43 @@ async fn run_peer(
     let (listener, peer_addr) = perfbed_http::server::bind(([127, 0, 0, 1], 0).into())
         .await
         .context("cannot bind the peer's callback port")?;
+
+    // One prepare body template (a real ILP v4 packet and its condition); only the transfer id
+    // changes. The hub checks sha256(fulfilment) == condition, so the payee answers every
+    // transfer with the same fulfilment.
+    let money = Money::parse("1", "XXX").context("amount")?;
+    let expiration =
+        DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+    let party = |fsp: &str, n: u8| {
+        PartyIdInfo::msisdn(fsp, &fspiop::testbed::msisdn(n, 0)).map(Party::with_id)
+    };
+    let quote = QuotesPost::p2p(
+        CorrelationId::v4_from_bytes(rand::random()),
+        CorrelationId::v4_from_bytes(rand::random()),
+        party(PAYER, 1).context("payer party")?,
+        party(PAYEE, 5).context("payee party")?,
+        money.clone(),
+    );
+    let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
+    let ilp = IlpSecret::new(b"perfbed-bench")
+        .build(IlpVersion::V4, &tx)
+        .context("cannot build the ILP packet")?;
+    let template = TransfersPost {
+        amount: money,
+        condition: ilp.condition,
+        expiration,
+        extension_list: None,
+        ilp_packet: ilp.packet,
+        payee_fsp: FspId::parse(PAYEE).context("fsp id")?,
+        payer_fsp: FspId::parse(PAYER).context("fsp id")?,
+        transfer_id: quote.transaction_id.clone(),
+    };
+    let fulfil_body = Bytes::from(format!(
+        r#"{{"completedTimestamp":"{}","fulfilment":"{}","transferState":"COMMITTED"}}"#,
+        DateTime::from_offset_date_time(time::OffsetDateTime::now_utc()).as_str(),
+        ilp.fulfilment.as_str()
+    ));
+
     let hub = format!("http://{hub_addr}");
     let peer = Arc::new(Peer {
         hub: hub.clone(),
@@ -331,7 +369,7 @@ async fn run_peer(
         }),
         counters: Counters::default(),
         slots: Semaphore::new(0),
-        fulfil_body: std::sync::OnceLock::new(),
+        fulfil_body,
     });
     let app = Router::new()
         .route("/payee/transfers", post(payee_prepare))
@@ -371,43 +409,6 @@ async fn run_peer(
     ops::onboard(&admin, &onboarding)
         .await
         .context("cannot onboard the benchmark FSPs into the hub")?;
-
-    // One prepare body template (a real ILP v4 packet and its condition); only the transfer id
-    // changes. The hub checks sha256(fulfilment) == condition, so the payee answers every
-    // transfer with the same fulfilment.
-    let money = Money::parse("1", "XXX").context("amount")?;
-    let expiration =
-        DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
-    let party = |fsp: &str, n: u8| {
-        PartyIdInfo::msisdn(fsp, &fspiop::testbed::msisdn(n, 0)).map(Party::with_id)
-    };
-    let quote = QuotesPost::p2p(
-        CorrelationId::v4_from_bytes(rand::random()),
-        CorrelationId::v4_from_bytes(rand::random()),
-        party(PAYER, 1).context("payer party")?,
-        party(PAYEE, 5).context("payee party")?,
-        money.clone(),
-    );
-    let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
-    let ilp = IlpSecret::new(b"perfbed-bench")
-        .build(IlpVersion::V4, &tx)
-        .context("cannot build the ILP packet")?;
-    let template = TransfersPost {
-        amount: money,
-        condition: ilp.condition,
-        expiration,
-        extension_list: None,
-        ilp_packet: ilp.packet,
-        payee_fsp: FspId::parse(PAYEE).context("fsp id")?,
-        payer_fsp: FspId::parse(PAYER).context("fsp id")?,
-        transfer_id: quote.transaction_id.clone(),
-    };
-    let fulfil_body = Bytes::from(format!(
-        r#"{{"completedTimestamp":"{}","fulfilment":"{}","transferState":"COMMITTED"}}"#,
-        DateTime::from_offset_date_time(time::OffsetDateTime::now_utc()).as_str(),
-        ilp.fulfilment.as_str()
-    ));
-    let _ = peer.fulfil_body.set(fulfil_body);
 
     // The closed loop: a slot per transfer in flight; a commit or a failure frees it.
     let stop = Arc::new(AtomicBool::new(false));
@@ -539,7 +540,7 @@ async fn payee_prepare(State(peer): State<Arc<Peer>>, body: Bytes) -> StatusCode
     };
     tokio::spawn(async move {
         let url = format!("{}/transfers/{transfer_id}", peer.hub);
-        let body = peer.fulfil_body.get().cloned();
+        let body = Some(peer.fulfil_body.clone());
         let ok = peer
             .send(Method::PUT, url, (PAYEE, PAYER), body, StatusCode::OK)
             .await;

@@ -559,21 +559,16 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         String::from_utf8_lossy(&second.stdout).contains("nothing to change"),
         "idempotent"
     );
-    let seed_oracle = || {
+    // `perfbed msisdn SUB` for perffsp5's first 50 numbers through the hub's oracle.
+    let msisdn = |sub: &str, extra: &[&str]| {
         perfbed()
-            .args([
-                "msisdn",
-                "seed",
-                "--oracle",
-                &format!("{hub}/oracle"),
-                "--fsp",
-                "perffsp5",
-                "--count",
-                "50",
-            ])
+            .args(["msisdn", sub, "--oracle", &format!("{hub}/oracle")])
+            .args(["--fsp", "perffsp5", "--count", "50"])
+            .args(extra)
             .output()
             .unwrap()
     };
+    let seed_oracle = || msisdn("seed", &[]);
     let seed = seed_oracle();
     assert!(
         String::from_utf8_lossy(&seed.stdout).contains(
@@ -584,21 +579,7 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
     );
     let again = seed_oracle();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 50 already there"));
-    let check = perfbed()
-        .args([
-            "msisdn",
-            "check",
-            "--oracle",
-            &format!("{hub}/oracle"),
-            "--fsp",
-            "perffsp5",
-            "--count",
-            "50",
-            "--sample",
-            "10",
-        ])
-        .output()
-        .unwrap();
+    let check = msisdn("check", &["--sample", "10"]);
     assert!(
         check.status.success(),
         "{}",

@@ -4,7 +4,7 @@
 //!
 //! Works on `http` types only; the server and client crates call it.
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use std::fmt;
 use std::time::SystemTime;
 
@@ -161,6 +161,28 @@ pub fn negotiate(accept: &[Acceptable]) -> Option<Version> {
 /// Formats an instant as an IMF-fixdate (`Tue, 15 Nov 1994 08:12:31 GMT`).
 pub fn fmt_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)
+}
+
+/// `Date: now` as a header value, formatted once per second per thread: every FSPIOP message
+/// carries one, and the date has one-second resolution anyway.
+pub fn date_now() -> HeaderValue {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(u64, HeaderValue)> =
+            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            let v = HeaderValue::from_str(&fmt_date(now))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            *c = (secs, v);
+        }
+        c.1.clone()
+    })
 }
 
 /// Parses an IMF-fixdate, the only form the hub accepts (`ddd, DD MMM YYYY HH:mm:ss GMT`).
@@ -395,6 +417,12 @@ mod tests {
         assert!(parse_date("Tue Nov 15 08:12:31 1994").is_none());
         assert!(parse_date("Tue, 15 Nov 1994 08:12:31 UTC").is_none());
         assert!(parse_date("Tue, 31 Feb 1994 08:12:31 GMT").is_none());
+        // The cached `Date: now` is a valid date within a second of now, on every call.
+        for _ in 0..3 {
+            let cached = parse_date(date_now().to_str().unwrap()).unwrap();
+            let skew = SystemTime::now().duration_since(cached).unwrap();
+            assert!(skew < std::time::Duration::from_secs(2), "{skew:?}");
+        }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -201,7 +201,8 @@ impl Outbound {
             .map(|i| &self.url[path_start + i..])
             .unwrap_or("/");
         let resource = headers::resource_of(jws::fspiop_uri(path).unwrap_or(path));
-        let date = headers::fmt_date(std::time::SystemTime::now());
+        let date_value = headers::date_now();
+        let date = date_value.to_str().unwrap_or_default();
         let mut b = Request::builder()
             .method(self.method.clone())
             .uri(&self.url)
@@ -209,7 +210,7 @@ impl Outbound {
                 http::header::CONTENT_TYPE,
                 headers::content_type(resource, self.version),
             )
-            .header(http::header::DATE, &date)
+            .header(http::header::DATE, date_value.clone())
             .header(headers::FSPIOP_SOURCE, &self.source);
         if matches!(self.method, Method::GET | Method::POST | Method::DELETE) {
             b = b.header(
@@ -232,7 +233,7 @@ impl Outbound {
                     uri,
                     source: &self.source,
                     destination: self.destination.as_deref(),
-                    date: Some(&date),
+                    date: Some(date),
                     body,
                 },
             )?;

@@ -173,27 +173,6 @@ const DESTINATION_HEADER: HeaderName = HeaderName::from_static("fspiop-destinati
 /// The resources the hub sends messages about.
 const OWN_RESOURCES: [&str; 4] = ["parties", "participants", "quotes", "transfers"];
 
-/// `Date: now`, formatted once per second per thread (the hub stamps each message it sends).
-fn date_now() -> HeaderValue {
-    thread_local! {
-        static CACHE: std::cell::RefCell<(u64, HeaderValue)> =
-            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
-    }
-    let now = std::time::SystemTime::now();
-    let secs = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.0 != secs {
-            let v = HeaderValue::from_str(&headers::fmt_date(now))
-                .unwrap_or_else(|_| HeaderValue::from_static(""));
-            *c = (secs, v);
-        }
-        c.1.clone()
-    })
-}
-
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
@@ -348,7 +327,7 @@ impl Hub {
         if let Some(v) = content_type {
             h.insert(http::header::CONTENT_TYPE, v);
         }
-        h.insert(http::header::DATE, date_now());
+        h.insert(http::header::DATE, headers::date_now());
         h.insert(SOURCE_HEADER, self.own_source.clone());
         if let Ok(v) = HeaderValue::from_str(destination) {
             h.insert(DESTINATION_HEADER, v);
