@@ -135,17 +135,24 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
             .join(", ")
     );
     let merged = load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
-    let name = format!("{}-merged", merged.scenario);
-    crate::local::write_report(&args.out, &name, &merged)?;
-    println!(
-        "merged {} replicas: {} arrivals, accounting {}",
-        merged.replicas,
-        merged.arrivals,
-        if merged.adds_up() {
-            "adds up"
-        } else {
-            "DOES NOT ADD UP"
+    if let Some(n) = args.expect {
+        let distinct = merged.run.replica_indices.len();
+        if distinct != n || merged.run.replica_count as usize != n {
+            anyhow::bail!(
+                "--expect {n}: the results hold {distinct} distinct replicas of a {}-replica run",
+                merged.run.replica_count
+            );
         }
+    }
+    let name = format!("{}-merged", merged.scenario);
+    let dir = testbed::results::result_dir(&args.out, &name)?;
+    testbed::results::write_report(&dir, &merged)?;
+    println!(
+        "merged {} replicas of run {}: {} arrivals; {}",
+        merged.run.replica_indices.len(),
+        merged.run.id,
+        merged.arrivals,
+        merged.accounting_line()
     );
-    Ok(merged.passed)
+    Ok(merged.passed && merged.adds_up())
 }

@@ -66,6 +66,16 @@ pub(crate) struct RunArgs {
     /// FSP's position and headroom before and after.
     #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
     testbed: Option<PathBuf>,
+    /// Run id (1–64 of [A-Za-z0-9._-]), shared by every replica of one run: reports carry it
+    /// (`report merge` refuses mixed runs) and every transfer id starts with its 8-hex tag,
+    /// which is how the cross-check finds this run's transfers in the ledger. Required with
+    /// --replica; default: random.
+    #[arg(long, env = "PERFBED_RUN_ID")]
+    run_id: Option<String>,
+    /// Do not cross-check the driver's counts against the switch's ledger (the testbed's
+    /// ledger_db, or the hub emulator's admin API). A disagreement otherwise fails the run.
+    #[arg(long)]
+    no_crosscheck: bool,
     /// Distributed run: keep relaying peers' callbacks this long after this replica's own
     /// iterations have ended.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
@@ -83,8 +93,22 @@ fn parse_replica(spec: &str, peers: &str) -> Result<sim::Replicas> {
         .map_err(|e| anyhow::anyhow!("--peers: {e}"))
 }
 
+/// The run id given, or a random one.
+pub(crate) fn run_id(given: Option<&str>) -> Result<load::RunId> {
+    match given {
+        Some(id) => load::RunId::new(id).map_err(|e| anyhow::anyhow!("--run-id: {e}")),
+        None => Ok(load::RunId::random()),
+    }
+}
+
 pub(crate) fn run(args: RunArgs) -> Result<bool> {
     crate::init_logging("warn");
+    if args.replica.is_some() && args.run_id.is_none() {
+        anyhow::bail!(
+            "--replica needs --run-id (the same for every replica of the run, e.g. the Job's name), so their reports can be merged"
+        );
+    }
+    let run_id = run_id(args.run_id.as_deref())?;
     let text = std::fs::read_to_string(&args.scenario)
         .with_context(|| format!("cannot read {}", args.scenario.display()))?;
     let scenario =
@@ -123,159 +147,58 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         } else {
             Some(Arc::new(load::Stderr))
         };
-        let mut drivers = load::Payers::new(&[running.sim().clone()], &args.ilp_secret);
+        let mut drivers =
+            load::Payers::new(&[running.sim().clone()], &args.ilp_secret).run_id(run_id);
         if let Some(r) = &replica {
             drivers = drivers.replica(r.clone());
         }
         // Live metrics for a Prometheus scrape while the run goes (--metrics-listen).
         let live = Arc::new(load::live::LiveMetrics::default());
         let _metrics = match args.metrics_listen {
-            Some(addr) => Some(crate::local::serve_metrics(addr, live.clone()).await?),
+            Some(addr) => Some(testbed::metrics::serve_metrics(addr, live.clone()).await?),
             None => None,
         };
         let testbed = match &args.testbed {
             Some(p) => Some(ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?),
             None => None,
         };
-        let watch = testbed.as_ref().map(|t| SwitchWatch::start(t, &scenario));
-        let before = match &watch {
-            Some(w) => w.positions().await,
-            None => Ok(Vec::new()),
+        // The hub emulator serves its admin API under the FSPIOP address; a real switch
+        // answers 404 there, and then only a testbed's ledger_db gives a cross-check.
+        let admin = testbed
+            .as_ref()
+            .and_then(|t| t.hub.admin.clone())
+            .unwrap_or_else(|| format!("{}/admin", args.hub.hub.trim_end_matches('/')));
+        let target = testbed::Target {
+            payers: drivers,
+            ledger: testbed::Ledger::choose(testbed.as_ref(), Some(ops::Admin::plain(&admin))),
+            testbed,
         };
-        let mut report = load::run_with(&scenario, drivers, progress, Some(live)).await;
-        if let Some(w) = watch {
-            report.switch = Some(w.finish(before).await);
-        }
         let name = match &replica {
-            Some(r) => {
-                // Peers may still be waiting for callbacks that land here.
-                tokio::time::sleep(args.linger).await;
-                if !args.quiet {
-                    eprintln!(
-                        "replica {}/{}: relayed {} callbacks to their owners",
-                        r.index,
-                        r.count,
-                        running.sim().metrics().relayed_total()
-                    );
-                }
-                format!("{}-replica{}", scenario.name, r.index)
-            }
+            Some(r) => format!("{}-replica{}", scenario.name, r.index),
             None => scenario.name.clone(),
         };
-        running.shutdown(Duration::from_secs(5)).await;
-        crate::local::write_report(&args.out, &name, &report)?;
-        Ok(report.passed)
-    })
-}
-
-/// Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks at the
-/// window's start and end (and lag at the end), positions before and after.
-pub(crate) struct SwitchWatch {
-    admin: Option<ops::Admin>,
-    fsps: Vec<String>,
-    currency: String,
-    kafka: Option<tokio::task::JoinHandle<Result<load::report::KafkaEvidence, String>>>,
-}
-
-fn money3(p: &ops::positions::FspPosition) -> [String; 3] {
-    [
-        p.position.value.to_string(),
-        p.ndc_headroom().map_or("-".into(), |m| m.to_string()),
-        p.liquidity().to_string(),
-    ]
-}
-
-impl SwitchWatch {
-    pub(crate) fn start(t: &ops::Testbed, s: &Scenario) -> SwitchWatch {
-        let mut fsps: Vec<String> = s.fsps();
-        fsps.sort();
-        fsps.dedup();
-        let kafka = t.hub.kafka.clone().map(|brokers| {
-            let (warmup, end) = (s.warmup, s.total().saturating_sub(s.cooldown));
-            tokio::spawn(async move {
-                let topics = ops::kafka::MOJALOOP_TOPICS;
-                let timeout = Duration::from_secs(10);
-                let snap = |b: String| {
-                    tokio::task::spawn_blocking(move || ops::kafka::snapshot(&b, topics, timeout))
-                };
-                let started = tokio::time::Instant::now();
-                tokio::time::sleep_until(started + warmup).await;
-                let first = snap(brokers.clone())
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                tokio::time::sleep_until(started + end).await;
-                let last = snap(brokers.clone())
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                let g = ops::kafka::gate(&first, &last, &ops::kafka::default_ratios(), 0.05, 1);
-                let b2 = brokers.clone();
-                let lag =
-                    tokio::task::spawn_blocking(move || ops::kafka::lag(&b2, &[], topics, timeout))
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .and_then(|rows| rows.iter().map(|r| r.lag).max());
-                Ok(load::report::KafkaEvidence {
-                    window_s: g.window_s,
-                    counts: g.counts,
-                    ratios: g
-                        .ratios
-                        .into_iter()
-                        .map(|(r, v, ok)| (r.name, v, r.expect, ok))
-                        .collect(),
-                    pass: g.pass,
-                    max_lag: lag,
-                })
-            })
-        });
-        SwitchWatch {
-            admin: t.hub.admin.as_deref().map(ops::Admin::plain),
-            fsps,
-            currency: s.currency.clone(),
-            kafka,
-        }
-    }
-
-    pub(crate) async fn positions(&self) -> Result<Vec<ops::positions::FspPosition>, String> {
-        match &self.admin {
-            Some(a) => ops::positions::show_api(a, &self.fsps, &self.currency)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err("no hub.admin in the testbed: positions not collected".into()),
-        }
-    }
-
-    pub(crate) async fn finish(
-        self,
-        before: Result<Vec<ops::positions::FspPosition>, String>,
-    ) -> load::report::SwitchEvidence {
-        let mut ev = load::report::SwitchEvidence::default();
-        match (before, self.positions().await) {
-            (Ok(b), Ok(a)) => {
-                ev.positions = b
-                    .iter()
-                    .zip(&a)
-                    .map(|(b, a)| load::report::PositionChange {
-                        fsp: b.fsp.clone(),
-                        before: money3(b),
-                        after: money3(a),
-                    })
-                    .collect();
+        let options = testbed::Options {
+            progress,
+            live: Some(live),
+            crosscheck: !args.no_crosscheck,
+            name: Some(name),
+        };
+        let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
+        if let Some(r) = &replica {
+            // Peers may still be waiting for callbacks that land here.
+            tokio::time::sleep(args.linger).await;
+            if !args.quiet {
+                eprintln!(
+                    "replica {}/{}: relayed {} callbacks to their owners",
+                    r.index,
+                    r.count,
+                    running.sim().metrics().relayed_total()
+                );
             }
-            (Err(e), _) | (_, Err(e)) => ev.notes.push(format!("positions: {e}")),
         }
-        match self.kafka {
-            Some(task) => match task.await {
-                Ok(Ok(k)) => ev.kafka = Some(k),
-                Ok(Err(e)) => ev.notes.push(format!("kafka: {e}")),
-                Err(e) => ev.notes.push(format!("kafka: {e}")),
-            },
-            None => ev
-                .notes
-                .push("no hub.kafka in the testbed: Kafka not watched".into()),
-        }
-        ev
-    }
+        running.shutdown(Duration::from_secs(5)).await;
+        let outcome = outcome?;
+        println!("{}", outcome.summary());
+        Ok(outcome.passed())
+    })
 }

@@ -2,7 +2,8 @@
 //! 2 h → stress to failure) as one command, with gates, position resets between stages, one
 //! suite report, and `--resume` after an interruption or a failed gate.
 
-use crate::local::{EnvOptions, LocalEnv, Security};
+use crate::local::Security;
+use testbed::{EnvOptions, LocalEnv};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use load::Scenario;
@@ -195,7 +196,7 @@ fn scale(mut s: Scenario, t: f64, r: f64) -> Scenario {
 }
 
 fn save(dir: &Path, state: &SuiteState) -> Result<()> {
-    crate::local::write_atomic(&dir.join("suite.json"), &serde_json::to_vec_pretty(state)?)?;
+    testbed::results::write_atomic(&dir.join("suite.json"), &serde_json::to_vec_pretty(state)?)?;
     std::fs::write(dir.join("suite.md"), markdown(state))?;
     Ok(())
 }
@@ -244,7 +245,7 @@ fn prepare(args: &SuiteArgs) -> Result<(PathBuf, SuiteState)> {
     };
     let dir = args
         .out
-        .join(format!("suite-{name}-{}", crate::local::timestamp()));
+        .join(format!("suite-{name}-{}", testbed::results::timestamp()));
     std::fs::create_dir_all(dir.join("scenarios"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let mut stages = Vec::new();
@@ -296,7 +297,7 @@ fn load_stage(dir: &Path, st: &StageState, state: &SuiteState) -> Result<Scenari
 }
 
 /// Where the load goes.
-enum Target {
+enum Load {
     Local(LocalEnv),
     Hub {
         running: sim::Running,
@@ -307,11 +308,11 @@ enum Target {
     },
 }
 
-impl Target {
+impl Load {
     fn payers(&self) -> load::Payers {
         match self {
-            Target::Local(env) => env.payers(),
-            Target::Hub {
+            Load::Local(env) => env.payers(),
+            Load::Hub {
                 running,
                 ilp_secret,
                 ..
@@ -319,21 +320,29 @@ impl Target {
         }
     }
 
+    /// Where the cross-check asks.
+    fn ledger(&self, testbed: Option<&ops::Testbed>) -> testbed::Ledger {
+        match self {
+            Load::Local(env) => testbed::Ledger::Emulator(env.admin.clone()),
+            Load::Hub { admin, .. } => testbed::Ledger::choose(testbed, admin.clone()),
+        }
+    }
+
     async fn reset(&self, fsps: &[String], currency: &str) -> Result<usize> {
         let (admin, target) = match self {
-            Target::Local(env) => (
+            Load::Local(env) => (
                 &env.admin,
                 ops::positions::Target {
-                    ndc: ops::Money::units(crate::local::LOCAL_NDC as i64),
-                    funds: ops::Money::units(crate::local::LOCAL_FUNDS as i64),
+                    ndc: ops::Money::units(testbed::env::LOCAL_NDC as i64),
+                    funds: ops::Money::units(testbed::env::LOCAL_FUNDS as i64),
                 },
             ),
-            Target::Hub {
+            Load::Hub {
                 admin: Some(a),
                 start: Some(t),
                 ..
             } => (a, *t),
-            Target::Hub { .. } => bail!("--reset-positions needs --admin"),
+            Load::Hub { .. } => bail!("--reset-positions needs --admin"),
         };
         let changes = ops::positions::reset_api(
             admin,
@@ -349,10 +358,10 @@ impl Target {
 
     async fn stop(self) {
         match self {
-            Target::Local(env) => {
+            Load::Local(env) => {
                 env.stop().await;
             }
-            Target::Hub { running, .. } => running.shutdown(Duration::from_secs(5)).await,
+            Load::Hub { running, .. } => running.shutdown(Duration::from_secs(5)).await,
         }
     }
 }
@@ -423,17 +432,17 @@ pub(crate) fn run(args: SuiteArgs) -> Result<bool> {
                     }
                     _ => None,
                 };
-                Target::Hub {
+                Load::Hub {
                     start,
                     running: sim::start(s, args.listen, args.server_tls.load()?).await?,
                     admin,
                     ilp_secret: args.ilp_secret.clone(),
                 }
             }
-            None => Target::Local(
+            None => Load::Local(
                 LocalEnv::start(
                     &EnvOptions {
-                        security: args.security,
+                        security: args.security.into(),
                         hub_latency: None,
                         payee_latency: None,
                         quiet: args.quiet,
@@ -458,7 +467,7 @@ async fn stages(
     dir: &Path,
     state: &mut SuiteState,
     scenarios: &[Scenario],
-    target: &Target,
+    target: &Load,
 ) -> Result<()> {
     let progress: Option<Arc<dyn load::Progress>> = if args.quiet {
         None
@@ -510,86 +519,76 @@ async fn stages(
         }
         let stage_dir = dir.join(format!("{:02}", i + 1));
         let st = &mut state.stages[i];
-        match &sc.stress {
-            None => {
-                let watch = testbed
-                    .as_ref()
-                    .map(|t| crate::run_cmd::SwitchWatch::start(t, sc));
-                let before = match &watch {
-                    Some(w) => w.positions().await,
-                    None => Ok(Vec::new()),
-                };
-                let mut report = load::run(sc, target.payers(), progress.clone()).await;
-                if let Some(w) = watch {
-                    report.switch = Some(w.finish(before).await);
-                }
-                crate::local::write_report(&stage_dir, &sc.name, &report)?;
-                st.target_tps = Some(report.target_tps);
-                st.achieved_tps = Some(report.achieved_tps);
-                st.success_rate = Some(report.success_rate);
-                st.p95_ms = Some(report.latency_ms.e2e.p95);
-                st.p99_ms = Some(report.latency_ms.e2e.p99);
-                st.accounting_adds_up = Some(report.adds_up());
-                st.status = if report.passed && report.adds_up() {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                };
-                let mut notes: Vec<String> = report
+        let run = testbed::Target {
+            payers: target.payers(),
+            ledger: target.ledger(testbed.as_ref()),
+            testbed: testbed.clone(),
+        };
+        let options = testbed::Options {
+            progress: progress.clone(),
+            live: None,
+            crosscheck: true,
+            name: None,
+        };
+        let outcome = testbed::execute(sc, &run, &stage_dir, &options).await?;
+        st.accounting_adds_up = Some(outcome.adds_up());
+        st.status = if outcome.passed() {
+            Status::Passed
+        } else {
+            Status::Failed
+        };
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(c) = outcome.crosscheck() {
+            if !c.agrees {
+                notes.push(c.summary.clone());
+            }
+        }
+        if let Some(report) = &outcome.report {
+            st.target_tps = Some(report.target_tps);
+            st.achieved_tps = Some(report.achieved_tps);
+            st.success_rate = Some(report.success_rate);
+            st.p95_ms = Some(report.latency_ms.e2e.p95);
+            st.p99_ms = Some(report.latency_ms.e2e.p99);
+            notes.extend(
+                report
                     .thresholds
                     .iter()
                     .filter(|t| !t.ok)
-                    .map(|t| format!("{} {:.2} (limit {})", t.name, t.value, t.limit))
-                    .collect();
-                if let Some(k) = report.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
-                    notes.push(format!(
-                        "kafka gate {}",
-                        if k.pass { "pass" } else { "FAIL" }
-                    ));
-                }
-                st.note = (!notes.is_empty()).then(|| notes.join("; "));
-            }
-            Some(plan) => {
-                let stress =
-                    load::stress::run_with(sc, plan, target.payers(), progress.clone(), None).await;
-                std::fs::create_dir_all(&stage_dir)?;
-                std::fs::write(
-                    stage_dir.join("stress.json"),
-                    serde_json::to_vec_pretty(&stress)?,
-                )?;
-                std::fs::write(stage_dir.join("stress.md"), stress.to_markdown())?;
-                st.breaking_point_tps = stress.breaking_point_tps;
-                st.broke_at_tps = stress.broke_at_tps;
-                st.recovered = stress.recovered;
-                let adds_up = stress.stage_reports.iter().all(load::Report::adds_up);
-                st.accounting_adds_up = Some(adds_up);
-                st.status = if stress.recovered != Some(false) && adds_up {
-                    Status::Passed
-                } else {
-                    Status::Failed
-                };
-                st.note = Some(match stress.broke_at_tps {
-                    Some(r) => format!(
-                        "broke at {r:.0} TPS by {}; recovered: {}",
-                        stress.broke_by.join(", "),
-                        stress
-                            .recovered
-                            .map_or("not checked", |r| if r { "yes" } else { "NO" })
-                    ),
-                    None => format!("reached {:.0} TPS unbroken", plan.max_rate),
-                });
+                    .map(|t| format!("{} {:.2} (limit {})", t.name, t.value, t.limit)),
+            );
+            if let Some(k) = report.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
+                notes.push(format!(
+                    "kafka gate {}",
+                    if k.pass { "pass" } else { "FAIL" }
+                ));
             }
         }
-        st.dir = Some(if sc.stress.is_some() {
-            format!("{:02}/stress.md", i + 1)
+        if let (Some(stress), Some(plan)) = (&outcome.stress, &sc.stress) {
+            st.breaking_point_tps = stress.breaking_point_tps;
+            st.broke_at_tps = stress.broke_at_tps;
+            st.recovered = stress.recovered;
+            notes.push(match stress.broke_at_tps {
+                Some(r) => format!(
+                    "broke at {r:.0} TPS by {}; recovered: {}",
+                    stress.broke_by.join(", "),
+                    stress
+                        .recovered
+                        .map_or("not checked", |r| if r { "yes" } else { "NO" })
+                ),
+                None => format!("reached {:.0} TPS unbroken", plan.max_rate),
+            });
+        }
+        st.note = (!notes.is_empty()).then(|| notes.join("; "));
+        let folder = outcome
+            .dir
+            .strip_prefix(dir)
+            .unwrap_or(&outcome.dir)
+            .to_string_lossy()
+            .into_owned();
+        st.dir = Some(if outcome.stress.is_some() {
+            format!("{folder}/stress.md")
         } else {
-            std::fs::read_dir(&stage_dir)
-                .ok()
-                .and_then(|mut d| d.next())
-                .and_then(|e| e.ok())
-                .map_or(format!("{:02}", i + 1), |e| {
-                    format!("{:02}/{}", i + 1, e.file_name().to_string_lossy())
-                })
+            folder
         });
         if st.status != Status::Passed {
             gate_closed = true;

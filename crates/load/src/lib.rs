@@ -13,7 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod histograms;
-mod html;
+
 pub mod live;
 pub mod report;
 pub mod scenario;
@@ -30,7 +30,7 @@ use fspiop::models::{Money, Party, PartyIdInfo, PartyIdType, QuotesPost, Transfe
 use fspiop::types::{CorrelationId, DateTime};
 use sim::{FlowError, Sim};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -68,6 +68,56 @@ pub struct Payers {
     pub ilp_secret: String,
     /// Distributed run: this driver is replica `index` of `count` (peers unused here).
     pub replica: Option<sim::Replicas>,
+    /// The run: its id goes in the report, its tag starts every transfer id.
+    pub run: RunId,
+}
+
+/// A run's identity, shared by all its replicas. Its tag (4 bytes, derived from the id) is the
+/// first 8 hex digits of every transfer id the run makes, so the switch's ledger can be asked
+/// about exactly this run's transfers (`transferId LIKE 'tag%'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunId {
+    /// The id as given (`--run-id`) or made up.
+    pub id: String,
+    /// Its tag.
+    pub tag: [u8; 4],
+}
+
+impl RunId {
+    /// A run id given by the user: 1–64 characters of `[A-Za-z0-9._-]`.
+    pub fn new(id: &str) -> Result<RunId, String> {
+        let ok = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(format!(
+                "run id '{id}': use 1 to 64 letters, digits, '.', '_' or '-'"
+            ));
+        }
+        // FNV-1a, 32 bits: stable across processes and versions (every replica must derive
+        // the same tag from the same id).
+        let mut h: u32 = 0x811c_9dc5;
+        for b in id.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        Ok(RunId {
+            id: id.to_owned(),
+            tag: h.to_be_bytes(),
+        })
+    }
+
+    /// A fresh random id (a single driver that was given none).
+    pub fn random() -> RunId {
+        let bytes: [u8; 4] = rand::random();
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        RunId::new(&id).expect("hex is a valid run id")
+    }
+
+    /// The tag as 8 lowercase hex digits: the transfer-id prefix.
+    pub fn prefix(&self) -> String {
+        self.tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl Payers {
@@ -88,7 +138,40 @@ impl Payers {
             ilp_secret: ilp_secret.to_owned(),
             http,
             replica: None,
+            run: RunId::random(),
         }
+    }
+
+    /// This driver belongs to run `run` (replicas of one run share it).
+    pub fn run_id(mut self, run: RunId) -> Payers {
+        self.run = run;
+        self
+    }
+
+    /// The report's run identity; `target_share` is this driver's peak rate.
+    pub fn run_info(&self, target_share: f64) -> report::RunInfo {
+        report::RunInfo {
+            id: self.run.id.clone(),
+            tag: self.run.prefix(),
+            replica_count: self.replica.as_ref().map_or(1, |r| u32::from(r.count)),
+            replica_indices: vec![self.replica.as_ref().map_or(0, |r| u32::from(r.index))],
+            target_share,
+        }
+    }
+
+    /// Late callbacks counted by the payer simulators so far (answers that came after their
+    /// request had given up).
+    pub fn late_callbacks(&self) -> u64 {
+        let mut seen: Vec<*const Sim> = Vec::new();
+        let mut total = 0;
+        for s in self.sims.values() {
+            let p = Arc::as_ptr(s);
+            if !seen.contains(&p) {
+                seen.push(p);
+                total += 0; // s.metrics().late_callbacks_total() once the sim counts them
+            }
+        }
+        total
     }
 
     /// This driver is one of `count` replicas sharing the scenario: it runs the arrivals whose
@@ -100,7 +183,8 @@ impl Payers {
     }
 
     fn new_id(&self) -> CorrelationId {
-        let bytes: [u8; 16] = rand::random();
+        let mut bytes: [u8; 16] = rand::random();
+        bytes[..4].copy_from_slice(&self.run.tag);
         CorrelationId::v4_from_bytes(match &self.replica {
             Some(r) => r.stamp(bytes),
             None => bytes,
@@ -252,7 +336,11 @@ async fn iteration(
                 phases[0] = Some(p.at.saturating_duration_since(started));
                 splits[0] = p.split;
             }
-            Err(e) => return (fail(e), (phases, splits), None),
+            Err(e) => {
+                // A failed phase lasted until its failure: it belongs in the distribution.
+                phases[0] = Some(started.elapsed());
+                return (fail(e), (phases, splits), None);
+            }
         }
     }
     let transfer = if scenario.flow == Flow::Transfer {
@@ -279,7 +367,10 @@ async fn iteration(
         let started = Instant::now();
         let response = match sim.quote(&c.payer, &c.payee, &quote, t).await {
             Ok(r) => r,
-            Err(e) => return (fail(e), (phases, splits), None),
+            Err(e) => {
+                phases[1] = Some(started.elapsed());
+                return (fail(e), (phases, splits), None);
+            }
         };
         phases[1] = Some(response.at.saturating_duration_since(started));
         splits[1] = response.split;
@@ -302,7 +393,10 @@ async fn iteration(
             splits[2] = done.split;
             (Outcome::Committed, (phases, splits), Some(done.at))
         }
-        Err(e) => (fail(e), (phases, splits), None),
+        Err(e) => {
+            phases[2] = Some(started.elapsed());
+            (fail(e), (phases, splits), None)
+        }
     }
 }
 
@@ -311,6 +405,256 @@ async fn iteration(
 /// it adds to 0.5 ms. Measured on 2 vCPUs: 250 µs cost more CPU per arrival and held lower
 /// rates (docs/benchmarks.md).
 const SCHEDULER_QUANTUM: Duration = Duration::from_micros(500);
+
+/// What the scheduler counted, read by the aggregator: the independent side of the accounting.
+#[derive(Debug)]
+pub struct Tally {
+    /// Arrivals started (this replica's), all stages.
+    started: AtomicU64,
+    /// Arrivals started per stage of the scenario.
+    per_stage: Vec<AtomicU64>,
+    /// The stage the scheduler is in (every earlier stage has all its arrivals started).
+    stage: AtomicUsize,
+    /// The scheduler has started its last arrival (or was stopped).
+    finished: AtomicBool,
+    /// Set by whoever wants no more arrivals (a stress ramp that broke).
+    stop: AtomicBool,
+}
+
+impl Tally {
+    fn new(stages: usize) -> Tally {
+        Tally {
+            started: AtomicU64::new(0),
+            per_stage: (0..stages).map(|_| AtomicU64::new(0)).collect(),
+            stage: AtomicUsize::new(0),
+            finished: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Arrivals started so far.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Arrivals started in `stage` so far, and whether that count is final.
+    pub fn stage(&self, stage: usize) -> (u64, bool) {
+        let n = self
+            .per_stage
+            .get(stage)
+            .map_or(0, |c| c.load(Ordering::Acquire));
+        let done =
+            self.finished.load(Ordering::Acquire) || self.stage.load(Ordering::Acquire) > stage;
+        (n, done)
+    }
+
+    /// Asks the scheduler to start no more arrivals.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Receives every sample as it ends (the aggregator's side of a run).
+pub(crate) trait Observer {
+    /// One arrival ended.
+    fn record(&mut self, s: &Sample, tally: &Tally);
+    /// One progress line.
+    fn progress(&self, elapsed: Duration, tally: &Tally, in_flight: usize) -> String;
+    /// p95 and p99 (µs) of the last full second.
+    fn last_second_us(&self, elapsed: Duration) -> (u64, u64);
+}
+
+impl Observer for report::Recorder {
+    fn record(&mut self, s: &Sample, _: &Tally) {
+        report::Recorder::record(self, s);
+    }
+    fn progress(&self, elapsed: Duration, tally: &Tally, in_flight: usize) -> String {
+        self.progress_line(elapsed, self.total(), tally.started(), in_flight)
+    }
+    fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
+        report::Recorder::last_second_us(self, elapsed)
+    }
+}
+
+/// How a drive ended.
+pub(crate) struct Driven {
+    /// The scheduler's count.
+    pub started: u64,
+    /// What went wrong in the driver itself.
+    pub notes: Vec<String>,
+}
+
+/// An iteration in flight. Its sample is sent when it ends; if the iteration dies instead (a
+/// panic unwinds its task, or the runtime drops it), the drop sends it as [`Outcome::Lost`],
+/// so every started arrival ends as exactly one outcome.
+struct Flight {
+    sample: Option<Sample>,
+    tx: mpsc::UnboundedSender<Sample>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(mut s) = self.sample.take() {
+            s.outcome = Outcome::Lost(if std::thread::panicking() {
+                "panic".into()
+            } else {
+                "cancelled".into()
+            });
+            let _ = self.tx.send(s);
+        }
+    }
+}
+
+/// Offers the scenario's schedule (open model) and hands every ended arrival to `observer`;
+/// returns when the last one has ended.
+pub(crate) async fn drive(
+    scenario: Arc<Scenario>,
+    payers: Arc<Payers>,
+    progress: Option<Arc<dyn Progress>>,
+    live: Option<Arc<live::LiveMetrics>>,
+    observer: &mut (dyn Observer + Send),
+    tally: Arc<Tally>,
+) -> Driven {
+    let weights: Vec<f64> = scenario.corridors.iter().map(|c| c.weight).collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+
+    // The scheduler: sleeps until the next intended start on a sub-millisecond timer (Tokio's
+    // own has 1 ms ticks), but at least `SCHEDULER_QUANTUM` after its last wake-up, then spawns
+    // every arrival that is due: at high rates it wakes a few thousand times a second and
+    // starts batches. It never waits for responses (open model). It counts what it starts.
+    let scheduler = {
+        let (scenario, payers, in_flight, tx, tally) = (
+            scenario.clone(),
+            payers.clone(),
+            in_flight.clone(),
+            tx.clone(),
+            tally.clone(),
+        );
+        tokio::spawn(async move {
+            let timer = timer::PreciseTimer::new();
+            let mut woke = tokio::time::Instant::now();
+            let mut offsets = schedule::Arrivals::new(&scenario.stages);
+            let mut i = 0u64;
+            while let Some(offset) = offsets.next() {
+                let index = i;
+                i += 1;
+                let intended = start + offset;
+                if intended > tokio::time::Instant::now() {
+                    timer
+                        .sleep_until(intended.max(woke + SCHEDULER_QUANTUM))
+                        .await;
+                    woke = tokio::time::Instant::now();
+                }
+                if tally.stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let stage = offsets.stage();
+                tally.stage.store(stage, Ordering::Release);
+                if let Some(r) = &payers.replica {
+                    if index % u64::from(r.count) != u64::from(r.index) {
+                        continue;
+                    }
+                }
+                // Counted before anything can fail: an arrival is started the moment the
+                // scheduler takes it.
+                if let Some(c) = tally.per_stage.get(stage) {
+                    c.fetch_add(1, Ordering::AcqRel);
+                }
+                tally.started.fetch_add(1, Ordering::AcqRel);
+                let corridor = pick_corridor(&weights, index);
+                let sample = Sample {
+                    index,
+                    intended: offset,
+                    start_lag: Duration::ZERO,
+                    corridor,
+                    outcome: Outcome::Lost("never ended".into()),
+                    e2e: Duration::ZERO,
+                    e2e_raw: Duration::ZERO,
+                    phases: [None; 3],
+                    splits: [None; 3],
+                };
+                if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
+                    let _ = tx.send(Sample {
+                        outcome: Outcome::NotSent("driver at max_in_flight".into()),
+                        ..sample
+                    });
+                    continue;
+                }
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                let mut flight = Flight {
+                    sample: Some(sample),
+                    tx: tx.clone(),
+                    in_flight: in_flight.clone(),
+                };
+                let (scenario, payers) = (scenario.clone(), payers.clone());
+                tokio::spawn(async move {
+                    let actual = tokio::time::Instant::now();
+                    // Boxed: an iteration's state machine is several KB, and a task moves
+                    // its future on spawn and again on completion; boxed, that is a pointer.
+                    let (outcome, (phases, splits), last) =
+                        Box::pin(iteration(&scenario, &payers, index, corridor)).await;
+                    let end =
+                        last.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
+                    if let Some(mut s) = flight.sample.take() {
+                        s.start_lag = actual.saturating_duration_since(intended);
+                        s.outcome = outcome;
+                        s.e2e = end.saturating_duration_since(intended);
+                        s.e2e_raw = end.saturating_duration_since(actual);
+                        s.phases = phases;
+                        s.splits = splits;
+                        let _ = flight.tx.send(s);
+                    }
+                });
+            }
+            tally.finished.store(true, Ordering::Release);
+        })
+    };
+    drop(tx);
+
+    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            sample = rx.recv() => match sample {
+                Some(s) => {
+                    if let Some(l) = &live {
+                        l.outcome(&s.outcome);
+                        l.sample(&s, &scenario.corridors[s.corridor].name());
+                    }
+                    observer.record(&s, &tally);
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                let elapsed = start.elapsed();
+                let flying = in_flight.load(Ordering::Relaxed);
+                if let Some(l) = &live {
+                    let (p95, p99) = observer.last_second_us(elapsed);
+                    let share = payers.replica.as_ref().map_or(1.0, |r| 1.0 / f64::from(r.count));
+                    l.second(flying, share * schedule::rate_at(&scenario.stages, elapsed), p95, p99);
+                }
+                if let Some(p) = &progress {
+                    p.tick(&observer.progress(elapsed, &tally, flying));
+                }
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    if let Err(e) = scheduler.await {
+        notes.push(format!(
+            "THE SCHEDULER DIED ({}) after starting {} arrivals: the run stopped early",
+            if e.is_panic() { "panic" } else { "cancelled" },
+            tally.started()
+        ));
+    }
+    Driven {
+        started: tally.started(),
+        notes,
+    }
+}
 
 /// Runs a scenario against the payers; returns the report when the last iteration has ended.
 pub async fn run(
@@ -330,124 +674,79 @@ pub async fn run_with(
 ) -> Report {
     let scenario = Arc::new(scenario.clone());
     let payers = Arc::new(payers);
-    let offsets = schedule::Arrivals::new(&scenario.stages);
-    let weights: Vec<f64> = scenario.corridors.iter().map(|c| c.weight).collect();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
-    let in_flight = Arc::new(AtomicUsize::new(0));
     let started_wall = time::OffsetDateTime::now_utc();
-    let start = tokio::time::Instant::now() + Duration::from_millis(20);
-    let mut recorder = report::Recorder::new(&scenario, started_wall);
-
-    // The scheduler: sleeps until the next intended start on a sub-millisecond timer (Tokio's
-    // own has 1 ms ticks), but at least `SCHEDULER_QUANTUM` after its last wake-up, then spawns
-    // every arrival that is due: at high rates it wakes a few thousand times a second and
-    // starts batches. It never waits for responses (open model).
-    let scheduler = {
-        let (scenario, payers, in_flight, tx) = (
-            scenario.clone(),
-            payers.clone(),
-            in_flight.clone(),
-            tx.clone(),
-        );
-        tokio::spawn(async move {
-            let timer = timer::PreciseTimer::new();
-            let mut woke = tokio::time::Instant::now();
-            for (i, offset) in offsets.enumerate() {
-                let intended = start + offset;
-                if intended > tokio::time::Instant::now() {
-                    timer
-                        .sleep_until(intended.max(woke + SCHEDULER_QUANTUM))
-                        .await;
-                    woke = tokio::time::Instant::now();
-                }
-                let index = i as u64;
-                if let Some(r) = &payers.replica {
-                    if index % u64::from(r.count) != u64::from(r.index) {
-                        continue;
-                    }
-                }
-                let corridor = pick_corridor(&weights, index);
-                if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
-                    let _ = tx.send(Sample {
-                        index,
-                        intended: offset,
-                        start_lag: Duration::ZERO,
-                        corridor,
-                        outcome: Outcome::NotSent("driver at max_in_flight".into()),
-                        e2e: Duration::ZERO,
-                        e2e_raw: Duration::ZERO,
-                        phases: [None; 3],
-                        splits: [None; 3],
-                    });
-                    continue;
-                }
-                in_flight.fetch_add(1, Ordering::Relaxed);
-                let (scenario, payers, in_flight, tx) = (
-                    scenario.clone(),
-                    payers.clone(),
-                    in_flight.clone(),
-                    tx.clone(),
-                );
-                tokio::spawn(async move {
-                    let actual = tokio::time::Instant::now();
-                    // Boxed: an iteration's state machine is several KB, and a task moves
-                    // its future on spawn and again on completion; boxed, that is a pointer.
-                    let (outcome, (phases, splits), last) =
-                        Box::pin(iteration(&scenario, &payers, index, corridor)).await;
-                    let end =
-                        last.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
-                    let _ = tx.send(Sample {
-                        index,
-                        intended: offset,
-                        start_lag: actual.saturating_duration_since(intended),
-                        corridor,
-                        outcome,
-                        e2e: end.saturating_duration_since(intended),
-                        e2e_raw: end.saturating_duration_since(actual),
-                        phases,
-                        splits,
-                    });
-                });
-            }
-        })
-    };
-    drop(tx);
-
-    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let total = scenario.total();
-    loop {
-        tokio::select! {
-            sample = rx.recv() => match sample {
-                Some(s) => {
-                    if let Some(l) = &live {
-                        l.outcome(&s.outcome);
-                        l.sample(&s, &scenario.corridors[s.corridor].name());
-                    }
-                    recorder.record(&s);
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                let elapsed = start.elapsed();
-                let flying = in_flight.load(Ordering::Relaxed);
-                if let Some(l) = &live {
-                    let (p95, p99) = recorder.last_second_us(elapsed);
-                    l.second(flying, schedule::rate_at(&scenario.stages, elapsed), p95, p99);
-                }
-                if let Some(p) = &progress {
-                    p.tick(&recorder.progress_line(elapsed, total, flying));
-                }
-            }
-        }
-    }
-    let _ = scheduler.await;
-    recorder.finish()
+    let share = payers
+        .replica
+        .as_ref()
+        .map_or(1.0, |r| 1.0 / f64::from(r.count));
+    let mut recorder = report::Recorder::new(&scenario, started_wall).share(share);
+    let tally = Arc::new(Tally::new(scenario.stages.len()));
+    let late_before = payers.late_callbacks();
+    let driven = drive(
+        scenario.clone(),
+        payers.clone(),
+        progress,
+        live,
+        &mut recorder,
+        tally,
+    )
+    .await;
+    let mut report = recorder.finish(driven.started);
+    report.notes.extend(driven.notes);
+    report.run = payers.run_info(scenario.peak_rate() * share);
+    report.late_callbacks = payers.late_callbacks() - late_before;
+    report
 }
+
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn blank(index: u64) -> Sample {
+        Sample {
+            index,
+            intended: Duration::ZERO,
+            start_lag: Duration::ZERO,
+            corridor: 0,
+            outcome: Outcome::Lost("never ended".into()),
+            e2e: Duration::ZERO,
+            e2e_raw: Duration::ZERO,
+            phases: [None; 3],
+            splits: [None; 3],
+        }
+    }
+
+    #[tokio::test]
+    async fn an_iteration_that_panics_or_is_dropped_is_counted_lost() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let in_flight = Arc::new(AtomicUsize::new(2));
+        let flight = |i| Flight {
+            sample: Some(blank(i)),
+            tx: tx.clone(),
+            in_flight: in_flight.clone(),
+        };
+        let f = flight(1);
+        let task = tokio::spawn(async move {
+            let _held = f;
+            panic!("a bug in an iteration");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        drop(flight(2));
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(s) = rx.recv().await {
+            got.push((s.index, s.outcome));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (1, Outcome::Lost("panic".into())),
+                (2, Outcome::Lost("cancelled".into()))
+            ]
+        );
+        assert_eq!(in_flight.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn corridor_choice_follows_the_weights() {

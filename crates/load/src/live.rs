@@ -12,7 +12,9 @@ pub struct LiveMetrics {
     committed: AtomicU64,
     rejected: AtomicU64,
     timed_out: AtomicU64,
+    failed_after_send: AtomicU64,
     not_sent: AtomicU64,
+    lost: AtomicU64,
     in_flight: AtomicU64,
     target_rate_milli: AtomicU64,
     last_p95_us: AtomicU64,
@@ -65,7 +67,9 @@ impl LiveMetrics {
                 &self.rejected
             }
             crate::Outcome::TimedOut => &self.timed_out,
+            crate::Outcome::FailedAfterSend(_) => &self.failed_after_send,
             crate::Outcome::NotSent(_) => &self.not_sent,
+            crate::Outcome::Lost(_) => &self.lost,
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -130,9 +134,14 @@ impl LiveMetrics {
                     g(&self.timed_out).to_string(),
                 ),
                 (
+                    "{outcome=\"failed_after_send\"}".into(),
+                    g(&self.failed_after_send).to_string(),
+                ),
+                (
                     "{outcome=\"not_sent\"}".into(),
                     g(&self.not_sent).to_string(),
                 ),
+                ("{outcome=\"lost\"}".into(), g(&self.lost).to_string()),
             ],
         );
         let errors = self

@@ -45,6 +45,13 @@ impl Arrivals {
     }
 }
 
+impl Arrivals {
+    /// The stage (index into the stages) of the arrival [`Iterator::next`] returned last.
+    pub fn stage(&self) -> usize {
+        self.stage
+    }
+}
+
 impl Iterator for Arrivals {
     type Item = Duration;
 

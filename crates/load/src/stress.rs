@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::report::Report;
+use crate::report::{Recorder, Report};
 use crate::scenario::{Scenario, Stage, Thresholds};
 use crate::{Payers, Progress};
 
@@ -82,26 +82,33 @@ impl StressPlan {
 }
 
 /// One stage's headline numbers.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StageResult {
     /// Offered rate.
     pub rate: f64,
+    /// Arrivals the scheduler started in this stage.
+    #[serde(default)]
+    pub arrivals: u64,
     /// Committed per second inside the stage's window.
     pub achieved_tps: f64,
     /// Committed share, percent.
     pub success_rate: f64,
-    /// End-to-end p99, ms.
+    /// End-to-end p99 of every arrival that ended at the switch, ms.
     pub p99_ms: f64,
     /// Stop rules that fired.
     pub broken_by: Vec<String>,
+    /// The ramp stopped during this stage (it came after the stage that broke, and ran while
+    /// that one's last arrivals ended): partial, not judged for the breaking point.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// The stress run's verdict.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StressReport {
     /// Scenario name.
     pub scenario: String,
-    /// Each stage, in order.
+    /// Each stage of the ramp, in order.
     pub stages: Vec<StageResult>,
     /// The highest rate that passed every stop rule (None: even the first stage broke).
     pub breaking_point_tps: Option<f64>,
@@ -109,8 +116,14 @@ pub struct StressReport {
     pub broke_at_tps: Option<f64>,
     /// Which rules fired first.
     pub broke_by: Vec<String>,
-    /// Most frequent error code of the breaking stage.
+    /// The first error of the ramp, by the time it happened.
     pub first_error: Option<String>,
+    /// When it happened, seconds from the ramp's start.
+    #[serde(default)]
+    pub first_error_at_s: Option<f64>,
+    /// The most frequent error of the breaking stage.
+    #[serde(default)]
+    pub most_frequent_error: Option<String>,
     /// Phase with the worst p99 in the breaking stage.
     pub slowest_phase: Option<String>,
     /// Corridor with the worst p99 in the breaking stage.
@@ -119,8 +132,11 @@ pub struct StressReport {
     pub recovery: Option<StageResult>,
     /// Whether the system recovered (the recovery stage broke no rule).
     pub recovered: Option<bool>,
-    /// Full reports of every stage.
+    /// Full reports of every stage (ramp stages, then recovery).
     pub stage_reports: Vec<Report>,
+    /// The driver's counts over every stage against the switch's ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crosscheck: Option<crate::report::CrossCheck>,
 }
 
 fn stage_scenario(base: &Scenario, rate: f64, duration: Duration) -> Scenario {
@@ -134,6 +150,7 @@ fn stage_scenario(base: &Scenario, rate: f64, duration: Duration) -> Scenario {
     s.warmup = trim;
     s.cooldown = trim;
     s.thresholds = Thresholds::default();
+    s.stress = None;
     s
 }
 
@@ -164,15 +181,114 @@ fn judge(plan: &StressPlan, rate: f64, r: &Report) -> StageResult {
             plan.min_achieved_ratio * 100.0
         ));
     }
-    if r.timed_out > 0 {
-        broken_by.push(format!("{} timeouts", r.timed_out));
+    if r.timed_out + r.failed_after_send > 0 {
+        broken_by.push(format!(
+            "{} timeouts, {} failed after send",
+            r.timed_out, r.failed_after_send
+        ));
+    }
+    if r.lost > 0 {
+        broken_by.push(format!("{} iterations lost (driver failure)", r.lost));
     }
     StageResult {
         rate,
+        arrivals: r.arrivals,
         achieved_tps: r.achieved_tps,
         success_rate: r.success_rate,
         p99_ms: r.latency_ms.e2e.p99,
         broken_by,
+        interrupted: false,
+    }
+}
+
+/// The aggregator of a continuous ramp: every sample goes to the stage of its intended start;
+/// a stage is judged as soon as all its arrivals have ended, while later stages keep running;
+/// the first broken stage stops the scheduler.
+struct Ramp<'a> {
+    plan: &'a StressPlan,
+    rates: Vec<f64>,
+    /// The whole ramp (progress, live metrics).
+    whole: Recorder,
+    /// Per stage: its recorder until judged.
+    stages: Vec<Option<Recorder>>,
+    ended: Vec<u64>,
+    judged: usize,
+    results: Vec<Option<(StageResult, Report)>>,
+    broke: Option<usize>,
+    first_error: Option<(Duration, String)>,
+}
+
+impl Ramp<'_> {
+    fn stage_of(&self, intended: Duration) -> usize {
+        let k = (intended.as_secs_f64() / self.plan.step_duration.as_secs_f64()) as usize;
+        k.min(self.rates.len() - 1)
+    }
+
+    /// Judges stage `k` with its final arrival count.
+    fn close(&mut self, k: usize, arrivals: u64) {
+        if let Some(rec) = self.stages[k].take() {
+            let report = rec.finish(arrivals);
+            let mut result = judge(self.plan, self.rates[k], &report);
+            if self.broke.is_some_and(|b| b < k) {
+                result.interrupted = true;
+            }
+            if self.broke.is_none() && !result.broken_by.is_empty() {
+                self.broke = Some(k);
+            }
+            self.results[k] = Some((result, report));
+        }
+    }
+}
+
+impl crate::Observer for Ramp<'_> {
+    fn record(&mut self, s: &crate::Sample, tally: &crate::Tally) {
+        self.whole.record(s);
+        if s.outcome != crate::Outcome::Committed {
+            let at = s.intended + s.e2e;
+            if self.first_error.as_ref().is_none_or(|(t, _)| at < *t) {
+                let what = match &s.outcome {
+                    crate::Outcome::Rejected(c) => c.clone(),
+                    crate::Outcome::TimedOut => "timeout".into(),
+                    crate::Outcome::FailedAfterSend(w) => format!("failed after send: {w}"),
+                    crate::Outcome::NotSent(w) => format!("not sent: {w}"),
+                    crate::Outcome::Lost(w) => format!("LOST: {w}"),
+                    crate::Outcome::Committed => unreachable!("filtered above"),
+                };
+                self.first_error = Some((at, what));
+            }
+        }
+        let k = self.stage_of(s.intended);
+        let mut local = s.clone();
+        local.intended = s
+            .intended
+            .saturating_sub(self.plan.step_duration * k as u32);
+        if let Some(r) = &mut self.stages[k] {
+            r.record(&local);
+        }
+        self.ended[k] += 1;
+        while self.judged < self.rates.len() {
+            let k = self.judged;
+            let (started, done) = tally.stage(k);
+            if !(done && self.ended[k] == started) {
+                break;
+            }
+            if started > 0 {
+                self.close(k, started);
+            }
+            self.judged += 1;
+            if self.broke.is_some() {
+                tally.stop();
+            }
+        }
+    }
+
+    fn progress(&self, elapsed: Duration, tally: &crate::Tally, in_flight: usize) -> String {
+        self.whole
+            .progress_line(elapsed, self.whole.total(), tally.started(), in_flight)
+    }
+
+    fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
+        self.whole.last_second_us(elapsed)
     }
 }
 
@@ -186,7 +302,7 @@ pub async fn run(
     run_with(base, plan, payers, progress, None).await
 }
 
-/// [`run`], also updating `live` metrics.
+/// [`run`], also updating `live` metrics (the whole ramp and the recovery).
 pub async fn run_with(
     base: &Scenario,
     plan: &StressPlan,
@@ -194,38 +310,92 @@ pub async fn run_with(
     progress: Option<Arc<dyn Progress>>,
     live: Option<Arc<crate::live::LiveMetrics>>,
 ) -> StressReport {
+    let rates = plan.rates();
+    let mut ramp_scenario = base.clone();
+    ramp_scenario.stages = rates
+        .iter()
+        .map(|r| Stage {
+            rate: *r,
+            duration: plan.step_duration,
+            ramp: false,
+        })
+        .collect();
+    ramp_scenario.warmup = Duration::ZERO;
+    ramp_scenario.cooldown = Duration::ZERO;
+    ramp_scenario.thresholds = Thresholds::default();
+    ramp_scenario.stress = None;
+    let payers = Arc::new(payers);
+    let share = payers
+        .replica
+        .as_ref()
+        .map_or(1.0, |r| 1.0 / f64::from(r.count));
+    let now = time::OffsetDateTime::now_utc();
+    let mut ramp = Ramp {
+        plan,
+        whole: Recorder::new(&ramp_scenario, now).share(share),
+        stages: rates
+            .iter()
+            .map(|r| {
+                Some(Recorder::new(&stage_scenario(base, *r, plan.step_duration), now).share(share))
+            })
+            .collect(),
+        ended: vec![0; rates.len()],
+        judged: 0,
+        results: vec![None; rates.len()],
+        broke: None,
+        first_error: None,
+        rates,
+    };
+    if let Some(p) = &progress {
+        p.tick(&format!(
+            "stress: continuous ramp {} → {}/s, {:?} per stage; it stops at the first stage that breaks a rule",
+            plan.start_rate, plan.max_rate, plan.step_duration
+        ));
+    }
+    let tally = Arc::new(crate::Tally::new(ramp.rates.len()));
+    let driven = crate::drive(
+        Arc::new(ramp_scenario.clone()),
+        payers.clone(),
+        progress.clone(),
+        live.clone(),
+        &mut ramp,
+        tally.clone(),
+    )
+    .await;
+    // Stages the scheduler stopped in (or never reached) are closed with their final counts.
+    for k in ramp.judged..ramp.rates.len() {
+        let (started, _) = tally.stage(k);
+        if started > 0 {
+            ramp.close(k, started);
+        }
+    }
     let mut out = StressReport {
         scenario: base.name.clone(),
         stages: Vec::new(),
         breaking_point_tps: None,
         broke_at_tps: None,
         broke_by: Vec::new(),
-        first_error: None,
+        first_error_at_s: ramp.first_error.as_ref().map(|(t, _)| t.as_secs_f64()),
+        first_error: ramp.first_error.take().map(|(_, e)| e),
+        most_frequent_error: None,
         slowest_phase: None,
         slowest_corridor: None,
         recovery: None,
         recovered: None,
         stage_reports: Vec::new(),
+        crosscheck: None,
     };
-    for rate in plan.rates() {
-        if let Some(p) = &progress {
-            p.tick(&format!(
-                "stress: stage at {rate}/s for {:?}",
-                plan.step_duration
-            ));
-        }
-        let report = crate::run(
-            &stage_scenario(base, rate, plan.step_duration),
-            payers.clone(),
-            progress.clone(),
-        )
-        .await;
-        let verdict = judge(plan, rate, &report);
-        let broken = !verdict.broken_by.is_empty();
-        if broken {
-            out.broke_at_tps = Some(rate);
-            out.broke_by = verdict.broken_by.clone();
-            out.first_error = report
+    let run_info = payers.run_info(base.peak_rate() * share);
+    for (k, slot) in ramp.results.into_iter().enumerate() {
+        let Some((mut result, mut report)) = slot else {
+            continue;
+        };
+        report.run = run_info.clone();
+        report.notes.extend(driven.notes.iter().cloned());
+        if ramp.broke == Some(k) {
+            out.broke_at_tps = Some(result.rate);
+            out.broke_by = result.broken_by.clone();
+            out.most_frequent_error = report
                 .errors_by_code
                 .iter()
                 .max_by_key(|(_, n)| **n)
@@ -245,14 +415,14 @@ pub async fn run_with(
                 .iter()
                 .max_by(|a, b| a.e2e.p99.total_cmp(&b.e2e.p99))
                 .map(|c| c.corridor.clone());
-        } else {
-            out.breaking_point_tps = Some(rate);
+        } else if ramp.broke.is_none_or(|b| k < b) && result.broken_by.is_empty() {
+            out.breaking_point_tps = Some(result.rate);
         }
-        out.stages.push(verdict);
+        if ramp.broke.is_some_and(|b| k > b) {
+            result.interrupted = true;
+        }
+        out.stages.push(result);
         out.stage_reports.push(report);
-        if broken {
-            break;
-        }
     }
     if out.broke_at_tps.is_some() {
         let rate = plan.recovery_rate.unwrap_or(plan.start_rate);
@@ -260,8 +430,9 @@ pub async fn run_with(
         if let Some(p) = &progress {
             p.tick(&format!("stress: recovery stage at {rate}/s"));
         }
-        // Let queues drain before judging recovery.
+        // Let the switch's queues drain before judging recovery.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let payers = Arc::try_unwrap(payers).unwrap_or_else(|p| (*p).clone());
         let report = crate::run_with(
             &stage_scenario(base, rate, duration),
             payers,
@@ -278,6 +449,21 @@ pub async fn run_with(
 }
 
 impl StressReport {
+    /// Every stage's accounting adds up.
+    pub fn adds_up(&self) -> bool {
+        self.stage_reports.iter().all(Report::adds_up)
+    }
+
+    /// Committed over every stage.
+    pub fn committed(&self) -> u64 {
+        self.stage_reports.iter().map(|r| r.committed).sum()
+    }
+
+    /// Uncertain (timed out, failed after send, lost) over every stage.
+    pub fn uncertain(&self) -> u64 {
+        self.stage_reports.iter().map(Report::uncertain).sum()
+    }
+
     /// Markdown summary.
     pub fn to_markdown(&self) -> String {
         let mut m = format!("# perfbed stress to failure — {}\n\n", self.scenario);
@@ -296,7 +482,14 @@ impl StressReport {
             (None, None) => m.push_str("No stage ran.\n\n"),
         }
         if let Some(e) = &self.first_error {
-            m.push_str(&format!("First error: `{e}`. "));
+            m.push_str(&format!(
+                "First error: `{e}`{}. ",
+                self.first_error_at_s
+                    .map_or(String::new(), |t| format!(" at {t:.1} s"))
+            ));
+        }
+        if let Some(e) = &self.most_frequent_error {
+            m.push_str(&format!("Most frequent error of the breaking stage: `{e}`. "));
         }
         if let Some(p) = &self.slowest_phase {
             m.push_str(&format!("Slowest phase: {p}. "));
@@ -304,17 +497,28 @@ impl StressReport {
         if let Some(c) = &self.slowest_corridor {
             m.push_str(&format!("Slowest corridor: {c}."));
         }
-        m.push_str("\n\n| Stage rate /s | achieved /s | success % | p99 ms | broke by |\n|---:|---:|---:|---:|---|\n");
+        m.push_str("\n\nStages run back to back (the next starts on schedule while the previous one's last arrivals end); each arrival counts in the stage of its intended start.\n\n| Stage rate /s | arrivals | achieved /s | success % | p99 ms | broke by |\n|---:|---:|---:|---:|---:|---|\n");
         for s in self.stages.iter().chain(self.recovery.iter()) {
             m.push_str(&format!(
-                "| {} | {:.1} | {:.2} | {:.1} | {} |\n",
+                "| {}{} | {} | {:.1} | {:.2} | {:.1} | {} |\n",
                 s.rate,
+                if s.interrupted { " (interrupted)" } else { "" },
+                s.arrivals,
                 s.achieved_tps,
                 s.success_rate,
                 s.p99_ms,
                 s.broken_by.join("; ")
             ));
         }
+        if let Some(c) = &self.crosscheck {
+            m.push_str(&format!("\n{}.\n", c.summary));
+        }
+        let adds_up = self.stage_reports.iter().all(Report::adds_up);
+        m.push_str(&format!(
+            "\nAccounting {}: {} arrivals started by the scheduler, each ended as exactly one outcome in its stage.\n",
+            if adds_up { "adds up" } else { "FAILED" },
+            self.stage_reports.iter().map(|r| r.arrivals).sum::<u64>()
+        ));
         if let Some(r) = self.recovered {
             m.push_str(&format!(
                 "\nRecovery at {}/s: {}.\n",

@@ -207,11 +207,20 @@ async fn stress_finds_the_breaking_rule_and_checks_recovery() {
         recovery_duration: Some(Duration::from_secs(4)),
     };
     let r = load::stress::run(&s, &plan, payers, None).await;
-    assert_eq!(r.stages.len(), 1, "breaks at the first stage");
+    assert!(!r.stages[0].interrupted);
+    assert!(
+        r.stages.len() >= 2 && r.stages[1..].iter().all(|s| s.interrupted),
+        "the next stage started on schedule before the first was judged: {:?}",
+        r.stages
+    );
     assert_eq!(r.broke_at_tps, Some(20.0));
     assert_eq!(r.breaking_point_tps, None);
     assert!(r.broke_by[0].starts_with("error rate"), "{:?}", r.broke_by);
     assert_eq!(r.first_error.as_deref(), Some("5105"));
+    assert_eq!(r.most_frequent_error.as_deref(), Some("5105"));
+    assert!(r.first_error_at_s.unwrap() < 2.5, "{:?}", r.first_error_at_s);
+    // Every stage's arrivals come from the scheduler's per-stage count: 40 in the first.
+    assert_eq!(r.stages[0].arrivals, 40);
     assert_eq!(
         r.recovered,
         Some(false),
@@ -219,6 +228,44 @@ async fn stress_finds_the_breaking_rule_and_checks_recovery() {
     );
     assert!(r.stage_reports.iter().all(load::Report::adds_up));
     assert!(r.to_markdown().contains("did not recover"));
+    for s in bed.sims {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_stages_run_back_to_back_and_live_metrics_cover_the_ramp() {
+    let bed = bed().await;
+    let payers = Payers::new(&[bed.sims[0].sim().clone()], SECRET);
+    let mut s = scenario(10.0, 2);
+    s.corridors.truncate(1);
+    s.corridors[0].payee = "perffsp6".into(); // answers transfers after 2.5 s
+    s.timeout = Duration::from_secs(5);
+    let plan = load::stress::StressPlan {
+        start_rate: 10.0,
+        step: 5.0,
+        step_duration: Duration::from_secs(2),
+        max_rate: 20.0,
+        max_error_pct: 1.0,
+        max_p99_ms: 10_000.0,
+        min_achieved_ratio: 0.0,
+        recovery_rate: None,
+        recovery_duration: None,
+    };
+    let live = std::sync::Arc::new(load::live::LiveMetrics::default());
+    let t0 = std::time::Instant::now();
+    let r = load::stress::run_with(&s, &plan, payers, None, Some(live.clone())).await;
+    let took = t0.elapsed();
+    assert_eq!(r.broke_at_tps, None, "{r:?}");
+    assert_eq!(r.breaking_point_tps, Some(20.0));
+    let arrivals: Vec<u64> = r.stages.iter().map(|s| s.arrivals).collect();
+    assert_eq!(arrivals, vec![20, 30, 40]);
+    assert!(r.stage_reports.iter().all(load::Report::adds_up));
+    assert_eq!(live.finished(), 90, "the ramp's arrivals are in the live metrics");
+    // Back to back: 6 s of schedule plus one 2.5 s tail (~8.5 s); draining between stages
+    // would take 3 × (2 + 2.5) = 13.5 s.
+    assert!(took < Duration::from_secs(11), "took {took:?}");
     for s in bed.sims {
         s.shutdown(Duration::from_secs(1)).await;
     }

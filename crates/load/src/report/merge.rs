@@ -1,0 +1,155 @@
+//! Merging the reports of driver replicas into the report of the run: counts and rates add up,
+//! latencies come from the merged histograms (exact), thresholds are judged again on the whole
+//! with the same table. What cannot be one run is refused, naming the culprits: parts of
+//! different runs or scenarios, a replica present twice, a replica missing.
+
+use std::collections::BTreeMap;
+
+use super::{attribution_from, hist_or_empty, judge, latencies_from, percentiles, Report, ALL, COMMITTED};
+
+/// Merges the reports of the replicas of one run (each with its `histograms` loaded). The
+/// timeline's per-second p95 is the worst replica's (an upper bound; per-second histograms are
+/// not kept).
+pub fn merge(parts: &[Report]) -> Result<Report, String> {
+    let first = parts.first().ok_or("nothing to merge")?;
+    check_one_run(parts)?;
+    let mut set = crate::histograms::HistogramSet::default();
+    let mut out = first.clone();
+    for (i, p) in parts.iter().enumerate() {
+        set.merge(&p.histograms).map_err(|e| e.to_string())?;
+        if i == 0 {
+            continue;
+        }
+        out.replicas += p.replicas;
+        out.run.replica_indices.extend(&p.run.replica_indices);
+        out.run.target_share += p.run.target_share;
+        out.started = out.started.clone().min(p.started.clone());
+        out.arrivals += p.arrivals;
+        out.committed += p.committed;
+        out.rejected += p.rejected;
+        out.timed_out += p.timed_out;
+        out.failed_after_send += p.failed_after_send;
+        out.not_sent += p.not_sent;
+        out.lost += p.lost;
+        out.late_callbacks += p.late_callbacks;
+        out.late_arrivals += p.late_arrivals;
+        out.window.arrivals += p.window.arrivals;
+        out.window.committed += p.window.committed;
+        out.window.completions += p.window.completions;
+        out.notes.extend(p.notes.iter().cloned());
+        for (k, v) in &p.errors_by_code {
+            *out.errors_by_code.entry(k.clone()).or_default() += v;
+        }
+        for c in &p.corridors {
+            match out.corridors.iter_mut().find(|x| x.corridor == c.corridor) {
+                Some(x) => {
+                    x.arrivals += c.arrivals;
+                    x.committed += c.committed;
+                }
+                None => out.corridors.push(c.clone()),
+            }
+        }
+        for s in &p.timeline {
+            match out.timeline.iter_mut().find(|x| x.second == s.second) {
+                Some(x) => {
+                    // Each replica records its own share of the target rate.
+                    x.target_rate += s.target_rate;
+                    x.started += s.started;
+                    x.committed += s.committed;
+                    x.failed += s.failed;
+                    x.p95_ms = x.p95_ms.max(s.p95_ms);
+                }
+                None => out.timeline.push(s.clone()),
+            }
+        }
+    }
+    out.run.replica_indices.sort_unstable();
+    // A per-replica cross-check does not hold for the whole; the caller checks the merged run.
+    out.crosscheck = None;
+    let w = &out.window;
+    let secs = w.seconds.max(1e-9);
+    out.target_tps = w.arrivals as f64 / secs;
+    out.achieved_tps = w.completions as f64 / secs;
+    if let Some(c) = &mut out.cost {
+        // The same cluster carried every replica's load.
+        c.tps = out.achieved_tps;
+        c.per_million = (c.tps > 0.0).then(|| c.hourly / (c.tps * 3600.0) * 1_000_000.0);
+    }
+    out.success_rate = if w.arrivals == 0 {
+        0.0
+    } else {
+        100.0 * w.committed as f64 / w.arrivals as f64
+    };
+    out.latency_ms = latencies_from(&set, ALL);
+    out.latency_committed_ms = latencies_from(&set, COMMITTED);
+    out.start_lag_ms = percentiles(&hist_or_empty(&set, "start_lag"));
+    for c in &mut out.corridors {
+        c.e2e = percentiles(&hist_or_empty(&set, &format!("corridor:{}", c.corridor)));
+    }
+    let names: Vec<String> = out.corridors.iter().map(|c| c.corridor.clone()).collect();
+    out.attribution = attribution_from(&set, &names);
+    let limits: Vec<(String, f64)> = out
+        .thresholds
+        .iter()
+        .map(|t| (t.name.clone(), t.limit))
+        .collect();
+    out.thresholds = judge::judge(&out, &limits)?;
+    out.passed = out.thresholds.iter().all(|t| t.ok);
+    out.histograms = set;
+    Ok(out)
+}
+
+/// Refuses parts that cannot be the replicas of one run.
+fn check_one_run(parts: &[Report]) -> Result<(), String> {
+    let first = &parts[0];
+    if first.run.id.is_empty() {
+        return Err("part 0 carries no run id (made by an older perfbed): cannot tell which run it belongs to".into());
+    }
+    let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
+    for (i, p) in parts.iter().enumerate() {
+        if p.run.id != first.run.id {
+            return Err(format!(
+                "part {i} belongs to run '{}', part 0 to run '{}': mixed runs",
+                p.run.id, first.run.id
+            ));
+        }
+        if p.scenario != first.scenario || p.flow != first.flow {
+            return Err(format!(
+                "part {i} ran '{}' ({}), not '{}' ({})",
+                p.scenario, p.flow, first.scenario, first.flow
+            ));
+        }
+        if p.run.replica_count != first.run.replica_count {
+            return Err(format!(
+                "part {i} says the run has {} replicas, part 0 says {}",
+                p.run.replica_count, first.run.replica_count
+            ));
+        }
+        for r in &p.run.replica_indices {
+            if let Some(j) = seen.insert(*r, i) {
+                return Err(format!(
+                    "replica {r} appears twice (parts {j} and {i}): the same replica's results merged twice"
+                ));
+            }
+        }
+    }
+    let missing: Vec<String> = (0..first.run.replica_count)
+        .filter(|r| !seen.contains_key(r))
+        .map(|r| r.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "run '{}' has {} replicas; missing replica(s) {}",
+            first.run.id,
+            first.run.replica_count,
+            missing.join(", ")
+        ));
+    }
+    if let Some(r) = seen.keys().find(|r| **r >= first.run.replica_count) {
+        return Err(format!(
+            "replica index {r} is out of range for {} replicas",
+            first.run.replica_count
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! The report model: what `report.json` holds (schema: `docs/report.schema.json`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+
+/// How one arrival ended: exactly one of these, for every arrival the scheduler started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed (fulfilment checked).
+    Committed,
+    /// Rejected, by FSPIOP error code (or `anomaly:<kind>`, `HTTP <status>`).
+    Rejected(String),
+    /// The request was accepted but no answer came within the step timeout.
+    TimedOut,
+    /// The request left (or may have left) but no valid answer came back: the connection was
+    /// reset after the request was written, or the HTTP response never came. The switch may
+    /// have acted on it.
+    FailedAfterSend(String),
+    /// The request never left: no connection, admission limit, nothing to send.
+    NotSent(String),
+    /// The iteration itself died (`panic`, `cancelled`): a driver bug, shown loudly.
+    Lost(String),
+}
+
+impl Outcome {
+    /// The outcome class, as the report's counters name it.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Outcome::Committed => "committed",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::TimedOut => "timed_out",
+            Outcome::FailedAfterSend(_) => "failed_after_send",
+            Outcome::NotSent(_) => "not_sent",
+            Outcome::Lost(_) => "lost",
+        }
+    }
+
+    /// Whether the arrival reached the system under test and ended there (its latency is part
+    /// of the all-outcomes distribution): committed, rejected, timed out, failed after send.
+    pub fn ended_at_switch(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Committed
+                | Outcome::Rejected(_)
+                | Outcome::TimedOut
+                | Outcome::FailedAfterSend(_)
+        )
+    }
+}
+
+/// Percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th.
+    pub p90: f64,
+    /// 95th.
+    pub p95: f64,
+    /// 99th.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Latencies by phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latencies {
+    /// End to end from the intended start (coordinated-omission corrected).
+    pub e2e: Percentiles,
+    /// End to end from the actual start.
+    pub e2e_raw: Percentiles,
+    /// `GET /parties` → `PUT /parties`.
+    pub lookup: Percentiles,
+    /// `POST /quotes` → `PUT /quotes`.
+    pub quote: Percentiles,
+    /// `POST /transfers` → `PUT /transfers`.
+    pub transfer: Percentiles,
+}
+
+/// One phase's time, split between the switch and the payee simulator (from the trace
+/// stamps: payer sent, payee received, payee's callback sent, payer received).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attribution {
+    /// `lookup`, `quote` or `transfer`.
+    pub phase: String,
+    /// `payer→payee`, or `all`.
+    pub corridor: String,
+    /// The request through the switch to the payee.
+    pub switch_in_ms: Percentiles,
+    /// Inside the payee simulator (receipt to callback sent).
+    pub simulator_ms: Percentiles,
+    /// The callback through the switch back to the payer.
+    pub switch_out_ms: Percentiles,
+    /// Both switch legs of each phase.
+    pub switch_ms: Percentiles,
+}
+
+/// What the switch showed during the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SwitchEvidence {
+    /// Kafka over the steady-state window.
+    pub kafka: Option<KafkaEvidence>,
+    /// Per FSP, before and after the run.
+    pub positions: Vec<PositionChange>,
+    /// What could not be collected, and why.
+    pub notes: Vec<String>,
+}
+
+/// Message counts and validity ratios on the Mojaloop topics, and the worst consumer lag.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KafkaEvidence {
+    /// Window length, seconds.
+    pub window_s: f64,
+    /// Messages per topic in the window.
+    pub counts: BTreeMap<String, u64>,
+    /// Ratio name → (measured, expected, within tolerance).
+    pub ratios: Vec<(String, Option<f64>, f64, bool)>,
+    /// Every ratio within tolerance and enough prepares.
+    pub pass: bool,
+    /// Largest consumer-group lag at the end (messages).
+    pub max_lag: Option<i64>,
+}
+
+/// One FSP's position, NDC headroom and liquidity before and after.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PositionChange {
+    /// FSP.
+    pub fsp: String,
+    /// [position, NDC headroom, liquidity headroom] before (decimal strings).
+    pub before: [String; 3],
+    /// The same after.
+    pub after: [String; 3],
+}
+
+/// What a million transfers cost on the system under test.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cost {
+    /// Currency of the prices.
+    pub currency: String,
+    /// Price of the cluster per hour.
+    pub hourly: f64,
+    /// Committed transfers per second the price is spread over (achieved in the window).
+    pub tps: f64,
+    /// hourly / (tps × 3600) × 1,000,000 (null when nothing committed).
+    pub per_million: Option<f64>,
+    /// The nodes, as `count × name at price`.
+    pub basis: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CorridorReport {
+    /// `payer→payee`.
+    pub corridor: String,
+    /// Configured weight.
+    pub weight: f64,
+    /// Arrivals in the corridor (whole run).
+    pub arrivals: u64,
+    /// Committed (whole run).
+    pub committed: u64,
+    /// End-to-end latency (steady state).
+    pub e2e: Percentiles,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start.
+    pub second: u64,
+    /// Target rate.
+    pub target_rate: f64,
+    /// Arrivals scheduled in this second.
+    pub started: u64,
+    /// Of those, committed.
+    pub committed: u64,
+    /// Of those, not committed.
+    pub failed: u64,
+    /// p95 end-to-end latency of those that ended at the switch (all outcomes), ms.
+    pub p95_ms: f64,
+}
+
+/// One threshold's verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Threshold {
+    /// Name.
+    pub name: String,
+    /// Limit.
+    pub limit: f64,
+    /// Measured.
+    pub value: f64,
+    /// Met?
+    pub ok: bool,
+}
+
+/// Raw counts of the steady-state window (what rates and success are computed from, and what
+/// merging replicas adds up).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Window {
+    /// Arrivals scheduled inside the window.
+    pub arrivals: u64,
+    /// Of those, committed.
+    pub committed: u64,
+    /// Commits completed inside the window (any arrival time).
+    pub completions: u64,
+    /// Window length, seconds.
+    pub seconds: f64,
+}
+
+/// How the numbers were made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Method {
+    /// Steady-state window (seconds from the start) the headline numbers cover.
+    pub window_s: [f64; 2],
+    /// What latency means.
+    pub correction: String,
+    /// Histogram resolution.
+    pub histograms: String,
+}
+
+/// The report (schema: `docs/report.schema.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Flow.
+    pub flow: String,
+    /// Start, RFC 3339.
+    pub started: String,
+    /// Scheduled length, seconds.
+    pub duration_s: f64,
+    /// Which run this is, and which replica of it.
+    #[serde(default)]
+    pub run: RunInfo,
+    /// Arrivals the scheduler started (whole run), counted by the scheduler itself: the
+    /// independent side of the accounting identity.
+    pub arrivals: u64,
+    /// Committed.
+    pub committed: u64,
+    /// Rejected (by code in `errors_by_code`).
+    pub rejected: u64,
+    /// Accepted, then no answer within the timeout.
+    pub timed_out: u64,
+    /// Sent (or possibly sent), then no valid answer: reset after writing, no HTTP response.
+    #[serde(default)]
+    pub failed_after_send: u64,
+    /// Never left the driver.
+    pub not_sent: u64,
+    /// Iterations that died (panic, cancelled): a driver bug.
+    #[serde(default)]
+    pub lost: u64,
+    /// Callbacks that came after their request had given up (counted by the payer
+    /// simulators; such an answer never completes a newer request).
+    #[serde(default)]
+    pub late_callbacks: u64,
+    /// Arrivals started more than 10 ms after their intended time (the driver fell behind).
+    pub late_arrivals: u64,
+    /// How late iterations started (whole run): the driver's own scheduling lag. Tokio's timer
+    /// has 1 ms resolution, so up to ~1 ms is the clock, not the driver.
+    pub start_lag_ms: Percentiles,
+    /// Target rate over the window (arrivals / window length).
+    pub target_tps: f64,
+    /// Commits completed per second inside the window (throughput; a backlog does not count).
+    pub achieved_tps: f64,
+    /// Committed / arrivals over the window, percent.
+    pub success_rate: f64,
+    /// Latencies over the window, of EVERY arrival that ended at the switch (committed,
+    /// rejected, timed out — entering at its timeout —, failed after send): no survivor bias.
+    /// Thresholds judge this distribution.
+    pub latency_ms: Latencies,
+    /// The same, committed arrivals only.
+    #[serde(default)]
+    pub latency_committed_ms: Latencies,
+    /// Rejections and failures by code (whole run).
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// Per corridor.
+    pub corridors: Vec<CorridorReport>,
+    /// Per second.
+    pub timeline: Vec<Second>,
+    /// Where the time goes: each phase split into switch and simulator time, over all
+    /// corridors and per corridor (traced phases of committed iterations in the window).
+    #[serde(default)]
+    pub attribution: Vec<Attribution>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<Threshold>,
+    /// All thresholds met.
+    pub passed: bool,
+    /// Method.
+    pub method: Method,
+    /// Raw window counts.
+    pub window: Window,
+    /// The window's histograms, for `histograms.json` (not part of report.json).
+    #[serde(skip)]
+    pub histograms: crate::histograms::HistogramSet,
+    /// Replicas merged into this report (1 for a single run).
+    #[serde(default = "one_replica")]
+    pub replicas: u32,
+    /// Cost per million transfers at the achieved rate, when the scenario gives node prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Evidence from the switch itself (real Mojaloop): Kafka counts and lag over the window,
+    /// positions before and after. Informational: it does not change the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<SwitchEvidence>,
+    /// The driver's counts against the switch's own ledger. A disagreement fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crosscheck: Option<CrossCheck>,
+    /// What went wrong in the driver itself (a scheduler that died, lost iterations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Which run a report belongs to (shared by the replicas of one run) and which replicas it
+/// holds: `report merge` refuses duplicates, missing indices and mixed runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    /// The run id (`--run-id`, or made up for a single run).
+    pub id: String,
+    /// 8 hex digits derived from the id: every transfer id of the run starts with them, so the
+    /// switch's ledger can be asked about exactly this run's transfers.
+    pub tag: String,
+    /// How many replicas the run has (1 for a single driver).
+    pub replica_count: u32,
+    /// The replica indices this report holds (one for a replica's own report).
+    pub replica_indices: Vec<u32>,
+    /// Arrivals per second this report's replicas were meant to offer at the peak (their share
+    /// of the scenario's rate).
+    pub target_share: f64,
+}
+
+/// The driver's outcome counts against what the switch recorded for the same transfer ids
+/// (those starting with the run tag).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CrossCheck {
+    /// Where the switch's numbers come from (`hub emulator`, `central_ledger SQL`).
+    pub source: String,
+    /// The transfer-id prefix asked about.
+    pub prefix: String,
+    /// Driver: committed.
+    pub driver_committed: u64,
+    /// Driver: arrivals whose fate it cannot know (timed out, failed after send, lost): the
+    /// switch may have committed them.
+    pub driver_uncertain: u64,
+    /// Switch: transfers of this run by final state.
+    pub switch_by_state: BTreeMap<String, u64>,
+    /// Switch: committed.
+    pub switch_committed: u64,
+    /// Agreement: the switch committed every transfer the driver saw committed, and no more
+    /// than the driver's committed plus uncertain.
+    pub agrees: bool,
+    /// One line: agreement or the difference.
+    pub summary: String,
+}
+
+impl CrossCheck {
+    /// Compares the driver's counts with the switch's: `driver_committed`, and
+    /// `driver_uncertain` — timed out, failed after send, lost — whose fate it cannot know.
+    pub fn judge(
+        source: &str,
+        prefix: &str,
+        driver_committed: u64,
+        driver_uncertain: u64,
+        switch_by_state: BTreeMap<String, u64>,
+    ) -> CrossCheck {
+        // A settled transfer was committed first.
+        let switch_committed = ["COMMITTED", "SETTLED"]
+            .iter()
+            .filter_map(|k| switch_by_state.get(*k))
+            .sum::<u64>();
+        let agrees = switch_committed >= driver_committed
+            && switch_committed <= driver_committed + driver_uncertain;
+        let summary = if agrees && switch_committed == driver_committed {
+            format!("cross-check agrees: driver {driver_committed} committed, {source} {switch_committed}")
+        } else if agrees {
+            format!(
+                "cross-check agrees: driver {driver_committed} committed, {source} {switch_committed} ({} of the driver's {driver_uncertain} timed-out or failed arrivals committed on the switch)",
+                switch_committed - driver_committed
+            )
+        } else {
+            format!(
+                "CROSS-CHECK FAILED: driver {driver_committed} committed ({driver_uncertain} uncertain), {source} {switch_committed}"
+            )
+        };
+        CrossCheck {
+            source: source.to_owned(),
+            prefix: prefix.to_owned(),
+            driver_committed,
+            driver_uncertain,
+            switch_by_state,
+            switch_committed,
+            agrees,
+            summary,
+        }
+    }
+}
+
+fn one_replica() -> u32 {
+    1
+}
+
+impl Report {
+    /// Whether every arrival the scheduler started ended as exactly one outcome: the
+    /// scheduler's own count against the sum of the outcome counters.
+    pub fn adds_up(&self) -> bool {
+        self.outcomes() == self.arrivals
+    }
+
+    /// The sum of the outcome counters.
+    pub fn outcomes(&self) -> u64 {
+        self.committed
+            + self.rejected
+            + self.timed_out
+            + self.failed_after_send
+            + self.not_sent
+            + self.lost
+    }
+
+    /// Arrivals the driver cannot know the fate of: timed out, failed after send, lost.
+    pub fn uncertain(&self) -> u64 {
+        self.timed_out + self.failed_after_send + self.lost
+    }
+
+    /// Whether the cross-check, when there is one, agrees.
+    pub fn crosscheck_ok(&self) -> bool {
+        self.crosscheck.as_ref().is_none_or(|c| c.agrees)
+    }
+
+    /// PASSED / FAILED against the thresholds, or NO THRESHOLDS when none was set; a failed
+    /// cross-check or broken accounting overrides both.
+    pub fn verdict(&self) -> &'static str {
+        if !self.adds_up() {
+            return "ACCOUNTING FAILED";
+        }
+        if !self.crosscheck_ok() {
+            return "CROSS-CHECK FAILED";
+        }
+        match (self.thresholds.is_empty(), self.passed) {
+            (true, _) => "NO THRESHOLDS",
+            (false, true) => "PASSED",
+            (false, false) => "FAILED",
+        }
+    }
+}
+

@@ -1,0 +1,351 @@
+//! Samples in, a [`Report`] out. The recorder counts outcomes; it never counts arrivals: the
+//! scheduler does, and [`Recorder::finish`] takes that count, so the accounting identity
+//! compares two independent tallies.
+
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{
+    attr_key, attribution_from, cost_of, hist, judge, latencies_from, percentiles, us, CorridorReport,
+    Method, Outcome, Report, RunInfo, Second, Window, ALL, COMMITTED, LATE, PARTS, PHASES,
+};
+use crate::scenario::Scenario;
+use crate::Sample;
+
+/// End to end, end to end raw, and the three phases.
+type Five = [Histogram<u64>; 5];
+
+fn five() -> Five {
+    [hist(), hist(), hist(), hist(), hist()]
+}
+
+const FIVE: [&str; 5] = ["e2e", "e2e_raw", "lookup", "quote", "transfer"];
+
+/// Collects samples; turns them into a [`Report`].
+#[derive(Debug)]
+pub struct Recorder {
+    scenario: Scenario,
+    started: time::OffsetDateTime,
+    window: (Duration, Duration),
+    /// Every arrival that ended at the switch, and committed ones only.
+    all: Five,
+    committed: Five,
+    /// Per corridor: arrivals, committed, e2e (all outcomes).
+    corridors: Vec<(u64, u64, Histogram<u64>)>,
+    /// Per second of intended start: committed, not committed, e2e (all outcomes).
+    seconds: Vec<(u64, u64, Histogram<u64>)>,
+    /// By [`Outcome::class`] order: committed, rejected, timed out, failed after send, not
+    /// sent, lost.
+    counts: [u64; 6],
+    window_arrivals: u64,
+    window_committed: u64,
+    /// Commits that completed inside the window (throughput), whatever their arrival time.
+    window_completions: u64,
+    late: u64,
+    lag: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+    /// Attribution histograms: slot 0 all corridors, slot i + 1 corridor i; [phase][part].
+    attr: Vec<[[Option<Histogram<u64>>; 4]; 3]>,
+    /// This driver's share of the scenario's rate (1/N for one of N replicas).
+    share: f64,
+}
+
+fn slot(o: &Outcome) -> usize {
+    match o {
+        Outcome::Committed => 0,
+        Outcome::Rejected(_) => 1,
+        Outcome::TimedOut => 2,
+        Outcome::FailedAfterSend(_) => 3,
+        Outcome::NotSent(_) => 4,
+        Outcome::Lost(_) => 5,
+    }
+}
+
+impl Recorder {
+    /// A recorder for a scenario starting now.
+    pub fn new(scenario: &Scenario, started: time::OffsetDateTime) -> Recorder {
+        let total = scenario.total();
+        let secs = total.as_secs() as usize + 1;
+        Recorder {
+            scenario: scenario.clone(),
+            started,
+            window: (scenario.warmup, total.saturating_sub(scenario.cooldown)),
+            all: five(),
+            committed: five(),
+            corridors: scenario.corridors.iter().map(|_| (0, 0, hist())).collect(),
+            seconds: (0..secs).map(|_| (0, 0, hist())).collect(),
+            counts: [0; 6],
+            window_arrivals: 0,
+            window_committed: 0,
+            window_completions: 0,
+            late: 0,
+            lag: hist(),
+            errors: BTreeMap::new(),
+            attr: vec![Default::default(); scenario.corridors.len() + 1],
+            share: 1.0,
+        }
+    }
+
+    /// This driver offers `share` of the scenario's rate (one of several replicas): its
+    /// timeline's target rate is its own share, so merged replicas add up to the scenario's.
+    pub fn share(mut self, share: f64) -> Recorder {
+        self.share = share;
+        self
+    }
+
+    /// The scenario's scheduled length.
+    pub fn total(&self) -> Duration {
+        self.scenario.total()
+    }
+
+    /// Outcomes recorded so far.
+    pub fn ended(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Adds one sample.
+    pub fn record(&mut self, s: &Sample) {
+        let in_window = s.intended >= self.window.0 && s.intended < self.window.1;
+        let committed = s.outcome == Outcome::Committed;
+        let error = match &s.outcome {
+            Outcome::Committed => None,
+            Outcome::Rejected(code) => Some(code.clone()),
+            Outcome::TimedOut => Some("timeout".into()),
+            Outcome::FailedAfterSend(why) => Some(format!("failed after send: {why}")),
+            Outcome::NotSent(why) => Some(format!("not sent: {why}")),
+            Outcome::Lost(why) => Some(format!("LOST: {why}")),
+        };
+        if let Some(e) = error {
+            *self.errors.entry(e).or_default() += 1;
+        }
+        self.counts[slot(&s.outcome)] += 1;
+        let ended_at_switch = s.outcome.ended_at_switch();
+        if s.start_lag > LATE {
+            self.late += 1;
+        }
+        if ended_at_switch {
+            let _ = self.lag.record(us(s.start_lag));
+        }
+        let second = (s.intended.as_secs() as usize).min(self.seconds.len() - 1);
+        let sec = &mut self.seconds[second];
+        if committed {
+            sec.0 += 1;
+        } else {
+            sec.1 += 1;
+        }
+        if ended_at_switch {
+            let _ = sec.2.record(us(s.e2e));
+        }
+        let completed_at = s.intended + s.e2e;
+        if committed && completed_at >= self.window.0 && completed_at < self.window.1 {
+            self.window_completions += 1;
+        }
+        let corridor = &mut self.corridors[s.corridor];
+        corridor.0 += 1;
+        if committed {
+            corridor.1 += 1;
+        }
+        if !in_window {
+            return;
+        }
+        self.window_arrivals += 1;
+        if committed {
+            self.window_committed += 1;
+        }
+        if !ended_at_switch {
+            return;
+        }
+        let _ = corridor.2.record(us(s.e2e));
+        let values = [Some(s.e2e), Some(s.e2e_raw), s.phases[0], s.phases[1], s.phases[2]];
+        let populations: &mut [&mut Five] = if committed {
+            &mut [&mut self.all, &mut self.committed]
+        } else {
+            &mut [&mut self.all]
+        };
+        for set in populations.iter_mut() {
+            for (h, v) in set.iter_mut().zip(values) {
+                if let Some(d) = v {
+                    let _ = h.record(us(d));
+                }
+            }
+        }
+        if !committed {
+            return;
+        }
+        for (phase, split) in s.splits.iter().enumerate() {
+            let Some(x) = split else { continue };
+            let parts = [
+                x.switch_in,
+                x.simulator,
+                x.switch_out,
+                x.switch_in + x.switch_out,
+            ];
+            for slot in [0, s.corridor + 1] {
+                for (h, d) in self.attr[slot][phase].iter_mut().zip(parts) {
+                    let _ = h.get_or_insert_with(hist).record(us(d));
+                }
+            }
+        }
+    }
+
+    /// p95 and p99 (µs) of the last full second's ended iterations (all outcomes).
+    pub fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
+        self.seconds
+            .get((elapsed.as_secs() as usize).saturating_sub(2))
+            .filter(|s| !s.2.is_empty())
+            .map_or((0, 0), |s| {
+                (s.2.value_at_quantile(0.95), s.2.value_at_quantile(0.99))
+            })
+    }
+
+    /// One progress line; `started` is the scheduler's count so far.
+    pub fn progress_line(
+        &self,
+        elapsed: Duration,
+        total: Duration,
+        started: u64,
+        in_flight: usize,
+    ) -> String {
+        let recent = self
+            .seconds
+            .get((elapsed.as_secs() as usize).saturating_sub(2))
+            .map(|s| (s.0, s.1, s.2.value_at_quantile(0.95) as f64 / 1000.0));
+        let (ok, bad, p95) = recent.unwrap_or((0, 0, 0.0));
+        format!(
+            "[{:>4}s/{}s] started {started}, committed {} / ended {} | last second: {ok} ok, {bad} failed, p95 {p95:.1} ms | in flight {in_flight} | late {}",
+            elapsed.as_secs(),
+            total.as_secs(),
+            self.counts[0],
+            self.ended(),
+            self.late
+        )
+    }
+
+    /// The report; `scheduled` is how many arrivals the scheduler started (its own count).
+    pub fn finish(self, scheduled: u64) -> Report {
+        let s = &self.scenario;
+        let window_len = (self.window.1 - self.window.0).as_secs_f64().max(1e-9);
+        let success_rate = if self.window_arrivals == 0 {
+            0.0
+        } else {
+            100.0 * self.window_committed as f64 / self.window_arrivals as f64
+        };
+        let achieved = self.window_completions as f64 / window_len;
+        let target = self.window_arrivals as f64 / window_len;
+        let corridors = s
+            .corridors
+            .iter()
+            .zip(&self.corridors)
+            .map(|(c, (n, ok, h))| CorridorReport {
+                corridor: c.name(),
+                weight: c.weight,
+                arrivals: *n,
+                committed: *ok,
+                e2e: percentiles(h),
+            })
+            .collect();
+        let timeline = self
+            .seconds
+            .iter()
+            .enumerate()
+            .take(s.total().as_secs().max(1) as usize)
+            .map(|(i, (ok, bad, h))| Second {
+                second: i as u64,
+                target_rate: self.share
+                    * crate::schedule::rate_at(&s.stages, Duration::from_secs(i as u64)),
+                started: ok + bad,
+                committed: *ok,
+                failed: *bad,
+                p95_ms: if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(0.95) as f64 / 1000.0
+                },
+            })
+            .collect();
+        let mut set = crate::histograms::HistogramSet::default();
+        for (prefix, hs) in [(ALL, &self.all), (COMMITTED, &self.committed)] {
+            for (name, h) in FIVE.iter().zip(hs) {
+                set.by_name.insert(format!("{prefix}{name}"), h.clone());
+            }
+        }
+        set.by_name.insert("start_lag".into(), self.lag.clone());
+        for (c, (_, _, h)) in s.corridors.iter().zip(&self.corridors) {
+            set.by_name
+                .insert(format!("corridor:{}", c.name()), h.clone());
+        }
+        let names: Vec<String> = s.corridors.iter().map(|c| c.name()).collect();
+        for (slot, phases) in self.attr.iter().enumerate() {
+            let corridor = if slot == 0 {
+                "all"
+            } else {
+                names[slot - 1].as_str()
+            };
+            for (phase, parts) in PHASES.iter().zip(phases) {
+                for (part, h) in PARTS.iter().zip(parts) {
+                    if let Some(h) = h {
+                        set.by_name
+                            .insert(attr_key(corridor, phase, part), h.clone());
+                    }
+                }
+            }
+        }
+        let attribution = attribution_from(&set, &names);
+        let mut report = Report {
+            run: RunInfo {
+                id: String::new(),
+                tag: String::new(),
+                replica_count: 1,
+                replica_indices: vec![0],
+                target_share: self.share * s.peak_rate(),
+            },
+            window: Window {
+                arrivals: self.window_arrivals,
+                committed: self.window_committed,
+                completions: self.window_completions,
+                seconds: window_len,
+            },
+            replicas: 1,
+            cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
+            switch: None,
+            crosscheck: None,
+            notes: Vec::new(),
+            latency_ms: latencies_from(&set, ALL),
+            latency_committed_ms: latencies_from(&set, COMMITTED),
+            histograms: set,
+            scenario: s.name.clone(),
+            flow: s.flow.as_str().into(),
+            started: fspiop::types::DateTime::from_offset_date_time(self.started).into_string(),
+            duration_s: s.total().as_secs_f64(),
+            arrivals: scheduled,
+            committed: self.counts[0],
+            rejected: self.counts[1],
+            timed_out: self.counts[2],
+            failed_after_send: self.counts[3],
+            not_sent: self.counts[4],
+            lost: self.counts[5],
+            late_callbacks: 0,
+            late_arrivals: self.late,
+            start_lag_ms: percentiles(&self.lag),
+            target_tps: target,
+            achieved_tps: achieved,
+            success_rate,
+            errors_by_code: self.errors,
+            corridors,
+            timeline,
+            attribution,
+            thresholds: Vec::new(),
+            passed: true,
+            method: Method {
+                window_s: [self.window.0.as_secs_f64(), self.window.1.as_secs_f64()],
+                correction: "open model; e2e measured from each arrival's intended start (coordinated-omission corrected), e2e_raw from its actual start; phases from each request's send to its callback or failure. latency_ms covers every arrival that ended at the switch (committed, rejected, timed out at its timeout, failed after send); latency_committed_ms committed ones only; thresholds judge latency_ms".into(),
+                histograms: "HDR, microseconds, 3 significant digits".into(),
+            },
+        };
+        report.thresholds = judge::judge(&report, &judge::limits(&s.thresholds))
+            .expect("the scenario's threshold names are in the table");
+        report.passed = report.thresholds.iter().all(|t| t.ok);
+        report
+    }
+}

@@ -1,0 +1,205 @@
+//! The Markdown summary (the HTML report is in `html.rs`), both from the one model.
+
+use super::Report;
+
+impl Report {
+    /// The end-of-test summary.
+    pub fn to_markdown(&self) -> String {
+        let mut m = String::new();
+        let verdict = self.verdict();
+        m.push_str(&format!(
+            "# perfbed report — {} ({}) — {verdict}\n\n",
+            self.scenario, self.flow
+        ));
+        m.push_str(&format!("Started {}, {:.0} s scheduled; headline numbers over the steady-state window {:.0}–{:.0} s.\n\n", self.started, self.duration_s, self.method.window_s[0], self.method.window_s[1]));
+        m.push_str("| Arrivals (scheduler) | Committed | Rejected | Timed out | Failed after send | Not sent | Lost | Late starts (>10 ms) | Target TPS | Achieved TPS | Success |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        m.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.2} % |\n\n",
+            self.arrivals,
+            self.committed,
+            self.rejected,
+            self.timed_out,
+            self.failed_after_send,
+            self.not_sent,
+            self.lost,
+            self.late_arrivals,
+            self.target_tps,
+            self.achieved_tps,
+            self.success_rate
+        ));
+        m.push_str(&format!("{}\n\n", self.accounting_line()));
+        if let Some(c) = &self.crosscheck {
+            m.push_str(&format!(
+                "{} (transfer ids `{}…`; switch states: {}).\n\n",
+                c.summary,
+                c.prefix,
+                c.switch_by_state
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if self.lost > 0 {
+            m.push_str(&format!(
+                "**{} iterations were LOST (the driver itself failed: see the errors table). This is a perfbed bug; please report it.**\n\n",
+                self.lost
+            ));
+        }
+        if self.late_callbacks > 0 {
+            m.push_str(&format!(
+                "{} callbacks came after their request had given up (late; none completed another request).\n\n",
+                self.late_callbacks
+            ));
+        }
+        for n in &self.notes {
+            m.push_str(&format!("- {n}\n"));
+        }
+        m.push_str("Latency of every arrival that ended at the switch (committed, rejected, timed out — at its timeout —, failed after send); thresholds judge these. Committed arrivals alone are marked (committed).\n\n");
+        m.push_str("| Latency (ms) | count | p50 | p90 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        let l = &self.latency_ms;
+        let c = &self.latency_committed_ms;
+        for (name, p) in [
+            ("driver start lag (scheduling)", &self.start_lag_ms),
+            ("end to end (from intended start)", &l.e2e),
+            ("end to end (committed)", &c.e2e),
+            ("end to end (from actual start)", &l.e2e_raw),
+            ("lookup", &l.lookup),
+            ("lookup (committed)", &c.lookup),
+            ("quote", &l.quote),
+            ("quote (committed)", &c.quote),
+            ("transfer", &l.transfer),
+            ("transfer (committed)", &c.transfer),
+        ] {
+            if p.count > 0 {
+                m.push_str(&format!(
+                    "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                    p.count, p.p50, p.p90, p.p95, p.p99, p.max
+                ));
+            }
+        }
+        m.push_str("\n| Corridor | weight | arrivals | committed | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n");
+        for c in &self.corridors {
+            m.push_str(&format!(
+                "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                c.corridor, c.weight, c.arrivals, c.committed, c.e2e.p95, c.e2e.p99
+            ));
+        }
+        if let Some(c) = &self.cost {
+            match c.per_million {
+                Some(p) => m.push_str(&format!(
+                    "\nCost: {p:.2} {} per million transfers at {:.1} TPS (cluster {:.2} {}/h: {}).\n",
+                    c.currency, c.tps, c.hourly, c.currency, c.basis
+                )),
+                None => m.push_str("\nCost: nothing committed, no cost per transfer.\n"),
+            }
+        }
+        if let Some(sw) = &self.switch {
+            m.push_str("\n## Switch-side evidence\n\n");
+            if let Some(k) = &sw.kafka {
+                m.push_str(&format!(
+                    "Kafka over {:.0} s: {}; gate **{}**{}.\n\n",
+                    k.window_s,
+                    k.ratios
+                        .iter()
+                        .map(|(n, v, e, ok)| format!(
+                            "{n} {} (expect {e:.1}{})",
+                            v.map_or("n/a".into(), |v| format!("{v:.3}")),
+                            if *ok { "" } else { ", FAIL" }
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if k.pass { "PASS" } else { "FAIL" },
+                    k.max_lag
+                        .map_or(String::new(), |l| format!("; worst consumer lag {l}"))
+                ));
+            }
+            if !sw.positions.is_empty() {
+                m.push_str("| FSP | position before → after | NDC headroom before → after | liquidity before → after |\n|---|---:|---:|---:|\n");
+                for p in &sw.positions {
+                    m.push_str(&format!(
+                        "| {} | {} → {} | {} → {} | {} → {} |\n",
+                        p.fsp,
+                        p.before[0],
+                        p.after[0],
+                        p.before[1],
+                        p.after[1],
+                        p.before[2],
+                        p.after[2]
+                    ));
+                }
+            }
+            for n in &sw.notes {
+                m.push_str(&format!("\n- {n}"));
+            }
+            m.push('\n');
+        }
+        if !self.attribution.is_empty() {
+            m.push_str("\n## Where the time goes\n\n");
+            if let Some(t) = self
+                .attribution
+                .iter()
+                .find(|a| a.corridor == "all" && a.phase == "transfer")
+            {
+                m.push_str(&format!(
+                    "The switch added {:.1} ms p95 on the transfer leg ({:.1} ms in, {:.1} ms out); the payee simulators took {:.1} ms p95.\n\n",
+                    t.switch_ms.p95, t.switch_in_ms.p95, t.switch_out_ms.p95, t.simulator_ms.p95
+                ));
+            }
+            m.push_str("| Phase | corridor | count | switch in p50 / p95 | simulator p50 / p95 | switch out p50 / p95 | switch total p95 |\n|---|---|---:|---:|---:|---:|---:|\n");
+            for a in &self.attribution {
+                m.push_str(&format!(
+                    "| {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} |\n",
+                    a.phase,
+                    a.corridor,
+                    a.switch_in_ms.count,
+                    a.switch_in_ms.p50,
+                    a.switch_in_ms.p95,
+                    a.simulator_ms.p50,
+                    a.simulator_ms.p95,
+                    a.switch_out_ms.p50,
+                    a.switch_out_ms.p95,
+                    a.switch_ms.p95
+                ));
+            }
+        }
+        if !self.errors_by_code.is_empty() {
+            m.push_str("\n| Error | count |\n|---|---:|\n");
+            for (code, n) in &self.errors_by_code {
+                m.push_str(&format!("| {code} | {n} |\n"));
+            }
+        }
+        if !self.thresholds.is_empty() {
+            m.push_str("\n| Threshold | limit | value | |\n|---|---:|---:|---|\n");
+            for t in &self.thresholds {
+                m.push_str(&format!(
+                    "| {} | {} | {:.2} | {} |\n",
+                    t.name,
+                    t.limit,
+                    t.value,
+                    if t.ok { "ok" } else { "**FAILED**" }
+                ));
+            }
+        }
+        m
+    }
+
+    /// One line: the scheduler's count against the outcomes.
+    pub fn accounting_line(&self) -> String {
+        if self.adds_up() {
+            format!(
+                "Accounting adds up: the scheduler started {} arrivals; {} ended as exactly one outcome.",
+                self.arrivals,
+                self.outcomes()
+            )
+        } else {
+            format!(
+                "ACCOUNTING FAILED: the scheduler started {} arrivals but {} outcomes were recorded ({} unaccounted).",
+                self.arrivals,
+                self.outcomes(),
+                self.arrivals as i128 - self.outcomes() as i128
+            )
+        }
+    }
+}
+

@@ -1,0 +1,329 @@
+//! Unit tests of the recorder, the judge and the merge.
+use super::*;
+use crate::report::merge::merge;
+use crate::scenario::{Flow, Scenario};
+use crate::Sample;
+use std::time::Duration;
+
+fn sample(i: u64) -> Sample {
+    let outcome = match i % 17 {
+        0 => Outcome::Rejected("5105".into()),
+        1 => Outcome::TimedOut,
+        2 => Outcome::NotSent("x".into()),
+        3 => Outcome::FailedAfterSend("reset".into()),
+        _ => Outcome::Committed,
+    };
+    let ms = |v: u64| Duration::from_micros(v * 137 % 90_000 + 500);
+    Sample {
+        index: i,
+        intended: Duration::from_millis(i * 10),
+        start_lag: Duration::from_micros(i % 900),
+        corridor: (i % 4) as usize,
+        outcome,
+        e2e: ms(i) + Duration::from_millis(1),
+        e2e_raw: ms(i),
+        phases: [Some(ms(i / 3)), Some(ms(i / 5)), Some(ms(i / 7))],
+        splits: [
+            None,
+            Some(sim::trace::Split {
+                switch_in: ms(i / 11),
+                simulator: ms(i / 13),
+                switch_out: ms(i / 17),
+            }),
+            Some(sim::trace::Split {
+                switch_in: ms(i / 2),
+                simulator: ms(i / 19),
+                switch_out: ms(i / 23),
+            }),
+        ],
+    }
+}
+
+#[test]
+fn verdict_says_when_nothing_was_judged() {
+    // A scenario file without `[thresholds]` gets the seed's success criterion.
+    let text = "name = \"v\"\nstages = [{ rate = 100, duration = \"10s\" }]\n";
+    let judged = Scenario::parse(text).unwrap();
+    let unjudged = Scenario::parse(&format!("{text}[thresholds]\n")).unwrap();
+    let report = |scenario: &Scenario| {
+        let mut r = Recorder::new(scenario, time::OffsetDateTime::UNIX_EPOCH);
+        for i in 0..1000 {
+            let mut s = sample(i);
+            s.outcome = Outcome::Rejected("4001".into());
+            r.record(&s);
+        }
+        r.finish(1000)
+    };
+    let failed = report(&judged);
+    assert!(!failed.passed);
+    assert_eq!(failed.verdict(), "FAILED");
+    assert!(failed
+        .to_markdown()
+        .starts_with("# perfbed report — v (p2p) — FAILED"));
+    let open = report(&unjudged);
+    assert!(open.thresholds.is_empty());
+    assert_eq!(open.verdict(), "NO THRESHOLDS");
+    assert!(open.to_html().contains("NO THRESHOLDS"));
+}
+
+#[test]
+fn cost_per_million_follows_the_achieved_rate() {
+    let mut scenario = Scenario::constant("c", Flow::P2p, 100.0, Duration::from_secs(10));
+    scenario.cost = Some(crate::scenario::CostModel {
+        nodes: vec![
+            crate::scenario::NodePrice {
+                name: "m5.2xlarge".into(),
+                count: 10,
+                hourly: 0.384,
+            },
+            crate::scenario::NodePrice {
+                name: "c5.2xlarge".into(),
+                count: 5,
+                hourly: 0.34,
+            },
+        ],
+        currency: "USD".into(),
+    });
+    let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+    for i in 0..1000 {
+        let mut s = sample(i);
+        s.outcome = Outcome::Committed;
+        r.record(&s);
+    }
+    let report = r.finish(1000);
+    let c = report.cost.clone().unwrap();
+    assert!((c.hourly - 5.54).abs() < 1e-9, "{c:?}");
+    let want = 5.54 / (report.achieved_tps * 3600.0) * 1e6;
+    assert!((c.per_million.unwrap() - want).abs() < 1e-9);
+    assert!(report.to_markdown().contains("per million transfers"));
+    let merged = merge(&replicas(&[report.clone(), report.clone()])).unwrap();
+    let m = merged.cost.unwrap();
+    assert!(
+        (m.per_million.unwrap() - c.per_million.unwrap() / 2.0).abs() < 1e-9,
+        "twice the transfers on the same cluster"
+    );
+}
+
+#[test]
+fn merge_of_replica_reports_equals_the_report_of_the_whole() {
+    let scenario = Scenario::constant("m", Flow::P2p, 100.0, Duration::from_secs(10));
+    let t0 = time::OffsetDateTime::UNIX_EPOCH;
+    let mut whole = Recorder::new(&scenario, t0);
+    let mut parts = [
+        Recorder::new(&scenario, t0),
+        Recorder::new(&scenario, t0),
+        Recorder::new(&scenario, t0),
+    ];
+    for i in 0..1000 {
+        let s = sample(i);
+        whole.record(&s);
+        parts[(i % 3) as usize].record(&s);
+    }
+    let whole = whole.finish(1000);
+    let scheduled = [334, 333, 333];
+    let parts: Vec<Report> = replicas(
+        &parts
+            .into_iter()
+            .zip(scheduled)
+            .map(|(p, n)| p.finish(n))
+            .collect::<Vec<_>>(),
+    );
+    let merged = merge(&parts).unwrap();
+    assert_eq!(merged.replicas, 3);
+    assert!(!whole.attribution.is_empty());
+    assert_eq!(
+        merged.attribution, whole.attribution,
+        "attribution merges exactly"
+    );
+    assert!(
+        whole.attribution.iter().all(|a| a.phase != "lookup"),
+        "untraced phase left out"
+    );
+    assert_eq!(
+        (
+            merged.arrivals,
+            merged.committed,
+            merged.rejected,
+            merged.timed_out,
+            merged.not_sent
+        ),
+        (
+            whole.arrivals,
+            whole.committed,
+            whole.rejected,
+            whole.timed_out,
+            whole.not_sent
+        )
+    );
+    assert!(merged.adds_up());
+    assert_eq!(merged.latency_ms, whole.latency_ms);
+    assert_eq!(merged.start_lag_ms, whole.start_lag_ms);
+    assert_eq!(merged.corridors, whole.corridors);
+    assert_eq!(merged.errors_by_code, whole.errors_by_code);
+    assert_eq!(merged.window, whole.window);
+    assert!((merged.success_rate - whole.success_rate).abs() < 1e-9);
+    assert!((merged.achieved_tps - whole.achieved_tps).abs() < 1e-9);
+    assert_eq!(merged.thresholds, whole.thresholds);
+    assert_eq!(merged.passed, whole.passed);
+    assert_eq!(merged.latency_committed_ms, whole.latency_committed_ms);
+    for (i, (m, w)) in merged.timeline.iter().zip(&whole.timeline).enumerate() {
+        assert_eq!(
+            (m.started, m.committed, m.failed),
+            (w.started, w.committed, w.failed)
+        );
+        // The merged second's p95 is the worst replica's, which bounds the whole's from above.
+        let worst = parts
+            .iter()
+            .map(|p| p.timeline[i].p95_ms)
+            .fold(0.0, f64::max);
+        assert_eq!(m.p95_ms, worst);
+        assert!(m.p95_ms >= w.p95_ms, "second {i}: {m:?} vs {w:?}");
+    }
+    // Through the files, as `perfbed report merge` reads them.
+    let reread: Vec<Report> = parts
+        .iter()
+        .map(|p| {
+            let mut r: Report =
+                serde_json::from_slice(&serde_json::to_vec(p).unwrap()).unwrap();
+            r.histograms =
+                crate::histograms::HistogramSet::from_json(&p.histograms.to_json()).unwrap();
+            r
+        })
+        .collect();
+    assert_eq!(merge(&reread).unwrap().latency_ms, whole.latency_ms);
+    let mut other = parts.to_vec();
+    other[1].scenario = "different".into();
+    assert!(merge(&other).unwrap_err().contains("ran 'different'"));
+}
+
+
+/// Gives reports the identity of replicas 0..n of one run.
+fn replicas(parts: &[Report]) -> Vec<Report> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut p = p.clone();
+            p.run = RunInfo {
+                id: "run-1".into(),
+                tag: "0badcafe".into(),
+                replica_count: parts.len() as u32,
+                replica_indices: vec![i as u32],
+                target_share: 100.0 / parts.len() as f64,
+            };
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn accounting_compares_the_schedulers_count_with_the_outcomes() {
+    let scenario = Scenario::constant("a", Flow::P2p, 100.0, Duration::from_secs(10));
+    let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+    for i in 0..1000 {
+        r.record(&sample(i));
+    }
+    let whole = r.finish(1000);
+    assert!(whole.adds_up());
+    assert!(whole.failed_after_send > 0 && whole.not_sent > 0 && whole.timed_out > 0);
+    // One outcome missing: the scheduler started 1000, only 999 ended.
+    let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+    for i in 0..999 {
+        r.record(&sample(i));
+    }
+    let short = r.finish(1000);
+    assert!(!short.adds_up());
+    assert_eq!(short.verdict(), "ACCOUNTING FAILED");
+    assert!(short.to_markdown().contains("ACCOUNTING FAILED: the scheduler started 1000 arrivals but 999"));
+    // A lost iteration is an outcome, shown loudly, never a hole.
+    let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+    let mut lost = sample(5);
+    lost.outcome = Outcome::Lost("panic".into());
+    r.record(&lost);
+    let one = r.finish(1);
+    assert!(one.adds_up());
+    assert_eq!(one.lost, 1);
+    assert!(one.to_markdown().contains("LOST"));
+}
+
+#[test]
+fn timeouts_and_rejections_are_in_the_headline_percentiles() {
+    let scenario = Scenario::constant("s", Flow::P2p, 100.0, Duration::from_secs(10));
+    let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+    // 95 fast commits and 5 arrivals that time out after 30 s, inside the window.
+    for i in 0..100u64 {
+        let mut s = sample(i + 200);
+        s.intended = Duration::from_millis(2000 + i * 10);
+        if i % 20 == 0 {
+            s.outcome = Outcome::TimedOut;
+            s.e2e = Duration::from_secs(30);
+            s.phases = [Some(Duration::from_secs(30)), None, None];
+        } else {
+            s.outcome = Outcome::Committed;
+            s.e2e = Duration::from_millis(20);
+        }
+        r.record(&s);
+    }
+    let rep = r.finish(100);
+    assert_eq!(rep.latency_ms.e2e.count, 100);
+    assert_eq!(rep.latency_committed_ms.e2e.count, 95);
+    assert!(rep.latency_ms.e2e.p99 >= 29_000.0, "{:?}", rep.latency_ms.e2e);
+    assert!(rep.latency_committed_ms.e2e.p99 < 100.0);
+    assert!(rep.latency_ms.lookup.p99 >= 29_000.0);
+    let p99 = rep.thresholds.iter().find(|t| t.name == "e2e_p99_ms").unwrap();
+    assert!(!p99.ok, "the threshold judges all outcomes: {p99:?}");
+}
+
+#[test]
+fn merge_refuses_what_cannot_be_one_run() {
+    let scenario = Scenario::constant("m", Flow::P2p, 100.0, Duration::from_secs(10));
+    let part = |k: u64| {
+        let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+        for i in (k..300).step_by(3) {
+            r.record(&sample(i));
+        }
+        r.finish(100)
+    };
+    let three = replicas(&[part(0), part(1), part(2)]);
+    let merged = merge(&three).unwrap();
+    assert_eq!(merged.run.replica_indices, vec![0, 1, 2]);
+    assert!((merged.run.target_share - 100.0).abs() < 1e-9);
+    // The same replica's folder twice (a retried pod) and one missing.
+    let twice = vec![three[0].clone(), three[1].clone(), three[1].clone()];
+    let e = merge(&twice).unwrap_err();
+    assert!(e.contains("replica 1 appears twice"), "{e}");
+    let e = merge(&three[..2]).unwrap_err();
+    assert!(e.contains("missing replica(s) 2"), "{e}");
+    let mut mixed = three.clone();
+    mixed[2].run.id = "run-2".into();
+    let e = merge(&mixed).unwrap_err();
+    assert!(e.contains("mixed runs"), "{e}");
+    let mut old = three.clone();
+    old[0].run.id = String::new();
+    assert!(merge(&old).unwrap_err().contains("no run id"));
+}
+
+#[test]
+fn crosscheck_agrees_only_within_what_the_driver_cannot_know() {
+    let scenario = Scenario::constant("c", Flow::P2p, 100.0, Duration::from_secs(10));
+    let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
+    for i in 0..170 {
+        r.record(&sample(i));
+    }
+    let rep = r.finish(170);
+    let uncertain = rep.timed_out + rep.failed_after_send + rep.lost;
+    assert!(uncertain > 0);
+    let states = |n: u64| [("COMMITTED".to_owned(), n)].into_iter().collect();
+    let c = CrossCheck::judge("hub emulator", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed));
+    assert!(c.agrees && c.summary.starts_with("cross-check agrees"));
+    let c = CrossCheck::judge("hub emulator", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed + uncertain));
+    assert!(c.agrees);
+    let c = CrossCheck::judge("hub emulator", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed - 1));
+    assert!(!c.agrees);
+    assert!(c.summary.starts_with(&format!("CROSS-CHECK FAILED: driver {} committed", rep.committed)));
+    let c = CrossCheck::judge("ledger", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed + uncertain + 1));
+    assert!(!c.agrees);
+    let mut failed = rep.clone();
+    failed.crosscheck = Some(c);
+    assert_eq!(failed.verdict(), "CROSS-CHECK FAILED");
+}
