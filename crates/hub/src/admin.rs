@@ -4,7 +4,8 @@
 //! API, and the ALS admin `/oracles`. Behaviours the tools must cope with are reproduced:
 //! participants are inactive until `initialPositionAndLimits`, which works once (then 500/2001),
 //! accounts are `[]` before it, funds-in is asynchronous (202, visible shortly after), duplicates
-//! answer 400.
+//! answer 400. One route is perfbed's own, on the emulator only: `GET /perfbed/transfers?prefix=`
+//! (a run's transfers by final state; a real central-ledger answers it 404).
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -96,6 +97,7 @@ pub fn central_ledger_router() -> Router<Arc<Hub>> {
         )
         .route("/participants/{name}/positions", get(get_positions))
         .route("/settlementModels", get(list_models).post(create_model))
+        .route("/perfbed/transfers", get(transfers_by_run_tag))
 }
 
 fn participant_json(hub: &Hub, p: &Participant) -> Value {
@@ -553,6 +555,34 @@ async fn create_model(State(hub): Hs, Json(body): Json<Value>) -> Response {
     }
     models.push(body);
     http::StatusCode::CREATED.into_response()
+}
+
+/// Whether `s` is a run tag: 8 lowercase hex characters, the first 4 bytes of a run's transfer
+/// ids (FSPIOP UUIDs are lowercase).
+fn is_run_tag(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `GET /perfbed/transfers?prefix=<run tag>`: how the emulator's ledger ended the transfers
+/// whose id starts with the run tag, by central-ledger's state names
+/// ([`crate::ledger::Ledger::states_by_prefix`]):
+/// `{"prefix": "1a2b3c4d", "byState": {"COMMITTED": 998, "ABORTED_ERROR": 2}, "total": 1000}`.
+/// perfbed's own route, not central-ledger's: a real central-ledger answers 404, which tells a
+/// caller that the hub is not the emulator. A missing, repeated or malformed prefix is 3100.
+async fn transfers_by_run_tag(State(hub): Hs, Query(q): Query<Vec<(String, String)>>) -> Response {
+    let mut given = q.iter().filter(|(k, _)| k == "prefix").map(|(_, v)| v);
+    let prefix = match (given.next(), given.next()) {
+        (Some(p), None) if is_run_tag(p) => p,
+        _ => {
+            return err(
+                ErrorCode::GenericValidationError,
+                "give one prefix: a run tag of 8 lowercase hex characters",
+            )
+        }
+    };
+    let by_state = hub.ledger.states_by_prefix(prefix);
+    let total: u64 = by_state.values().sum();
+    Json(json!({ "prefix": prefix, "byState": by_state, "total": total })).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

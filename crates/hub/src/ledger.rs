@@ -11,9 +11,15 @@
 //!
 //! Locking: one mutex per participant account and 64 shards for transfers; a prepare takes the
 //! payer's account lock for its check-and-reserve, so concurrent prepares can never overdraw.
+//!
+//! What is kept: a transfer is held in full while in flight and for the retention window after
+//! it finished (duplicate detection), then only as one count in a tally keyed by the first
+//! [`TAG_LEN`] bytes of its id — the run tag — so that [`Ledger::states_by_prefix`] can still
+//! answer for a whole run (see there for the cost).
 
 use fspiop::error::ErrorCode;
 use fspiop::types::Amount;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
 /// Hash maps keyed by ids and names: foldhash, not SipHash (these keys come from
@@ -157,7 +163,112 @@ impl State {
             State::Aborted | State::Expired => "ABORTED",
         }
     }
+
+    /// The state central-ledger records for the same outcome.
+    pub fn ledger_state(self) -> LedgerState {
+        match self {
+            State::Reserved => LedgerState::Reserved,
+            State::Committed => LedgerState::Committed,
+            State::Aborted => LedgerState::AbortedError,
+            State::Expired => LedgerState::ExpiredReserved,
+        }
+    }
 }
+
+/// A transfer's state by the names of central-ledger's `transferState.transferStateId` (its
+/// seed `seeds/transferState.js`), for the emulator's outcomes that have a counterpart there.
+/// The emulator reserves at prepare, so it never shows `RECEIVED_PREPARE` (nor the other
+/// intermediate `RECEIVED_*` / `RESERVED_TIMEOUT` states, nor `EXPIRED_PREPARED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LedgerState {
+    /// `RESERVED`: prepared, the payer's position reserved, waiting for the payee.
+    Reserved,
+    /// `COMMITTED`: fulfilled.
+    Committed,
+    /// `ABORTED_ERROR`: the payee's `PUT /transfers/{ID}/error`, an invalid fulfilment, or no
+    /// endpoint to forward the prepare to (central-ledger: action ABORT or ABORT_VALIDATION →
+    /// `RECEIVED_ERROR` → `ABORTED_ERROR`).
+    AbortedError,
+    /// `ABORTED_REJECTED`: a prepare refused for liquidity (4001) or the net debit cap (4200),
+    /// as central-ledger's position handler records it.
+    AbortedRejected,
+    /// `EXPIRED_RESERVED`: reserved and not fulfilled before its expiration (the expiry sweep,
+    /// or a late fulfil; central-ledger's timeout handler records the same).
+    ExpiredReserved,
+    /// `INVALID`: a prepare refused by validation (3100: source is not the payer, payer =
+    /// payee, unknown or inactive participant, currency mismatch, expiration in the past), as
+    /// central-ledger's prepare handler saves it.
+    Invalid,
+}
+
+impl LedgerState {
+    /// Every state, in index order.
+    pub const ALL: [LedgerState; 6] = [
+        LedgerState::Reserved,
+        LedgerState::Committed,
+        LedgerState::AbortedError,
+        LedgerState::AbortedRejected,
+        LedgerState::ExpiredReserved,
+        LedgerState::Invalid,
+    ];
+
+    /// central-ledger's `transferStateId`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LedgerState::Reserved => "RESERVED",
+            LedgerState::Committed => "COMMITTED",
+            LedgerState::AbortedError => "ABORTED_ERROR",
+            LedgerState::AbortedRejected => "ABORTED_REJECTED",
+            LedgerState::ExpiredReserved => "EXPIRED_RESERVED",
+            LedgerState::Invalid => "INVALID",
+        }
+    }
+
+    /// The state a refused prepare is recorded with; `None` for a modified duplicate (3106),
+    /// which central-ledger answers without a new record.
+    fn of_refused_prepare(code: ErrorCode) -> Option<LedgerState> {
+        match code {
+            ErrorCode::ModifiedRequest => None,
+            ErrorCode::PayerFspInsufficientLiquidity | ErrorCode::PayerLimitError => {
+                Some(LedgerState::AbortedRejected)
+            }
+            _ => Some(LedgerState::Invalid),
+        }
+    }
+}
+
+/// How many leading bytes of a transfer id key the tally of forgotten transfers: a run tag
+/// (the first 8 hex characters of the UUID).
+pub const TAG_LEN: usize = 8;
+
+/// The first [`TAG_LEN`] bytes of an id (the whole id when shorter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Tag {
+    bytes: [u8; TAG_LEN],
+    len: u8,
+}
+
+impl Tag {
+    fn of(id: &str) -> Tag {
+        let b = id.as_bytes();
+        let n = b.len().min(TAG_LEN);
+        let mut bytes = [0; TAG_LEN];
+        bytes[..n].copy_from_slice(&b[..n]);
+        Tag {
+            bytes,
+            len: n as u8,
+        }
+    }
+
+    /// Whether the ids tallied under this tag start with `prefix`. A prefix longer than a
+    /// full tag cannot be told from the tag: no.
+    fn matches(&self, prefix: &[u8]) -> bool {
+        prefix.len() <= TAG_LEN && self.bytes[..usize::from(self.len)].starts_with(prefix)
+    }
+}
+
+/// Counts per [`LedgerState`], by index.
+type Tally = [u64; LedgerState::ALL.len()];
 
 /// One transfer as the ledger keeps it.
 #[derive(Debug, Clone)]
@@ -262,6 +373,10 @@ pub struct Counts {
 pub struct Ledger {
     participants: RwLock<HashMap<String, Arc<Participant>>>,
     transfers: Vec<Mutex<HashMap<String, Transfer>>>,
+    /// Per shard of `transfers` (same index): final states of the transfers forgotten after
+    /// the retention window and of refused prepares, counted by tag. Locked after its
+    /// transfer shard when both are held.
+    forgotten: Vec<Mutex<HashMap<Tag, Tally>>>,
     shard_hasher: foldhash::fast::RandomState,
     next_account: Mutex<u64>,
     counts: Mutex<Counts>,
@@ -274,6 +389,7 @@ impl Ledger {
         Ledger {
             participants: RwLock::default(),
             transfers: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            forgotten: (0..SHARDS).map(|_| Mutex::default()).collect(),
             shard_hasher: foldhash::fast::RandomState::default(),
             next_account: Mutex::new(1),
             counts: Mutex::default(),
@@ -281,9 +397,12 @@ impl Ledger {
         }
     }
 
+    fn shard_index(&self, id: &str) -> usize {
+        (self.shard_hasher.hash_one(id) as usize) % SHARDS
+    }
+
     fn shard(&self, id: &str) -> MutexGuard<'_, HashMap<String, Transfer>> {
-        let h = self.shard_hasher.hash_one(id);
-        lock(&self.transfers[(h as usize) % SHARDS])
+        lock(&self.transfers[self.shard_index(id)])
     }
 
     /// A participant by name.
@@ -389,9 +508,33 @@ impl Ledger {
     }
 
     /// Prepare (reference §1.3, §1.4): validate, detect duplicates, check liquidity and NDC,
-    /// reserve the payer's position.
+    /// reserve the payer's position. A refused prepare is not held, only counted under its
+    /// final state (`INVALID` or `ABORTED_REJECTED`, see [`LedgerState`]) for
+    /// [`Ledger::states_by_prefix`].
     #[allow(clippy::too_many_arguments)]
     pub fn prepare(
+        &self,
+        id: &str,
+        source: &str,
+        payer: &str,
+        payee: &str,
+        amount: Units,
+        condition: &str,
+        expires: time::OffsetDateTime,
+        hash: u64,
+    ) -> Result<Prepared, Refusal> {
+        let result = self.try_prepare(id, source, payer, payee, amount, condition, expires, hash);
+        if let Err(r) = &result {
+            if let Some(s) = LedgerState::of_refused_prepare(r.code) {
+                let mut forgotten = lock(&self.forgotten[self.shard_index(id)]);
+                forgotten.entry(Tag::of(id)).or_default()[s as usize] += 1;
+            }
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn try_prepare(
         &self,
         id: &str,
         source: &str,
@@ -568,7 +711,7 @@ impl Ledger {
     pub fn sweep(&self) -> Vec<(String, Transfer)> {
         let now = time::OffsetDateTime::now_utc();
         let mut expired = Vec::new();
-        for shard in &self.transfers {
+        for (i, shard) in self.transfers.iter().enumerate() {
             let mut shard = lock(shard);
             for (id, t) in shard.iter_mut() {
                 if t.state == State::Reserved && t.expires <= now {
@@ -581,7 +724,16 @@ impl Ledger {
                 }
             }
             let retention = self.retention;
-            shard.retain(|_, t| t.finished_at.is_none_or(|f| f.elapsed() < retention));
+            let mut forgotten = None;
+            shard.retain(|id, t| {
+                let keep = t.finished_at.is_none_or(|f| f.elapsed() < retention);
+                if !keep {
+                    // Under the transfer shard's lock: a query sees it here or there, once.
+                    let tally = forgotten.get_or_insert_with(|| lock(&self.forgotten[i]));
+                    tally.entry(Tag::of(id)).or_default()[t.state.ledger_state() as usize] += 1;
+                }
+                keep
+            });
         }
         if !expired.is_empty() {
             let n = expired.len() as u64;
@@ -603,6 +755,45 @@ impl Ledger {
                 .count();
         }
         (all, reserved)
+    }
+
+    /// Final state name → number of transfers whose id starts with `prefix` (names and
+    /// mapping: [`LedgerState`]; states with no transfer are left out): the transfers held
+    /// (in flight or inside the retention window), those forgotten since, and refused prepares.
+    ///
+    /// Exact for a prefix of at most [`TAG_LEN`] bytes (a run tag). Forgotten transfers are
+    /// only kept as counts per first [`TAG_LEN`] bytes of their id, so a longer prefix counts
+    /// the held ones only. That tally costs ~70 bytes per distinct id start: a few per run
+    /// when ids carry a run tag, about one per transfer when ids are random UUIDs (still
+    /// several times less than the full record held during the retention window). A refused
+    /// prepare resent with the same id is counted again (nothing is held to recognise it).
+    ///
+    /// Walks every held transfer, one shard lock at a time: for end-of-run reports, not for a
+    /// hot path.
+    pub fn states_by_prefix(&self, prefix: &str) -> BTreeMap<String, u64> {
+        let p = prefix.as_bytes();
+        let mut tally = Tally::default();
+        for (i, shard) in self.transfers.iter().enumerate() {
+            let shard = lock(shard);
+            for (id, t) in shard.iter() {
+                if id.as_bytes().starts_with(p) {
+                    tally[t.state.ledger_state() as usize] += 1;
+                }
+            }
+            for (tag, n) in lock(&self.forgotten[i]).iter() {
+                if tag.matches(p) {
+                    for (sum, n) in tally.iter_mut().zip(n) {
+                        *sum += n;
+                    }
+                }
+            }
+        }
+        LedgerState::ALL
+            .iter()
+            .zip(tally)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s.name().to_owned(), n))
+            .collect()
     }
 
     /// Σ positions of all participants and Σ amounts of reserved transfers: equal at all
@@ -815,6 +1006,112 @@ mod tests {
         l.sweep();
         assert_eq!(l.held(), (0, 0), "forgotten after the retention window");
         assert_eq!(l.counts().expired, 1);
+    }
+
+    #[test]
+    fn states_by_prefix_counts_held_forgotten_and_refused_transfers() {
+        let l = Ledger::new(Duration::from_millis(30));
+        for n in ["payer", "payee"] {
+            l.add_participant(n, "XXX").unwrap();
+            l.init_position(n, 100_0000, 0, 10).unwrap();
+            l.adjust_settlement(n, -1_000_0000).unwrap();
+        }
+        let f = IlpFulfilment::parse(F).unwrap();
+        let wrong = IlpFulfilment::parse("Oko1gkYPQvE9KfDvyIRmcHLsexacJwejIQGqf00PFwI").unwrap();
+        let id = |tag: &str, i: u32| format!("{tag}-0000-4000-8000-{i:012}");
+        let prep = |id: &str, amount: Units, expires| {
+            l.prepare(id, "payer", "payer", "payee", amount, C, expires, 1)
+        };
+        for i in 0..3 {
+            prep(&id("1a2b3c4d", i), 1_0000, later()).unwrap();
+            l.fulfil(&id("1a2b3c4d", i), "payee", &f, None).unwrap();
+        }
+        prep(&id("1a2b3c4d", 3), 1_0000, later()).unwrap();
+        l.abort(&id("1a2b3c4d", 3), "payee").unwrap();
+        prep(&id("1a2b3c4d", 4), 1_0000, later()).unwrap();
+        assert!(l.fulfil(&id("1a2b3c4d", 4), "payee", &wrong, None).is_err());
+        let soon = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(20);
+        prep(&id("1a2b3c4d", 5), 1_0000, soon).unwrap();
+        assert_eq!(
+            prep(&id("1a2b3c4d", 6), 101_0000, later())
+                .unwrap_err()
+                .code
+                .code(),
+            4200
+        );
+        let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        assert_eq!(
+            prep(&id("1a2b3c4d", 7), 1_0000, past)
+                .unwrap_err()
+                .code
+                .code(),
+            3100
+        );
+        prep(&id("1a2b3c4d", 8), 1_0000, later()).unwrap();
+        assert_eq!(
+            l.prepare(
+                &id("1a2b3c4d", 8),
+                "payer",
+                "payer",
+                "payee",
+                2_0000,
+                C,
+                later(),
+                2
+            )
+            .unwrap_err()
+            .code
+            .code(),
+            3106,
+            "a modified resend is no new transfer"
+        );
+        prep(&id("ffff0000", 0), 1_0000, later()).unwrap();
+        l.fulfil(&id("ffff0000", 0), "payee", &f, None).unwrap();
+        prep("short", 1_0000, later()).unwrap();
+
+        let want = |v: &[(&str, u64)]| {
+            v.iter()
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let run = want(&[
+            ("ABORTED_ERROR", 2),
+            ("ABORTED_REJECTED", 1),
+            ("COMMITTED", 3),
+            ("INVALID", 1),
+            ("RESERVED", 2),
+        ]);
+        assert_eq!(l.states_by_prefix("1a2b3c4d"), run);
+        // The expiry sweep, then the retention window: all but the reserved one are forgotten.
+        std::thread::sleep(Duration::from_millis(25));
+        assert_eq!(l.sweep().len(), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        l.sweep();
+        assert_eq!(l.held(), (2, 2), "only the two in flight are held");
+        let run = want(&[
+            ("ABORTED_ERROR", 2),
+            ("ABORTED_REJECTED", 1),
+            ("COMMITTED", 3),
+            ("EXPIRED_RESERVED", 1),
+            ("INVALID", 1),
+            ("RESERVED", 1),
+        ]);
+        assert_eq!(
+            l.states_by_prefix("1a2b3c4d"),
+            run,
+            "the same after forgetting"
+        );
+        assert_eq!(l.states_by_prefix("1a2b"), run, "a shorter prefix");
+        assert_eq!(l.states_by_prefix("ffff0000"), want(&[("COMMITTED", 1)]));
+        assert_eq!(l.states_by_prefix("1a2b3c4e"), want(&[]));
+        assert_eq!(l.states_by_prefix("short"), want(&[("RESERVED", 1)]));
+        assert_eq!(
+            l.states_by_prefix("1a2b3c4d-0000-4000-8000-000000000008"),
+            want(&[("RESERVED", 1)]),
+            "longer than a tag: the held transfers only"
+        );
+        let all: u64 = l.states_by_prefix("").values().sum();
+        assert_eq!(all, 11);
     }
 
     #[test]

@@ -779,3 +779,151 @@ async fn services_layout_serves_each_api_at_its_real_port() {
     assert_eq!(s, 200);
     hub.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A transfer id whose first 4 bytes are a run tag.
+fn tagged(tag: [u8; 4]) -> CorrelationId {
+    let mut b = rand_id();
+    b[..4].copy_from_slice(&tag);
+    CorrelationId::v4_from_bytes(b)
+}
+
+/// Quote then transfer through the hub, with a tagged transfer id.
+async fn tagged_transfer(
+    sim: &Arc<Sim>,
+    tag: [u8; 4],
+    amount: &str,
+    expires_in: time::Duration,
+) -> Result<TransferState, FlowError> {
+    let t = Duration::from_secs(5);
+    let q = quote_request(&msisdn(5, 8), amount);
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await?;
+    let expiration = DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + expires_in);
+    let tr = TransfersPost::from_quote(&q, &quote, tagged(tag), expiration).unwrap();
+    sim.transfer("perffsp1", &tr, t)
+        .await
+        .map(|put| put.transfer_state)
+}
+
+#[tokio::test]
+async fn the_admin_route_counts_a_runs_transfers_by_central_ledger_state() {
+    let bed = bed_with(
+        10_000,
+        "100000",
+        |c| {
+            let b = c.fsps.get_mut("perffsp5").unwrap();
+            b.reject = vec![RejectRule {
+                on: Stage::Transfer,
+                code: 5105,
+                amount_above: Some(Amount::parse("900").unwrap()),
+                msisdns: vec![],
+                rate: None,
+            }];
+            b.transfer_latency = sim::Latency::Fixed { ms: 600.0 };
+        },
+        // Finished transfers are forgotten after 300 ms: the route must still count them.
+        |h| h.retention = Duration::from_millis(300),
+    )
+    .await;
+    let sim = bed.payer.sim().clone();
+    let (run, other) = ([0x7e, 0x57, 0xa6, 0x00], [0x7e, 0x57, 0xa6, 0x01]);
+    let minute = time::Duration::minutes(1);
+    let (c1, c2, rejected, expired, over_ndc, elsewhere) = tokio::join!(
+        tagged_transfer(&sim, run, "10", minute),
+        tagged_transfer(&sim, run, "11", minute),
+        tagged_transfer(&sim, run, "950", minute),
+        // The payee answers after 600 ms: too late.
+        tagged_transfer(&sim, run, "12", time::Duration::milliseconds(300)),
+        tagged_transfer(&sim, run, "20000", minute),
+        tagged_transfer(&sim, other, "13", minute),
+    );
+    assert_eq!(c1.unwrap(), TransferState::Committed);
+    assert_eq!(c2.unwrap(), TransferState::Committed);
+    assert_eq!(elsewhere.unwrap(), TransferState::Committed);
+    let code = |r: Result<TransferState, FlowError>| r.unwrap_err().code().map(|c| c.code());
+    assert_eq!(code(rejected), Some(5105));
+    assert_eq!(code(expired), Some(3303));
+    assert_eq!(code(over_ndc), Some(4200));
+    // One still in flight: prepared in the ledger itself, nobody will fulfil it.
+    let ledger = &bed.hub.hub().ledger;
+    let in_flight = tagged(run);
+    let condition = "GIxd5xcohkmnnXolpTv_OxwpyaH__Oiq49JTvCo8pyA";
+    let later = time::OffsetDateTime::now_utc() + minute;
+    ledger
+        .prepare(
+            in_flight.as_str(),
+            "perffsp1",
+            "perffsp1",
+            "perffsp5",
+            1,
+            condition,
+            later,
+            1,
+        )
+        .unwrap();
+    // Wait until everything finished has left the retention window (the late fulfil too).
+    let started = std::time::Instant::now();
+    while ledger.held() != (1, 1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            ledger.held()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let get = |q: &str| {
+        call(
+            http::Method::GET,
+            format!("{}/perfbed/transfers{q}", bed.admin),
+            None,
+        )
+    };
+    let (s, v) = get("?prefix=7e57a600").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({ "prefix": "7e57a600", "total": 6, "byState": {
+            "COMMITTED": 2, "ABORTED_ERROR": 1, "EXPIRED_RESERVED": 1, "ABORTED_REJECTED": 1, "RESERVED": 1 } })
+    );
+    let (s, v) = get("?prefix=7e57a601").await;
+    assert_eq!(
+        (s, v),
+        (
+            200,
+            json!({ "prefix": "7e57a601", "total": 1, "byState": { "COMMITTED": 1 } })
+        )
+    );
+    let (s, v) = get("?prefix=0badcafe").await;
+    assert_eq!(
+        (s, v),
+        (
+            200,
+            json!({ "prefix": "0badcafe", "total": 0, "byState": {} })
+        )
+    );
+    assert_eq!(
+        ledger.states_by_prefix("7e57a6").values().sum::<u64>(),
+        7,
+        "in process, any prefix"
+    );
+    for bad in [
+        "",
+        "?prefix=",
+        "?prefix=7e57a6",
+        "?prefix=7E57A600",
+        "?prefix=7e57a60g",
+        "?prefix=7e57a6000",
+        "?prefix=7e57a600&prefix=7e57a601",
+        "?run=7e57a600",
+    ] {
+        let (s, v) = get(bad).await;
+        assert_eq!(
+            (s, v["errorInformation"]["errorCode"].as_str()),
+            (400, Some("3100")),
+            "{bad}: {v}"
+        );
+    }
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}

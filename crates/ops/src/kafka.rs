@@ -1,7 +1,8 @@
 //! The Kafka side of a run: message counts per Mojaloop topic over a window and the validity
 //! ratios a healthy P2P run shows (every prepare gets a fulfil; each transfer makes two
-//! notifications and two position messages), consumer-group lag, and topic creation for
-//! brokers that do not auto-create (tansu).
+//! notifications and two position messages — on `topic-transfer-position-batch` where the
+//! batch position handler is deployed), consumer-group lag, and topic creation for brokers that
+//! do not auto-create (tansu).
 //!
 //! Counts come from high watermarks (sum over partitions) at the start and end of the window,
 //! so they cost nothing on the broker and work for any retention.
@@ -142,6 +143,10 @@ pub struct Ratio {
     pub denominator: Vec<String>,
     /// Expected value.
     pub expect: f64,
+    /// Judged only when the numerator topics carried messages in the window; otherwise not
+    /// applicable (it passes, measured `None`). For topics a deployment may not use at all.
+    #[serde(default)]
+    pub when_used: bool,
 }
 
 /// The seed's validity ratios.
@@ -153,12 +158,25 @@ pub fn default_ratios() -> Vec<Ratio> {
             numerator: t(&["topic-transfer-fulfil"]),
             denominator: t(&["topic-transfer-prepare"]),
             expect: 1.0,
+            when_used: false,
         },
         Ratio {
             name: "notification/prepare".into(),
             numerator: t(&["topic-notification-event"]),
             denominator: t(&["topic-transfer-prepare"]),
             expect: 2.0,
+            when_used: false,
+        },
+        // The batch position handler (central-ledger `handler --positionbatch`, with PREPARE and
+        // COMMIT mapped to this topic in KAFKA.EVENT_TYPE_ACTION_TOPIC_MAP.POSITION) gets one
+        // message per prepare and one per fulfil. Deployments with the plain position handler
+        // leave the topic empty: then the ratio is not applicable.
+        Ratio {
+            name: "position-batch/prepare".into(),
+            numerator: t(&["topic-transfer-position-batch"]),
+            denominator: t(&["topic-transfer-prepare"]),
+            expect: 2.0,
+            when_used: true,
         },
     ]
 }
@@ -170,15 +188,19 @@ pub struct Gate {
     pub window_s: f64,
     /// Messages per topic.
     pub counts: BTreeMap<String, u64>,
-    /// (ratio, measured, passed).
+    /// (ratio, measured, passed). A ratio not applicable in the window (see
+    /// [`Ratio::when_used`]) is `(ratio, None, true)` and named in `not_applicable`.
     pub ratios: Vec<(Ratio, Option<f64>, bool)>,
+    /// Ratios not judged: their topics carried nothing in the window.
+    #[serde(default)]
+    pub not_applicable: Vec<String>,
     /// Prepares needed for a verdict.
     pub min_prepares: u64,
     /// Passed overall.
     pub pass: bool,
 }
 
-/// Judges a window: every ratio within `tolerance` of its expectation, and at least
+/// Judges a window: every applicable ratio within `tolerance` of its expectation, and at least
 /// `min_prepares` prepares (an idle window proves nothing).
 pub fn gate(
     before: &Offsets,
@@ -193,10 +215,15 @@ pub fn gate(
             .map(|t| counts.get(t).copied().unwrap_or(0))
             .sum::<u64>()
     };
+    let mut not_applicable = Vec::new();
     let judged: Vec<_> = ratios
         .iter()
         .map(|r| {
             let (n, d) = (sum(&r.numerator), sum(&r.denominator));
+            if r.when_used && n == 0 {
+                not_applicable.push(r.name.clone());
+                return (r.clone(), None, true);
+            }
             let v = (d > 0).then(|| n as f64 / d as f64);
             let ok = v.is_some_and(|v| (v - r.expect).abs() <= tolerance * r.expect);
             (r.clone(), v, ok)
@@ -208,6 +235,7 @@ pub fn gate(
         window_s: after.at_ms.saturating_sub(before.at_ms) as f64 / 1000.0,
         counts,
         ratios: judged,
+        not_applicable,
         min_prepares,
         pass,
     }
@@ -372,6 +400,7 @@ mod tests {
         assert_eq!(g.counts["topic-transfer-prepare"], 100);
         assert_eq!(g.window_s, 10.0);
         assert!(g.pass, "{g:?}");
+        assert_eq!(g.not_applicable, ["position-batch/prepare"]);
         let strict = gate(&before, &after, &default_ratios(), 0.001, 1);
         assert!(!strict.pass);
         assert!(!gate(&before, &after, &default_ratios(), 0.02, 101).pass);
@@ -379,5 +408,50 @@ mod tests {
             !gate(&after, &after, &default_ratios(), 0.5, 0).pass,
             "no prepares: no ratio"
         );
+    }
+
+    #[test]
+    fn position_batch_is_judged_only_where_the_batch_handler_runs() {
+        let before = offs(0, &[]);
+        let run = |batch: i64| {
+            let mut v = vec![
+                ("topic-transfer-prepare", 0, 100),
+                ("topic-transfer-fulfil", 0, 100),
+                ("topic-notification-event", 0, 200),
+            ];
+            if batch > 0 {
+                v.push(("topic-transfer-position-batch", 0, batch));
+            }
+            gate(&before, &offs(1_000, &v), &default_ratios(), 0.05, 1)
+        };
+        let judged = |g: &Gate| {
+            g.ratios
+                .iter()
+                .find(|(r, _, _)| r.name == "position-batch/prepare")
+                .map(|(_, v, ok)| (*v, *ok))
+                .unwrap()
+        };
+        // Plain position handler: the topic stays empty, the ratio does not apply.
+        let plain = run(0);
+        assert!(plain.pass, "{plain:?}");
+        assert_eq!(judged(&plain), (None, true));
+        assert_eq!(plain.not_applicable, ["position-batch/prepare"]);
+        // Batch handler: two messages per transfer pass, one per transfer fails.
+        let batch = run(199);
+        assert!(batch.pass, "{batch:?}");
+        assert_eq!(judged(&batch), (Some(1.99), true));
+        assert!(batch.not_applicable.is_empty());
+        let half = run(100);
+        assert!(!half.pass, "{half:?}");
+        assert_eq!(judged(&half), (Some(1.0), false));
+        // JSON written before these fields existed still reads.
+        let mut old = serde_json::to_value(&half).unwrap();
+        old.as_object_mut().unwrap().remove("not_applicable");
+        for t in old["ratios"].as_array_mut().unwrap() {
+            t[0].as_object_mut().unwrap().remove("when_used");
+        }
+        let back: Gate = serde_json::from_value(old).unwrap();
+        assert!(back.not_applicable.is_empty());
+        assert!(back.ratios.iter().all(|(r, _, _)| !r.when_used));
     }
 }

@@ -6,6 +6,7 @@
 //! `initialPositionAndLimits` is a 500 on the real hub), so a second run changes nothing.
 #![forbid(unsafe_code)]
 
+pub mod crosscheck;
 pub mod kafka;
 pub mod money;
 pub mod msisdn;

@@ -1,0 +1,325 @@
+//! What the switch itself recorded, to hold the driver's counts against: how many of a run's
+//! transfers ended in each state, by central-ledger's state names (`transferStateId`).
+//!
+//! A run's transfer ids all start with its run tag (8 lowercase hex characters: the first 4
+//! bytes of the UUID), so one prefix query finds them all:
+//! * [`emulator_states`] asks the hub emulator (`GET /perfbed/transfers?prefix=`, a route only
+//!   the emulator has: a real central-ledger answers 404, and the answer is `None`);
+//! * [`ledger_states_sql`] reads a real central-ledger's database: each transfer whose
+//!   `transferId` starts with the tag, grouped by its latest `transferStateChange` (the highest
+//!   `transferStateChangeId`);
+//! * [`ledger_window_sql`] does the same for every FSPIOP transfer *created* inside a time
+//!   window, whoever sent it (for runs whose ids carry no tag).
+//!
+//! Read them after the switch has drained: a real switch goes on committing what the driver
+//! has stopped waiting for (reference: real-switch.md).
+
+use crate::{db, positions::connect, Admin, OpsError};
+use http::Method;
+use serde::{Deserialize, Serialize};
+use sqlx::mysql::MySqlPool;
+use std::collections::BTreeMap;
+
+/// [`LedgerStates::source`] of the emulator's answer.
+pub const SOURCE_EMULATOR: &str = "hub emulator";
+/// [`LedgerStates::source`] of a central_ledger database read.
+pub const SOURCE_SQL: &str = "central_ledger SQL";
+/// [`LedgerStates::prefix`] of a window query.
+pub const WINDOW: &str = "window";
+/// The state name for a transfer with no `transferStateChange` row at all (never seen on a
+/// healthy ledger: the prepare writes both in one transaction).
+pub const NO_STATE: &str = "NO_STATE";
+
+/// central-ledger's transfer states and the `enumeration` each belongs to (its seed
+/// `seeds/transferState.js`, 19.x). The API's `transferState` is the enumeration.
+pub const TRANSFER_STATES: &[(&str, &str)] = &[
+    ("RECEIVED_PREPARE", "RECEIVED"),
+    ("RESERVED", "RESERVED"),
+    ("RECEIVED_FULFIL", "RESERVED"),
+    ("RECEIVED_FULFIL_DEPENDENT", "RESERVED"),
+    ("COMMITTED", "COMMITTED"),
+    ("FAILED", "ABORTED"),
+    ("RESERVED_TIMEOUT", "RESERVED"),
+    ("RECEIVED_REJECT", "RESERVED"),
+    ("ABORTED_REJECTED", "ABORTED"),
+    ("RECEIVED_ERROR", "RESERVED"),
+    ("ABORTED_ERROR", "ABORTED"),
+    ("EXPIRED_PREPARED", "ABORTED"),
+    ("EXPIRED_RESERVED", "ABORTED"),
+    ("INVALID", "ABORTED"),
+    ("SETTLED", "SETTLED"),
+    ("RESERVED_FORWARDED", "RESERVED"),
+];
+
+/// The `enumeration` of a transfer state, if central-ledger knows the state.
+pub fn enumeration(state: &str) -> Option<&'static str> {
+    TRANSFER_STATES
+        .iter()
+        .find(|(s, _)| *s == state)
+        .map(|(_, e)| *e)
+}
+
+/// Whether `s` is a run tag: exactly 8 lowercase hex characters (FSPIOP UUIDs are lowercase).
+pub fn is_run_tag(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn run_tag(prefix: &str) -> Result<&str, OpsError> {
+    if is_run_tag(prefix) {
+        Ok(prefix)
+    } else {
+        Err(OpsError::Invalid(format!(
+            "'{prefix}' is not a run tag: give 8 lowercase hex characters"
+        )))
+    }
+}
+
+/// How many transfers ended in each state, as the switch recorded them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerStates {
+    /// Where the counts come from: [`SOURCE_EMULATOR`] or [`SOURCE_SQL`].
+    pub source: String,
+    /// The run tag the transfer ids start with ([`WINDOW`] for a window query).
+    pub prefix: String,
+    /// State name (`transferStateId`) → transfers; states with none are left out.
+    pub by_state: BTreeMap<String, u64>,
+    /// All transfers found.
+    pub total: u64,
+}
+
+impl LedgerStates {
+    fn new(source: &str, prefix: &str, by_state: BTreeMap<String, u64>) -> LedgerStates {
+        LedgerStates {
+            source: source.to_owned(),
+            prefix: prefix.to_owned(),
+            total: by_state.values().sum(),
+            by_state,
+        }
+    }
+
+    /// Transfers in one state (0 when none).
+    pub fn count(&self, state: &str) -> u64 {
+        self.by_state.get(state).copied().unwrap_or(0)
+    }
+
+    /// Transfers COMMITTED.
+    pub fn committed(&self) -> u64 {
+        self.count("COMMITTED")
+    }
+
+    /// The counts folded by `enumeration` (RECEIVED, RESERVED, COMMITTED, ABORTED, SETTLED): what
+    /// a DFSP would be told if it asked now. Unknown names are kept as they are.
+    pub fn by_enumeration(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (s, n) in &self.by_state {
+            let e = enumeration(s).unwrap_or(s.as_str());
+            *out.entry(e.to_owned()).or_insert(0) += n;
+        }
+        out
+    }
+}
+
+/// The body of the emulator's route.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmulatorAnswer {
+    prefix: String,
+    by_state: BTreeMap<String, u64>,
+    total: u64,
+}
+
+/// The emulator's counts of the transfers whose id starts with `prefix` (a run tag), from its
+/// central-ledger admin API at `admin`; `Ok(None)` when the hub answers 404: it is not the
+/// emulator (ask its database with [`ledger_states_sql`]).
+pub async fn emulator_states(
+    admin: &Admin,
+    prefix: &str,
+) -> Result<Option<LedgerStates>, OpsError> {
+    let prefix = run_tag(prefix)?;
+    let path = format!("/perfbed/transfers?prefix={prefix}");
+    let (status, body) = admin.call(Method::GET, &path, None).await?;
+    let refused = |why: String| OpsError::Refused {
+        method: Method::GET,
+        url: path.clone(),
+        status,
+        body: why,
+    };
+    match status {
+        404 => Ok(None),
+        200 => {
+            let a: EmulatorAnswer = serde_json::from_value(body.clone())
+                .map_err(|e| refused(format!("{e}: {body}")))?;
+            let states = LedgerStates::new(SOURCE_EMULATOR, &a.prefix, a.by_state);
+            if a.prefix != prefix || states.total != a.total {
+                return Err(refused(format!(
+                    "an answer for another prefix or that does not add up: {body}"
+                )));
+            }
+            Ok(Some(states))
+        }
+        _ => Err(refused(body.to_string())),
+    }
+}
+
+/// Each transfer with its latest state change: `transferStateChangeId` only grows, so the
+/// highest one is the current state (the way central-ledger's own facade reads it).
+const LATEST: &str = "SELECT tsc.transferStateId, COUNT(*) FROM transfer t \
+ LEFT JOIN transferStateChange tsc ON tsc.transferStateChangeId = \
+   (SELECT MAX(t2.transferStateChangeId) FROM transferStateChange t2 WHERE t2.transferId = t.transferId) ";
+
+/// A UTC instant as the database's DATETIME columns hold it: `transfer.createdDate` defaults
+/// to the server's `CURRENT_TIMESTAMP`, in its global time zone (CONVERT_TZ answers NULL for a
+/// named zone without the zone tables loaded: then UTC is assumed).
+const AT: &str = "COALESCE(CONVERT_TZ(?, '+00:00', @@global.time_zone), ?)";
+
+async fn grouped(
+    q: sqlx::query::QueryAs<'_, sqlx::MySql, (Option<String>, i64), sqlx::mysql::MySqlArguments>,
+    pool: &MySqlPool,
+    what: &str,
+) -> Result<BTreeMap<String, u64>, OpsError> {
+    let rows = q.fetch_all(pool).await.map_err(db(what))?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, n)| (s.unwrap_or_else(|| NO_STATE.to_owned()), n.max(0) as u64))
+        .collect())
+}
+
+/// [`ledger_states_sql`] on an open pool.
+pub async fn ledger_states_on(pool: &MySqlPool, prefix: &str) -> Result<LedgerStates, OpsError> {
+    let prefix = run_tag(prefix)?;
+    let sql = format!("{LATEST} WHERE t.transferId LIKE ? GROUP BY tsc.transferStateId");
+    // A run tag has no LIKE wildcards; the primary key serves the range.
+    let q = sqlx::query_as(&sql).bind(format!("{prefix}%"));
+    let by_state = grouped(q, pool, "counting a run's transfers by state").await?;
+    Ok(LedgerStates::new(SOURCE_SQL, prefix, by_state))
+}
+
+/// The transfers in a central_ledger database (`db_url`, `mysql://…/central_ledger`) whose id
+/// starts with `prefix` (a run tag), counted by their latest state.
+pub async fn ledger_states_sql(db_url: &str, prefix: &str) -> Result<LedgerStates, OpsError> {
+    run_tag(prefix)?;
+    let pool = connect(db_url).await?;
+    let out = ledger_states_on(&pool, prefix).await;
+    pool.close().await;
+    out
+}
+
+/// [`ledger_window_sql`] on an open pool.
+pub async fn ledger_window_on(
+    pool: &MySqlPool,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+) -> Result<LedgerStates, OpsError> {
+    if to < from {
+        return Err(OpsError::Invalid(format!(
+            "the window ends ({to}) before it starts ({from})"
+        )));
+    }
+    let (from, to) = (datetime(from)?, datetime(to)?);
+    let sql = format!(
+        "{LATEST} WHERE t.createdDate >= {AT} AND t.createdDate <= {AT} \
+         AND EXISTS (SELECT 1 FROM transferParticipant tp \
+           JOIN transferParticipantRoleType rt \
+             ON rt.transferParticipantRoleTypeId = tp.transferParticipantRoleTypeId \
+           WHERE tp.transferId = t.transferId AND rt.name = 'PAYER_DFSP') \
+         GROUP BY tsc.transferStateId"
+    );
+    let q = sqlx::query_as(&sql)
+        .bind(from.clone())
+        .bind(from)
+        .bind(to.clone())
+        .bind(to);
+    let by_state = grouped(q, pool, "counting a window's transfers by state").await?;
+    Ok(LedgerStates::new(SOURCE_SQL, WINDOW, by_state))
+}
+
+/// The FSPIOP transfers (those with a PAYER_DFSP: not the admin API's funds-in/out) that a
+/// central_ledger database (`db_url`) shows *created* between `from` and `to`, counted by their
+/// latest state. `transfer.createdDate` has whole seconds: both ends count, each cut to its
+/// second. `createdDate` has no index: this reads the whole `transfer` table.
+pub async fn ledger_window_sql(
+    db_url: &str,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+) -> Result<LedgerStates, OpsError> {
+    let pool = connect(db_url).await?;
+    let out = ledger_window_on(&pool, from, to).await;
+    pool.close().await;
+    out
+}
+
+/// `YYYY-MM-DD hh:mm:ss` in UTC, cut to the second.
+fn datetime(t: time::OffsetDateTime) -> Result<String, OpsError> {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .map_err(|e| OpsError::Invalid(format!("cannot write {t} as a DATETIME: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_tags_are_8_lowercase_hex() {
+        assert!(is_run_tag("1a2b3c4d"));
+        for bad in [
+            "",
+            "1a2b3c4",
+            "1a2b3c4d5",
+            "1A2B3C4D",
+            "1a2b3c4g",
+            "1a2b%c4d",
+            "1a2b_c4d",
+        ] {
+            assert!(!is_run_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn states_fold_by_enumeration_and_read_the_emulators_json() {
+        let s: LedgerStates = serde_json::from_value(serde_json::json!({
+            "source": SOURCE_EMULATOR, "prefix": "1a2b3c4d", "total": 7,
+            "byState": { "COMMITTED": 3, "ABORTED_ERROR": 1, "EXPIRED_RESERVED": 1,
+                         "RESERVED": 1, "RECEIVED_FULFIL": 1 }
+        }))
+        .unwrap();
+        assert_eq!(s.committed(), 3);
+        assert_eq!(s.count("INVALID"), 0);
+        let e = s.by_enumeration();
+        assert_eq!(
+            e.into_iter().collect::<Vec<_>>(),
+            [
+                ("ABORTED".to_owned(), 2),
+                ("COMMITTED".to_owned(), 3),
+                ("RESERVED".to_owned(), 2)
+            ]
+        );
+        assert_eq!(enumeration("EXPIRED_PREPARED"), Some("ABORTED"));
+        assert_eq!(enumeration("nonsense"), None);
+        let round = serde_json::to_value(&s).unwrap();
+        assert_eq!(round["byState"]["COMMITTED"], 3);
+    }
+
+    #[test]
+    fn datetimes_are_utc_seconds() {
+        let t = time::macros::datetime!(2026-11-26 15:04:05.999 +02:00);
+        assert_eq!(datetime(t).unwrap(), "2026-11-26 13:04:05");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_tag_is_refused_before_any_io() {
+        // Port 9 (discard) is never reached: the tag is checked first.
+        let admin = Admin::plain("http://127.0.0.1:9");
+        for bad in ["1a2b3c4d%", "abc", "1A2B3C4D"] {
+            let e = emulator_states(&admin, bad).await.unwrap_err();
+            assert!(matches!(e, OpsError::Invalid(_)), "{e}");
+            let e = ledger_states_sql("mysql://nobody@127.0.0.1:9/x", bad)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, OpsError::Invalid(_)), "{e}");
+        }
+    }
+}
