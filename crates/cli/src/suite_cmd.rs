@@ -3,7 +3,6 @@
 //! suite report, and `--resume` after an interruption or a failed gate.
 
 use crate::local::Security;
-use testbed::{EnvOptions, LocalEnv};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use load::Scenario;
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use testbed::{EnvOptions, LocalEnv};
 
 /// The seed's suite, built in (the scenarios/ files of the same names).
 const SEED_SUITE: [(&str, &str); 5] = [

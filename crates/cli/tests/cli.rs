@@ -461,7 +461,11 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(
         html.contains("<svg")
-            && html.contains(report["passed"].as_bool().map_or("", |p| if p { "PASSED" } else { "FAILED" }))
+            && html.contains(report["passed"].as_bool().map_or("", |p| if p {
+                "PASSED"
+            } else {
+                "FAILED"
+            }))
             && !html.contains("http://")
             && !html.contains("https://"),
         "self-contained"
@@ -495,7 +499,11 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
         .path();
     let merged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(mdir.join("report.json")).unwrap()).unwrap();
-    assert!(validator.is_valid(&merged), "{}", String::from_utf8_lossy(&merge.stderr));
+    assert!(
+        validator.is_valid(&merged),
+        "{}",
+        String::from_utf8_lossy(&merge.stderr)
+    );
     assert_eq!(merged["committed"], 120);
     assert_eq!(
         merged["latency_ms"]["e2e"]["p99"],

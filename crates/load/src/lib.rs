@@ -698,7 +698,6 @@ pub async fn run_with(
     report
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

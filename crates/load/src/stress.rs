@@ -489,7 +489,9 @@ impl StressReport {
             ));
         }
         if let Some(e) = &self.most_frequent_error {
-            m.push_str(&format!("Most frequent error of the breaking stage: `{e}`. "));
+            m.push_str(&format!(
+                "Most frequent error of the breaking stage: `{e}`. "
+            ));
         }
         if let Some(p) = &self.slowest_phase {
             m.push_str(&format!("Slowest phase: {p}. "));

@@ -218,7 +218,11 @@ async fn stress_finds_the_breaking_rule_and_checks_recovery() {
     assert!(r.broke_by[0].starts_with("error rate"), "{:?}", r.broke_by);
     assert_eq!(r.first_error.as_deref(), Some("5105"));
     assert_eq!(r.most_frequent_error.as_deref(), Some("5105"));
-    assert!(r.first_error_at_s.unwrap() < 2.5, "{:?}", r.first_error_at_s);
+    assert!(
+        r.first_error_at_s.unwrap() < 2.5,
+        "{:?}",
+        r.first_error_at_s
+    );
     // Every stage's arrivals come from the scheduler's per-stage count: 40 in the first.
     assert_eq!(r.stages[0].arrivals, 40);
     assert_eq!(
@@ -262,7 +266,11 @@ async fn stress_stages_run_back_to_back_and_live_metrics_cover_the_ramp() {
     let arrivals: Vec<u64> = r.stages.iter().map(|s| s.arrivals).collect();
     assert_eq!(arrivals, vec![20, 30, 40]);
     assert!(r.stage_reports.iter().all(load::Report::adds_up));
-    assert_eq!(live.finished(), 90, "the ramp's arrivals are in the live metrics");
+    assert_eq!(
+        live.finished(),
+        90,
+        "the ramp's arrivals are in the live metrics"
+    );
     // Back to back: 6 s of schedule plus one 2.5 s tail (~8.5 s); draining between stages
     // would take 3 × (2 + 2.5) = 13.5 s.
     assert!(took < Duration::from_secs(11), "took {took:?}");

@@ -76,6 +76,7 @@ pub const ILP_SECRET: &str = "perfbed-local-ilp-secret";
 
 /// The local testbed: hub emulator, one simulator per FSP (perffsp1..8), onboarded, with the
 /// payees' numbers registered. Shared by `perfbed local` and `perfbed suite --local`.
+#[allow(missing_debug_implementations)] // holds running servers
 pub struct LocalEnv {
     hub: hub::Running,
     sims: Vec<sim::Running>,
@@ -84,10 +85,15 @@ pub struct LocalEnv {
 }
 
 /// How to build a [`LocalEnv`].
+#[derive(Debug, Clone)]
 pub struct EnvOptions {
+    /// mTLS + JWS, or plain.
     pub security: Security,
+    /// Latency the hub emulator adds at every stage.
     pub hub_latency: Option<hub::Latency>,
+    /// Latency the payee simulators add before answering.
     pub payee_latency: Option<sim::Latency>,
+    /// No progress lines.
     pub quiet: bool,
 }
 
@@ -235,4 +241,3 @@ impl LocalEnv {
 pub const LOCAL_NDC: u64 = 1_000_000_000;
 /// See [`LOCAL_NDC`].
 pub const LOCAL_FUNDS: u64 = 10_000_000_000;
-

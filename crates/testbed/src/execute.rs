@@ -41,14 +41,21 @@ impl Ledger {
     /// The switch's transfers whose ids start with `prefix`, by final state; `Ok(None)` when
     /// this ledger cannot be asked (the reason in the error side of the outer result is for
     /// failures; `None` for "not applicable").
-    async fn states(&self, prefix: &str) -> Result<Option<(String, BTreeMap<String, u64>)>, String> {
+    async fn states(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<(String, BTreeMap<String, u64>)>, String> {
         let to_pair = |s: ops::crosscheck::LedgerStates| (s.source, s.by_state);
         match self {
-            Ledger::Emulator(admin) => match ops::crosscheck::emulator_states(admin, prefix).await {
-                Ok(Some(s)) => Ok(Some(to_pair(s))),
-                Ok(None) => Err("the hub emulator's admin API has no /perfbed/transfers".into()),
-                Err(e) => Err(e.to_string()),
-            },
+            Ledger::Emulator(admin) => {
+                match ops::crosscheck::emulator_states(admin, prefix).await {
+                    Ok(Some(s)) => Ok(Some(to_pair(s))),
+                    Ok(None) => {
+                        Err("the hub emulator's admin API has no /perfbed/transfers".into())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Ledger::Probe(admin) => ops::crosscheck::emulator_states(admin, prefix)
                 .await
                 .map(|o| o.map(to_pair))
@@ -170,7 +177,10 @@ pub async fn execute(
     out: &Path,
     options: &Options,
 ) -> Result<Outcome> {
-    let name = options.name.clone().unwrap_or_else(|| scenario.name.clone());
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| scenario.name.clone());
     let payers = target.payers.clone();
     let prefix = payers.run.prefix();
     let replica = payers.replica.is_some();
@@ -219,7 +229,8 @@ pub async fn execute(
                 )),
                 Ok(None) => Err(match &target.ledger {
                     Ledger::None(why) => format!("no cross-check: {why}"),
-                    _ => "no cross-check: the hub is not the emulator and no ledger_db was given".into(),
+                    _ => "no cross-check: the hub is not the emulator and no ledger_db was given"
+                        .into(),
                 }),
                 Err(e) => Err(format!("cross-check failed to ask the switch: {e}")),
             }

@@ -48,4 +48,3 @@ pub async fn serve_metrics(
     eprintln!("metrics: http://{bound}/metrics");
     Ok(MetricsServer(stop))
 }
-

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{attribution_from, hist_or_empty, judge, latencies_from, percentiles, Report, ALL, COMMITTED};
+use super::{
+    attribution_from, hist_or_empty, judge, latencies_from, percentiles, Report, ALL, COMMITTED,
+};
 
 /// Merges the reports of the replicas of one run (each with its `histograms` loaded). The
 /// timeline's per-second p95 is the worst replica's (an upper bound; per-second histograms are

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-
 /// How one arrival ended: exactly one of these, for every arrival the scheduler started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -443,4 +442,3 @@ impl Report {
         }
     }
 }
-

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{
-    attr_key, attribution_from, cost_of, hist, judge, latencies_from, percentiles, us, CorridorReport,
-    Method, Outcome, Report, RunInfo, Second, Window, ALL, COMMITTED, LATE, PARTS, PHASES,
+    attr_key, attribution_from, cost_of, hist, judge, latencies_from, percentiles, us,
+    CorridorReport, Method, Outcome, Report, RunInfo, Second, Window, ALL, COMMITTED, LATE, PARTS,
+    PHASES,
 };
 use crate::scenario::Scenario;
 use crate::Sample;
@@ -157,7 +158,13 @@ impl Recorder {
             return;
         }
         let _ = corridor.2.record(us(s.e2e));
-        let values = [Some(s.e2e), Some(s.e2e_raw), s.phases[0], s.phases[1], s.phases[2]];
+        let values = [
+            Some(s.e2e),
+            Some(s.e2e_raw),
+            s.phases[0],
+            s.phases[1],
+            s.phases[2],
+        ];
         let populations: &mut [&mut Five] = if committed {
             &mut [&mut self.all, &mut self.committed]
         } else {

@@ -59,19 +59,20 @@ impl Report {
         m.push_str("| Latency (ms) | count | p50 | p90 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
         let l = &self.latency_ms;
         let c = &self.latency_committed_ms;
-        for (name, p) in [
-            ("driver start lag (scheduling)", &self.start_lag_ms),
-            ("end to end (from intended start)", &l.e2e),
-            ("end to end (committed)", &c.e2e),
-            ("end to end (from actual start)", &l.e2e_raw),
-            ("lookup", &l.lookup),
-            ("lookup (committed)", &c.lookup),
-            ("quote", &l.quote),
-            ("quote (committed)", &c.quote),
-            ("transfer", &l.transfer),
-            ("transfer (committed)", &c.transfer),
+        for (name, p, all) in [
+            ("driver start lag (scheduling)", &self.start_lag_ms, None),
+            ("end to end (from intended start)", &l.e2e, None),
+            ("end to end (committed)", &c.e2e, Some(&l.e2e)),
+            ("end to end (from actual start)", &l.e2e_raw, None),
+            ("lookup", &l.lookup, None),
+            ("lookup (committed)", &c.lookup, Some(&l.lookup)),
+            ("quote", &l.quote, None),
+            ("quote (committed)", &c.quote, Some(&l.quote)),
+            ("transfer", &l.transfer, None),
+            ("transfer (committed)", &c.transfer, Some(&l.transfer)),
         ] {
-            if p.count > 0 {
+            // A committed-only row that equals the all-outcomes row says nothing new.
+            if p.count > 0 && all.is_none_or(|a| a != p) {
                 m.push_str(&format!(
                     "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
                     p.count, p.p50, p.p90, p.p95, p.p99, p.max
@@ -202,4 +203,3 @@ impl Report {
         }
     }
 }
-

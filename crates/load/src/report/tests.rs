@@ -183,8 +183,7 @@ fn merge_of_replica_reports_equals_the_report_of_the_whole() {
     let reread: Vec<Report> = parts
         .iter()
         .map(|p| {
-            let mut r: Report =
-                serde_json::from_slice(&serde_json::to_vec(p).unwrap()).unwrap();
+            let mut r: Report = serde_json::from_slice(&serde_json::to_vec(p).unwrap()).unwrap();
             r.histograms =
                 crate::histograms::HistogramSet::from_json(&p.histograms.to_json()).unwrap();
             r
@@ -195,7 +194,6 @@ fn merge_of_replica_reports_equals_the_report_of_the_whole() {
     other[1].scenario = "different".into();
     assert!(merge(&other).unwrap_err().contains("ran 'different'"));
 }
-
 
 /// Gives reports the identity of replicas 0..n of one run.
 fn replicas(parts: &[Report]) -> Vec<Report> {
@@ -234,7 +232,9 @@ fn accounting_compares_the_schedulers_count_with_the_outcomes() {
     let short = r.finish(1000);
     assert!(!short.adds_up());
     assert_eq!(short.verdict(), "ACCOUNTING FAILED");
-    assert!(short.to_markdown().contains("ACCOUNTING FAILED: the scheduler started 1000 arrivals but 999"));
+    assert!(short
+        .to_markdown()
+        .contains("ACCOUNTING FAILED: the scheduler started 1000 arrivals but 999"));
     // A lost iteration is an outcome, shown loudly, never a hole.
     let mut r = Recorder::new(&scenario, time::OffsetDateTime::UNIX_EPOCH);
     let mut lost = sample(5);
@@ -267,10 +267,18 @@ fn timeouts_and_rejections_are_in_the_headline_percentiles() {
     let rep = r.finish(100);
     assert_eq!(rep.latency_ms.e2e.count, 100);
     assert_eq!(rep.latency_committed_ms.e2e.count, 95);
-    assert!(rep.latency_ms.e2e.p99 >= 29_000.0, "{:?}", rep.latency_ms.e2e);
+    assert!(
+        rep.latency_ms.e2e.p99 >= 29_000.0,
+        "{:?}",
+        rep.latency_ms.e2e
+    );
     assert!(rep.latency_committed_ms.e2e.p99 < 100.0);
     assert!(rep.latency_ms.lookup.p99 >= 29_000.0);
-    let p99 = rep.thresholds.iter().find(|t| t.name == "e2e_p99_ms").unwrap();
+    let p99 = rep
+        .thresholds
+        .iter()
+        .find(|t| t.name == "e2e_p99_ms")
+        .unwrap();
     assert!(!p99.ok, "the threshold judges all outcomes: {p99:?}");
 }
 
@@ -314,14 +322,41 @@ fn crosscheck_agrees_only_within_what_the_driver_cannot_know() {
     let uncertain = rep.timed_out + rep.failed_after_send + rep.lost;
     assert!(uncertain > 0);
     let states = |n: u64| [("COMMITTED".to_owned(), n)].into_iter().collect();
-    let c = CrossCheck::judge("hub emulator", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed));
+    let c = CrossCheck::judge(
+        "hub emulator",
+        "0badcafe",
+        rep.committed,
+        rep.uncertain(),
+        states(rep.committed),
+    );
     assert!(c.agrees && c.summary.starts_with("cross-check agrees"));
-    let c = CrossCheck::judge("hub emulator", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed + uncertain));
+    let c = CrossCheck::judge(
+        "hub emulator",
+        "0badcafe",
+        rep.committed,
+        rep.uncertain(),
+        states(rep.committed + uncertain),
+    );
     assert!(c.agrees);
-    let c = CrossCheck::judge("hub emulator", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed - 1));
+    let c = CrossCheck::judge(
+        "hub emulator",
+        "0badcafe",
+        rep.committed,
+        rep.uncertain(),
+        states(rep.committed - 1),
+    );
     assert!(!c.agrees);
-    assert!(c.summary.starts_with(&format!("CROSS-CHECK FAILED: driver {} committed", rep.committed)));
-    let c = CrossCheck::judge("ledger", "0badcafe", rep.committed, rep.uncertain(), states(rep.committed + uncertain + 1));
+    assert!(c.summary.starts_with(&format!(
+        "CROSS-CHECK FAILED: driver {} committed",
+        rep.committed
+    )));
+    let c = CrossCheck::judge(
+        "ledger",
+        "0badcafe",
+        rep.committed,
+        rep.uncertain(),
+        states(rep.committed + uncertain + 1),
+    );
     assert!(!c.agrees);
     let mut failed = rep.clone();
     failed.crosscheck = Some(c);
