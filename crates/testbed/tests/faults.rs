@@ -1,0 +1,192 @@
+//! The fault suite: a hub killed mid-run, a payee that stops answering, a payee that answers
+//! twice. In each, the accounting identity holds (the scheduler's count against the outcomes)
+//! and the cross-check reports what the switch's own ledger saw. Real hub emulator, real
+//! simulators, onboarding and numbers through the admin APIs, through `testbed::execute` — the
+//! path `perfbed local`, `run` and `suite` take.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use load::scenario::{Corridor, Stage};
+use load::{Flow, Payers, Scenario};
+use sim::SimConfig;
+use std::time::Duration;
+
+const SECRET: &str = "faults-secret";
+
+struct Bed {
+    hub: hub::Running,
+    admin: ops::Admin,
+    payer: sim::Running,
+    payee: sim::Running,
+}
+
+async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
+    let hub = hub::start(
+        hub::Hub::new(
+            hub::HubConfig {
+                sweep_every: Duration::from_millis(200),
+                ..hub::HubConfig::default()
+            },
+            None,
+        ),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", hub.addr);
+    let start = |f: &str, edit: Option<&mut dyn FnMut(&mut sim::Behaviour)>| {
+        let mut c = SimConfig::new(&[f.to_owned()], &url);
+        c.ilp_secret = SECRET.into();
+        if let Some(edit) = edit {
+            edit(c.fsps.get_mut(f).unwrap());
+        }
+        sim::Sim::new(c, fspiop::jws::KeyStore::new(), None).unwrap()
+    };
+    let payer = sim::start(start("perffsp1", None), "127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap();
+    let mut payee_edit = Some(payee);
+    let mut edit = |b: &mut sim::Behaviour| {
+        if let Some(f) = payee_edit.take() {
+            f(b);
+        }
+    };
+    let payee = sim::start(
+        start("perffsp5", Some(&mut edit)),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let admin = ops::Admin::plain(&format!("{url}/admin"));
+    ops::onboard(
+        &admin,
+        &ops::Onboarding {
+            currency: "XXX".into(),
+            ndc: 1_000_000,
+            funds: 1_000_000,
+            dfsps: vec![
+                ops::Dfsp {
+                    name: "perffsp1".into(),
+                    callback_base: format!("http://{}", payer.addr),
+                },
+                ops::Dfsp {
+                    name: "perffsp5".into(),
+                    callback_base: format!("http://{}", payee.addr),
+                },
+            ],
+        },
+    )
+    .await
+    .unwrap();
+    let oracle = ops::Admin::plain(&format!("{url}/oracle"));
+    let range = ops::msisdn::Range::of("perffsp5", 50).unwrap();
+    ops::msisdn::seed_oracle(&oracle, &range, "XXX", &Default::default())
+        .await
+        .unwrap();
+    Bed {
+        hub,
+        admin,
+        payer,
+        payee,
+    }
+}
+
+fn scenario(rate: f64, secs: u64) -> Scenario {
+    let mut s = Scenario::constant("faults", Flow::P2p, rate, Duration::from_secs(secs));
+    s.stages = vec![Stage {
+        rate,
+        duration: Duration::from_secs(secs),
+        ramp: false,
+    }];
+    s.corridors = vec![Corridor {
+        payer: "perffsp1".into(),
+        payee: "perffsp5".into(),
+        weight: 1.0,
+    }];
+    s.msisdns_per_fsp = 50;
+    s.timeout = Duration::from_secs(2);
+    s
+}
+
+fn target(bed: &Bed) -> testbed::Target {
+    testbed::Target {
+        payers: Payers::new(&[bed.payer.sim().clone()], SECRET),
+        ledger: testbed::Ledger::Emulator(bed.admin.clone()),
+        testbed: None,
+    }
+}
+
+fn options() -> testbed::Options {
+    testbed::Options {
+        crosscheck: true,
+        ..testbed::Options::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payee_that_stops_answering() {
+    let bed = bed(|_| {}).await;
+    let t = target(&bed);
+    let out = tempfile::tempdir().unwrap();
+    let s = scenario(30.0, 4);
+    let run = {
+        let s = s.clone();
+        let dir = out.path().to_owned();
+        tokio::spawn(async move { testbed::execute(&s, &t, &dir, &options()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bed.payee.shutdown(Duration::from_millis(100)).await;
+    let outcome = run.await.unwrap().unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    // The schedule: 30/s for 4 s.
+    assert_eq!(r.arrivals, 120);
+    assert!(r.adds_up(), "{}", r.accounting_line());
+    assert!(r.committed > 0 && r.committed < 120, "{:?}", r.errors_by_code);
+    let c = r.crosscheck.as_ref().expect("the hub was asked");
+    assert_eq!(c.source, "hub emulator");
+    assert_eq!(c.driver_committed, r.committed);
+    assert!(c.agrees, "{}", c.summary);
+    // What the switch saw: only the committed ones committed, the rest prepared and then not.
+    assert_eq!(c.switch_committed, r.committed, "{:?}", c.switch_by_state);
+    assert!(
+        outcome.passed() == r.passed,
+        "only the thresholds decide: accounting and cross-check hold"
+    );
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_mid_run() {
+    let bed = bed(|_| {}).await;
+    let t = target(&bed);
+    let out = tempfile::tempdir().unwrap();
+    let s = scenario(30.0, 4);
+    let run = {
+        let dir = out.path().to_owned();
+        tokio::spawn(async move { testbed::execute(&s, &t, &dir, &options()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bed.hub.shutdown(Duration::from_millis(100)).await;
+    let outcome = run.await.unwrap().unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    assert_eq!(r.arrivals, 120);
+    assert!(r.adds_up(), "{}", r.accounting_line());
+    assert!(r.committed > 0, "some committed before the hub died");
+    assert!(r.not_sent > 0, "later arrivals found no hub: {:?}", r.errors_by_code);
+    // A dead switch cannot be asked: the report says so instead of inventing agreement.
+    assert!(r.crosscheck.is_none());
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("cross-check failed to ask the switch")),
+        "{:?}",
+        r.notes
+    );
+    // The result folder is complete.
+    assert!(outcome.dir.join("histograms.json").is_file());
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+}
