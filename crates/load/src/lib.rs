@@ -238,7 +238,8 @@ async fn iteration(
     );
     let fail = |e: FlowError| match e {
         FlowError::Timeout => Outcome::TimedOut,
-        FlowError::Send(reason) => Outcome::NotSent(reason),
+        FlowError::NotSent(reason) => Outcome::NotSent(reason),
+        FlowError::FailedAfterSend(reason) => Outcome::NotSent(format!("after send: {reason}")),
         FlowError::Rejected { code, .. } => Outcome::Rejected(code),
         FlowError::Sync { code, status } => {
             Outcome::Rejected(code.unwrap_or_else(|| format!("HTTP {status}")))

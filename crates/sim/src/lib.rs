@@ -185,31 +185,49 @@ impl Sim {
         self.config.max_in_flight - self.permits.available_permits()
     }
 
+    /// Counts a refused callback: an anomaly of the flow it failed, or a late one.
+    fn count_invalid(&self, resolved: pending::Resolved, kind: Anomaly) {
+        match resolved {
+            pending::Resolved::Delivered => self.metrics.anomaly(kind.as_str()),
+            pending::Resolved::Late => self.metrics.late_callback(),
+            pending::Resolved::Nobody => {}
+        }
+    }
+
     fn serves(&self, fsp: &str) -> bool {
         self.config.fsps.contains_key(fsp)
     }
 
-    /// Sends one FSPIOP request as `source` (signed when JWS is on) and returns the response.
-    async fn send(&self, out: Outbound) -> Result<http::Response<Bytes>, FlowError> {
-        let signer = if self.config.jws {
-            Some(
-                self.keys
-                    .signing(&out.source)
-                    .ok_or_else(|| FlowError::Send(format!("no signing key for {}", out.source)))?,
-            )
-        } else {
-            None
-        };
+    /// Sends one FSPIOP request as `source` (signed when JWS is on) and returns the response,
+    /// within `timeout` (the client's own timeout applies when shorter). A failure says whether
+    /// the request may have left ([`FlowError::FailedAfterSend`]) or not
+    /// ([`FlowError::NotSent`]).
+    async fn send(
+        &self,
+        out: Outbound,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, FlowError> {
+        let signer =
+            if self.config.jws {
+                Some(self.keys.signing(&out.source).ok_or_else(|| {
+                    FlowError::NotSent(format!("no signing key for {}", out.source))
+                })?)
+            } else {
+                None
+            };
         let mut req = out
             .build(signer)
-            .map_err(|e| FlowError::Send(e.to_string()))?;
+            .map_err(|e| FlowError::NotSent(e.to_string()))?;
         // The request leaves now, signed: its send time goes into our tracestate entry (not a
         // signed header), so signing counts as simulator time, not switch time.
         stamp_sent(req.headers_mut());
         self.client
-            .send(req)
+            .send_within(req, timeout)
             .await
-            .map_err(|e| FlowError::Send(e.to_string()))
+            .map_err(|e| match e.sent() {
+                true => FlowError::FailedAfterSend(e.to_string()),
+                false => FlowError::NotSent(e.to_string()),
+            })
     }
 
     /// Sends a callback in the background, holding `permit` until it is done.
@@ -227,7 +245,7 @@ impl Sim {
             }
             let started = Instant::now();
             let url = out.url.clone();
-            let ok = match sim.send(out).await {
+            let ok = match sim.send(out, sim.config.http_timeout).await {
                 Ok(resp) if resp.status().is_success() => true,
                 Ok(resp) => {
                     tracing::debug!(%url, status = %resp.status(), body = %String::from_utf8_lossy(resp.body()), "callback refused");
@@ -521,15 +539,18 @@ fn handle(
                 } else {
                     Anomaly::InvalidCallback
                 };
-                if sim.pending.resolve(
+                let trace = headers
+                    .get(trace::TRACEPARENT)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(trace::trace_id);
+                let resolved = sim.pending.resolve(
                     &key,
                     dest,
+                    trace,
                     &Callback::Invalid(kind),
                     pending::Delivered::at(received),
-                ) > 0
-                {
-                    sim.metrics.anomaly(kind.as_str());
-                }
+                );
+                sim.count_invalid(resolved, kind);
             }
             return Err(e);
         }

@@ -1129,3 +1129,213 @@ async fn the_reference_library_accepts_every_callback() {
     }
     sim.shutdown(Duration::from_secs(1)).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// "Not sent" means the request never left; late answers complete nothing.
+
+/// A hub that accepts the connection, reads one whole request and drops the connection
+/// without answering.
+async fn hub_that_hangs_up() -> (String, Arc<Mutex<usize>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let read = Arc::new(Mutex::new(0usize));
+    let r = read.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= i + 4 + len {
+                            *r.lock().unwrap() += 1;
+                            return; // drops the connection: no response
+                        }
+                    }
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), read)
+}
+
+#[tokio::test]
+async fn a_request_the_hub_read_and_dropped_failed_after_send_and_its_late_answer_completes_nothing(
+) {
+    let (url, read) = hub_that_hangs_up().await;
+    let payer = start_sim(&["perffsp1"], &url, false, |_| {}).await;
+    let sim = payer.sim().clone();
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 1), "10");
+    let err = sim
+        .quote("perffsp1", "perffsp5", &q, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FlowError::FailedAfterSend(_)), "{err:?}");
+    assert_eq!(*read.lock().unwrap(), 1, "the hub read the whole request");
+    assert_eq!(sim.waiting(), 0);
+    // The switch had the request: its answer may still come, and is then late.
+    let (status, _) = send_as(
+        "perffsp5",
+        Some("perffsp1"),
+        Method::PUT,
+        format!("http://{}/quotes/{}/error", payer.addr, q.quote_id),
+        Some(br#"{"errorInformation":{"errorCode":"5101","errorDescription":"late"}}"#.to_vec()),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sim.metrics().late_callbacks_total(), 1);
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_request_to_a_hub_nobody_listens_on_was_not_sent() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let payer = start_sim(
+        &["perffsp1"],
+        &format!("http://127.0.0.1:{port}"),
+        false,
+        |_| {},
+    )
+    .await;
+    let sim = payer.sim().clone();
+    let err = sim
+        .lookup(
+            "perffsp1",
+            PartyIdType::Msisdn,
+            &msisdn(5, 1),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FlowError::NotSent(_)), "{err:?}");
+    assert_eq!(sim.waiting(), 0);
+    // Nothing left behind: an answer for that number would be nobody's, not a late one.
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Sends the payee's `PUT /parties/MSISDN/{number}` answer (party name `name`) to the payer,
+/// carrying `traceparent` when given (a payee that echoes the request's trace).
+async fn answer_lookup(payer: SocketAddr, number: &str, name: &str, traceparent: Option<&str>) {
+    let body = json!({ "party": {
+        "name": name,
+        "partyIdInfo": { "partyIdType": "MSISDN", "partyIdentifier": number, "fspId": "perffsp5" },
+    }});
+    let extra = traceparent
+        .map(|t| {
+            vec![(
+                http::HeaderName::from_static("traceparent"),
+                http::HeaderValue::from_str(t).unwrap(),
+            )]
+        })
+        .unwrap_or_default();
+    let req = Outbound {
+        method: Method::PUT,
+        url: format!("http://{payer}/parties/MSISDN/{number}"),
+        version: Version::V1_1,
+        source: "perffsp5".into(),
+        destination: Some("perffsp1".into()),
+        body: Some(Bytes::from(serde_json::to_vec(&body).unwrap())),
+        extra,
+    }
+    .build(None)
+    .unwrap();
+    let resp = client().send(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+type LookupTask = tokio::task::JoinHandle<Result<sim::Received<PartiesPut>, FlowError>>;
+
+fn spawn_lookup(sim: &Arc<Sim>, number: &str, timeout: Duration) -> LookupTask {
+    let (sim, number) = (sim.clone(), number.to_owned());
+    tokio::spawn(async move {
+        sim.lookup("perffsp1", PartyIdType::Msisdn, &number, timeout)
+            .await
+    })
+}
+
+fn party_name(r: Result<sim::Received<PartiesPut>, FlowError>) -> String {
+    r.unwrap().party.name.clone().unwrap()
+}
+
+#[tokio::test]
+async fn a_late_lookup_answer_never_completes_a_newer_lookup_of_the_same_number() {
+    // The hub records the lookups; the test answers them as the payee would, in order, without
+    // a trace id (a payee or switch that does not carry trace context).
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, false, |_| {}).await;
+    let sim = payer.sim().clone();
+    let number = msisdn(5, 21);
+
+    let first = spawn_lookup(&sim, &number, Duration::from_millis(300));
+    hub.next().await;
+    assert_eq!(first.await.unwrap().unwrap_err(), FlowError::Timeout);
+    let second = spawn_lookup(&sim, &number, Duration::from_secs(5));
+    hub.next().await;
+    // The first lookup's answer arrives late, while the second waits.
+    answer_lookup(payer.addr, &number, "first", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "the late answer completed the newer lookup"
+    );
+    answer_lookup(payer.addr, &number, "second", None).await;
+    assert_eq!(party_name(second.await.unwrap()), "second");
+    assert_eq!(sim.metrics().late_callbacks_total(), 1);
+
+    // A late answer and no answer of its own: the newer lookup times out.
+    let third = spawn_lookup(&sim, &number, Duration::from_millis(300));
+    hub.next().await;
+    assert_eq!(third.await.unwrap().unwrap_err(), FlowError::Timeout);
+    let fourth = spawn_lookup(&sim, &number, Duration::from_millis(600));
+    hub.next().await;
+    answer_lookup(payer.addr, &number, "third", None).await;
+    assert_eq!(fourth.await.unwrap().unwrap_err(), FlowError::Timeout);
+    assert_eq!(sim.metrics().late_callbacks_total(), 2);
+    let metrics = client()
+        .send(
+            http::Request::get(format!("http://{}/metrics", payer.addr))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(text.contains("perffsp_late_callbacks_total 2"), "{text}");
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_lookup_answer_carrying_the_requests_trace_goes_to_that_lookup_in_any_order() {
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, false, |_| {}).await;
+    let sim = payer.sim().clone();
+    let number = msisdn(5, 22);
+
+    let first = spawn_lookup(&sim, &number, Duration::from_millis(300));
+    let trace1 = hub.next().await.header("traceparent").unwrap().to_owned();
+    assert_eq!(first.await.unwrap().unwrap_err(), FlowError::Timeout);
+    let second = spawn_lookup(&sim, &number, Duration::from_secs(5));
+    let trace2 = hub.next().await.header("traceparent").unwrap().to_owned();
+    // Out of order: the second lookup's own answer first, then the first's, late.
+    answer_lookup(payer.addr, &number, "second", Some(&trace2)).await;
+    assert_eq!(party_name(second.await.unwrap()), "second");
+    answer_lookup(payer.addr, &number, "first", Some(&trace1)).await;
+    assert_eq!(sim.metrics().late_callbacks_total(), 1);
+    payer.shutdown(Duration::from_secs(1)).await;
+}
