@@ -142,11 +142,11 @@ impl Sim {
             }
         }
         let keys = Arc::new(keys);
-        let jws_policy = config.jws.then(|| JwsPolicy {
-            keys: keys.clone(),
-            mode: config.verify_mode,
-            hub_id: config.hub_id.clone(),
-        });
+        // The hub signs its own messages exactly when its public key is configured (`Hub.pem`
+        // in the keys directory, or `--hub-key`): then they must be signed and verify.
+        let jws_policy = config
+            .jws
+            .then(|| JwsPolicy::new(keys.clone(), config.verify_mode, config.hub_id.clone()));
         let client = HttpClient::new(ClientOptions {
             tls: client_tls,
             timeout: config.http_timeout,
@@ -173,6 +173,12 @@ impl Sim {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Whether the hub's own messages must be signed: JWS is on and the key store holds a
+    /// public key for the hub id. Otherwise unsigned messages from the hub are accepted.
+    pub fn hub_signs(&self) -> bool {
+        self.jws_policy.as_ref().is_some_and(|p| p.hub_signs)
     }
 
     /// Payer flows waiting for a callback right now.
@@ -286,6 +292,7 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "status": "OK",
         "fsps": sim.config.fsps.keys().collect::<Vec<_>>(),
         "jws": sim.config.jws,
+        "hubSigns": sim.hub_signs(),
         "callbacksInFlight": sim.callbacks_in_flight(),
         // Unix ms: `perfbed preflight` measures clock skew with it.
         "time": trace::now_us() / 1000,

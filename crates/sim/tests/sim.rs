@@ -1339,3 +1339,130 @@ async fn a_lookup_answer_carrying_the_requests_trace_goes_to_that_lookup_in_any_
     assert_eq!(sim.metrics().late_callbacks_total(), 1);
     payer.shutdown(Duration::from_secs(1)).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Trust boundaries: a hub that signs, relay receipt times.
+
+/// A payer (perffsp1, JWS on) whose key store holds `verifying`'s public keys.
+async fn payer_with_keys(hub: &str, verifying: &[&str]) -> sim::Running {
+    let mut config = SimConfig::new(&["perffsp1".to_owned()], hub);
+    config.jws = true;
+    config.verify_mode = VerifyMode::Strict;
+    let sim = Sim::new(config, store(&["perffsp1"], verifying), None).unwrap();
+    sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap()
+}
+
+/// The hub's `3204` for a lookup, sent to the payer as `Hub`: signed with the hub's key, with
+/// `signer`'s key (a forgery), or unsigned.
+async fn hub_says_not_found(payer: SocketAddr, number: &str, signer: Option<&str>) -> (u16, Value) {
+    let key = signer.map(|s| SigningKey::from_pem(pair(s).private.as_bytes()).unwrap());
+    let req = Outbound {
+        method: Method::PUT,
+        url: format!("http://{payer}/parties/MSISDN/{number}/error"),
+        version: Version::V1_1,
+        source: "Hub".into(),
+        destination: Some("perffsp1".into()),
+        body: Some(Bytes::from_static(
+            br#"{"errorInformation":{"errorCode":"3204","errorDescription":"Party not found"}}"#,
+        )),
+        extra: vec![],
+    }
+    .build(key.as_ref())
+    .unwrap();
+    let resp = client().send(req).await.unwrap();
+    let body = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+    (resp.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn with_the_hubs_key_configured_hub_messages_must_be_signed_and_verify() {
+    let mut hub = TestHub::start().await;
+    let payer = payer_with_keys(&hub.url, &["perffsp5", "Hub"]).await;
+    let sim = payer.sim().clone();
+    assert!(sim.hub_signs());
+    let t = Duration::from_secs(5);
+
+    // Unsigned: refused (3105), and the waiting lookup learns why.
+    let number = msisdn(5, 31);
+    let lookup = spawn_lookup(&sim, &number, t);
+    hub.next().await;
+    let (status, body) = hub_says_not_found(payer.addr, &number, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorInformation"]["errorCode"], "3105", "{body}");
+    let description = body["errorInformation"]["errorDescription"]
+        .as_str()
+        .unwrap();
+    assert!(
+        description.contains("'Hub' signs its messages"),
+        "{description}"
+    );
+    assert_eq!(
+        lookup.await.unwrap().unwrap_err(),
+        FlowError::Anomaly(sim::Anomaly::JwsInvalid)
+    );
+
+    // Signed by someone else's key under the hub's name: refused.
+    let lookup = spawn_lookup(&sim, &number, t);
+    hub.next().await;
+    let (status, body) = hub_says_not_found(payer.addr, &number, Some("perffsp5")).await;
+    assert_eq!(
+        (status, body["errorInformation"]["errorCode"].clone()),
+        (400, json!("3105"))
+    );
+    assert_eq!(
+        lookup.await.unwrap().unwrap_err(),
+        FlowError::Anomaly(sim::Anomaly::JwsInvalid)
+    );
+
+    // Signed with the hub's key: accepted, the lookup is rejected by the hub.
+    let lookup = spawn_lookup(&sim, &number, t);
+    hub.next().await;
+    let (status, body) = hub_says_not_found(payer.addr, &number, Some("Hub")).await;
+    assert_eq!(status, 200, "{body}");
+    let err = lookup.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+    assert_eq!(sim.metrics().jws_failure_total(), 2);
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn without_a_hub_key_the_hubs_own_messages_are_accepted_unsigned() {
+    let mut hub = TestHub::start().await;
+    let payer = payer_with_keys(&hub.url, &["perffsp5"]).await;
+    let sim = payer.sim().clone();
+    assert!(!sim.hub_signs());
+    let number = msisdn(5, 32);
+    // Unsigned, or signed with a key nobody configured: both accepted as the hub's word.
+    for signer in [None, Some("Hub")] {
+        let lookup = spawn_lookup(&sim, &number, Duration::from_secs(5));
+        hub.next().await;
+        let (status, body) = hub_says_not_found(payer.addr, &number, signer).await;
+        assert_eq!(status, 200, "{signer:?}: {body}");
+        let err = lookup.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "Hub"),
+            "{signer:?}: {err:?}"
+        );
+    }
+    // Any other source still has to sign.
+    let (status, body) = send_as(
+        "perffsp5",
+        Some("perffsp1"),
+        Method::PUT,
+        format!("http://{}/parties/MSISDN/{number}/error", payer.addr),
+        Some(br#"{"errorInformation":{"errorCode":"3204","errorDescription":"x"}}"#.to_vec()),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["errorInformation"]["errorCode"],
+        "3105"
+    );
+    payer.shutdown(Duration::from_secs(1)).await;
+}
