@@ -1232,18 +1232,27 @@ async fn a_request_to_a_hub_nobody_listens_on_was_not_sent() {
 /// Sends the payee's `PUT /parties/MSISDN/{number}` answer (party name `name`) to the payer,
 /// carrying `traceparent` when given (a payee that echoes the request's trace).
 async fn answer_lookup(payer: SocketAddr, number: &str, name: &str, traceparent: Option<&str>) {
+    let extra: Vec<(&str, String)> = traceparent
+        .map(|t| vec![("traceparent", t.to_owned())])
+        .unwrap_or_default();
+    answer_lookup_with(payer, number, name, &extra).await;
+}
+
+/// [`answer_lookup`] with extra headers.
+async fn answer_lookup_with(payer: SocketAddr, number: &str, name: &str, extra: &[(&str, String)]) {
     let body = json!({ "party": {
         "name": name,
         "partyIdInfo": { "partyIdType": "MSISDN", "partyIdentifier": number, "fspId": "perffsp5" },
     }});
-    let extra = traceparent
-        .map(|t| {
-            vec![(
-                http::HeaderName::from_static("traceparent"),
-                http::HeaderValue::from_str(t).unwrap(),
-            )]
+    let extra = extra
+        .iter()
+        .map(|(k, v)| {
+            (
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            )
         })
-        .unwrap_or_default();
+        .collect();
     let req = Outbound {
         method: Method::PUT,
         url: format!("http://{payer}/parties/MSISDN/{number}"),
@@ -1465,4 +1474,92 @@ async fn without_a_hub_key_the_hubs_own_messages_are_accepted_unsigned() {
         "3105"
     );
     payer.shutdown(Duration::from_secs(1)).await;
+}
+
+fn replicas(index: u16, peers: [&str; 2]) -> Option<sim::Replicas> {
+    Some(sim::Replicas::new(index, 2, peers.iter().map(|p| (*p).to_owned()).collect()).unwrap())
+}
+
+#[tokio::test]
+async fn relay_receipt_times_are_honoured_only_from_peer_replicas() {
+    let mut hub = TestHub::start().await;
+    const NOWHERE: &str = "http://127.0.0.1:9";
+    // B is replica 1 of 2; A (replica 0) relays B's callbacks to it.
+    let b = start_sim(&["perffsp1"], &hub.url, false, |c| {
+        c.replicas = replicas(1, [NOWHERE, NOWHERE]);
+    })
+    .await;
+    let b_url = format!("http://{}", b.addr);
+    let a = start_sim(&["perffsp1"], &hub.url, false, |c| {
+        c.replicas = replicas(0, [NOWHERE, &b_url]);
+    })
+    .await;
+    let number = msisdn(5, 1); // index 1: replica 1's number
+    let t = Duration::from_secs(5);
+
+    // The answer lands on A, which relays it to B with its receipt time: honoured.
+    let lookup = spawn_lookup(b.sim(), &number, t);
+    hub.next().await;
+    answer_lookup(a.addr, &number, "via A", None).await;
+    assert_eq!(party_name(lookup.await.unwrap()), "via A");
+    assert_eq!(a.sim().metrics().relayed_total(), 1);
+    assert_eq!(b.sim().metrics().relay_headers_dropped_total(), 0);
+
+    // Straight to B, claiming to have arrived 10 s ago: without a MAC, or with a wrong one,
+    // the claim is dropped (counted) and the callback counts as received now.
+    let ten_s_ago = (std::time::SystemTime::now() - Duration::from_secs(10))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .to_string();
+    let forged_mac = "00".repeat(32);
+    let forgeries: [Vec<(&str, String)>; 2] = [
+        vec![("x-perfbed-relayed-at", ten_s_ago.clone())],
+        vec![
+            ("x-perfbed-relayed-at", ten_s_ago.clone()),
+            ("x-perfbed-relay-mac", forged_mac),
+        ],
+    ];
+    for (i, extra) in forgeries.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let lookup = spawn_lookup(b.sim(), &number, t);
+        hub.next().await;
+        answer_lookup_with(b.addr, &number, "forged", extra).await;
+        let got = lookup.await.unwrap().unwrap();
+        assert!(got.at >= started, "forgery {i}: receipt backdated");
+        assert_eq!(
+            b.sim().metrics().relay_headers_dropped_total(),
+            i as u64 + 1
+        );
+    }
+
+    // C runs alone (no replicas): even a genuine relay's receipt time is dropped.
+    let c = start_sim(&["perffsp1"], &hub.url, false, |_| {}).await;
+    let c_url = format!("http://{}", c.addr);
+    let a2 = start_sim(&["perffsp1"], &hub.url, false, |c| {
+        c.replicas = replicas(0, [NOWHERE, &c_url]);
+    })
+    .await;
+    let lookup = spawn_lookup(c.sim(), &number, t);
+    hub.next().await;
+    answer_lookup(a2.addr, &number, "via A2", None).await;
+    assert_eq!(party_name(lookup.await.unwrap()), "via A2");
+    assert_eq!(a2.sim().metrics().relayed_total(), 1);
+    assert_eq!(c.sim().metrics().relay_headers_dropped_total(), 1);
+    let metrics = client()
+        .send(
+            http::Request::get(format!("{c_url}/metrics"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(
+        text.contains("perffsp_relay_headers_dropped_total 1"),
+        "{text}"
+    );
+    for s in [a, a2, b, c] {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
 }
