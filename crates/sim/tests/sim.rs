@@ -823,7 +823,9 @@ async fn payer_api_runs_lookup_quote_transfer_through_a_hub() {
         "{err:?}"
     );
 
-    // A hub that tampers with the fulfilment: the signature no longer verifies → anomaly.
+    // A hub that rewrites the payee's signed PUT /transfers (COMMITTED → RESERVED): the
+    // signature no longer verifies → JwsInvalid. (A correctly signed wrong fulfilment or state
+    // is `a_correctly_signed_transfer_callback_with_a_wrong_fulfilment_or_state_is_an_anomaly`.)
     fn flip(seen: &mut Seen) {
         if seen.method == Method::PUT && seen.path.starts_with("/transfers/") {
             let text = String::from_utf8(seen.body.to_vec())
@@ -1562,4 +1564,116 @@ async fn relay_receipt_times_are_honoured_only_from_peer_replicas() {
     for s in [a, a2, b, c] {
         s.shutdown(Duration::from_secs(1)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A payee that signs what it sends, and sends the wrong thing.
+
+#[tokio::test]
+async fn a_correctly_signed_transfer_callback_with_a_wrong_fulfilment_or_state_is_an_anomaly() {
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, true, |_| {}).await;
+    let payee = start_sim(&["perffsp5"], &hub.url, true, |_| {}).await;
+    hub.route("perffsp1", &format!("http://{}", payer.addr));
+    hub.route("perffsp5", &format!("http://{}", payee.addr));
+    let sim = payer.sim().clone();
+    let t = Duration::from_secs(5);
+    // Real quotes from the payee; then the payee stops answering and the test answers each
+    // transfer itself, signed with the payee's key.
+    let mut transfers = Vec::new();
+    for i in 0..4 {
+        let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 40 + i), "10");
+        let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+        transfers.push(transfer_from(&q, &quote));
+    }
+    hub.routes.lock().unwrap().remove("perffsp5");
+    while hub.rx.try_recv().is_ok() {}
+    let right = |t: &TransfersPost| {
+        IlpSecret::new(b"perfbed-test-ilp-secret")
+            .fulfil(&t.ilp_packet)
+            .unwrap()
+    };
+    let wrong = |t: &TransfersPost| {
+        IlpSecret::new(b"another secret")
+            .fulfil(&t.ilp_packet)
+            .unwrap()
+    };
+    let put = |state: TransferState, fulfilment: Option<IlpFulfilment>| TransfersPut {
+        completed_timestamp: Some(DateTime::from_offset_date_time(
+            time::OffsetDateTime::now_utc(),
+        )),
+        extension_list: None,
+        fulfilment,
+        transfer_state: state,
+    };
+    let cases = [
+        (
+            "committed with another fulfilment",
+            put(TransferState::Committed, Some(wrong(&transfers[0]))),
+            FlowError::Anomaly(sim::Anomaly::FulfilmentMismatch),
+        ),
+        (
+            "reserved, with the right fulfilment",
+            put(TransferState::Reserved, Some(right(&transfers[1]))),
+            FlowError::Anomaly(sim::Anomaly::UnexpectedState),
+        ),
+        (
+            "aborted without an error",
+            put(TransferState::Aborted, None),
+            FlowError::Anomaly(sim::Anomaly::UnexpectedState),
+        ),
+        (
+            "received",
+            put(TransferState::Received, None),
+            FlowError::Anomaly(sim::Anomaly::UnexpectedState),
+        ),
+    ];
+    // The cases differ from a success only in what they say, not in their signature.
+    assert_ne!(right(&transfers[0]), wrong(&transfers[0]));
+    for ((what, body, expected), tr) in cases.into_iter().zip(&transfers) {
+        let flow = {
+            let (sim, tr) = (sim.clone(), tr.clone());
+            tokio::spawn(async move { sim.transfer("perffsp1", &tr, t).await })
+        };
+        let post = hub.next().await;
+        assert_eq!(post.path, "/transfers", "{what}");
+        let (status, answer) = send_as(
+            "perffsp5",
+            Some("perffsp1"),
+            Method::PUT,
+            format!("http://{}/transfers/{}", payer.addr, tr.transfer_id),
+            Some(fspiop::json::to_canonical_vec(&body)),
+            true,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{what}: signed and well-formed: {answer:?}"
+        );
+        let result = flow.await.unwrap();
+        assert_eq!(result.unwrap_err(), expected, "{what}: never committed");
+    }
+    let metrics = client()
+        .send(
+            http::Request::get(format!("http://{}/metrics", payer.addr))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    for line in [
+        "perffsp_payer_anomalies_total{kind=\"fulfilment_mismatch\"} 1",
+        "perffsp_payer_anomalies_total{kind=\"unexpected_state\"} 3",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert_eq!(
+        sim.metrics().jws_failure_total(),
+        0,
+        "every signature verified"
+    );
+    payer.shutdown(Duration::from_secs(1)).await;
+    payee.shutdown(Duration::from_secs(1)).await;
 }
