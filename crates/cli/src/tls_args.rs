@@ -149,18 +149,32 @@ pub(crate) struct JwsArgs {
     /// How incoming signatures are verified.
     #[arg(long, value_enum, default_value = "raw")]
     pub jws_verify: VerifyArg,
+    /// The hub's JWS public key (PEM), for a hub that signs its own messages (JWS_SIGN). With
+    /// it, or with <hub id>.pem in --keys, messages from the hub must be signed and verify;
+    /// without, the hub's own messages are accepted unsigned.
+    #[arg(long, value_name = "FILE", requires = "keys")]
+    pub hub_key: Option<PathBuf>,
 }
 
 impl JwsArgs {
-    /// Loads the keys and turns JWS on in `config` when there are any.
+    /// Loads the keys (and the hub's, under `config.hub_id`: set it first) and turns JWS on in
+    /// `config` when there are any.
     pub fn apply(&self, config: &mut sim::SimConfig) -> anyhow::Result<fspiop::jws::KeyStore> {
         use anyhow::Context;
         config.verify_mode = self.jws_verify.mode();
         match (&self.keys, self.no_jws) {
             (Some(dir), false) => {
                 config.jws = true;
-                fspiop::jws::KeyStore::from_dir(dir)
-                    .with_context(|| format!("cannot load JWS keys from {}", dir.display()))
+                let mut keys = fspiop::jws::KeyStore::from_dir(dir)
+                    .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?;
+                if let Some(file) = &self.hub_key {
+                    let pem = std::fs::read(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let key = fspiop::jws::VerifyingKey::from_pem(&pem)
+                        .with_context(|| format!("--hub-key {}", file.display()))?;
+                    keys.insert_verifying(&config.hub_id, key);
+                }
+                Ok(keys)
             }
             _ => Ok(fspiop::jws::KeyStore::new()),
         }

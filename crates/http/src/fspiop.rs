@@ -118,9 +118,28 @@ pub struct JwsPolicy {
     pub keys: Arc<KeyStore>,
     /// Raw (JWS semantics) or strict (the reference validator's re-serialization).
     pub mode: VerifyMode,
-    /// The hub's FSP id: its own messages (errors, confirmations) come unsigned unless the hub
-    /// signs, so an unsigned request from it is accepted. Every other source must sign.
+    /// The hub's FSP id (`FSPIOP-Source` of its own messages: errors, confirmations).
     pub hub_id: String,
+    /// Whether the hub signs its own messages (Mojaloop's `JWS_SIGN`; off by default). When it
+    /// does, a message from `hub_id` must carry a signature that verifies with the hub's key,
+    /// like any FSP's. When it does not, an unsigned message from `hub_id` is accepted, and a
+    /// signed one is verified if there is a key for `hub_id`, else accepted as if unsigned (a
+    /// signature nobody can check adds nothing; refusing it would only refuse what the same
+    /// message without it gets through). Every other source must always sign.
+    pub hub_signs: bool,
+}
+
+impl JwsPolicy {
+    /// A policy where the hub signs exactly when `keys` hold a public key for `hub_id`.
+    pub fn new(keys: Arc<KeyStore>, mode: VerifyMode, hub_id: String) -> JwsPolicy {
+        let hub_signs = keys.verifying(&hub_id).is_some();
+        JwsPolicy {
+            keys,
+            mode,
+            hub_id,
+            hub_signs,
+        }
+    }
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -140,10 +159,23 @@ pub fn check_inbound<'a>(
     let parsed = headers::validate(method, resource, h)?;
     if let Some(policy) = jws_policy {
         if !body.is_empty() {
-            if parsed.signature.is_none() && parsed.source == policy.hub_id {
-                return Ok(parsed);
+            if parsed.source == policy.hub_id && !policy.hub_signs {
+                let checkable = policy.keys.verifying(&policy.hub_id).is_some();
+                if parsed.signature.is_none() || !checkable {
+                    return Ok(parsed);
+                }
             }
             if parsed.signature.is_none() {
+                if parsed.source == policy.hub_id {
+                    return Err(FspiopError::new(
+                        ErrorCode::InvalidSignature,
+                        format!(
+                            "FSPIOP-Signature header missing: '{}' signs its messages \
+                             (a public key for it is configured)",
+                            policy.hub_id
+                        ),
+                    ));
+                }
                 return Err(JwsError::MissingHeader("FSPIOP-Signature").into());
             }
             let input = VerifyInput {

@@ -1,6 +1,7 @@
 //! The outbound client against raw TCP servers that record what reaches the wire: connection
 //! reuse, origin-form requests with `Host`, no resend of a written request, a fresh connection
-//! when the pooled one was closed, refusals and timeouts.
+//! when the pooled one was closed, refusals and timeouts — and for every failure, whether the
+//! request may have reached the server (`ClientError::sent`).
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
 use bytes::Bytes;
@@ -22,6 +23,8 @@ enum Reply {
     OkThenClose,
     /// Close without answering.
     Hangup,
+    /// Reset the connection (RST) without answering.
+    Reset,
     /// Never answer.
     Silent,
 }
@@ -91,6 +94,10 @@ async fn serve(mut tcp: TcpStream, reply: Reply, seen: Arc<Mutex<Seen>>) {
                 }
             }
             Reply::Hangup => return,
+            Reply::Reset => {
+                let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
+                return;
+            }
             Reply::Silent => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
@@ -210,10 +217,32 @@ async fn a_written_request_is_never_resent() {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Http(_)), "{err:?}");
+    assert!(matches!(err, ClientError::FailedAfterSend(_)), "{err:?}");
+    assert!(err.sent(), "the server read it: {err}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(seen.lock().unwrap().requests.len(), 1, "not resent");
     assert_eq!(c.idle_connections(), 0);
+}
+
+#[tokio::test]
+async fn a_reset_after_the_server_read_the_request_counts_as_sent() {
+    let (addr, seen) = server(Reply::Reset).await;
+    let c = client(Duration::from_secs(5));
+    let err = c
+        .send(request(
+            Method::POST,
+            &format!("http://{addr}/transfers"),
+            "{\"a\":1}",
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.sent(), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("failed after the request was sent"),
+        "{err}"
+    );
+    assert_eq!(seen.lock().unwrap().requests.len(), 1);
 }
 
 #[tokio::test]
@@ -225,6 +254,42 @@ async fn no_answer_is_a_timeout() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
+    assert!(err.sent(), "the server holds the request: {err}");
+}
+
+#[tokio::test]
+async fn a_timeout_before_a_connection_took_the_request_is_not_sent() {
+    // One connection slot, held by a request the server never answers: the second request
+    // times out waiting for the slot, before anything of it was written.
+    let (addr, seen) = server(Reply::Silent).await;
+    let c = HttpClient::new(ClientOptions {
+        timeout: Duration::from_millis(300),
+        max_in_flight: 1,
+        ..ClientOptions::default()
+    });
+    let url = format!("http://{addr}/x");
+    let first = {
+        let (c, url) = (c.clone(), url.clone());
+        tokio::spawn(async move { c.send(request(Method::POST, &url, "{}")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let err = c
+        .send_within(
+            request(Method::POST, &url, "{}"),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::ConnectTimeout(_)), "{err:?}");
+    assert!(!err.sent(), "{err}");
+    assert!(err.to_string().starts_with("not sent"), "{err}");
+    let first = first.await.unwrap().unwrap_err();
+    assert!(first.sent(), "{first:?}");
+    assert_eq!(
+        seen.lock().unwrap().requests.len(),
+        1,
+        "only the first left"
+    );
 }
 
 #[tokio::test]
@@ -235,8 +300,10 @@ async fn refusals_say_what_is_wrong() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::NoTls), "{err:?}");
+    assert!(!err.sent());
     let err = c.send(request(Method::GET, "/x", "")).await.unwrap_err();
     assert!(err.to_string().contains("absolute"), "{err}");
+    assert!(!err.sent());
     // Nobody listens on a port we just freed.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -251,4 +318,6 @@ async fn refusals_say_what_is_wrong() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("connect to 127.0.0.1"), "{err}");
+    assert!(matches!(err, ClientError::NotSent(_)), "{err:?}");
+    assert!(!err.sent(), "nobody listens: it never left");
 }

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use fspiop::error::ErrorCode;
-use fspiop::types::Amount;
 use perfbed_http::fspiop::FspiopError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::ledger::{format_units, units, Participant, Units};
+use crate::ledger::{format_units, Participant, Units};
 use crate::Hub;
 
 /// Admin-side state that is not the ledger.
@@ -42,6 +41,13 @@ fn err(code: ErrorCode, detail: impl AsRef<str>) -> Response {
     FspiopError::new(code, detail).into_response()
 }
 
+fn negative(field: &str) -> Response {
+    err(
+        ErrorCode::GenericValidationError,
+        format!("{field} must not be negative"),
+    )
+}
+
 fn number(u: Units) -> Value {
     // The admin API shows balances as JSON numbers.
     format_units(u)
@@ -50,16 +56,70 @@ fn number(u: Units) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Amount from a JSON string or number (the admin API uses both).
-fn amount_units(v: &Value) -> Option<Units> {
-    match v {
-        Value::String(s) => Amount::parse(s.as_str()).ok().map(|a| units(&a)),
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(|f| (f * 10_000.0).round() as Units),
-        _ => None,
+/// Integer digits the ledger stores: central-ledger keeps amounts as `DECIMAL(18,4)`.
+const MAX_INTEGER_DIGITS: usize = 14;
+
+/// Decimals the ledger stores (its units are 1/10 000).
+const LEDGER_DECIMALS: usize = 4;
+
+/// An admin amount (`field`, in `currency`) as ledger units. The admin API sends both decimal
+/// strings (`"1000.50"`) and JSON numbers (`1000`): integers are taken as they are, other
+/// numbers by their shortest decimal form (`12.34`), which must then be exact for the currency.
+/// Malformed (exponents, signs other than a leading `-`, not a number at all), more integer
+/// digits than the ledger stores, or more decimals than the currency has: why, for a 400 with
+/// 3100.
+fn amount_units(v: &Value, currency: &str, field: &str) -> Result<Units, String> {
+    let bad = |why: String| Err(format!("{field}: {why}"));
+    // What the caller sent (for messages), and its decimal form.
+    let (shown, text) = match v {
+        Value::String(s) => (format!("'{s}'"), s.clone()),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => (n.to_string(), i.to_string()),
+            (_, Some(u), _) => (n.to_string(), u.to_string()),
+            // f64 `Display` never uses an exponent: 1e300 is written out in full.
+            (_, _, Some(f)) if f.is_finite() => (n.to_string(), format!("{f}")),
+            _ => return bad(format!("{n} is not a finite number")),
+        },
+        Value::Null => return bad("missing".into()),
+        other => {
+            return bad(format!(
+                "{other} is not an amount (a decimal string or number)"
+            ))
+        }
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let decimal = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !decimal(int) || (digits.contains('.') && !decimal(frac)) {
+        return bad(format!(
+            "{shown} is not a decimal amount (digits, an optional '.' and decimals; no exponent)"
+        ));
     }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    if int.len() > MAX_INTEGER_DIGITS {
+        return bad(format!(
+            "{shown} is out of range: at most {MAX_INTEGER_DIGITS} integer digits (the ledger's DECIMAL(18,4))"
+        ));
+    }
+    let scale = fspiop::types::Currency::parse(currency)
+        .ok()
+        .and_then(|c| c.minor_units())
+        .map_or(LEDGER_DECIMALS, |m| usize::from(m).min(LEDGER_DECIMALS));
+    if frac.len() > scale {
+        return bad(format!(
+            "{shown} has {} decimals; {currency} amounts have at most {scale}",
+            frac.len()
+        ));
+    }
+    // At most 14 + 4 digits: fits an i128 (and an i64) with room to spare.
+    let magnitude = format!("{int}{frac:0<LEDGER_DECIMALS$}")
+        .bytes()
+        .fold(0 as Units, |acc, d| acc * 10 + Units::from(d - b'0'));
+    Ok(if negative { -magnitude } else { magnitude })
 }
 
 /// The central-ledger admin API (mounted at `/admin`).
@@ -303,17 +363,18 @@ async fn initial_position(
                 "limit.type must be NET_DEBIT_CAP",
             );
         }
-        let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
-            return err(
-                ErrorCode::MalformedSyntax,
-                "limit.value must be a non-negative number",
-            );
+        let ndc = match amount_units(&body.limit["value"], &p.currency, "limit.value") {
+            Ok(v) if v >= 0 => v,
+            Ok(_) => return negative("limit.value"),
+            Err(why) => return err(ErrorCode::GenericValidationError, why),
         };
-        let position = body
-            .initial_position
-            .as_ref()
-            .and_then(amount_units)
-            .unwrap_or(0);
+        let position = match &body.initial_position {
+            None => 0,
+            Some(v) => match amount_units(v, &p.currency, "initialPosition") {
+                Ok(v) => v,
+                Err(why) => return err(ErrorCode::GenericValidationError, why),
+            },
+        };
         let alarm = body.limit["alarmPercentage"].as_u64().unwrap_or(10) as u32;
         match hub.ledger.init_position(&name, ndc, position, alarm) {
             Ok(()) => http::StatusCode::CREATED.into_response(),
@@ -341,11 +402,10 @@ async fn put_limits(
     Json(body): Json<InitialPosition>,
 ) -> Response {
     with_participant(&hub, &name, |p| {
-        let Some(ndc) = amount_units(&body.limit["value"]).filter(|v| *v >= 0) else {
-            return err(
-                ErrorCode::MalformedSyntax,
-                "limit.value must be a non-negative number",
-            );
+        let ndc = match amount_units(&body.limit["value"], &p.currency, "limit.value") {
+            Ok(v) if v >= 0 => v,
+            Ok(_) => return negative("limit.value"),
+            Err(why) => return err(ErrorCode::GenericValidationError, why),
         };
         let alarm = body.limit["alarmPercentage"].as_u64().map(|a| a as u32);
         let updated = p.with_account(|a| {
@@ -453,16 +513,17 @@ async fn record_funds(
                 "the account is not active: call initialPositionAndLimits first",
             );
         }
-        let amount = body
-            .amount
-            .as_ref()
-            .and_then(|a| amount_units(&a["amount"]))
-            .filter(|a| *a > 0);
-        let Some(amount) = amount else {
-            return err(
-                ErrorCode::MalformedSyntax,
-                "amount.amount must be a positive amount",
-            );
+        let no_amount = Value::Null;
+        let given = body.amount.as_ref().map_or(&no_amount, |a| &a["amount"]);
+        let amount = match amount_units(given, &p.currency, "amount.amount") {
+            Ok(v) if v > 0 => v,
+            Ok(_) => {
+                return err(
+                    ErrorCode::GenericValidationError,
+                    "amount.amount must be positive",
+                )
+            }
+            Err(why) => return err(ErrorCode::GenericValidationError, why),
         };
         match body.action.as_str() {
             "recordFundsIn" => {

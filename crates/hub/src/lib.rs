@@ -242,11 +242,10 @@ struct Callback {
 impl Hub {
     /// Builds the hub.
     pub fn new(config: HubConfig, client_tls: Option<Arc<rustls::ClientConfig>>) -> Arc<Hub> {
-        let jws_policy = config.jws.as_ref().map(|(keys, mode)| JwsPolicy {
-            keys: keys.clone(),
-            mode: *mode,
-            hub_id: config.hub_id.clone(),
-        });
+        let jws_policy = config
+            .jws
+            .as_ref()
+            .map(|(keys, mode)| JwsPolicy::new(keys.clone(), *mode, config.hub_id.clone()));
         Arc::new(Hub {
             ledger: Ledger::new(config.retention),
             oracle: RwLock::default(),

@@ -927,3 +927,147 @@ async fn the_admin_route_counts_a_runs_transfers_by_central_ledger_state() {
     bed.payee.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn admin_amounts_are_exact_decimals_in_range_for_the_currency() {
+    use http::Method;
+    let hub = hub::start(
+        Hub::new(HubConfig::default(), None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let admin = format!("http://{}/admin", hub.addr);
+    for t in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
+        call(
+            Method::POST,
+            format!("{admin}/participants/Hub/accounts"),
+            Some(json!({ "type": t, "currency": "USD" })),
+        )
+        .await;
+    }
+    call(
+        Method::POST,
+        format!("{admin}/settlementModels"),
+        Some(json!({ "name": "DEFAULT" })),
+    )
+    .await;
+    let (s, v) = call(
+        Method::POST,
+        format!("{admin}/participants"),
+        Some(json!({ "name": "perffsp1", "currency": "USD" })),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let init = |value: Value| {
+        let admin = admin.clone();
+        async move {
+            call(
+                Method::POST,
+                format!("{admin}/participants/perffsp1/initialPositionAndLimits"),
+                Some(json!({ "currency": "USD", "limit": { "type": "NET_DEBIT_CAP", "value": value }, "initialPosition": 0 })),
+            )
+            .await
+        }
+    };
+    // USD has 2 decimals; the ledger keeps 14 integer digits.
+    let refused = [
+        (json!("1e300"), "not a decimal amount"),
+        (json!(1e300), "out of range"),
+        (json!(-5), "must not be negative"),
+        (json!("-5"), "must not be negative"),
+        (
+            json!("12.345"),
+            "has 3 decimals; USD amounts have at most 2",
+        ),
+        (json!(12.345), "has 3 decimals"),
+        (json!("123456789012345"), "out of range"),
+        (json!("+5"), "not a decimal amount"),
+        (json!(" 5"), "not a decimal amount"),
+        (json!("5."), "not a decimal amount"),
+        (json!(true), "not an amount"),
+    ];
+    for (value, why) in &refused {
+        let (s, v) = init(value.clone()).await;
+        assert_eq!(s, 400, "{value}: {v}");
+        assert_eq!(v["errorInformation"]["errorCode"], "3100", "{value}: {v}");
+        let description = v["errorInformation"]["errorDescription"].as_str().unwrap();
+        assert!(
+            description.contains("limit.value") && description.contains(why),
+            "{value}: {description}"
+        );
+    }
+    let (s, v) = init(json!("12345678901234.50")).await;
+    assert_eq!(s, 201, "the largest amount the ledger keeps: {v}");
+    let (_, limits) = call(
+        Method::GET,
+        format!("{admin}/participants/perffsp1/limits"),
+        None,
+    )
+    .await;
+    assert_eq!(limits[0]["limit"]["value"], 12345678901234.5);
+    // The same checks on the other admin amounts.
+    let limit = |value: Value| json!({ "currency": "USD", "limit": { "type": "NET_DEBIT_CAP", "value": value } });
+    let (s, v) = call(
+        Method::PUT,
+        format!("{admin}/participants/perffsp1/limits"),
+        Some(limit(json!(1e300))),
+    )
+    .await;
+    assert_eq!(
+        (s, v["errorInformation"]["errorCode"].clone()),
+        (400, json!("3100")),
+        "{v}"
+    );
+    let (s, v) = call(
+        Method::PUT,
+        format!("{admin}/participants/perffsp1/limits"),
+        Some(limit(json!(2500.25))),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["limit"]["value"], 2500.25);
+    let (_, accounts) = call(
+        Method::GET,
+        format!("{admin}/participants/perffsp1/accounts"),
+        None,
+    )
+    .await;
+    let settlement = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ledgerAccountType"] == "SETTLEMENT")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let funds = |amount: Value| json!({ "transferId": "in1", "externalReference": "x", "action": "recordFundsIn", "reason": "r", "amount": { "amount": amount, "currency": "USD" } });
+    for bad in [
+        json!("1e300"),
+        json!(1e300),
+        json!("0.001"),
+        json!("-5"),
+        json!("0"),
+    ] {
+        let (s, v) = call(
+            Method::POST,
+            format!("{admin}/participants/perffsp1/accounts/{settlement}"),
+            Some(funds(bad.clone())),
+        )
+        .await;
+        assert_eq!(
+            (s, v["errorInformation"]["errorCode"].clone()),
+            (400, json!("3100")),
+            "{bad}: {v}"
+        );
+    }
+    let (s, v) = call(
+        Method::POST,
+        format!("{admin}/participants/perffsp1/accounts/{settlement}"),
+        Some(funds(json!("100.10"))),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    hub.shutdown(Duration::from_secs(1)).await;
+}

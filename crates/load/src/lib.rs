@@ -168,7 +168,7 @@ impl Payers {
             let p = Arc::as_ptr(s);
             if !seen.contains(&p) {
                 seen.push(p);
-                total += 0; // s.metrics().late_callbacks_total() once the sim counts them
+                total += s.metrics().late_callbacks_total();
             }
         }
         total
@@ -255,7 +255,8 @@ async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
     match payers.http.send(req).await {
         Ok(r) if r.status().is_success() => Outcome::Committed,
         Ok(r) => Outcome::Rejected(format!("HTTP {}", r.status().as_u16())),
-        Err(perfbed_http::ClientError::Timeout(_)) => Outcome::TimedOut,
+        // No HTTP answer to a request that left: it may have been served.
+        Err(e) if e.sent() => Outcome::FailedAfterSend(e.to_string()),
         Err(e) => Outcome::NotSent(e.to_string()),
     }
 }
@@ -322,7 +323,8 @@ async fn iteration(
     );
     let fail = |e: FlowError| match e {
         FlowError::Timeout => Outcome::TimedOut,
-        FlowError::Send(reason) => Outcome::NotSent(reason),
+        FlowError::NotSent(reason) => Outcome::NotSent(reason),
+        FlowError::FailedAfterSend(reason) => Outcome::FailedAfterSend(reason),
         FlowError::Rejected { code, .. } => Outcome::Rejected(code),
         FlowError::Sync { code, status } => {
             Outcome::Rejected(code.unwrap_or_else(|| format!("HTTP {status}")))

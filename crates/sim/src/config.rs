@@ -105,6 +105,10 @@ pub struct Behaviour {
     pub ilp_version: IlpVersion,
     /// Check that an incoming transfer's ILP packet matches it (payer, payee, amount, condition).
     pub check_ilp: bool,
+    /// A fault for tests: send every callback twice (the same message), as a payee whose
+    /// retry logic misfires does. The switch must answer the second as a duplicate and the
+    /// payer must count the transfer once.
+    pub answer_twice: bool,
 }
 
 impl Default for Behaviour {
@@ -122,6 +126,7 @@ impl Default for Behaviour {
             answer_reserved: false,
             ilp_version: IlpVersion::V4,
             check_ilp: true,
+            answer_twice: false,
         }
     }
 }
@@ -181,6 +186,7 @@ pub struct SimConfig {
     /// Timeout of each outbound HTTP request.
     pub http_timeout: Duration,
     /// This process is one of several driver replicas behind one address (distributed load).
+    /// Replicas authenticate the callbacks they relay to each other with `ilp_secret`.
     pub replicas: Option<Replicas>,
 }
 
@@ -200,8 +206,16 @@ pub struct Replicas {
 /// payee must share the real one (`--ilp-secret` / `PERFBED_ILP_SECRET`).
 pub const TEST_ILP_SECRET: &str = "perfbed-test-ilp-secret";
 
-/// Header carrying a relayed callback's receipt time (Unix nanoseconds) to its owner.
+/// Header carrying a relayed callback's receipt time (Unix nanoseconds) to its owner. It
+/// backdates the callback's receipt, so it is honoured only with a valid [`RELAY_MAC`] and only
+/// by a replica (`replicas` configured); otherwise it is dropped and counted
+/// (`perffsp_relay_headers_dropped_total`).
 pub const RELAYED_AT: &str = "x-perfbed-relayed-at";
+
+/// Header proving a relay came from a peer replica: hex HMAC-SHA256 over the method, path,
+/// [`RELAYED_AT`] value and body, keyed with a key derived from the ILP secret every replica
+/// shares (`--ilp-secret`).
+pub const RELAY_MAC: &str = "x-perfbed-relay-mac";
 
 impl Replicas {
     /// Checks the index, count and peers.

@@ -77,6 +77,8 @@ pub struct Sim {
     jws_policy: Option<JwsPolicy>,
     client: HttpClient,
     secret: IlpSecret,
+    /// Authenticates relays between replicas (derived from the ILP secret).
+    relay_key: ring::hmac::Key,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     pending: Pending,
@@ -142,11 +144,11 @@ impl Sim {
             }
         }
         let keys = Arc::new(keys);
-        let jws_policy = config.jws.then(|| JwsPolicy {
-            keys: keys.clone(),
-            mode: config.verify_mode,
-            hub_id: config.hub_id.clone(),
-        });
+        // The hub signs its own messages exactly when its public key is configured (`Hub.pem`
+        // in the keys directory, or `--hub-key`): then they must be signed and verify.
+        let jws_policy = config
+            .jws
+            .then(|| JwsPolicy::new(keys.clone(), config.verify_mode, config.hub_id.clone()));
         let client = HttpClient::new(ClientOptions {
             tls: client_tls,
             timeout: config.http_timeout,
@@ -154,6 +156,7 @@ impl Sim {
         });
         Ok(Arc::new(Sim {
             secret: IlpSecret::new(config.ilp_secret.as_bytes()),
+            relay_key: relay_key(&config.ilp_secret),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             jws_policy,
             client,
@@ -175,6 +178,12 @@ impl Sim {
         &self.metrics
     }
 
+    /// Whether the hub's own messages must be signed: JWS is on and the key store holds a
+    /// public key for the hub id. Otherwise unsigned messages from the hub are accepted.
+    pub fn hub_signs(&self) -> bool {
+        self.jws_policy.as_ref().is_some_and(|p| p.hub_signs)
+    }
+
     /// Payer flows waiting for a callback right now.
     pub fn waiting(&self) -> usize {
         self.pending.len()
@@ -185,31 +194,49 @@ impl Sim {
         self.config.max_in_flight - self.permits.available_permits()
     }
 
+    /// Counts a refused callback: an anomaly of the flow it failed, or a late one.
+    fn count_invalid(&self, resolved: pending::Resolved, kind: Anomaly) {
+        match resolved {
+            pending::Resolved::Delivered => self.metrics.anomaly(kind.as_str()),
+            pending::Resolved::Late => self.metrics.late_callback(),
+            pending::Resolved::Nobody => {}
+        }
+    }
+
     fn serves(&self, fsp: &str) -> bool {
         self.config.fsps.contains_key(fsp)
     }
 
-    /// Sends one FSPIOP request as `source` (signed when JWS is on) and returns the response.
-    async fn send(&self, out: Outbound) -> Result<http::Response<Bytes>, FlowError> {
-        let signer = if self.config.jws {
-            Some(
-                self.keys
-                    .signing(&out.source)
-                    .ok_or_else(|| FlowError::Send(format!("no signing key for {}", out.source)))?,
-            )
-        } else {
-            None
-        };
+    /// Sends one FSPIOP request as `source` (signed when JWS is on) and returns the response,
+    /// within `timeout` (the client's own timeout applies when shorter). A failure says whether
+    /// the request may have left ([`FlowError::FailedAfterSend`]) or not
+    /// ([`FlowError::NotSent`]).
+    async fn send(
+        &self,
+        out: Outbound,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, FlowError> {
+        let signer =
+            if self.config.jws {
+                Some(self.keys.signing(&out.source).ok_or_else(|| {
+                    FlowError::NotSent(format!("no signing key for {}", out.source))
+                })?)
+            } else {
+                None
+            };
         let mut req = out
             .build(signer)
-            .map_err(|e| FlowError::Send(e.to_string()))?;
+            .map_err(|e| FlowError::NotSent(e.to_string()))?;
         // The request leaves now, signed: its send time goes into our tracestate entry (not a
         // signed header), so signing counts as simulator time, not switch time.
         stamp_sent(req.headers_mut());
         self.client
-            .send(req)
+            .send_within(req, timeout)
             .await
-            .map_err(|e| FlowError::Send(e.to_string()))
+            .map_err(|e| match e.sent() {
+                true => FlowError::FailedAfterSend(e.to_string()),
+                false => FlowError::NotSent(e.to_string()),
+            })
     }
 
     /// Sends a callback in the background, holding `permit` until it is done.
@@ -227,7 +254,7 @@ impl Sim {
             }
             let started = Instant::now();
             let url = out.url.clone();
-            let ok = match sim.send(out).await {
+            let ok = match sim.send(out, sim.config.http_timeout).await {
                 Ok(resp) if resp.status().is_success() => true,
                 Ok(resp) => {
                     tracing::debug!(%url, status = %resp.status(), body = %String::from_utf8_lossy(resp.body()), "callback refused");
@@ -240,6 +267,19 @@ impl Sim {
             };
             sim.metrics.callback(route, ok, started.elapsed());
             drop(permit);
+        });
+    }
+
+    /// The `answer_twice` fault: the same callback once more, a little after the first.
+    fn spawn_callback_twice(self: &Arc<Self>, route: &'static str, delay: Duration, out: Outbound) {
+        let sim = self.clone();
+        self.tracker.spawn(async move {
+            tokio::time::sleep(delay + Duration::from_millis(20)).await;
+            let ok = matches!(
+                sim.send(out, sim.config.http_timeout).await,
+                Ok(resp) if resp.status().is_success()
+            );
+            sim.metrics.callback(route, ok, Duration::ZERO);
         });
     }
 
@@ -268,6 +308,7 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "status": "OK",
         "fsps": sim.config.fsps.keys().collect::<Vec<_>>(),
         "jws": sim.config.jws,
+        "hubSigns": sim.hub_signs(),
         "callbacksInFlight": sim.callbacks_in_flight(),
         // Unix ms: `perfbed preflight` measures clock skew with it.
         "time": trace::now_us() / 1000,
@@ -397,8 +438,12 @@ async fn fspiop_request(
         Err(e) => ("unknown", Err(e)),
         Ok(target) => {
             let route = target.route();
-            let (received, received_wall) = receipt(&headers, started);
-            let relay_to = relay_target(&sim, &target, &headers);
+            let relayed = relayed_at(&sim, &method, uri.path(), &headers, &body);
+            let (received, received_wall) = receipt(relayed, started);
+            let relay_to = match relayed {
+                Some(_) => None, // relayed here by its owner's peer: ours
+                None => relay_target(&sim, &target),
+            };
             match relay_to {
                 Some(owner) => {
                     relay(&sim, owner, &method, &uri, &headers, body);
@@ -434,16 +479,88 @@ async fn fspiop_request(
     response
 }
 
-/// When a request arrived, as an instant and in Unix µs: now, or for a relayed callback the
-/// first replica's receipt time.
-fn receipt(headers: &HeaderMap, now: Instant) -> (Instant, u64) {
+/// The key replicas authenticate relays with: HMAC-SHA256 keyed with the ILP secret over a
+/// fixed label. Derived, not the secret itself, because the payee publishes HMACs under the
+/// secret (fulfilments) of messages the payer chooses; those messages are base64 text, which
+/// the label (it has spaces) can never be.
+fn relay_key(ilp_secret: &str) -> ring::hmac::Key {
+    let secret = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, ilp_secret.as_bytes());
+    let derived = ring::hmac::sign(&secret, b"perfbed relay receipt time v1");
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+}
+
+/// What a relay MAC covers: method, path, receipt time and body.
+fn relay_mac_input(method: &Method, path: &str, relayed_at: &str, body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(method.as_str().len() + path.len() + relayed_at.len() + 3);
+    for part in [
+        method.as_str().as_bytes(),
+        path.as_bytes(),
+        relayed_at.as_bytes(),
+    ] {
+        m.extend_from_slice(part);
+        m.push(b'\n');
+    }
+    m.extend_from_slice(body);
+    m
+}
+
+fn relay_mac(key: &ring::hmac::Key, input: &[u8]) -> String {
+    ring::hmac::sign(key, input)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The first replica's receipt time (Unix ns) of a callback relayed here by a peer replica.
+/// A receipt-time header from anyone else — no replicas configured, no or a wrong MAC — is
+/// dropped (counted), and the callback counts as received now.
+fn relayed_at(
+    sim: &Sim,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<u128> {
+    let value = headers.get(config::RELAYED_AT)?;
+    let from_peer = sim.config.replicas.is_some()
+        && value.to_str().ok().is_some_and(|at| {
+            headers
+                .get(config::RELAY_MAC)
+                .and_then(|v| v.to_str().ok())
+                .and_then(from_hex)
+                .is_some_and(|tag| {
+                    let input = relay_mac_input(method, path, at, body);
+                    ring::hmac::verify(&sim.relay_key, &input, &tag).is_ok()
+                })
+        });
+    let nanos = value.to_str().ok().and_then(|v| v.parse::<u128>().ok());
+    match (from_peer, nanos) {
+        (true, Some(n)) => Some(n),
+        _ => {
+            sim.metrics.relay_header_dropped();
+            tracing::debug!(path, "relay receipt time dropped: not from a peer replica");
+            None
+        }
+    }
+}
+
+/// When a request arrived, as an instant and in Unix µs: now, or for a callback relayed by a
+/// peer replica ([`relayed_at`]) the first replica's receipt time.
+fn receipt(relayed: Option<u128>, now: Instant) -> (Instant, u64) {
     let wall_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let relayed = headers
-        .get(config::RELAYED_AT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u128>().ok());
     let Some(nanos) = relayed else {
         return (now, (wall_now / 1000) as u64);
     };
@@ -451,12 +568,9 @@ fn receipt(headers: &HeaderMap, now: Instant) -> (Instant, u64) {
     (now.checked_sub(ago).unwrap_or(now), (nanos / 1000) as u64)
 }
 
-/// The replica a payer callback belongs to, when it is not this one (and was not relayed here).
-fn relay_target(sim: &Sim, target: &Target, headers: &HeaderMap) -> Option<u16> {
+/// The replica a payer callback belongs to, when it is not this one.
+fn relay_target(sim: &Sim, target: &Target) -> Option<u16> {
     let r = sim.config.replicas.as_ref()?;
-    if headers.contains_key(config::RELAYED_AT) {
-        return None;
-    }
     let owner = r.owner_of_key(&target.pending_key()?)?;
     (owner != r.index).then_some(owner)
 }
@@ -475,13 +589,24 @@ fn relay(sim: &Arc<Sim>, owner: u16, method: &Method, uri: &Uri, headers: &Heade
     for (k, v) in headers {
         if !matches!(
             k.as_str(),
-            "host" | "content-length" | "connection" | "transfer-encoding"
+            "host"
+                | "content-length"
+                | "connection"
+                | "transfer-encoding"
+                | config::RELAYED_AT
+                | config::RELAY_MAC
         ) {
             b = b.header(k, v);
         }
     }
+    let at = nanos.to_string();
+    let mac = relay_mac(
+        &sim.relay_key,
+        &relay_mac_input(method, uri.path(), &at, &body),
+    );
     let Ok(req) = b
-        .header(config::RELAYED_AT, nanos.to_string())
+        .header(config::RELAYED_AT, at)
+        .header(config::RELAY_MAC, mac)
         .body(http_body_util::Full::new(body))
     else {
         return;
@@ -521,15 +646,18 @@ fn handle(
                 } else {
                     Anomaly::InvalidCallback
                 };
-                if sim.pending.resolve(
+                let trace = headers
+                    .get(trace::TRACEPARENT)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(trace::trace_id);
+                let resolved = sim.pending.resolve(
                     &key,
                     dest,
+                    trace,
                     &Callback::Invalid(kind),
                     pending::Delivered::at(received),
-                ) > 0
-                {
-                    sim.metrics.anomaly(kind.as_str());
-                }
+                );
+                sim.count_invalid(resolved, kind);
             }
             return Err(e);
         }
@@ -665,22 +793,73 @@ mod relay_tests {
     #[test]
     fn a_relayed_callback_keeps_its_first_receipt_time() {
         let now = Instant::now();
-        let mut h = HeaderMap::new();
-        assert_eq!(receipt(&h, now).0, now, "not relayed: now");
+        assert_eq!(receipt(None, now).0, now, "not relayed: now");
         let sent = std::time::SystemTime::now() - Duration::from_millis(50);
         let nanos = sent
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        h.insert(config::RELAYED_AT, nanos.to_string().parse().unwrap());
-        let (at, wall) = receipt(&h, now);
+        let (at, wall) = receipt(Some(nanos), now);
         assert_eq!(u128::from(wall), nanos / 1000);
         let earlier = now.duration_since(at);
         assert!(
             earlier >= Duration::from_millis(50) && earlier < Duration::from_millis(60),
             "{earlier:?}"
         );
-        h.insert(config::RELAYED_AT, "not a number".parse().unwrap());
-        assert_eq!(receipt(&h, now).0, now);
+    }
+
+    fn sim(replicas: bool, secret: &str) -> Arc<Sim> {
+        let mut c = SimConfig::new(&["perffsp1".into()], "http://hub");
+        c.ilp_secret = secret.into();
+        if replicas {
+            c.replicas =
+                Some(Replicas::new(0, 2, vec!["http://a".into(), "http://b".into()]).unwrap());
+        }
+        Sim::new(c, KeyStore::new(), None).unwrap()
+    }
+
+    fn relay_headers(secret: &str, path: &str, at: &str, body: &[u8]) -> HeaderMap {
+        let mac = relay_mac(
+            &relay_key(secret),
+            &relay_mac_input(&Method::PUT, path, at, body),
+        );
+        let mut h = HeaderMap::new();
+        h.insert(config::RELAYED_AT, at.parse().unwrap());
+        h.insert(config::RELAY_MAC, mac.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_a_peer_replica_can_backdate_a_callback() {
+        let (path, body) = ("/parties/MSISDN/254705000001", b"{}".as_slice());
+        let peer = sim(true, "shared");
+        let h = relay_headers("shared", path, "1000", body);
+        assert_eq!(relayed_at(&peer, &Method::PUT, path, &h, body), Some(1000));
+        assert_eq!(peer.metrics.relay_headers_dropped_total(), 0);
+        // Another secret, another path, another body, another time, no MAC: dropped.
+        let other = relay_headers("other", path, "1000", body);
+        assert_eq!(relayed_at(&peer, &Method::PUT, path, &other, body), None);
+        assert_eq!(
+            relayed_at(&peer, &Method::PUT, "/parties/MSISDN/2", &h, body),
+            None
+        );
+        assert_eq!(relayed_at(&peer, &Method::PUT, path, &h, b"{ }"), None);
+        let mut later = h.clone();
+        later.insert(config::RELAYED_AT, "999".parse().unwrap());
+        assert_eq!(relayed_at(&peer, &Method::PUT, path, &later, body), None);
+        let mut bare = h.clone();
+        bare.remove(config::RELAY_MAC);
+        assert_eq!(relayed_at(&peer, &Method::PUT, path, &bare, body), None);
+        assert_eq!(peer.metrics.relay_headers_dropped_total(), 5);
+        // Without replicas no relay is expected: even a valid MAC is dropped.
+        let alone = sim(false, "shared");
+        assert_eq!(relayed_at(&alone, &Method::PUT, path, &h, body), None);
+        assert_eq!(alone.metrics.relay_headers_dropped_total(), 1);
+        // No header, nothing to drop.
+        assert_eq!(
+            relayed_at(&alone, &Method::PUT, path, &HeaderMap::new(), body),
+            None
+        );
+        assert_eq!(alone.metrics.relay_headers_dropped_total(), 1);
     }
 }

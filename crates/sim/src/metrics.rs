@@ -42,6 +42,8 @@ pub struct Metrics {
     jws_failures: Counter,
     shed: Counter,
     relayed: Counter,
+    relay_headers_dropped: Counter,
+    late_callbacks: Counter,
     anomalies: Family<Kind, Counter>,
 }
 
@@ -64,6 +66,8 @@ impl Metrics {
         let jws_failures = Counter::default();
         let shed = Counter::default();
         let relayed = Counter::default();
+        let relay_headers_dropped = Counter::default();
+        let late_callbacks = Counter::default();
         let anomalies = Family::<Kind, Counter>::default();
         registry.register(
             "requests",
@@ -106,6 +110,16 @@ impl Metrics {
             relayed.clone(),
         );
         registry.register(
+            "relay_headers_dropped",
+            "Relay receipt-time headers ignored because they did not come from a peer replica",
+            relay_headers_dropped.clone(),
+        );
+        registry.register(
+            "late_callbacks",
+            "Payer callbacks that answered a request whose flow had already given up",
+            late_callbacks.clone(),
+        );
+        registry.register(
             "payer_anomalies",
             "Payer-side anomalies by kind (never counted as success)",
             anomalies.clone(),
@@ -120,6 +134,8 @@ impl Metrics {
             jws_failures,
             shed,
             relayed,
+            relay_headers_dropped,
+            late_callbacks,
             anomalies,
         }
     }
@@ -165,6 +181,26 @@ impl Metrics {
     /// Callbacks relayed so far.
     pub fn relayed_total(&self) -> u64 {
         self.relayed.get()
+    }
+
+    /// One relay receipt-time header ignored (not from a peer replica).
+    pub fn relay_header_dropped(&self) {
+        self.relay_headers_dropped.inc();
+    }
+
+    /// Relay receipt-time headers ignored so far.
+    pub fn relay_headers_dropped_total(&self) -> u64 {
+        self.relay_headers_dropped.get()
+    }
+
+    /// One callback for a request whose flow had already given up.
+    pub fn late_callback(&self) {
+        self.late_callbacks.inc();
+    }
+
+    /// Late callbacks so far (they completed nothing).
+    pub fn late_callbacks_total(&self) -> u64 {
+        self.late_callbacks.get()
     }
 
     /// One payer anomaly.

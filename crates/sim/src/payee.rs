@@ -135,6 +135,16 @@ impl Reply<'_> {
         let out = self
             .sim
             .callback(Method::PUT, resource, path, &self.fsp, self.ctx, body);
+        let twice = self
+            .sim
+            .config()
+            .fsps
+            .get(&self.fsp)
+            .is_some_and(|b| b.answer_twice);
+        if twice {
+            self.sim
+                .spawn_callback_twice(route, self.delay, out.clone());
+        }
         self.sim.spawn_callback(self.permit, route, self.delay, out);
     }
 
@@ -477,12 +487,22 @@ mod tests {
     #[test]
     fn amounts_compare_and_add() {
         let a = |s: &str| Amount::parse(s).unwrap();
-        assert_eq!(amount_cmp(&a("100"), &a("99.9999")), Ordering::Greater);
-        assert_eq!(
-            amount_cmp(&a("5.5"), &a("5.50".trim_end_matches('0'))),
-            Ordering::Equal
-        );
-        assert_eq!(amount_cmp(&a("0.01"), &a("0.1")), Ordering::Less);
+        // Expected orders written out, not derived: more integer digits win whatever the
+        // decimals; decimals compare by value, not by length or as text.
+        for (x, y, expected) in [
+            ("100", "99.9999", Ordering::Greater),
+            ("9", "10", Ordering::Less),
+            ("5.5", "5.5", Ordering::Equal),
+            ("5.5", "5.4999", Ordering::Greater),
+            ("5.05", "5.5", Ordering::Less),
+            ("0.01", "0.1", Ordering::Less),
+            ("1.1", "1.0999", Ordering::Greater),
+            ("2", "1.9999", Ordering::Greater),
+            ("0", "0.0001", Ordering::Less),
+        ] {
+            assert_eq!(amount_cmp(&a(x), &a(y)), expected, "{x} vs {y}");
+            assert_eq!(amount_cmp(&a(y), &a(x)), expected.reverse(), "{y} vs {x}");
+        }
         assert_eq!(add(&a("100"), &a("1.5"), 1), Some(a("101.5")));
         assert_eq!(add(&a("100"), &a("1.5"), -1), Some(a("98.5")));
         assert_eq!(add(&a("1"), &a("2"), -1), None);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::payee::Ctx;
-use crate::pending::Delivered;
+use crate::pending::{Delivered, Resolved};
 use crate::{Callback, Sim};
 
 /// A callback's receipt, with the phase's split from its trace stamps.
@@ -65,9 +65,14 @@ pub enum FlowError {
         /// `errorCode` of the body, if it had one.
         code: Option<String>,
     },
-    /// The request could not be sent (connection, TLS, timeout of the HTTP call).
-    #[error("send failed: {0}")]
-    Send(String),
+    /// The request never left this process (no signing key, no connection, connect refused,
+    /// TLS handshake failed, a timeout before a connection took it): the switch never saw it.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// The request was handed to a connection, then failed before an HTTP response arrived
+    /// (reset, closed, or no response within the flow's time): the switch may have seen it.
+    #[error("failed after send: {0}")]
+    FailedAfterSend(String),
     /// An error callback: from the payee or from `Hub`.
     #[error("rejected with {code} by {source_fsp}")]
     Rejected {
@@ -76,7 +81,7 @@ pub enum FlowError {
         /// Who sent it.
         source_fsp: String,
     },
-    /// No callback within the timeout.
+    /// The request was accepted (`202`/`200`) but no callback came within the flow timeout.
     #[error("timed out")]
     Timeout,
     /// A callback arrived but was wrong.
@@ -123,33 +128,52 @@ impl Sim {
         timeout: Duration,
     ) -> Result<(Callback, Delivered), FlowError> {
         if !self.serves(payer) {
-            return Err(FlowError::Send(format!(
+            return Err(FlowError::NotSent(format!(
                 "this simulator does not serve payer '{payer}'"
             )));
         }
-        let (token, rx) = self.pending.register(key.clone(), payer);
-        let work = async {
-            let resp = self.send(out).await?;
-            let status = resp.status();
-            if status != StatusCode::ACCEPTED && status != StatusCode::OK {
-                let code = serde_json::from_slice::<ErrorInformationObject>(resp.body())
-                    .ok()
-                    .map(|e| e.error_information.error_code);
-                return Err(FlowError::Sync {
-                    status: status.as_u16(),
-                    code,
-                });
+        let trace = out
+            .extra
+            .iter()
+            .find(|(k, _)| k.as_str() == crate::trace::TRACEPARENT)
+            .and_then(|(_, v)| v.to_str().ok())
+            .and_then(crate::trace::trace_id);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (token, mut rx) = self.pending.register(key.clone(), payer, trace);
+        // The HTTP call gets what is left of the flow's time, so that a timeout says whether
+        // the request had left.
+        let resp = match self.send(out, timeout).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                // The switch took it and answered even though the HTTP exchange failed.
+                if let Ok(answer) = rx.try_recv() {
+                    return Ok(answer);
+                }
+                let may_come = matches!(e, FlowError::FailedAfterSend(_));
+                self.pending.give_up(&key, token, may_come);
+                return Err(e);
             }
-            rx.await.map_err(|_| FlowError::Timeout)
         };
-        let result = match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(FlowError::Timeout),
-        };
-        if result.is_err() {
-            self.pending.cancel(&key, token);
+        let status = resp.status();
+        if status != StatusCode::ACCEPTED && status != StatusCode::OK {
+            // Refused synchronously: no callback will come.
+            self.pending.give_up(&key, token, false);
+            let code = serde_json::from_slice::<ErrorInformationObject>(resp.body())
+                .ok()
+                .map(|e| e.error_information.error_code);
+            return Err(FlowError::Sync {
+                status: status.as_u16(),
+                code,
+            });
         }
-        result
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            _ => {
+                // Accepted, so its answer may still come: it must not complete a later request.
+                self.pending.give_up(&key, token, true);
+                Err(FlowError::Timeout)
+            }
+        }
     }
 
     fn payer_out(
@@ -301,6 +325,14 @@ fn unexpected(cb: Callback) -> FlowError {
     }
 }
 
+/// The trace id a callback carries (its `traceparent`), which names the request it answers.
+fn trace_of(ctx: &Ctx) -> Option<u128> {
+    ctx.traceparent
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::trace_id)
+}
+
 /// Parses a callback body; a malformed one is refused and its waiter told so.
 fn parse_callback<T: serde::de::DeserializeOwned>(
     sim: &Sim,
@@ -309,27 +341,34 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, FspiopError> {
     parse_body(body).inspect_err(|_| {
-        if sim.pending.resolve(
+        let resolved = sim.pending.resolve(
             key,
             ctx.destination.as_deref(),
+            trace_of(ctx),
             &Callback::Invalid(Anomaly::InvalidCallback),
             Delivered::at(ctx.received),
-        ) > 0
-        {
-            sim.metrics.anomaly(Anomaly::InvalidCallback.as_str());
-        }
+        );
+        sim.count_invalid(resolved, Anomaly::InvalidCallback);
     })
 }
 
 fn deliver(sim: &Sim, key: &str, ctx: &Ctx, cb: Callback) -> Result<StatusCode, FspiopError> {
-    if sim
-        .pending
-        .resolve(key, ctx.destination.as_deref(), &cb, delivered(ctx))
-        == 0
-        && ctx.source != sim.config.hub_id
-    {
-        // Nobody waits: a late callback after a timeout, or one for another replica.
-        sim.metrics.anomaly("unsolicited");
+    let resolved = sim.pending.resolve(
+        key,
+        ctx.destination.as_deref(),
+        trace_of(ctx),
+        &cb,
+        delivered(ctx),
+    );
+    match resolved {
+        Resolved::Delivered => {}
+        // The answer to a request whose flow already gave up.
+        Resolved::Late => sim.metrics.late_callback(),
+        // Nobody waits: a hub confirmation to a payee, or a callback nobody asked for.
+        Resolved::Nobody if ctx.source != sim.config.hub_id => {
+            sim.metrics.anomaly("unsolicited");
+        }
+        Resolved::Nobody => {}
     }
     Ok(StatusCode::OK)
 }

@@ -29,6 +29,17 @@ pub fn new_traceparent() -> String {
     format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
 }
 
+/// The trace id of a `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex>`); `None` when it is
+/// malformed or the all-zero (invalid) id.
+pub fn trace_id(traceparent: &str) -> Option<u128> {
+    let mut parts = traceparent.trim().split('-');
+    let (_version, id) = (parts.next()?, parts.next()?);
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(id, 16).ok().filter(|t| *t != 0)
+}
+
 /// The timestamps a message has collected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stamps {
@@ -150,5 +161,15 @@ mod tests {
         let tp = new_traceparent();
         assert_eq!(tp.len(), 55);
         assert!(tp.starts_with("00-") && tp.ends_with("-01"));
+        assert_eq!(
+            trace_id("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            Some(0x0af7651916cd43dd8448eb211c80319c)
+        );
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-b7ad6b7169203331-01"),
+            None
+        );
+        assert_eq!(trace_id("00-xyz-b7ad6b7169203331-01"), None);
+        assert_eq!(trace_id(""), None);
     }
 }

@@ -823,7 +823,9 @@ async fn payer_api_runs_lookup_quote_transfer_through_a_hub() {
         "{err:?}"
     );
 
-    // A hub that tampers with the fulfilment: the signature no longer verifies → anomaly.
+    // A hub that rewrites the payee's signed PUT /transfers (COMMITTED → RESERVED): the
+    // signature no longer verifies → JwsInvalid. (A correctly signed wrong fulfilment or state
+    // is `a_correctly_signed_transfer_callback_with_a_wrong_fulfilment_or_state_is_an_anomaly`.)
     fn flip(seen: &mut Seen) {
         if seen.method == Method::PUT && seen.path.starts_with("/transfers/") {
             let text = String::from_utf8(seen.body.to_vec())
@@ -1128,4 +1130,550 @@ async fn the_reference_library_accepts_every_callback() {
         assert_eq!(r[2], Ok(json!(true)));
     }
     sim.shutdown(Duration::from_secs(1)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Not sent" means the request never left; late answers complete nothing.
+
+/// A hub that accepts the connection, reads one whole request and drops the connection
+/// without answering.
+async fn hub_that_hangs_up() -> (String, Arc<Mutex<usize>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let read = Arc::new(Mutex::new(0usize));
+    let r = read.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= i + 4 + len {
+                            *r.lock().unwrap() += 1;
+                            return; // drops the connection: no response
+                        }
+                    }
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), read)
+}
+
+#[tokio::test]
+async fn a_request_the_hub_read_and_dropped_failed_after_send_and_its_late_answer_completes_nothing(
+) {
+    let (url, read) = hub_that_hangs_up().await;
+    let payer = start_sim(&["perffsp1"], &url, false, |_| {}).await;
+    let sim = payer.sim().clone();
+    let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 1), "10");
+    let err = sim
+        .quote("perffsp1", "perffsp5", &q, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FlowError::FailedAfterSend(_)), "{err:?}");
+    assert_eq!(*read.lock().unwrap(), 1, "the hub read the whole request");
+    assert_eq!(sim.waiting(), 0);
+    // The switch had the request: its answer may still come, and is then late.
+    let (status, _) = send_as(
+        "perffsp5",
+        Some("perffsp1"),
+        Method::PUT,
+        format!("http://{}/quotes/{}/error", payer.addr, q.quote_id),
+        Some(br#"{"errorInformation":{"errorCode":"5101","errorDescription":"late"}}"#.to_vec()),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sim.metrics().late_callbacks_total(), 1);
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_request_to_a_hub_nobody_listens_on_was_not_sent() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let payer = start_sim(
+        &["perffsp1"],
+        &format!("http://127.0.0.1:{port}"),
+        false,
+        |_| {},
+    )
+    .await;
+    let sim = payer.sim().clone();
+    let err = sim
+        .lookup(
+            "perffsp1",
+            PartyIdType::Msisdn,
+            &msisdn(5, 1),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FlowError::NotSent(_)), "{err:?}");
+    assert_eq!(sim.waiting(), 0);
+    // Nothing left behind: an answer for that number would be nobody's, not a late one.
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Sends the payee's `PUT /parties/MSISDN/{number}` answer (party name `name`) to the payer,
+/// carrying `traceparent` when given (a payee that echoes the request's trace).
+async fn answer_lookup(payer: SocketAddr, number: &str, name: &str, traceparent: Option<&str>) {
+    let extra: Vec<(&str, String)> = traceparent
+        .map(|t| vec![("traceparent", t.to_owned())])
+        .unwrap_or_default();
+    answer_lookup_with(payer, number, name, &extra).await;
+}
+
+/// [`answer_lookup`] with extra headers.
+async fn answer_lookup_with(payer: SocketAddr, number: &str, name: &str, extra: &[(&str, String)]) {
+    let body = json!({ "party": {
+        "name": name,
+        "partyIdInfo": { "partyIdType": "MSISDN", "partyIdentifier": number, "fspId": "perffsp5" },
+    }});
+    let extra = extra
+        .iter()
+        .map(|(k, v)| {
+            (
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            )
+        })
+        .collect();
+    let req = Outbound {
+        method: Method::PUT,
+        url: format!("http://{payer}/parties/MSISDN/{number}"),
+        version: Version::V1_1,
+        source: "perffsp5".into(),
+        destination: Some("perffsp1".into()),
+        body: Some(Bytes::from(serde_json::to_vec(&body).unwrap())),
+        extra,
+    }
+    .build(None)
+    .unwrap();
+    let resp = client().send(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+type LookupTask = tokio::task::JoinHandle<Result<sim::Received<PartiesPut>, FlowError>>;
+
+fn spawn_lookup(sim: &Arc<Sim>, number: &str, timeout: Duration) -> LookupTask {
+    let (sim, number) = (sim.clone(), number.to_owned());
+    tokio::spawn(async move {
+        sim.lookup("perffsp1", PartyIdType::Msisdn, &number, timeout)
+            .await
+    })
+}
+
+fn party_name(r: Result<sim::Received<PartiesPut>, FlowError>) -> String {
+    r.unwrap().party.name.clone().unwrap()
+}
+
+#[tokio::test]
+async fn a_late_lookup_answer_never_completes_a_newer_lookup_of_the_same_number() {
+    // The hub records the lookups; the test answers them as the payee would, in order, without
+    // a trace id (a payee or switch that does not carry trace context).
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, false, |_| {}).await;
+    let sim = payer.sim().clone();
+    let number = msisdn(5, 21);
+
+    let first = spawn_lookup(&sim, &number, Duration::from_millis(300));
+    hub.next().await;
+    assert_eq!(first.await.unwrap().unwrap_err(), FlowError::Timeout);
+    let second = spawn_lookup(&sim, &number, Duration::from_secs(5));
+    hub.next().await;
+    // The first lookup's answer arrives late, while the second waits.
+    answer_lookup(payer.addr, &number, "first", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "the late answer completed the newer lookup"
+    );
+    answer_lookup(payer.addr, &number, "second", None).await;
+    assert_eq!(party_name(second.await.unwrap()), "second");
+    assert_eq!(sim.metrics().late_callbacks_total(), 1);
+
+    // A late answer and no answer of its own: the newer lookup times out.
+    let third = spawn_lookup(&sim, &number, Duration::from_millis(300));
+    hub.next().await;
+    assert_eq!(third.await.unwrap().unwrap_err(), FlowError::Timeout);
+    let fourth = spawn_lookup(&sim, &number, Duration::from_millis(600));
+    hub.next().await;
+    answer_lookup(payer.addr, &number, "third", None).await;
+    assert_eq!(fourth.await.unwrap().unwrap_err(), FlowError::Timeout);
+    assert_eq!(sim.metrics().late_callbacks_total(), 2);
+    let metrics = client()
+        .send(
+            http::Request::get(format!("http://{}/metrics", payer.addr))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(text.contains("perffsp_late_callbacks_total 2"), "{text}");
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_lookup_answer_carrying_the_requests_trace_goes_to_that_lookup_in_any_order() {
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, false, |_| {}).await;
+    let sim = payer.sim().clone();
+    let number = msisdn(5, 22);
+
+    let first = spawn_lookup(&sim, &number, Duration::from_millis(300));
+    let trace1 = hub.next().await.header("traceparent").unwrap().to_owned();
+    assert_eq!(first.await.unwrap().unwrap_err(), FlowError::Timeout);
+    let second = spawn_lookup(&sim, &number, Duration::from_secs(5));
+    let trace2 = hub.next().await.header("traceparent").unwrap().to_owned();
+    // Out of order: the second lookup's own answer first, then the first's, late.
+    answer_lookup(payer.addr, &number, "second", Some(&trace2)).await;
+    assert_eq!(party_name(second.await.unwrap()), "second");
+    answer_lookup(payer.addr, &number, "first", Some(&trace1)).await;
+    assert_eq!(sim.metrics().late_callbacks_total(), 1);
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trust boundaries: a hub that signs, relay receipt times.
+
+/// A payer (perffsp1, JWS on) whose key store holds `verifying`'s public keys.
+async fn payer_with_keys(hub: &str, verifying: &[&str]) -> sim::Running {
+    let mut config = SimConfig::new(&["perffsp1".to_owned()], hub);
+    config.jws = true;
+    config.verify_mode = VerifyMode::Strict;
+    let sim = Sim::new(config, store(&["perffsp1"], verifying), None).unwrap();
+    sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
+        .await
+        .unwrap()
+}
+
+/// The hub's `3204` for a lookup, sent to the payer as `Hub`: signed with the hub's key, with
+/// `signer`'s key (a forgery), or unsigned.
+async fn hub_says_not_found(payer: SocketAddr, number: &str, signer: Option<&str>) -> (u16, Value) {
+    let key = signer.map(|s| SigningKey::from_pem(pair(s).private.as_bytes()).unwrap());
+    let req = Outbound {
+        method: Method::PUT,
+        url: format!("http://{payer}/parties/MSISDN/{number}/error"),
+        version: Version::V1_1,
+        source: "Hub".into(),
+        destination: Some("perffsp1".into()),
+        body: Some(Bytes::from_static(
+            br#"{"errorInformation":{"errorCode":"3204","errorDescription":"Party not found"}}"#,
+        )),
+        extra: vec![],
+    }
+    .build(key.as_ref())
+    .unwrap();
+    let resp = client().send(req).await.unwrap();
+    let body = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+    (resp.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn with_the_hubs_key_configured_hub_messages_must_be_signed_and_verify() {
+    let mut hub = TestHub::start().await;
+    let payer = payer_with_keys(&hub.url, &["perffsp5", "Hub"]).await;
+    let sim = payer.sim().clone();
+    assert!(sim.hub_signs());
+    let t = Duration::from_secs(5);
+
+    // Unsigned: refused (3105), and the waiting lookup learns why.
+    let number = msisdn(5, 31);
+    let lookup = spawn_lookup(&sim, &number, t);
+    hub.next().await;
+    let (status, body) = hub_says_not_found(payer.addr, &number, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorInformation"]["errorCode"], "3105", "{body}");
+    let description = body["errorInformation"]["errorDescription"]
+        .as_str()
+        .unwrap();
+    assert!(
+        description.contains("'Hub' signs its messages"),
+        "{description}"
+    );
+    assert_eq!(
+        lookup.await.unwrap().unwrap_err(),
+        FlowError::Anomaly(sim::Anomaly::JwsInvalid)
+    );
+
+    // Signed by someone else's key under the hub's name: refused.
+    let lookup = spawn_lookup(&sim, &number, t);
+    hub.next().await;
+    let (status, body) = hub_says_not_found(payer.addr, &number, Some("perffsp5")).await;
+    assert_eq!(
+        (status, body["errorInformation"]["errorCode"].clone()),
+        (400, json!("3105"))
+    );
+    assert_eq!(
+        lookup.await.unwrap().unwrap_err(),
+        FlowError::Anomaly(sim::Anomaly::JwsInvalid)
+    );
+
+    // Signed with the hub's key: accepted, the lookup is rejected by the hub.
+    let lookup = spawn_lookup(&sim, &number, t);
+    hub.next().await;
+    let (status, body) = hub_says_not_found(payer.addr, &number, Some("Hub")).await;
+    assert_eq!(status, 200, "{body}");
+    let err = lookup.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+    assert_eq!(sim.metrics().jws_failure_total(), 2);
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn without_a_hub_key_the_hubs_own_messages_are_accepted_unsigned() {
+    let mut hub = TestHub::start().await;
+    let payer = payer_with_keys(&hub.url, &["perffsp5"]).await;
+    let sim = payer.sim().clone();
+    assert!(!sim.hub_signs());
+    let number = msisdn(5, 32);
+    // Unsigned, or signed with a key nobody configured: both accepted as the hub's word.
+    for signer in [None, Some("Hub")] {
+        let lookup = spawn_lookup(&sim, &number, Duration::from_secs(5));
+        hub.next().await;
+        let (status, body) = hub_says_not_found(payer.addr, &number, signer).await;
+        assert_eq!(status, 200, "{signer:?}: {body}");
+        let err = lookup.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "Hub"),
+            "{signer:?}: {err:?}"
+        );
+    }
+    // Any other source still has to sign.
+    let (status, body) = send_as(
+        "perffsp5",
+        Some("perffsp1"),
+        Method::PUT,
+        format!("http://{}/parties/MSISDN/{number}/error", payer.addr),
+        Some(br#"{"errorInformation":{"errorCode":"3204","errorDescription":"x"}}"#.to_vec()),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["errorInformation"]["errorCode"],
+        "3105"
+    );
+    payer.shutdown(Duration::from_secs(1)).await;
+}
+
+fn replicas(index: u16, peers: [&str; 2]) -> Option<sim::Replicas> {
+    Some(sim::Replicas::new(index, 2, peers.iter().map(|p| (*p).to_owned()).collect()).unwrap())
+}
+
+#[tokio::test]
+async fn relay_receipt_times_are_honoured_only_from_peer_replicas() {
+    let mut hub = TestHub::start().await;
+    const NOWHERE: &str = "http://127.0.0.1:9";
+    // B is replica 1 of 2; A (replica 0) relays B's callbacks to it.
+    let b = start_sim(&["perffsp1"], &hub.url, false, |c| {
+        c.replicas = replicas(1, [NOWHERE, NOWHERE]);
+    })
+    .await;
+    let b_url = format!("http://{}", b.addr);
+    let a = start_sim(&["perffsp1"], &hub.url, false, |c| {
+        c.replicas = replicas(0, [NOWHERE, &b_url]);
+    })
+    .await;
+    let number = msisdn(5, 1); // index 1: replica 1's number
+    let t = Duration::from_secs(5);
+
+    // The answer lands on A, which relays it to B with its receipt time: honoured.
+    let lookup = spawn_lookup(b.sim(), &number, t);
+    hub.next().await;
+    answer_lookup(a.addr, &number, "via A", None).await;
+    assert_eq!(party_name(lookup.await.unwrap()), "via A");
+    assert_eq!(a.sim().metrics().relayed_total(), 1);
+    assert_eq!(b.sim().metrics().relay_headers_dropped_total(), 0);
+
+    // Straight to B, claiming to have arrived 10 s ago: without a MAC, or with a wrong one,
+    // the claim is dropped (counted) and the callback counts as received now.
+    let ten_s_ago = (std::time::SystemTime::now() - Duration::from_secs(10))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .to_string();
+    let forged_mac = "00".repeat(32);
+    let forgeries: [Vec<(&str, String)>; 2] = [
+        vec![("x-perfbed-relayed-at", ten_s_ago.clone())],
+        vec![
+            ("x-perfbed-relayed-at", ten_s_ago.clone()),
+            ("x-perfbed-relay-mac", forged_mac),
+        ],
+    ];
+    for (i, extra) in forgeries.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let lookup = spawn_lookup(b.sim(), &number, t);
+        hub.next().await;
+        answer_lookup_with(b.addr, &number, "forged", extra).await;
+        let got = lookup.await.unwrap().unwrap();
+        assert!(got.at >= started, "forgery {i}: receipt backdated");
+        assert_eq!(
+            b.sim().metrics().relay_headers_dropped_total(),
+            i as u64 + 1
+        );
+    }
+
+    // C runs alone (no replicas): even a genuine relay's receipt time is dropped.
+    let c = start_sim(&["perffsp1"], &hub.url, false, |_| {}).await;
+    let c_url = format!("http://{}", c.addr);
+    let a2 = start_sim(&["perffsp1"], &hub.url, false, |c| {
+        c.replicas = replicas(0, [NOWHERE, &c_url]);
+    })
+    .await;
+    let lookup = spawn_lookup(c.sim(), &number, t);
+    hub.next().await;
+    answer_lookup(a2.addr, &number, "via A2", None).await;
+    assert_eq!(party_name(lookup.await.unwrap()), "via A2");
+    assert_eq!(a2.sim().metrics().relayed_total(), 1);
+    assert_eq!(c.sim().metrics().relay_headers_dropped_total(), 1);
+    let metrics = client()
+        .send(
+            http::Request::get(format!("{c_url}/metrics"))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    assert!(
+        text.contains("perffsp_relay_headers_dropped_total 1"),
+        "{text}"
+    );
+    for s in [a, a2, b, c] {
+        s.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A payee that signs what it sends, and sends the wrong thing.
+
+#[tokio::test]
+async fn a_correctly_signed_transfer_callback_with_a_wrong_fulfilment_or_state_is_an_anomaly() {
+    let mut hub = TestHub::start().await;
+    let payer = start_sim(&["perffsp1"], &hub.url, true, |_| {}).await;
+    let payee = start_sim(&["perffsp5"], &hub.url, true, |_| {}).await;
+    hub.route("perffsp1", &format!("http://{}", payer.addr));
+    hub.route("perffsp5", &format!("http://{}", payee.addr));
+    let sim = payer.sim().clone();
+    let t = Duration::from_secs(5);
+    // Real quotes from the payee; then the payee stops answering and the test answers each
+    // transfer itself, signed with the payee's key.
+    let mut transfers = Vec::new();
+    for i in 0..4 {
+        let q = quote_request("perffsp1", "perffsp5", &msisdn(5, 40 + i), "10");
+        let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+        transfers.push(transfer_from(&q, &quote));
+    }
+    hub.routes.lock().unwrap().remove("perffsp5");
+    while hub.rx.try_recv().is_ok() {}
+    let right = |t: &TransfersPost| {
+        IlpSecret::new(b"perfbed-test-ilp-secret")
+            .fulfil(&t.ilp_packet)
+            .unwrap()
+    };
+    let wrong = |t: &TransfersPost| {
+        IlpSecret::new(b"another secret")
+            .fulfil(&t.ilp_packet)
+            .unwrap()
+    };
+    let put = |state: TransferState, fulfilment: Option<IlpFulfilment>| TransfersPut {
+        completed_timestamp: Some(DateTime::from_offset_date_time(
+            time::OffsetDateTime::now_utc(),
+        )),
+        extension_list: None,
+        fulfilment,
+        transfer_state: state,
+    };
+    let cases = [
+        (
+            "committed with another fulfilment",
+            put(TransferState::Committed, Some(wrong(&transfers[0]))),
+            FlowError::Anomaly(sim::Anomaly::FulfilmentMismatch),
+        ),
+        (
+            "reserved, with the right fulfilment",
+            put(TransferState::Reserved, Some(right(&transfers[1]))),
+            FlowError::Anomaly(sim::Anomaly::UnexpectedState),
+        ),
+        (
+            "aborted without an error",
+            put(TransferState::Aborted, None),
+            FlowError::Anomaly(sim::Anomaly::UnexpectedState),
+        ),
+        (
+            "received",
+            put(TransferState::Received, None),
+            FlowError::Anomaly(sim::Anomaly::UnexpectedState),
+        ),
+    ];
+    // The cases differ from a success only in what they say, not in their signature.
+    assert_ne!(right(&transfers[0]), wrong(&transfers[0]));
+    for ((what, body, expected), tr) in cases.into_iter().zip(&transfers) {
+        let flow = {
+            let (sim, tr) = (sim.clone(), tr.clone());
+            tokio::spawn(async move { sim.transfer("perffsp1", &tr, t).await })
+        };
+        let post = hub.next().await;
+        assert_eq!(post.path, "/transfers", "{what}");
+        let (status, answer) = send_as(
+            "perffsp5",
+            Some("perffsp1"),
+            Method::PUT,
+            format!("http://{}/transfers/{}", payer.addr, tr.transfer_id),
+            Some(fspiop::json::to_canonical_vec(&body)),
+            true,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{what}: signed and well-formed: {answer:?}"
+        );
+        let result = flow.await.unwrap();
+        assert_eq!(result.unwrap_err(), expected, "{what}: never committed");
+    }
+    let metrics = client()
+        .send(
+            http::Request::get(format!("http://{}/metrics", payer.addr))
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(metrics.body().to_vec()).unwrap();
+    for line in [
+        "perffsp_payer_anomalies_total{kind=\"fulfilment_mismatch\"} 1",
+        "perffsp_payer_anomalies_total{kind=\"unexpected_state\"} 3",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert_eq!(
+        sim.metrics().jws_failure_total(),
+        0,
+        "every signature verified"
+    );
+    payer.shutdown(Duration::from_secs(1)).await;
+    payee.shutdown(Duration::from_secs(1)).await;
 }

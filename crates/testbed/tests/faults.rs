@@ -43,9 +43,13 @@ async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
         }
         sim::Sim::new(c, fspiop::jws::KeyStore::new(), None).unwrap()
     };
-    let payer = sim::start(start("perffsp1", None), "127.0.0.1:0".parse().unwrap(), None)
-        .await
-        .unwrap();
+    let payer = sim::start(
+        start("perffsp1", None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     let mut payee_edit = Some(payee);
     let mut edit = |b: &mut sim::Behaviour| {
         if let Some(f) = payee_edit.take() {
@@ -143,7 +147,11 @@ async fn a_payee_that_stops_answering() {
     // The schedule: 30/s for 4 s.
     assert_eq!(r.arrivals, 120);
     assert!(r.adds_up(), "{}", r.accounting_line());
-    assert!(r.committed > 0 && r.committed < 120, "{:?}", r.errors_by_code);
+    assert!(
+        r.committed > 0 && r.committed < 120,
+        "{:?}",
+        r.errors_by_code
+    );
     let c = r.crosscheck.as_ref().expect("the hub was asked");
     assert_eq!(c.source, "hub emulator");
     assert_eq!(c.driver_committed, r.committed);
@@ -175,7 +183,11 @@ async fn a_hub_killed_mid_run() {
     assert_eq!(r.arrivals, 120);
     assert!(r.adds_up(), "{}", r.accounting_line());
     assert!(r.committed > 0, "some committed before the hub died");
-    assert!(r.not_sent > 0, "later arrivals found no hub: {:?}", r.errors_by_code);
+    assert!(
+        r.not_sent > 0,
+        "later arrivals found no hub: {:?}",
+        r.errors_by_code
+    );
     // A dead switch cannot be asked: the report says so instead of inventing agreement.
     assert!(r.crosscheck.is_none());
     assert!(
@@ -189,4 +201,36 @@ async fn a_hub_killed_mid_run() {
     assert!(outcome.dir.join("histograms.json").is_file());
     bed.payer.shutdown(Duration::from_secs(1)).await;
     bed.payee.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payee_that_answers_twice() {
+    let bed = bed(|b| b.answer_twice = true).await;
+    let t = target(&bed);
+    let out = tempfile::tempdir().unwrap();
+    let outcome = testbed::execute(&scenario(20.0, 3), &t, out.path(), &options())
+        .await
+        .unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    assert_eq!(r.arrivals, 60);
+    assert!(r.adds_up(), "{}", r.accounting_line());
+    // Every transfer counted once, and the switch committed each exactly once.
+    assert_eq!(r.committed, 60, "{:?}", r.errors_by_code);
+    let c = r.crosscheck.as_ref().unwrap();
+    assert!(c.agrees, "{}", c.summary);
+    assert_eq!(
+        c.switch_by_state.values().sum::<u64>(),
+        60,
+        "{:?}",
+        c.switch_by_state
+    );
+    // The payee really did answer twice: 60 lookups, 60 quotes, 60 transfers, each answered
+    // twice (whether the hub took the second or refused it as a duplicate).
+    // Read once the payee has drained its last duplicates.
+    let payee = bed.payee.sim().clone();
+    bed.payee.shutdown(Duration::from_secs(2)).await;
+    let (ok, failed) = payee.metrics().callback_totals();
+    assert_eq!(ok + failed, 360, "ok {ok}, failed {failed}");
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
 }
