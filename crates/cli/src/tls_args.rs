@@ -154,15 +154,23 @@ pub(crate) struct JwsArgs {
 impl JwsArgs {
     /// Loads the keys and turns JWS on in `config` when there are any.
     pub fn apply(&self, config: &mut sim::SimConfig) -> anyhow::Result<fspiop::jws::KeyStore> {
+        Ok(self.load()?.apply(config))
+    }
+
+    /// The keys, and JWS on when there are any: for a simulator configured later.
+    pub fn load(&self) -> anyhow::Result<testbed::suite::Jws> {
         use anyhow::Context;
-        config.verify_mode = self.jws_verify.mode();
-        match (&self.keys, self.no_jws) {
-            (Some(dir), false) => {
-                config.jws = true;
+        let keys = match (&self.keys, self.no_jws) {
+            (Some(dir), false) => Some(
                 fspiop::jws::KeyStore::from_dir(dir)
-                    .with_context(|| format!("cannot load JWS keys from {}", dir.display()))
-            }
-            _ => Ok(fspiop::jws::KeyStore::new()),
-        }
+                    .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?,
+            ),
+            _ => None,
+        };
+        Ok(testbed::suite::Jws {
+            on: keys.is_some(),
+            verify_mode: self.jws_verify.mode(),
+            keys: keys.unwrap_or_default(),
+        })
     }
 }
