@@ -762,7 +762,10 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         .collect();
     assert_eq!(arrivals, vec![20, 40], "{stdout}");
     assert_eq!(json["crosscheck"]["agrees"], true, "{stdout}");
-    assert!(stdout.contains("perfbed stress to failure — ramp"), "{stdout}");
+    assert!(
+        stdout.contains("perfbed stress to failure — ramp"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -43,9 +43,13 @@ async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
         }
         sim::Sim::new(c, fspiop::jws::KeyStore::new(), None).unwrap()
     };
-    let payer = sim::start(start("perffsp1", None), "127.0.0.1:0".parse().unwrap(), None)
-        .await
-        .unwrap();
+    let payer = sim::start(
+        start("perffsp1", None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     let mut payee_edit = Some(payee);
     let mut edit = |b: &mut sim::Behaviour| {
         if let Some(f) = payee_edit.take() {
@@ -143,7 +147,11 @@ async fn a_payee_that_stops_answering() {
     // The schedule: 30/s for 4 s.
     assert_eq!(r.arrivals, 120);
     assert!(r.adds_up(), "{}", r.accounting_line());
-    assert!(r.committed > 0 && r.committed < 120, "{:?}", r.errors_by_code);
+    assert!(
+        r.committed > 0 && r.committed < 120,
+        "{:?}",
+        r.errors_by_code
+    );
     let c = r.crosscheck.as_ref().expect("the hub was asked");
     assert_eq!(c.source, "hub emulator");
     assert_eq!(c.driver_committed, r.committed);
@@ -175,7 +183,11 @@ async fn a_hub_killed_mid_run() {
     assert_eq!(r.arrivals, 120);
     assert!(r.adds_up(), "{}", r.accounting_line());
     assert!(r.committed > 0, "some committed before the hub died");
-    assert!(r.not_sent > 0, "later arrivals found no hub: {:?}", r.errors_by_code);
+    assert!(
+        r.not_sent > 0,
+        "later arrivals found no hub: {:?}",
+        r.errors_by_code
+    );
     // A dead switch cannot be asked: the report says so instead of inventing agreement.
     assert!(r.crosscheck.is_none());
     assert!(
