@@ -1,7 +1,10 @@
 //! # perfbed — the command line
 //!
 //! A thin layer: [`Cli`] (clap) describes every subcommand and flag, [`run`] dispatches to the
-//! crates that do the work (`sim`, `hub`, `perfbed-http`, `fspiop`).
+//! crates that do the work. The commands that orchestrate — `local`, `run`, `suite`,
+//! `preflight`, `bench hub` — turn their flags into the `testbed` crate's options (files named,
+//! keys and TLS loaded here) and make one call into it; `sim`, `hub`, `onboard`, `msisdn`,
+//! `positions`, `kafka` and `pki` call `sim`, `hub`, `ops` and `perfbed-http` directly.
 #![forbid(unsafe_code)]
 
 mod bench_cmd;

@@ -160,11 +160,15 @@ impl JwsArgs {
     /// Loads the keys (and the hub's, under `config.hub_id`: set it first) and turns JWS on in
     /// `config` when there are any.
     pub fn apply(&self, config: &mut sim::SimConfig) -> anyhow::Result<fspiop::jws::KeyStore> {
+        Ok(self.load(&config.hub_id)?.apply(config))
+    }
+
+    /// The keys (the hub's, from --hub-key, under `hub_id`), and JWS on when there are any:
+    /// for a simulator configured later.
+    pub fn load(&self, hub_id: &str) -> anyhow::Result<testbed::suite::Jws> {
         use anyhow::Context;
-        config.verify_mode = self.jws_verify.mode();
-        match (&self.keys, self.no_jws) {
+        let keys = match (&self.keys, self.no_jws) {
             (Some(dir), false) => {
-                config.jws = true;
                 let mut keys = fspiop::jws::KeyStore::from_dir(dir)
                     .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?;
                 if let Some(file) = &self.hub_key {
@@ -172,11 +176,16 @@ impl JwsArgs {
                         .with_context(|| format!("cannot read {}", file.display()))?;
                     let key = fspiop::jws::VerifyingKey::from_pem(&pem)
                         .with_context(|| format!("--hub-key {}", file.display()))?;
-                    keys.insert_verifying(&config.hub_id, key);
+                    keys.insert_verifying(hub_id, key);
                 }
-                Ok(keys)
+                Some(keys)
             }
-            _ => Ok(fspiop::jws::KeyStore::new()),
-        }
+            _ => None,
+        };
+        Ok(testbed::suite::Jws {
+            on: keys.is_some(),
+            verify_mode: self.jws_verify.mode(),
+            keys: keys.unwrap_or_default(),
+        })
     }
 }

@@ -5,15 +5,25 @@
 //!
 //! - [`execute()`]: the one execution path — a scenario's stages or its stress ramp, switch
 //!   evidence around it, the cross-check against the switch's ledger, results on disk.
-//! - [`env`]: the local testbed (hub emulator + 8 simulators, onboarded and seeded).
+//! - [`env`](mod@env): the local testbed (hub emulator + 8 simulators, onboarded and seeded).
 //! - [`watch`]: Kafka and positions around a run on a real Mojaloop.
+//! - [`suite`]: suites of stages with gates, position resets, one suite report, resume.
+//! - [`preflight`]: the system-ready checklist before a run.
+//! - [`bench`](mod@bench): the hub emulator's capacity on one core (`bench hub`).
 //! - [`results`], [`metrics`]: result folders and the live Prometheus endpoint.
+//!
+//! Each command's entry point takes a plain options struct (no clap here) with files already
+//! named and keys and TLS configurations already loaded; the async ones run on the caller's
+//! runtime.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod env;
 pub mod execute;
 pub mod metrics;
+pub mod preflight;
 pub mod results;
+pub mod suite;
 pub mod watch;
 
 pub use env::{EnvOptions, LocalEnv, Security};

@@ -1,0 +1,428 @@
+//! Preflight: the seed's system-ready check — hub services answer, every FSP is onboarded with
+//! the endpoints a P2P flow needs pointing at its simulator (which answers, with JWS as
+//! expected), a sample of each payee's numbers resolves, the payers' headroom covers the planned
+//! run, and the clocks agree. Prints a checklist that says what to fix. What `perfbed preflight`
+//! does.
+
+use anyhow::{anyhow, Context, Result};
+use http::Method;
+use load::Scenario;
+use ops::{msisdn, positions, Money, Testbed};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What to check, and against what.
+#[derive(Debug, Clone)]
+pub struct PreflightOptions {
+    /// The scenario about to run (for headroom and which FSPs are payers and payees).
+    pub scenario: Option<PathBuf>,
+    /// Testbed file: FSPs, callbacks, admin API, oracle (or its database).
+    pub testbed: PathBuf,
+    /// The hub's FSPIOP base URL (its /health must answer).
+    pub hub: String,
+    /// Largest clock difference allowed between this machine and hub or simulators.
+    pub max_skew: Duration,
+    /// Numbers sampled per payee.
+    pub sample: u32,
+    /// Whether the simulators must have JWS on (or off).
+    pub jws_expected: bool,
+}
+
+struct Checklist {
+    items: Vec<(bool, String, Option<String>)>,
+}
+
+impl Checklist {
+    fn ok(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        println!("  ok    {what}");
+        self.items.push((true, what, None));
+    }
+
+    fn fail(&mut self, what: impl Into<String>, fix: impl Into<String>) {
+        let (what, fix) = (what.into(), fix.into());
+        println!("  FAIL  {what}\n        → {fix}");
+        self.items.push((false, what, Some(fix)));
+    }
+
+    fn check(&mut self, ok: bool, what: impl Into<String>, fix: impl Into<String>) {
+        if ok {
+            self.ok(what)
+        } else {
+            self.fail(what, fix)
+        }
+    }
+}
+
+/// `GET url/health`: (status, JSON body, round trip, local midpoint in Unix ms).
+async fn health(
+    client: &perfbed_http::HttpClient,
+    base: &str,
+) -> Result<(u16, serde_json::Value, Duration, f64), String> {
+    let service = ops::Admin::new(base, client.clone());
+    let wall0 = sim::trace::now_us() as f64 / 1000.0;
+    let t0 = Instant::now();
+    let (status, body) = service
+        .call(Method::GET, "/health", None)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let rtt = t0.elapsed();
+    Ok((status, body, rtt, wall0 + rtt.as_secs_f64() * 500.0))
+}
+
+/// Transfers the scenario will start, by payer, and the money they move (mean amount).
+fn planned(s: &Scenario) -> Vec<(String, f64, Money)> {
+    let mut prev = 0.0;
+    let mut arrivals = 0.0;
+    for st in &s.stages {
+        let secs = st.duration.as_secs_f64();
+        arrivals += if st.ramp {
+            (prev + st.rate) / 2.0 * secs
+        } else {
+            st.rate * secs
+        };
+        prev = st.rate;
+    }
+    if let Some(p) = &s.stress {
+        let mut r = p.start_rate;
+        arrivals = 0.0;
+        while r <= p.max_rate + 1e-9 {
+            arrivals += r * p.step_duration.as_secs_f64();
+            r += p.step.max(1e-9);
+        }
+        arrivals +=
+            p.recovery_rate.unwrap_or(0.0) * p.recovery_duration.map_or(0.0, |d| d.as_secs_f64());
+    }
+    let total_w: f64 = s.corridors.iter().map(|c| c.weight).sum();
+    let mean = (s.amount_min + s.amount_max) as f64 / 2.0;
+    let mut out: Vec<(String, f64, Money)> = Vec::new();
+    for c in &s.corridors {
+        let n = arrivals * c.weight / total_w.max(1e-9);
+        match out.iter_mut().find(|(p, _, _)| *p == c.payer) {
+            Some(x) => x.1 += n,
+            None => out.push((c.payer.clone(), n, Money::ZERO)),
+        }
+    }
+    for x in &mut out {
+        x.2 = Money((x.1 * mean * 10_000.0).ceil() as i128);
+    }
+    out
+}
+
+/// Runs the checks, printing the checklist; `Ok(true)` when every check passed.
+pub async fn run(opts: &PreflightOptions) -> Result<bool> {
+    let t = Testbed::load(&opts.testbed).map_err(|e| anyhow!(e))?;
+    let scenario = match &opts.scenario {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            Some(Scenario::parse(&text).map_err(|e| anyhow!("{}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    let admin_url = t
+        .hub
+        .admin
+        .clone()
+        .context("the testbed file has no hub.admin: preflight reads onboarding through it")?;
+    println!(
+        "perfbed preflight: hub {}, {} DFSPs{}",
+        opts.hub,
+        t.dfsps.len(),
+        scenario
+            .as_ref()
+            .map_or(String::new(), |s| format!(", scenario {}", s.name))
+    );
+    let list = checks(opts, &t, scenario.as_ref(), &admin_url).await?;
+    let bad = list.items.iter().filter(|i| !i.0).count();
+    if bad == 0 {
+        println!("preflight: ready ({} checks)", list.items.len());
+    } else {
+        println!("preflight: {bad} of {} checks failed", list.items.len());
+    }
+    Ok(bad == 0)
+}
+
+async fn checks(
+    opts: &PreflightOptions,
+    t: &Testbed,
+    scenario: Option<&Scenario>,
+    admin_url: &str,
+) -> Result<Checklist> {
+    let mut list = Checklist { items: Vec::new() };
+    let client = perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
+        timeout: Duration::from_secs(5),
+        ..perfbed_http::ClientOptions::default()
+    });
+    let skew_ok = |midpoint: f64, body: &serde_json::Value, rtt: Duration| -> Option<(bool, f64)> {
+        let remote = body["time"].as_f64()?;
+        let skew = remote - midpoint;
+        let bound = rtt.as_secs_f64() * 500.0;
+        Some((
+            skew.abs() <= opts.max_skew.as_secs_f64() * 1000.0 + bound,
+            skew,
+        ))
+    };
+
+    // Hub services.
+    let mut services = vec![
+        ("hub FSPIOP API", opts.hub.clone()),
+        ("central-ledger admin API", admin_url.to_owned()),
+    ];
+    if let Some(o) = &t.hub.oracle {
+        services.push(("oracle", o.clone()));
+    }
+    for (name, url) in &services {
+        match health(&client, url).await {
+            Ok((200..=299, body, rtt, mid)) => {
+                list.ok(format!(
+                    "{name} answers ({url}/health, {:.0} ms)",
+                    rtt.as_secs_f64() * 1000.0
+                ));
+                if *name == "hub FSPIOP API" {
+                    match skew_ok(mid, &body, rtt) {
+                        Some((ok, skew)) => list.check(
+                            ok,
+                            format!("hub clock within {:?} of this machine's (skew {skew:+.0} ms)", opts.max_skew),
+                            "sync the clocks (NTP/chrony): the hub refuses completedTimestamp > 200 ms in the future",
+                        ),
+                        None => list.ok("hub clock: its /health gives no time; not measured"),
+                    }
+                }
+            }
+            Ok((status, _, _, _)) => list.fail(
+                format!("{name} answers ({url}/health: HTTP {status})"),
+                "check the service's logs and readiness",
+            ),
+            Err(e) => list.fail(
+                format!("{name} answers ({url}/health: {e})"),
+                format!("is {url} the right address, and is the service running?"),
+            ),
+        }
+    }
+
+    // Onboarding, endpoints, simulators.
+    let admin = ops::Admin::new(admin_url, client.clone());
+    let payees: Vec<String> = scenario.map_or_else(
+        || t.ids(),
+        |s| s.corridors.iter().map(|c| c.payee.clone()).collect(),
+    );
+    let required = [
+        "FSPIOP_CALLBACK_URL_PARTIES_GET",
+        "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+        "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+        "FSPIOP_CALLBACK_URL_QUOTES",
+        "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+        "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+        "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+    ];
+    let onboard_fix = format!("perfbed onboard --testbed {}", opts.testbed.display());
+    for d in &t.dfsps {
+        let n = &d.id;
+        let Ok((status, p)) = admin
+            .call(Method::GET, &format!("/participants/{n}"), None)
+            .await
+        else {
+            list.fail(
+                format!("{n} onboarded"),
+                format!("the admin API at {admin_url} does not answer"),
+            );
+            continue;
+        };
+        let active = p["isActive"] == 1 || p["isActive"] == true;
+        if status != 200 || !active {
+            list.fail(
+                format!(
+                    "{n} onboarded and active (HTTP {status}{})",
+                    if status == 200 { ", inactive" } else { "" }
+                ),
+                onboard_fix.clone(),
+            );
+            continue;
+        }
+        let endpoints = admin
+            .call(Method::GET, &format!("/participants/{n}/endpoints"), None)
+            .await
+            .map(|x| x.1)
+            .unwrap_or_default();
+        let have = |ty: &str| -> Option<String> {
+            endpoints
+                .as_array()?
+                .iter()
+                .find(|e| e["type"] == ty)
+                .and_then(|e| e["value"].as_str())
+                .map(str::to_owned)
+        };
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|r| have(r).is_none())
+            .collect();
+        let stale: Vec<&str> = match &d.callback {
+            Some(base) => ops::endpoint_templates(base)
+                .into_iter()
+                .filter(|(ty, v)| required.contains(ty) && have(ty).is_some_and(|h| &h != v))
+                .map(|(ty, _)| ty)
+                .collect(),
+            None => Vec::new(),
+        };
+        if missing.is_empty() && stale.is_empty() {
+            list.ok(format!("{n} onboarded, every P2P endpoint set"));
+        } else if !missing.is_empty() {
+            list.fail(
+                format!("{n} endpoints: missing {}", missing.join(", ")),
+                onboard_fix.clone(),
+            );
+        } else {
+            list.fail(
+                format!(
+                    "{n} endpoints point elsewhere than the testbed's callback ({})",
+                    stale.join(", ")
+                ),
+                onboard_fix.clone(),
+            );
+        }
+        if payees.contains(n) {
+            let Some(base) = &d.callback else {
+                list.fail(
+                    format!("{n}: simulator"),
+                    "give its callback URL in the testbed file",
+                );
+                continue;
+            };
+            match health(&client, base).await {
+                Ok((200..=299, body, rtt, mid)) => {
+                    let serves = body["fsps"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|x| x == n.as_str()));
+                    let jws = body["jws"].as_bool().unwrap_or(false);
+                    list.check(
+                        serves && jws == opts.jws_expected,
+                        format!(
+                            "{n}: simulator at {base} answers, serves it{}, JWS {}",
+                            if serves { "" } else { " NOT" },
+                            if jws { "on" } else { "off" }
+                        ),
+                        if serves {
+                            "start the simulator with the keys (perfbed sim --keys DIR), or pass --no-jws-expected".to_owned()
+                        } else {
+                            format!("run the simulator with --fsp {n}")
+                        },
+                    );
+                    if let Some((ok, skew)) = skew_ok(mid, &body, rtt) {
+                        list.check(
+                            ok,
+                            format!(
+                                "{n}: simulator clock within {:?} (skew {skew:+.0} ms)",
+                                opts.max_skew
+                            ),
+                            "sync the clocks (NTP/chrony) of the simulator's machine",
+                        );
+                    }
+                }
+                Ok((status, ..)) => list.fail(
+                    format!("{n}: simulator at {base} answers (HTTP {status})"),
+                    "check the simulator's logs",
+                ),
+                Err(e) => list.fail(
+                    format!("{n}: simulator at {base} answers ({e})"),
+                    format!(
+                        "start it (perfbed sim --fsp {n} …) or fix its callback URL in the testbed"
+                    ),
+                ),
+            }
+        }
+    }
+
+    // Numbers.
+    let per_fsp = scenario.map_or(t.msisdns, |s| s.msisdns_per_fsp);
+    let oracle = t
+        .hub
+        .oracle
+        .as_deref()
+        .map(|o| ops::Admin::new(o, client.clone()));
+    let pool = match &t.hub.oracle_db {
+        Some(db) if oracle.is_none() => Some(positions::connect(db).await?),
+        _ => None,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for p in payees.iter().filter(|p| seen.insert((*p).clone())) {
+        let Ok(range) = msisdn::Range::of(p, per_fsp) else {
+            list.ok(format!("{p}: not a perffspN id; numbers not checked"));
+            continue;
+        };
+        let s = match (&oracle, &pool) {
+            (Some(o), _) => msisdn::check_oracle(o, &range, opts.sample).await,
+            (None, Some(pool)) => msisdn::check_sql(pool, &range, opts.sample).await,
+            _ => {
+                list.fail(
+                    format!("{p}: numbers resolve"),
+                    "give hub.oracle or hub.oracle_db in the testbed file",
+                );
+                continue;
+            }
+        };
+        match s {
+            Ok(s) => list.check(
+                s.passed(),
+                format!(
+                    "{p}: {}/{} sampled numbers resolve to it (of {per_fsp})",
+                    s.ok, s.sampled
+                ),
+                format!(
+                    "perfbed msisdn seed --testbed {} --fsp {p} --count {per_fsp}",
+                    opts.testbed.display()
+                ),
+            ),
+            Err(e) => list.fail(
+                format!("{p}: numbers resolve ({e})"),
+                "check the oracle's address",
+            ),
+        }
+    }
+
+    // Headroom.
+    match scenario {
+        None => list.ok("no scenario given: headroom not checked"),
+        Some(s) => {
+            for (payer, n, need) in planned(s) {
+                match positions::show_api(&admin, std::slice::from_ref(&payer), &s.currency).await {
+                    Ok(rows) => {
+                        let r = &rows[0];
+                        let head = r.ndc_headroom().unwrap_or(Money::ZERO).min(r.liquidity());
+                        list.check(
+                            head >= need,
+                            format!(
+                                "{payer}: headroom {head} {} covers the run's ~{n:.0} transfers ≈ {need} (NDC headroom {}, liquidity {})",
+                                s.currency,
+                                r.ndc_headroom().map_or("none".into(), |x| x.to_string()),
+                                r.liquidity()
+                            ),
+                            "raise NDC and funds (perfbed positions reset --testbed … --ndc … --funds …), or shorten the run",
+                        );
+                    }
+                    Err(e) => list.fail(format!("{payer}: positions ({e})"), onboard_fix.clone()),
+                }
+            }
+        }
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_splits_arrivals_by_corridor_weight() {
+        let mut s = Scenario::constant("x", load::Flow::P2p, 100.0, Duration::from_secs(60));
+        s.amount_min = 10;
+        s.amount_max = 30;
+        let p = planned(&s);
+        let total: f64 = p.iter().map(|x| x.1).sum();
+        assert!((total - 6000.0).abs() < 1e-6, "{p:?}");
+        // perffsp1 carries 40 % of the seed corridors: 2400 transfers × 20.
+        let one = p.iter().find(|x| x.0 == "perffsp1").unwrap();
+        assert_eq!(one.2, Money::units(48_000));
+    }
+}
