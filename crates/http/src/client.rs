@@ -4,8 +4,18 @@
 //! It is a thin pool over hyper's own HTTP/1.1 connections (`hyper::client::conn::http1`): a
 //! request takes an idle connection of its origin (or opens one), is sent in origin form with a
 //! `Host` header, and gives the connection back once the whole response has been read. A request
-//! that a pooled connection closed before it was written is retried once on a new connection;
-//! one that was written is never resent (FSPIOP requests are not idempotent to the receiver).
+//! that a pooled connection closed before it was written is retried once on a new connection.
+//! One that was written and then lost (reset, closed before the answer) is resent once, on a
+//! fresh connection, only when it is a `PUT` or `PATCH`: FSPIOP callbacks are idempotent, while
+//! a `POST` (a prepare, a quote request) is never resent and stays "failed after send".
+//!
+//! Idle connections are given up before the server closes them. Node's http server (under
+//! every hapi service of Mojaloop) closes a keep-alive connection idle for its
+//! `keepAliveTimeout` (5 s; Node 20 waits one more second) and says so in `Keep-Alive:
+//! timeout=5`; a busy event loop fires those timers late, and a request written on such a
+//! connection in the meantime is reset unread. So a connection is reused only while it has
+//! been idle less than the server's `timeout=N` minus a second (at least N/2), or
+//! [`DEFAULT_IDLE`] (4 s) when the server gives no `Keep-Alive` header.
 //!
 //! Every error says whether the request may have reached the server ([`ClientError::sent`]):
 //! a request is "sent" from the moment it is handed to a connection, because from then on the
@@ -91,9 +101,55 @@ impl ClientError {
     }
 }
 
-/// An idle connection is closed after this long unused (servers close theirs sooner or later;
-/// this bounds what the pool holds when they do not).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an idle connection is reused when the server does not say (`Keep-Alive:
+/// timeout=N`): below the 5 s after which Node's http server, and so every hapi service of
+/// Mojaloop, closes idle keep-alive connections.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(4);
+
+/// The longest an idle connection is kept, whatever the server allows.
+const MAX_IDLE: Duration = Duration::from_secs(90);
+
+/// How long a connection may idle before its next request, from the response's `Keep-Alive`
+/// header (`timeout=N`, seconds): a second less than the server's N, so that a request never
+/// races the server's own close (at least N/2: `timeout=1` gives 0.5 s; `timeout=0` none),
+/// or [`DEFAULT_IDLE`] when the header is absent or says nothing about a timeout.
+pub fn idle_limit(headers: &http::HeaderMap) -> Duration {
+    let timeout = headers
+        .get_all("keep-alive")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|param| {
+            let (k, v) = param.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("timeout")
+                .then(|| v.trim().trim_matches('"').parse::<u64>().ok())?
+        });
+    match timeout {
+        None => DEFAULT_IDLE,
+        Some(n) => {
+            let n = Duration::from_secs(n).min(MAX_IDLE);
+            n.saturating_sub(Duration::from_secs(1)).max(n / 2)
+        }
+    }
+}
+
+/// Whether a request may be sent again after it was written and lost: FSPIOP callbacks
+/// (`PUT`, `PATCH`) are idempotent; a `POST` is not.
+fn resendable(method: &http::Method) -> bool {
+    *method == http::Method::PUT || *method == http::Method::PATCH
+}
+
+/// A copy of a request about to be sent, kept to send it once more if it is lost after
+/// being written (only for [`resendable`] methods).
+fn copy(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut c = Request::new(req.body().clone());
+    *c.method_mut() = req.method().clone();
+    *c.uri_mut() = req.uri().clone();
+    *c.version_mut() = req.version();
+    *c.headers_mut() = req.headers().clone();
+    c
+}
 
 /// Where connections go: scheme and authority (`http://host:port`).
 #[derive(Debug, Clone)]
@@ -106,6 +162,7 @@ type Sender = SendRequest<Full<Bytes>>;
 /// Idle connections by authority as written in the URL, one map for `http` and one for
 /// `https` (a `str` key hashes and compares in a few instructions; `Authority` does both
 /// case-insensitively, byte by byte, and that was 3 % of the hub's instructions).
+/// Each idle connection with the instant it must not be used after.
 type Idle = [HashMap<Box<str>, Vec<(Sender, Instant)>, foldhash::fast::RandomState>; 2];
 
 /// A cloneable, pooled HTTP/1.1 client.
@@ -215,16 +272,35 @@ impl Inner {
             .await
             .map_err(|_| ClientError::NotSent("client closed".into()))?;
         let mut req = into_origin_form(req, &origin.authority)?;
+        // A callback lost after it was written goes once more, on a fresh connection.
+        let mut again = resendable(req.method()).then(|| copy(&req));
+        // Set once a copy went out: the request has been written once already, so whatever
+        // happens to the copy, it may have reached the server.
+        let mut resent = false;
+        let lost = |resent: bool, why: String| {
+            if resent {
+                ClientError::FailedAfterSend(format!(
+                    "{why} (resending a request lost after it was written)"
+                ))
+            } else {
+                ClientError::NotSent(why)
+            }
+        };
         loop {
-            let (mut conn, pooled) = match self.checkout(&origin) {
+            let pooled = if resent { None } else { self.checkout(&origin) };
+            let (mut conn, pooled) = match pooled {
                 Some(conn) => (conn, true),
-                None => (self.connect(&origin).await?, false),
+                None => match self.connect(&origin).await {
+                    Ok(conn) => (conn, false),
+                    Err(e) if resent => return Err(lost(true, e.to_string())),
+                    Err(e) => return Err(e),
+                },
             };
             if let Err(e) = conn.ready().await {
                 if pooled {
                     continue; // closed while idle: take another
                 }
-                return Err(ClientError::NotSent(error_chain(&e)));
+                return Err(lost(resent, error_chain(&e)));
             }
             handed.store(true, Ordering::Relaxed);
             match conn.try_send_request(req).await {
@@ -235,7 +311,8 @@ impl Inner {
                         .await
                         .map_err(|e| ClientError::FailedAfterSend(error_chain(&e)))?
                         .to_bytes();
-                    self.checkin(origin, conn);
+                    let keep = idle_limit(&parts.headers);
+                    self.checkin(origin, conn, keep);
                     return Ok(Response::from_parts(parts, body));
                 }
                 Err(mut e) => match e.take_message() {
@@ -244,51 +321,59 @@ impl Inner {
                         handed.store(false, Ordering::Relaxed);
                         req = unsent;
                     }
-                    // Not written, on a fresh connection: it never left.
+                    // Not written, on a fresh connection: it never left (unless it is the copy
+                    // of one that had).
                     Some(_) => {
-                        handed.store(false, Ordering::Relaxed);
-                        return Err(ClientError::NotSent(error_chain(e.error())));
+                        handed.store(resent, Ordering::Relaxed);
+                        return Err(lost(resent, error_chain(e.error())));
                     }
-                    None => return Err(ClientError::FailedAfterSend(error_chain(e.error()))),
+                    // Written, then lost: an idempotent callback goes once more.
+                    None => match again.take() {
+                        Some(copy) => {
+                            tracing::debug!(error = %error_chain(e.error()), "request lost after it was written: sending it once more on a fresh connection");
+                            req = copy;
+                            resent = true;
+                        }
+                        None => return Err(ClientError::FailedAfterSend(error_chain(e.error()))),
+                    },
                 },
             }
         }
     }
 
-    /// An idle connection to `origin` that is still open, most recently used first.
+    /// An idle connection to `origin` that is still open and has idled less than its limit,
+    /// most recently used first.
     fn checkout(&self, origin: &Origin) -> Option<Sender> {
         let mut idle = self.lock();
         let conns = idle[usize::from(origin.https)].get_mut(origin.authority.as_str())?;
-        while let Some((conn, since)) = conns.pop() {
-            if !conn.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+        let now = Instant::now();
+        while let Some((conn, until)) = conns.pop() {
+            if !conn.is_closed() && now < until {
                 return Some(conn);
             }
         }
         None
     }
 
-    fn checkin(&self, origin: Origin, conn: Sender) {
-        if conn.is_closed() || self.max_idle_per_host == 0 {
+    /// Pools `conn` for at most `keep` of idling ([`idle_limit`]).
+    fn checkin(&self, origin: Origin, conn: Sender, keep: Duration) {
+        if conn.is_closed() || self.max_idle_per_host == 0 || keep.is_zero() {
             return;
         }
+        let now = Instant::now();
+        let until = now + keep;
         let mut idle = self.lock();
         let map = &mut idle[usize::from(origin.https)];
         let Some(conns) = map.get_mut(origin.authority.as_str()) else {
-            map.insert(
-                origin.authority.as_str().into(),
-                vec![(conn, Instant::now())],
-            );
+            map.insert(origin.authority.as_str().into(), vec![(conn, until)]);
             return;
         };
-        // The oldest sit at the front: drop them once they have idled too long.
-        if conns
-            .first()
-            .is_some_and(|(_, since)| since.elapsed() >= IDLE_TIMEOUT)
-        {
-            conns.retain(|(c, since)| !c.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+        // The oldest sit at the front: drop the expired once the oldest is.
+        if conns.first().is_some_and(|(_, until)| *until <= now) {
+            conns.retain(|(c, until)| !c.is_closed() && *until > now);
         }
         if conns.len() < self.max_idle_per_host {
-            conns.push((conn, Instant::now()));
+            conns.push((conn, until));
         }
     }
 

@@ -19,6 +19,11 @@ use tokio::net::{TcpListener, TcpStream};
 enum Reply {
     /// `200 ok`, keep the connection.
     Ok,
+    /// `200 ok` with this `Keep-Alive` header, keep the connection.
+    OkKeepAlive(&'static str),
+    /// Reset the connection after reading the server's first request; answer `200 ok` to
+    /// every later one.
+    ResetFirst,
     /// `200 ok`, then close the connection a moment later (no `Connection: close`).
     OkThenClose,
     /// Close without answering.
@@ -82,9 +87,22 @@ async fn serve(mut tcp: TcpStream, reply: Reply, seen: Arc<Mutex<Seen>>) {
         }
         let body = buf[head_end..head_end + len].to_vec();
         buf.drain(..head_end + len);
-        seen.lock().unwrap().requests.push((head, body));
+        let first = {
+            let mut seen = seen.lock().unwrap();
+            seen.requests.push((head, body));
+            seen.requests.len() == 1
+        };
         match reply {
-            Reply::Ok | Reply::OkThenClose => {
+            Reply::OkKeepAlive(keep) => {
+                let answer =
+                    format!("HTTP/1.1 200 OK\r\nkeep-alive: {keep}\r\ncontent-length: 2\r\n\r\nok");
+                let _ = tcp.write_all(answer.as_bytes()).await;
+            }
+            Reply::ResetFirst if first => {
+                let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
+                return;
+            }
+            Reply::Ok | Reply::OkThenClose | Reply::ResetFirst => {
                 let _ = tcp
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                     .await;
@@ -243,6 +261,119 @@ async fn a_reset_after_the_server_read_the_request_counts_as_sent() {
         "{err}"
     );
     assert_eq!(seen.lock().unwrap().requests.len(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_lost_after_it_was_written_goes_once_more_on_a_fresh_connection() {
+    // PUT and PATCH (FSPIOP callbacks) are idempotent: sent once more, on a new connection.
+    for method in [Method::PUT, Method::PATCH] {
+        let (addr, seen) = server(Reply::ResetFirst).await;
+        let c = client(Duration::from_secs(5));
+        let resp = c
+            .send(request(
+                method.clone(),
+                &format!("http://{addr}/transfers/t1"),
+                "{}",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{method}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.requests.len(), 2, "{method}: sent twice");
+        assert_eq!(
+            seen.connections, 2,
+            "{method}: the second on a fresh connection"
+        );
+    }
+    // Once more only: a callback reset twice fails, as sent.
+    let (addr, seen) = server(Reply::Reset).await;
+    let err = client(Duration::from_secs(5))
+        .send(request(
+            Method::PUT,
+            &format!("http://{addr}/transfers/t1"),
+            "{}",
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::FailedAfterSend(_)), "{err:?}");
+    assert!(err.sent());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        seen.lock().unwrap().requests.len(),
+        2,
+        "sent twice, not more"
+    );
+    // A POST (a prepare) is never resent: it stays failed after send.
+    let (addr, seen) = server(Reply::ResetFirst).await;
+    let err = client(Duration::from_secs(5))
+        .send(request(
+            Method::POST,
+            &format!("http://{addr}/transfers"),
+            "{}",
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::FailedAfterSend(_)), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        seen.lock().unwrap().requests.len(),
+        1,
+        "a POST is not resent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_given_up_before_the_server_closes_them() {
+    // (Keep-Alive header, idle gap, connections expected): `timeout=N` keeps a connection for
+    // N − 1 s (at least N/2), no header for 4 s.
+    let cases = [
+        (Some("timeout=2"), 1_200, 2),
+        (Some("timeout=2"), 600, 1),
+        (Some("timeout=10, max=1000"), 4_500, 1),
+        (Some("timeout=1"), 700, 2),
+        (None, 4_200, 2),
+        (None, 3_000, 1),
+    ];
+    let tasks: Vec<_> = cases
+        .into_iter()
+        .map(|(header, gap, want)| {
+            tokio::spawn(async move {
+                let reply = header.map_or(Reply::Ok, Reply::OkKeepAlive);
+                let (addr, seen) = server(reply).await;
+                let c = client(Duration::from_secs(5));
+                let url = format!("http://{addr}/x");
+                c.send(request(Method::PUT, &url, "{}")).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+                c.send(request(Method::PUT, &url, "{}")).await.unwrap();
+                let got = seen.lock().unwrap().connections;
+                (header, gap, want, got)
+            })
+        })
+        .collect();
+    for (header, gap, want, got) in futures_join(tasks.into_iter()).await {
+        assert_eq!(got, want, "Keep-Alive {header:?}, idle {gap} ms");
+    }
+}
+
+#[test]
+fn the_idle_limit_comes_from_the_keep_alive_header() {
+    let limit = |v: Option<&str>| {
+        let mut h = http::HeaderMap::new();
+        if let Some(v) = v {
+            h.insert("keep-alive", v.parse().unwrap());
+        }
+        perfbed_http::client::idle_limit(&h)
+    };
+    let s = Duration::from_secs;
+    assert_eq!(limit(None), s(4), "Node's 5 s, less a second");
+    assert_eq!(limit(Some("timeout=5")), s(4));
+    assert_eq!(limit(Some("max=100, timeout=30")), s(29));
+    assert_eq!(limit(Some("timeout=1")), Duration::from_millis(500));
+    assert_eq!(limit(Some("timeout=0")), Duration::ZERO, "not reused");
+    assert_eq!(limit(Some("TIMEOUT = 2")), s(1));
+    assert_eq!(limit(Some("timeout=3600")), s(89), "at most 90 s");
+    assert_eq!(limit(Some("max=5")), s(4), "no timeout given: the default");
+    assert_eq!(limit(Some("timeout=soon")), s(4));
 }
 
 #[tokio::test]
