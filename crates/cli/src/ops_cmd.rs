@@ -205,8 +205,9 @@ pub(crate) struct DirectoryArgs {
     #[arg(long, value_name = "URL")]
     als: Option<String>,
     /// Where the ALS path listens for its callbacks; the FSPs' PARTICIPANT_* endpoints must
-    /// point here while seeding (onboard them with this as their callback base).
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4099")]
+    /// point here while seeding (onboard them with this as their callback base). Loopback by
+    /// default: give an address the ALS can reach (e.g. 0.0.0.0:4099) when it runs elsewhere.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4099")]
     callback_listen: std::net::SocketAddr,
 }
 

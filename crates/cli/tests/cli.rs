@@ -814,6 +814,8 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    // The emulator answers the bulk POST /participants with 200, as the real ALS does (its API
+    // definition says 202): seeding accepts any 2xx.
     let (code, first, err) = via_als("seed", "25000", &[]);
     assert_eq!(code, Some(0), "{first}{err}");
     assert!(
@@ -829,6 +831,10 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
     let (code, check, _) = via_als("check", "30000", &["--sample", "3"]);
     assert_eq!(code, Some(1), "{check}");
     assert!(check.contains("missing: 254706029999"), "{check}");
+    // The callback listener stays on loopback unless told otherwise.
+    let help = perfbed().args(["msisdn", "seed", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("[default: 127.0.0.1:4099]"), "{help}");
 }
 
 /// A TCP round-robin balancer, per connection, like a Kubernetes Service in front of pods.

@@ -735,7 +735,10 @@ fn handle(
             format!("FSPIOP-Source '{source}' is not an active participant"),
         ));
     }
-    let accepted = if *method == Method::PUT {
+    // As the real services answer: PUT 200, POST/GET 202 — except the ALS's bulk
+    // `POST /participants`, which answers 200 (account-lookup-service 17.x,
+    // `src/api/participants.js`; its own API definition says 202).
+    let accepted = if *method == Method::PUT || matches!(target, Target::ParticipantsBulk) {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED

@@ -447,8 +447,10 @@ impl Als {
                 url: url.clone(),
                 source,
             })?;
+        // Any 2xx: the ALS answers its bulk `POST /participants` with 200, not the 202 of
+        // its API definition (account-lookup-service 17.x, `src/api/participants.js`).
         let status = resp.status().as_u16();
-        if status != 202 {
+        if !resp.status().is_success() {
             return Err(OpsError::Refused {
                 method,
                 url,
