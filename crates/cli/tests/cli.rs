@@ -143,6 +143,98 @@ fn sim_explains_missing_keys_and_bad_urls() {
     assert!(!out.status.success(), "--fsp is required");
 }
 
+#[test]
+fn a_simulator_whose_callbacks_fail_says_so_without_debug_logging() {
+    // The hub is not there (nothing listens on port 9): every callback fails.
+    let mut child = perfbed()
+        .args([
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            "http://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = reader
+        .find(|l| l.as_ref().is_ok_and(|l| l.starts_with("perffsp listening on http://")))
+        .expect("no banner")
+        .unwrap();
+    let addr = banner
+        .strip_prefix("perffsp listening on http://")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for l in reader.map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let child = Proc(child);
+    let lookups = 9;
+    for i in 0..lookups {
+        let (status, body) = http(
+            "GET",
+            &format!("http://{addr}/parties/MSISDN/25470500000{i}"),
+            &[
+                (
+                    "accept",
+                    "application/vnd.interoperability.parties+json;version=1",
+                ),
+                (
+                    "content-type",
+                    "application/vnd.interoperability.parties+json;version=1.1",
+                ),
+                ("date", "Tue, 01 Jul 2025 10:00:00 GMT"),
+                ("fspiop-source", "perffsp1"),
+            ],
+            "",
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    // Counted in the metrics, and logged at warn level: the first five each, then the count
+    // at every power of two (8 of 9 here).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = lines.lock().unwrap().join("\n");
+        let each = text.matches("callback failed: not sent").count();
+        if each == 5 && text.contains("8 callbacks failed so far") {
+            assert!(
+                text.lines()
+                    .filter(|l| l.contains("callback"))
+                    .all(|l| l.contains("WARN")),
+                "{text}"
+            );
+            assert!(text.contains("http://127.0.0.1:9/parties/MSISDN/"), "{text}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected 5 warnings and a count:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = ureq_get(&format!("http://{addr}/metrics"));
+    assert!(
+        metrics.contains(&format!(
+            "perffsp_callbacks_failed_total{{route=\"parties_put\"}} {lookups}"
+        )),
+        "{metrics}"
+    );
+    drop(child);
+}
+
 /// A minimal HTTP/1.1 request over std (the test needs no HTTP client dependency).
 fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};

@@ -162,13 +162,24 @@ impl Payers {
     /// Late callbacks counted by the payer simulators so far (answers that came after their
     /// request had given up).
     pub fn late_callbacks(&self) -> u64 {
+        self.sum_over_sims(|s| s.metrics().late_callbacks_total())
+    }
+
+    /// Callbacks these simulators failed to deliver so far (refused by the hub, or no HTTP
+    /// answer): the payee side of a flow that then times out at the payer.
+    pub fn callbacks_failed(&self) -> u64 {
+        self.sum_over_sims(|s| s.metrics().callback_totals().1)
+    }
+
+    /// `count` summed over the simulators, each once (one may serve several FSPs).
+    fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();
         let mut total = 0;
         for s in self.sims.values() {
             let p = Arc::as_ptr(s);
             if !seen.contains(&p) {
                 seen.push(p);
-                total += s.metrics().late_callbacks_total();
+                total += count(s);
             }
         }
         total
@@ -684,6 +695,7 @@ pub async fn run_with(
     let mut recorder = report::Recorder::new(&scenario, started_wall).share(share);
     let tally = Arc::new(Tally::new(scenario.stages.len()));
     let late_before = payers.late_callbacks();
+    let failed_before = payers.callbacks_failed();
     let driven = drive(
         scenario.clone(),
         payers.clone(),
@@ -697,6 +709,7 @@ pub async fn run_with(
     report.notes.extend(driven.notes);
     report.run = payers.run_info(scenario.peak_rate() * share);
     report.late_callbacks = payers.late_callbacks() - late_before;
+    report.callbacks_failed = payers.callbacks_failed() - failed_before;
     report
 }
 

@@ -83,6 +83,8 @@ pub struct Sim {
     tracker: TaskTracker,
     pending: Pending,
     metrics: Metrics,
+    /// Callbacks that failed, for the warn log's rate limit (the metric counts them by route).
+    callbacks_failed: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Sim {
@@ -164,6 +166,7 @@ impl Sim {
             tracker: TaskTracker::new(),
             pending: Pending::default(),
             metrics: Metrics::new(),
+            callbacks_failed: Default::default(),
             config,
         }))
     }
@@ -257,17 +260,43 @@ impl Sim {
             let ok = match sim.send(out, sim.config.http_timeout).await {
                 Ok(resp) if resp.status().is_success() => true,
                 Ok(resp) => {
-                    tracing::debug!(%url, status = %resp.status(), body = %String::from_utf8_lossy(resp.body()), "callback refused");
+                    let why = format!(
+                        "refused with HTTP {}: {}",
+                        resp.status().as_u16(),
+                        String::from_utf8_lossy(resp.body())
+                    );
+                    sim.callback_failed(route, &url, &why);
                     false
                 }
                 Err(e) => {
-                    tracing::debug!(%url, error = %e, "callback failed");
+                    sim.callback_failed(route, &url, &e.to_string());
                     false
                 }
             };
             sim.metrics.callback(route, ok, started.elapsed());
             drop(permit);
         });
+    }
+
+    /// Logs a failed callback at warn level, rate-limited: the first few each with its URL and
+    /// reason, then one line at every power of two with the count so far. The metric
+    /// (`perffsp_callbacks_failed_total`) and the run report's `callbacks_failed` count them
+    /// all.
+    fn callback_failed(&self, route: &'static str, url: &str, why: &str) {
+        const EACH: u64 = 5;
+        let n = self
+            .callbacks_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if n <= EACH {
+            tracing::warn!(route, %url, "callback failed: {why}");
+        } else if n.is_power_of_two() {
+            tracing::warn!(
+                route,
+                %url,
+                "{n} callbacks failed so far (the latest: {why}); logging only every power of two from here"
+            );
+        }
     }
 
     /// The `answer_twice` fault: the same callback once more, a little after the first.

@@ -21,6 +21,11 @@ struct Bed {
 }
 
 async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
+    bed_with(payee, None).await
+}
+
+/// [`bed`], the payee sending its callbacks to `payee_hub` instead of the hub when given.
+async fn bed_with(payee: impl FnOnce(&mut sim::Behaviour), payee_hub: Option<&str>) -> Bed {
     let hub = hub::start(
         hub::Hub::new(
             hub::HubConfig {
@@ -35,8 +40,8 @@ async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
     .await
     .unwrap();
     let url = format!("http://{}", hub.addr);
-    let start = |f: &str, edit: Option<&mut dyn FnMut(&mut sim::Behaviour)>| {
-        let mut c = SimConfig::new(&[f.to_owned()], &url);
+    let start = |f: &str, hub: &str, edit: Option<&mut dyn FnMut(&mut sim::Behaviour)>| {
+        let mut c = SimConfig::new(&[f.to_owned()], hub);
         c.ilp_secret = SECRET.into();
         if let Some(edit) = edit {
             edit(c.fsps.get_mut(f).unwrap());
@@ -44,7 +49,7 @@ async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
         sim::Sim::new(c, fspiop::jws::KeyStore::new(), None).unwrap()
     };
     let payer = sim::start(
-        start("perffsp1", None),
+        start("perffsp1", &url, None),
         "127.0.0.1:0".parse().unwrap(),
         None,
     )
@@ -57,7 +62,7 @@ async fn bed(payee: impl FnOnce(&mut sim::Behaviour)) -> Bed {
         }
     };
     let payee = sim::start(
-        start("perffsp5", Some(&mut edit)),
+        start("perffsp5", payee_hub.unwrap_or(&url), Some(&mut edit)),
         "127.0.0.1:0".parse().unwrap(),
         None,
     )
@@ -163,6 +168,38 @@ async fn a_payee_that_stops_answering() {
         "only the thresholds decide: accounting and cross-check hold"
     );
     bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payee_whose_callbacks_cannot_reach_the_hub() {
+    // Nothing listens on port 9: every callback of the payee fails (connection refused).
+    let bed = bed_with(|_| {}, Some("http://127.0.0.1:9")).await;
+    let t = testbed::Target {
+        payers: Payers::new(&[bed.payer.sim().clone(), bed.payee.sim().clone()], SECRET),
+        ..target(&bed)
+    };
+    let out = tempfile::tempdir().unwrap();
+    let outcome = testbed::execute(&scenario(10.0, 2), &t, out.path(), &options())
+        .await
+        .unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    assert_eq!(r.arrivals, 20);
+    assert!(r.adds_up(), "{}", r.accounting_line());
+    // Each lookup's PUT /parties failed, so each flow timed out waiting for it: the report
+    // says why, without debug logging.
+    assert_eq!(r.timed_out, 20, "{:?}", r.errors_by_code);
+    assert_eq!(r.callbacks_failed, 20);
+    assert!(
+        r.to_markdown().contains("**20 callbacks failed**"),
+        "{}",
+        r.to_markdown()
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["callbacks_failed"], 20);
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -34,6 +34,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
         out.not_sent += p.not_sent;
         out.lost += p.lost;
         out.late_callbacks += p.late_callbacks;
+        out.callbacks_failed += p.callbacks_failed;
         out.late_arrivals += p.late_arrivals;
         out.window.arrivals += p.window.arrivals;
         out.window.committed += p.window.committed;

@@ -254,6 +254,12 @@ pub struct Report {
     /// simulators; such an answer never completes a newer request).
     #[serde(default)]
     pub late_callbacks: u64,
+    /// Callbacks this driver's simulators could not deliver to the hub (refused, reset, no
+    /// answer), counted when the run ended: each leaves a flow of the switch waiting. Only
+    /// simulators in the driver's process count (a payee simulator run separately logs and
+    /// exports its own: `perffsp_callbacks_failed_total`).
+    #[serde(default)]
+    pub callbacks_failed: u64,
     /// Arrivals started more than 10 ms after their intended time (the driver fell behind).
     pub late_arrivals: u64,
     /// How late iterations started (whole run): the driver's own scheduling lag. Tokio's timer

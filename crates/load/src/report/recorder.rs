@@ -333,6 +333,7 @@ impl Recorder {
             not_sent: self.counts[4],
             lost: self.counts[5],
             late_callbacks: 0,
+            callbacks_failed: 0,
             late_arrivals: self.late,
             start_lag_ms: percentiles(&self.lag),
             target_tps: target,

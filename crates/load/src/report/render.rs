@@ -52,6 +52,12 @@ impl Report {
                 self.late_callbacks
             ));
         }
+        if self.callbacks_failed > 0 {
+            m.push_str(&format!(
+                "**{} callbacks failed**: the simulators could not deliver them to the hub (refused, reset or unanswered; the simulator's log says why). Each left a flow waiting on the switch.\n\n",
+                self.callbacks_failed
+            ));
+        }
         for n in &self.notes {
             m.push_str(&format!("- {n}\n"));
         }
