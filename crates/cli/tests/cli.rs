@@ -165,7 +165,10 @@ fn a_simulator_whose_callbacks_fail_says_so_without_debug_logging() {
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
     let banner = reader
-        .find(|l| l.as_ref().is_ok_and(|l| l.starts_with("perffsp listening on http://")))
+        .find(|l| {
+            l.as_ref()
+                .is_ok_and(|l| l.starts_with("perffsp listening on http://"))
+        })
         .expect("no banner")
         .unwrap();
     let addr = banner
@@ -216,7 +219,10 @@ fn a_simulator_whose_callbacks_fail_says_so_without_debug_logging() {
                     .all(|l| l.contains("WARN")),
                 "{text}"
             );
-            assert!(text.contains("http://127.0.0.1:9/parties/MSISDN/"), "{text}");
+            assert!(
+                text.contains("http://127.0.0.1:9/parties/MSISDN/"),
+                "{text}"
+            );
             break;
         }
         assert!(
@@ -924,7 +930,10 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
     assert_eq!(code, Some(1), "{check}");
     assert!(check.contains("missing: 254706029999"), "{check}");
     // The callback listener stays on loopback unless told otherwise.
-    let help = perfbed().args(["msisdn", "seed", "--help"]).output().unwrap();
+    let help = perfbed()
+        .args(["msisdn", "seed", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("[default: 127.0.0.1:4099]"), "{help}");
 }

@@ -39,6 +39,9 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
         out.window.arrivals += p.window.arrivals;
         out.window.committed += p.window.committed;
         out.window.completions += p.window.completions;
+        out.window.completions_shifted += p.window.completions_shifted;
+        // Each replica shifted by its own median; the merged window states the largest.
+        out.window.shift_s = out.window.shift_s.max(p.window.shift_s);
         out.notes.extend(p.notes.iter().cloned());
         for (k, v) in &p.errors_by_code {
             *out.errors_by_code.entry(k.clone()).or_default() += v;
@@ -72,7 +75,8 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     let w = &out.window;
     let secs = w.seconds.max(1e-9);
     out.target_tps = w.arrivals as f64 / secs;
-    out.achieved_tps = w.completions as f64 / secs;
+    out.achieved_tps = w.completions_shifted / secs;
+    out.completion_tps = w.completions as f64 / secs;
     if let Some(c) = &mut out.cost {
         // The same cluster carried every replica's load.
         c.tps = out.achieved_tps;

@@ -204,6 +204,13 @@ pub struct Window {
     pub committed: u64,
     /// Commits completed inside the window (any arrival time).
     pub completions: u64,
+    /// Commits completed inside the window shifted by `shift_s` (any arrival time; the slots
+    /// at its ends, 10 ms each, counted in proportion): `achieved_tps` × `seconds`.
+    #[serde(default)]
+    pub completions_shifted: f64,
+    /// The shift: median end-to-end latency of the window's committed arrivals, seconds.
+    #[serde(default)]
+    pub shift_s: f64,
     /// Window length, seconds.
     pub seconds: f64,
 }
@@ -267,8 +274,17 @@ pub struct Report {
     pub start_lag_ms: Percentiles,
     /// Target rate over the window (arrivals / window length).
     pub target_tps: f64,
-    /// Commits completed per second inside the window (throughput; a backlog does not count).
+    /// Commits completed per second over a window as long as the steady-state window, shifted
+    /// by the median end-to-end latency of its committed arrivals (`window.shift_s`): in a
+    /// steady system those are the completions of the window's own arrivals, so a warm-up
+    /// shorter than the latency cannot bias `achieved_tps / target_tps` low; in a saturated
+    /// one they come at the system's capacity, so a backlog that commits late does not read as
+    /// full throughput either.
     pub achieved_tps: f64,
+    /// Commits completed per second inside the window, whatever their arrival time (the
+    /// throughput the system showed while the window lasted; `window.completions`).
+    #[serde(default)]
+    pub completion_tps: f64,
     /// Committed / arrivals over the window, percent.
     pub success_rate: f64,
     /// Latencies over the window, of EVERY arrival that ended at the switch (committed,

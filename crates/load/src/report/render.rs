@@ -27,6 +27,10 @@ impl Report {
             self.achieved_tps,
             self.success_rate
         ));
+        m.push_str(&format!(
+            "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.\n\n",
+            self.window.shift_s, self.completion_tps
+        ));
         m.push_str(&format!("{}\n\n", self.accounting_line()));
         if let Some(c) = &self.crosscheck {
             m.push_str(&format!(
