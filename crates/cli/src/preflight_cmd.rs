@@ -7,12 +7,15 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Check that a run can start: hub services answer, every FSP is onboarded with the endpoints
-/// a P2P flow needs pointing at its simulator (which answers), a sample of each payee's
-/// numbers resolves, the payers' NDC and liquidity headroom cover the planned run
-/// (rate × duration × mean amount, from the scenario), simulators answer with JWS as expected,
-/// and the clocks of driver, simulators and hub agree within --max-skew (the hub refuses
-/// `completedTimestamp` more than 200 ms in the future).
+/// Check that a run can start: the services it will use answer (hub, account-lookup-service,
+/// quoting-service, admin API, oracle), every FSP is onboarded with the endpoints a P2P flow
+/// needs pointing at its simulator (which answers), the ALS finds a payee's number through
+/// the oracle it has for MSISDN (`GET /participants/MSISDN/{n}` on the ALS, answered to the
+/// payee's simulator), a sample of each payee's numbers resolves, the payers' NDC and
+/// liquidity headroom cover the planned run (rate × duration × mean amount, from the
+/// scenario), simulators answer with JWS as expected, and the clocks of driver, simulators and
+/// hub agree within --max-skew (the hub refuses `completedTimestamp` more than 200 ms in the
+/// future; a hub whose /health gives no time is read from its HTTP Date header, ±0.5 s).
 ///
 /// Prints a checklist; exit 1 with what to fix when something fails.
 ///
@@ -29,6 +32,13 @@ pub(crate) struct PreflightArgs {
     /// The hub's FSPIOP base URL (its /health must answer).
     #[arg(long, value_name = "URL", env = "PERFBED_HUB")]
     hub: String,
+    /// The account-lookup-service's FSPIOP URL, as the run gets it (default: the testbed
+    /// file's hub.als, else --hub).
+    #[arg(long, value_name = "URL")]
+    hub_parties: Option<String>,
+    /// The quoting-service's URL, as the run gets it (default: --hub).
+    #[arg(long, value_name = "URL")]
+    hub_quotes: Option<String>,
     /// Largest clock difference allowed between this machine and hub or simulators.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
     max_skew: Duration,
@@ -48,6 +58,8 @@ pub(crate) fn run(args: PreflightArgs) -> Result<bool> {
         max_skew: args.max_skew,
         sample: args.sample,
         jws_expected: !args.no_jws_expected,
+        als: args.hub_parties,
+        quotes: args.hub_quotes,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(testbed::preflight::run(&options))

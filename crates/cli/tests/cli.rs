@@ -1296,6 +1296,34 @@ fn suite_gates_stages_resets_positions_and_resumes() {
     );
 }
 
+/// A Node http server answering `GET /health` with `{"status":"OK"}` and no time, its `Date`
+/// header `offset_ms` ahead of the clock (404 to anything else): (the process, its URL).
+fn node_health(offset_ms: i64) -> (Proc, String) {
+    let script = r#"
+const http = require('http');
+const offset = Number(process.argv[1]);
+const server = http.createServer((req, res) => {
+  if (req.url !== '/health') { res.statusCode = 404; res.end(); return; }
+  res.sendDate = false;
+  res.setHeader('date', new Date(Date.now() + offset).toUTCString());
+  res.setHeader('content-type', 'application/json');
+  res.end('{"status":"OK"}');
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+"#;
+    let mut child = Command::new("node")
+        .args(["-e", script, &offset_ms.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node (Node.js) is needed for this test");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().to_owned();
+    (Proc(child), format!("http://127.0.0.1:{port}"))
+}
+
 #[test]
 fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
     let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
@@ -1348,11 +1376,12 @@ fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
         p
     };
     let ok_run = scenario("ok", "");
-    let preflight = |scenario: &std::path::Path, hub_url: &str| {
+    let preflight_with = |scenario: &std::path::Path, hub_url: &str, extra: &[&str]| {
         let out = perfbed()
             .arg("preflight")
             .arg(scenario)
             .args(["--testbed", t, "--hub", hub_url, "--no-jws-expected"])
+            .args(extra)
             .output()
             .unwrap();
         (
@@ -1360,6 +1389,8 @@ fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
+    let preflight =
+        |scenario: &std::path::Path, hub_url: &str| preflight_with(scenario, hub_url, &[]);
     let (code, text) = preflight(&ok_run, &hub);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("preflight: ready"), "{text}");
@@ -1368,6 +1399,55 @@ fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
         "{text}"
     );
     assert!(text.contains("ok    hub clock within"), "{text}");
+    // A lookup through the ALS (here the emulator: no hub.als, no --hub-parties), answered to
+    // the payee's simulator: the ALS has an oracle for MSISDN that knows the number.
+    assert!(
+        text.contains(&format!(
+            "ok    ALS finds MSISDN 254705000000 through its oracle (GET {hub}/participants/MSISDN/254705000000 as perffsp5): perffsp5"
+        )),
+        "{text}"
+    );
+
+    // The ALS and the quoting-service the run will use, when they are elsewhere and down.
+    let (code, text) = preflight_with(&ok_run, &hub, &["--hub-parties", "http://127.0.0.1:9"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  account-lookup-service answers (http://127.0.0.1:9/health: ")
+            && text.contains("→ start it, or fix its address (--hub-parties, or hub.als in the testbed file): every lookup goes there"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ALS finds"),
+        "no lookup through a dead ALS: {text}"
+    );
+    let (code, text) = preflight_with(&ok_run, &hub, &["--hub-quotes", "http://127.0.0.1:9"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  quoting-service answers (http://127.0.0.1:9/health: "),
+        "{text}"
+    );
+    // A hub whose /health has no time (like ml-api-adapter's): its Date header gives the clock.
+    let (_node, node) = node_health(0);
+    let (code, text) = preflight_with(&ok_run, &node, &["--hub-parties", &hub]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(
+            "ok    hub clock within 200ms of this machine's, from its Date header, ±0.5 s (skew "
+        ),
+        "{text}"
+    );
+    let (_node, node) = node_health(5_000);
+    let (code, text) = preflight_with(&ok_run, &node, &["--hub-parties", &hub]);
+    assert_eq!(code, Some(1), "{text}");
+    let skew: f64 = text
+        .split(
+            "FAIL  hub clock within 200ms of this machine's, from its Date header, ±0.5 s (skew +",
+        )
+        .nth(1)
+        .and_then(|rest| rest.split(" ms)").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failed clock check from the Date header: {text}"));
+    assert!((4_000.0..=6_000.0).contains(&skew), "{skew} ms: {text}");
 
     // An unreachable hub.
     let (code, text) = preflight(&ok_run, "http://127.0.0.1:9");

@@ -112,6 +112,18 @@ impl Admin {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value), OpsError> {
+        self.call_with_headers(method, path, body)
+            .await
+            .map(|(status, _, v)| (status, v))
+    }
+
+    /// [`Admin::call`], with the response's headers (a `Date`, say).
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, http::HeaderMap, Value), OpsError> {
         let url = format!("{}{path}", self.base);
         let mut b = http::Request::builder()
             .method(method.clone())
@@ -144,7 +156,7 @@ impl Admin {
         let status = resp.status().as_u16();
         let v = serde_json::from_slice(resp.body())
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(resp.body()).into_owned()));
-        Ok((status, v))
+        Ok((status, resp.headers().clone(), v))
     }
 
     /// A call that must answer 2xx.

@@ -14,6 +14,11 @@
 //! * Synchronous errors are answered like the hub answers them: HTTP 4xx with
 //!   `errorInformation`, and no callback. Overload is shed with 503/2003.
 //!
+//! * `PUT /participants/…` (the ALS's answers to a lookup of who owns a number) are kept, the
+//!   last [`PARTICIPANT_ANSWERS`], and handed out once each by
+//!   `GET /perfbed/participants/{Type}/{ID}` — how `perfbed preflight` sees the ALS and its
+//!   oracle answer (the ALS sends the answer to the asking FSP's endpoint, this simulator).
+//!
 //! [`start`] binds a listener and serves; [`router`] gives the axum `Router` for tests.
 #![forbid(unsafe_code)]
 
@@ -85,7 +90,14 @@ pub struct Sim {
     metrics: Metrics,
     /// Callbacks that failed, for the warn log's rate limit (the metric counts them by route).
     callbacks_failed: std::sync::atomic::AtomicU64,
+    /// The latest `PUT /participants/…` answers: (path without `/error`, error?, body).
+    participant_answers:
+        std::sync::Mutex<std::collections::VecDeque<(String, bool, serde_json::Value)>>,
 }
+
+/// How many `PUT /participants/…` answers a simulator keeps for
+/// `GET /perfbed/participants/{Type}/{ID}`.
+pub const PARTICIPANT_ANSWERS: usize = 64;
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +179,7 @@ impl Sim {
             pending: Pending::default(),
             metrics: Metrics::new(),
             callbacks_failed: Default::default(),
+            participant_answers: Default::default(),
             config,
         }))
     }
@@ -328,6 +341,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
+        .route("/perfbed/participants/{t}/{id}", get(participant_answer))
         .fallback(fspiop_request)
         .with_state(sim)
 }
@@ -344,6 +358,29 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "payerWaiting": sim.waiting(),
     });
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// `GET /perfbed/participants/{Type}/{ID}`: the latest `PUT /participants/{Type}/{ID}` (or its
+/// `/error`) this simulator received, once: `{"error": false, "body": {"fspId": …}}`; 404 when
+/// none arrived since the last time it was asked.
+async fn participant_answer(
+    State(sim): State<Arc<Sim>>,
+    axum::extract::Path((t, id)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let path = format!("/participants/{t}/{id}");
+    let mut answers = sim
+        .participant_answers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    match answers.iter().rposition(|(p, _, _)| *p == path) {
+        Some(i) => {
+            let (_, error, body) = answers.remove(i).unwrap_or_default();
+            answers.retain(|(p, _, _)| *p != path);
+            let answer = serde_json::json!({ "error": error, "body": body });
+            (StatusCode::OK, axum::Json(answer)).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn metrics_text(State(sim): State<Arc<Sim>>) -> Response {
@@ -719,7 +756,22 @@ fn handle(
             let _: TransfersPatch = parse_body(&body)?;
             Ok(StatusCode::OK)
         }
-        Target::ParticipantsPut => Ok(StatusCode::OK),
+        Target::ParticipantsPut => {
+            let (path, error) = match path.strip_suffix("/error") {
+                Some(p) => (p, true),
+                None => (path, false),
+            };
+            let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let mut answers = sim
+                .participant_answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if answers.len() >= PARTICIPANT_ANSWERS {
+                answers.pop_front();
+            }
+            answers.push_back((path.to_owned(), error, body));
+            Ok(StatusCode::OK)
+        }
         Target::PartiesPut { id_path } => payer::on_party(sim, &ctx, &id_path, &body),
         Target::PartiesError { id_path } => {
             payer::on_error(sim, &ctx, &format!("p:{id_path}"), &body)

@@ -1,8 +1,11 @@
-//! Preflight: the seed's system-ready check — hub services answer, every FSP is onboarded with
-//! the endpoints a P2P flow needs pointing at its simulator (which answers, with JWS as
-//! expected), a sample of each payee's numbers resolves, the payers' headroom covers the planned
-//! run, and the clocks agree. Prints a checklist that says what to fix. What `perfbed preflight`
-//! does.
+//! Preflight: the seed's system-ready check — the services the run will use answer (hub,
+//! account-lookup-service, quoting-service, admin API, oracle), every FSP is onboarded with the
+//! endpoints a P2P flow needs pointing at its simulator (which answers, with JWS as expected),
+//! the ALS finds a payee's number through the oracle registered for MSISDN (a real
+//! `GET /participants/MSISDN/{n}` on the ALS, answered to the payee's simulator), a sample of
+//! each payee's numbers resolves, the payers' headroom covers the planned run, and the clocks
+//! agree (from `/health`'s time, else the HTTP `Date` header). Prints a checklist that says
+//! what to fix. What `perfbed preflight` does.
 
 use anyhow::{anyhow, Context, Result};
 use http::Method;
@@ -26,6 +29,11 @@ pub struct PreflightOptions {
     pub sample: u32,
     /// Whether the simulators must have JWS on (or off).
     pub jws_expected: bool,
+    /// The account-lookup-service's FSPIOP base URL (`--hub-parties`); else the testbed's
+    /// `hub.als`, else the hub.
+    pub als: Option<String>,
+    /// The quoting-service's base URL (`--hub-quotes`); else the hub.
+    pub quotes: Option<String>,
 }
 
 struct Checklist {
@@ -54,20 +62,133 @@ impl Checklist {
     }
 }
 
-/// `GET url/health`: (status, JSON body, round trip, local midpoint in Unix ms).
+/// `GET url/health`: (status, JSON body, round trip, local midpoint in Unix ms, the `Date`
+/// header in Unix ms).
 async fn health(
     client: &perfbed_http::HttpClient,
     base: &str,
-) -> Result<(u16, serde_json::Value, Duration, f64), String> {
+) -> Result<(u16, serde_json::Value, Duration, f64, Option<f64>), String> {
     let service = ops::Admin::new(base, client.clone());
     let wall0 = sim::trace::now_us() as f64 / 1000.0;
     let t0 = Instant::now();
-    let (status, body) = service
-        .call(Method::GET, "/health", None)
+    let (status, headers, body) = service
+        .call_with_headers(Method::GET, "/health", None)
         .await
         .map_err(|e| format!("{e:#}"))?;
     let rtt = t0.elapsed();
-    Ok((status, body, rtt, wall0 + rtt.as_secs_f64() * 500.0))
+    let date = headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(fspiop::headers::parse_date)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64() * 1000.0);
+    Ok((status, body, rtt, wall0 + rtt.as_secs_f64() * 500.0, date))
+}
+
+/// Clock skew (ms) from an HTTP `Date` header (Unix ms, whole seconds) against the local
+/// midpoint of the request, and whether it is within `max_skew` — widened by half a second
+/// (the header drops the fraction: the remote clock read somewhere in `[date, date + 1 s)`)
+/// and half the round trip.
+pub fn date_skew(date_ms: f64, midpoint_ms: f64, rtt: Duration, max_skew: Duration) -> (bool, f64) {
+    let skew = date_ms + 500.0 - midpoint_ms;
+    let bound = max_skew.as_secs_f64() * 1000.0 + 500.0 + rtt.as_secs_f64() * 500.0;
+    (skew.abs() <= bound, skew)
+}
+
+/// How long the ALS lookup waits for its answer at the simulator.
+const ALS_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A lookup through the ALS as `fsp` (`GET /participants/MSISDN/{number}`): the ALS asks the
+/// oracle registered for MSISDN and answers to `fsp`'s `FSPIOP_CALLBACK_URL_PARTICIPANT_PUT`,
+/// the simulator at `sim`, which hands the answer out once
+/// (`GET /perfbed/participants/MSISDN/{number}`). Adds the verdict to `list`.
+async fn als_lookup(
+    list: &mut Checklist,
+    client: &perfbed_http::HttpClient,
+    (als, fsp, sim, number): (&str, &str, &str, &str),
+    seed_fix: &str,
+) {
+    let what = format!("ALS finds MSISDN {number} through its oracle (GET {als}/participants/MSISDN/{number} as {fsp})");
+    let mailbox = ops::Admin::new(sim, client.clone());
+    let answer_path = format!("/perfbed/participants/MSISDN/{number}");
+    // Forget an answer left from an earlier lookup.
+    let _ = mailbox.call(Method::GET, &answer_path, None).await;
+    let req = perfbed_http::Outbound {
+        method: Method::GET,
+        url: format!("{}/participants/MSISDN/{number}", als.trim_end_matches('/')),
+        version: fspiop::headers::Version::V1_1,
+        source: fsp.to_owned(),
+        destination: None,
+        body: None,
+        extra: Vec::new(),
+    }
+    .build(None);
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => {
+            return list.fail(
+                format!("{what}: {e}"),
+                "a bug in preflight: please report it",
+            )
+        }
+    };
+    match client.send(req).await {
+        Err(e) => {
+            return list.fail(
+                format!("{what}: {e}"),
+                "start account-lookup-service or fix its address (--hub-parties, or als in the testbed file)",
+            )
+        }
+        Ok(r) if !r.status().is_success() => {
+            return list.fail(
+                format!(
+                    "{what}: refused with HTTP {}: {}",
+                    r.status().as_u16(),
+                    String::from_utf8_lossy(r.body())
+                ),
+                "see the ALS's logs (3105: it wants signed requests, which preflight does not send)",
+            )
+        }
+        Ok(_) => {}
+    }
+    let deadline = Instant::now() + ALS_PATIENCE;
+    let answer = loop {
+        match mailbox.call(Method::GET, &answer_path, None).await {
+            Ok((200, a)) => break Some(a),
+            Ok((404, _)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            _ => break None,
+        }
+    };
+    let Some(answer) = answer else {
+        return list.fail(
+            format!("{what}: no answer reached {fsp}'s simulator within {ALS_PATIENCE:?}"),
+            format!("the ALS answers to {fsp}'s FSPIOP_CALLBACK_URL_PARTICIPANT_PUT endpoint: onboard {fsp} with its simulator as callback (perfbed onboard --testbed …), and read the ALS's logs"),
+        );
+    };
+    let body = &answer["body"];
+    if answer["error"] == true {
+        let info = &body["errorInformation"];
+        let code = info["errorCode"].as_str().unwrap_or("?");
+        let description = info["errorDescription"].as_str().unwrap_or("");
+        let no_oracle = code == "3003" || description.to_ascii_lowercase().contains("oracle");
+        return list.fail(
+            format!("{what}: error {code} {description}"),
+            if no_oracle {
+                "register the MSISDN oracle in the ALS: POST /oracles on its admin API with oracleIdType MSISDN, the oracle's URL as endpoint, isDefault true".to_owned()
+            } else {
+                seed_fix.to_owned()
+            },
+        );
+    }
+    match body["fspId"].as_str() {
+        Some(f) if f == fsp => list.ok(format!("{what}: {f}")),
+        other => list.fail(
+            format!("{what}: it answered {}", other.unwrap_or("no fspId")),
+            seed_fix.to_owned(),
+        ),
+    }
 }
 
 /// Transfers the scenario will start, by payer, and the money they move (mean amount).
@@ -164,40 +285,83 @@ async fn checks(
         ))
     };
 
-    // Hub services.
+    // Hub services: each the run will use.
+    let hub = opts.hub.trim_end_matches('/');
+    let als = opts
+        .als
+        .clone()
+        .or_else(|| t.hub.als.clone())
+        .unwrap_or_else(|| hub.to_owned());
+    let als = als.trim_end_matches('/').to_owned();
     let mut services = vec![
-        ("hub FSPIOP API", opts.hub.clone()),
-        ("central-ledger admin API", admin_url.to_owned()),
+        ("hub FSPIOP API", hub.to_owned(), "(--hub)"),
+        (
+            "central-ledger admin API",
+            admin_url.to_owned(),
+            "(hub.admin in the testbed file)",
+        ),
     ];
-    if let Some(o) = &t.hub.oracle {
-        services.push(("oracle", o.clone()));
+    if als != hub {
+        services.push((
+            "account-lookup-service",
+            als.clone(),
+            "(--hub-parties, or hub.als in the testbed file): every lookup goes there",
+        ));
     }
-    for (name, url) in &services {
+    if let Some(q) = opts.quotes.as_deref().map(|q| q.trim_end_matches('/')) {
+        if q != hub {
+            services.push((
+                "quoting-service",
+                q.to_owned(),
+                "(--hub-quotes): every quote goes there",
+            ));
+        }
+    }
+    if let Some(o) = &t.hub.oracle {
+        services.push(("oracle", o.clone(), "(hub.oracle in the testbed file)"));
+    }
+    let mut als_up = true;
+    for (name, url, flag) in &services {
         match health(&client, url).await {
-            Ok((200..=299, body, rtt, mid)) => {
+            Ok((200..=299, body, rtt, mid, date)) => {
                 list.ok(format!(
                     "{name} answers ({url}/health, {:.0} ms)",
                     rtt.as_secs_f64() * 1000.0
                 ));
                 if *name == "hub FSPIOP API" {
-                    match skew_ok(mid, &body, rtt) {
-                        Some((ok, skew)) => list.check(
+                    let fix = "sync the clocks (NTP/chrony): the hub refuses completedTimestamp > 200 ms in the future";
+                    match (skew_ok(mid, &body, rtt), date) {
+                        (Some((ok, skew)), _) => list.check(
                             ok,
                             format!("hub clock within {:?} of this machine's (skew {skew:+.0} ms)", opts.max_skew),
-                            "sync the clocks (NTP/chrony): the hub refuses completedTimestamp > 200 ms in the future",
+                            fix,
                         ),
-                        None => list.ok("hub clock: its /health gives no time; not measured"),
+                        (None, Some(date)) => {
+                            let (ok, skew) = date_skew(date, mid, rtt, opts.max_skew);
+                            list.check(
+                                ok,
+                                format!("hub clock within {:?} of this machine's, from its Date header, ±0.5 s (skew {skew:+.0} ms)", opts.max_skew),
+                                fix,
+                            )
+                        }
+                        (None, None) => list.ok("hub clock: neither its /health nor a Date header gives the time; not measured"),
                     }
                 }
             }
-            Ok((status, _, _, _)) => list.fail(
-                format!("{name} answers ({url}/health: HTTP {status})"),
-                "check the service's logs and readiness",
-            ),
-            Err(e) => list.fail(
-                format!("{name} answers ({url}/health: {e})"),
-                format!("is {url} the right address, and is the service running?"),
-            ),
+            Ok((status, ..)) => {
+                als_up &= *name != "account-lookup-service";
+                list.fail(
+                    format!("{name} answers ({url}/health: HTTP {status})"),
+                    "check the service's logs and readiness",
+                )
+            }
+            Err(e) => {
+                als_up &= *name != "account-lookup-service";
+                list.fail(
+                    format!("{name} answers ({url}/health: {e})"),
+                    format!("start it, or fix its address {flag}"),
+                )
+            }
         }
     }
 
@@ -217,6 +381,8 @@ async fn checks(
         "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
     ];
     let onboard_fix = format!("perfbed onboard --testbed {}", opts.testbed.display());
+    // Payee simulators that answered: the ALS lookup is made as one of them.
+    let mut sims_up: Vec<(String, String)> = Vec::new();
     for d in &t.dfsps {
         let n = &d.id;
         let Ok((status, p)) = admin
@@ -291,7 +457,8 @@ async fn checks(
                 continue;
             };
             match health(&client, base).await {
-                Ok((200..=299, body, rtt, mid)) => {
+                Ok((200..=299, body, rtt, mid, _)) => {
+                    sims_up.push((n.clone(), base.clone()));
                     let serves = body["fsps"]
                         .as_array()
                         .is_some_and(|f| f.iter().any(|x| x == n.as_str()));
@@ -334,8 +501,31 @@ async fn checks(
         }
     }
 
-    // Numbers.
+    // Numbers: through the ALS (and the oracle it has for MSISDN), then the oracle's sample.
     let per_fsp = scenario.map_or(t.msisdns, |s| s.msisdns_per_fsp);
+    let seed_fix = |p: &str| {
+        format!(
+            "perfbed msisdn seed --testbed {} --fsp {p} --count {per_fsp}",
+            opts.testbed.display()
+        )
+    };
+    let probe = sims_up.iter().find_map(|(fsp, sim)| {
+        let n = msisdn::Range::of(fsp, per_fsp).ok()?.number(0);
+        Some((fsp.clone(), sim.clone(), n))
+    });
+    match (als_up, probe) {
+        (false, _) => {}
+        (true, Some((fsp, sim, number))) => {
+            als_lookup(
+                &mut list,
+                &client,
+                (&als, &fsp, &sim, &number),
+                &seed_fix(&fsp),
+            )
+            .await
+        }
+        (true, None) => list.ok("ALS lookup not checked: no payee simulator answers"),
+    }
     let oracle = t
         .hub
         .oracle
@@ -369,10 +559,7 @@ async fn checks(
                     "{p}: {}/{} sampled numbers resolve to it (of {per_fsp})",
                     s.ok, s.sampled
                 ),
-                format!(
-                    "perfbed msisdn seed --testbed {} --fsp {p} --count {per_fsp}",
-                    opts.testbed.display()
-                ),
+                seed_fix(p),
             ),
             Err(e) => list.fail(
                 format!("{p}: numbers resolve ({e})"),
@@ -424,5 +611,22 @@ mod tests {
         // perffsp1 carries 40 % of the seed corridors: 2400 transfers × 20.
         let one = p.iter().find(|x| x.0 == "perffsp1").unwrap();
         assert_eq!(one.2, Money::units(48_000));
+    }
+
+    #[test]
+    fn the_date_header_gives_the_clock_to_the_second() {
+        let (max, rtt) = (Duration::from_millis(200), Duration::from_millis(10));
+        // The remote clock read 12:00:00.000–12:00:00.999 and said 12:00:00.
+        let date = 1_000_000_000_000.0;
+        for local in [date + 1.0, date + 500.0, date + 999.0] {
+            let (ok, skew) = date_skew(date, local, rtt, max);
+            assert!(ok, "{local}: {skew}");
+        }
+        let (ok, skew) = date_skew(date + 5_000.0, date, rtt, max);
+        assert!(!ok);
+        assert_eq!(skew, 5_500.0);
+        // Beyond the bound: max skew + half a second + half the round trip.
+        assert!(!date_skew(date, date + 500.0 + 706.0, rtt, max).0);
+        assert!(date_skew(date, date + 500.0 + 704.0, rtt, max).0);
     }
 }
