@@ -231,13 +231,15 @@ fn a_simulator_whose_callbacks_fail_says_so_without_debug_logging() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let metrics = ureq_get(&format!("http://{addr}/metrics"));
-    assert!(
-        metrics.contains(&format!(
-            "perffsp_callbacks_failed_total{{route=\"parties_put\"}} {lookups}"
-        )),
-        "{metrics}"
-    );
+    let counted = format!("perffsp_callbacks_failed_total{{route=\"parties_put\"}} {lookups}");
+    loop {
+        let metrics = ureq_get(&format!("http://{addr}/metrics"));
+        if metrics.contains(&counted) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(child);
 }
 
