@@ -361,6 +361,23 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
         "{}",
         text(&o)
     );
+    // Per transfer, as a run's reconciliation asks: the latest state of each, not final yet;
+    // an id the ledger never saw is left out.
+    let mut ids: Vec<String> = transfers.iter().map(|t| t.id.clone()).collect();
+    ids.push(uuid());
+    let states = |ids: &[String]| {
+        runtime()
+            .block_on(ops::crosscheck::transfer_states_sql(&r.ledger_db, ids))
+            .unwrap()
+    };
+    let reserved = states(&ids);
+    assert_eq!(reserved.len(), 3, "{reserved:?}");
+    assert!(
+        reserved
+            .values()
+            .all(|s| ops::crosscheck::Settled::of(s) == Some(ops::crosscheck::Settled::InFlight)),
+        "{reserved:?}"
+    );
 
     for t in &transfers {
         produce(&r, "topic-transfer-fulfil", &t.id, &t.fulfil());
@@ -374,6 +391,11 @@ fn real_transfers_move_positions_kafka_counts_them_and_both_resets_restore_them(
             }
     });
     assert_eq!(moved, show(&r, fsps, true), "admin API and SQL agree");
+    let committed = states(&ids);
+    assert!(
+        transfers.iter().all(|t| committed[&t.id] == "COMMITTED"),
+        "{committed:?}"
+    );
     assert_eq!(moved[0]["liquidityHeadroom"], "999698.5");
     assert_eq!(moved[0]["ndcHeadroom"], "499698.5");
 

@@ -4,8 +4,9 @@
 //! API, and the ALS admin `/oracles`. Behaviours the tools must cope with are reproduced:
 //! participants are inactive until `initialPositionAndLimits`, which works once (then 500/2001),
 //! accounts are `[]` before it, funds-in is asynchronous (202, visible shortly after), duplicates
-//! answer 400. One route is perfbed's own, on the emulator only: `GET /perfbed/transfers?prefix=`
-//! (a run's transfers by final state; a real central-ledger answers it 404).
+//! answer 400. Two routes are perfbed's own, on the emulator only: `GET /perfbed/transfers?prefix=`
+//! (a run's transfers by final state) and `POST /perfbed/transfers/states` (given transfers'
+//! states); a real central-ledger answers them 404.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -158,6 +159,7 @@ pub fn central_ledger_router() -> Router<Arc<Hub>> {
         .route("/participants/{name}/positions", get(get_positions))
         .route("/settlementModels", get(list_models).post(create_model))
         .route("/perfbed/transfers", get(transfers_by_run_tag))
+        .route("/perfbed/transfers/states", post(transfer_states))
 }
 
 fn participant_json(hub: &Hub, p: &Participant) -> Value {
@@ -644,6 +646,37 @@ async fn transfers_by_run_tag(State(hub): Hs, Query(q): Query<Vec<(String, Strin
     let by_state = hub.ledger.states_by_prefix(prefix);
     let total: u64 = by_state.values().sum();
     Json(json!({ "prefix": prefix, "byState": by_state, "total": total })).into_response()
+}
+
+#[derive(Deserialize)]
+struct TransferIds {
+    ids: Vec<String>,
+}
+
+/// Transfers asked about at once, at most.
+const STATES_AT_ONCE: usize = 10_000;
+
+/// `POST /perfbed/transfers/states` with `{"ids": ["…", …]}` (at most 10,000): each held
+/// transfer's state by central-ledger's name — `{"states": {"<id>": "COMMITTED", …}}`; ids the
+/// emulator does not hold (never prepared, refused at prepare, or forgotten after the
+/// retention window) are left out. perfbed's own route: how a run reconciles the transfers it
+/// stopped waiting for.
+async fn transfer_states(State(hub): Hs, Json(body): Json<TransferIds>) -> Response {
+    if body.ids.len() > STATES_AT_ONCE {
+        return err(
+            ErrorCode::GenericValidationError,
+            format!("at most {STATES_AT_ONCE} ids at once"),
+        );
+    }
+    let states: serde_json::Map<String, Value> = body
+        .ids
+        .iter()
+        .filter_map(|id| {
+            let t = hub.ledger.transfer(id)?;
+            Some((id.clone(), json!(t.state.ledger_state().name())))
+        })
+        .collect();
+    Json(json!({ "states": states })).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

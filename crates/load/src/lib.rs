@@ -56,6 +56,9 @@ pub struct Sample {
     pub phases: [Option<Duration>; 3],
     /// Where each phase's time went (switch in, simulator, switch out), when traced.
     pub splits: [Option<sim::trace::Split>; 3],
+    /// The transfer, when the arrival timed out or failed after send in the transfer step:
+    /// the switch may have it, and the run asks it afterwards.
+    pub uncertain: Option<report::UncertainTransfer>,
 }
 
 /// Where the payers live: one simulator per payer FSP (or one serving several).
@@ -276,15 +279,25 @@ async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
 /// Per phase: its duration, and its split when traced.
 type Phases = ([Option<Duration>; 3], [Option<sim::trace::Split>; 3]);
 
-/// Runs one iteration: how it ended, its phases, and when its last callback arrived.
-async fn iteration(
-    scenario: &Scenario,
-    payers: &Payers,
-    index: u64,
-    corridor: usize,
-) -> (Outcome, Phases, Option<Instant>) {
+/// How one iteration ended: its outcome, its phases, when its last callback arrived, and its
+/// transfer when the switch may have it although the driver does not know its fate.
+type Ended = (
+    Outcome,
+    Phases,
+    Option<Instant>,
+    Option<report::UncertainTransfer>,
+);
+
+/// Runs one iteration: how it ended, its phases, when its last callback arrived, and its
+/// transfer when it timed out or failed after send in the transfer step.
+async fn iteration(scenario: &Scenario, payers: &Payers, index: u64, corridor: usize) -> Ended {
     if scenario.flow == Flow::Ping {
-        return (ping(scenario, payers).await, ([None; 3], [None; 3]), None);
+        return (
+            ping(scenario, payers).await,
+            ([None; 3], [None; 3]),
+            None,
+            None,
+        );
     }
     let c = &scenario.corridors[corridor];
     let mut phases = [None; 3];
@@ -293,6 +306,7 @@ async fn iteration(
         return (
             Outcome::NotSent(format!("no simulator serves payer {}", c.payer)),
             (phases, splits),
+            None,
             None,
         );
     };
@@ -320,6 +334,7 @@ async fn iteration(
             Outcome::NotSent("invalid scenario values".into()),
             (phases, splits),
             None,
+            None,
         );
     };
     let quote = QuotesPost::p2p(
@@ -329,9 +344,9 @@ async fn iteration(
         Party::with_id(payee_id),
         money.clone(),
     );
-    let expiration = DateTime::from_offset_date_time(
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(60),
-    );
+    let expires = Instant::now() + scenario.transfer_expiry;
+    let expiration =
+        DateTime::from_offset_date_time(time::OffsetDateTime::now_utc() + scenario.transfer_expiry);
     let fail = |e: FlowError| match e {
         FlowError::Timeout => Outcome::TimedOut,
         FlowError::NotSent(reason) => Outcome::NotSent(reason),
@@ -352,7 +367,7 @@ async fn iteration(
             Err(e) => {
                 // A failed phase lasted until its failure: it belongs in the distribution.
                 phases[0] = Some(started.elapsed());
-                return (fail(e), (phases, splits), None);
+                return (fail(e), (phases, splits), None, None);
             }
         }
     }
@@ -363,6 +378,7 @@ async fn iteration(
             return (
                 Outcome::NotSent("cannot build the ILP packet".into()),
                 (phases, splits),
+                None,
                 None,
             );
         };
@@ -382,7 +398,7 @@ async fn iteration(
             Ok(r) => r,
             Err(e) => {
                 phases[1] = Some(started.elapsed());
-                return (fail(e), (phases, splits), None);
+                return (fail(e), (phases, splits), None, None);
             }
         };
         phases[1] = Some(response.at.saturating_duration_since(started));
@@ -395,6 +411,7 @@ async fn iteration(
                     Outcome::NotSent("quote parties lack fspId".into()),
                     (phases, splits),
                     None,
+                    None,
                 )
             }
         }
@@ -404,11 +421,18 @@ async fn iteration(
         Ok(done) => {
             phases[2] = Some(done.at.saturating_duration_since(started));
             splits[2] = done.split;
-            (Outcome::Committed, (phases, splits), Some(done.at))
+            (Outcome::Committed, (phases, splits), Some(done.at), None)
         }
         Err(e) => {
             phases[2] = Some(started.elapsed());
-            (fail(e), (phases, splits), None)
+            let outcome = fail(e);
+            // The switch may have this transfer: the run asks it afterwards.
+            let uncertain = matches!(outcome, Outcome::TimedOut | Outcome::FailedAfterSend(_))
+                .then(|| report::UncertainTransfer {
+                    id: transfer.transfer_id.as_str().to_owned(),
+                    expires,
+                });
+            (outcome, (phases, splits), None, uncertain)
         }
     }
 }
@@ -589,6 +613,7 @@ pub(crate) async fn drive(
                     e2e_raw: Duration::ZERO,
                     phases: [None; 3],
                     splits: [None; 3],
+                    uncertain: None,
                 };
                 if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
                     let _ = tx.send(Sample {
@@ -608,7 +633,7 @@ pub(crate) async fn drive(
                     let actual = tokio::time::Instant::now();
                     // Boxed: an iteration's state machine is several KB, and a task moves
                     // its future on spawn and again on completion; boxed, that is a pointer.
-                    let (outcome, (phases, splits), last) =
+                    let (outcome, (phases, splits), last, uncertain) =
                         Box::pin(iteration(&scenario, &payers, index, corridor)).await;
                     let end =
                         last.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
@@ -619,6 +644,7 @@ pub(crate) async fn drive(
                         s.e2e_raw = end.saturating_duration_since(actual);
                         s.phases = phases;
                         s.splits = splits;
+                        s.uncertain = uncertain;
                         let _ = flight.tx.send(s);
                     }
                 });
@@ -728,6 +754,7 @@ mod tests {
             e2e_raw: Duration::ZERO,
             phases: [None; 3],
             splits: [None; 3],
+            uncertain: None,
         }
     }
 

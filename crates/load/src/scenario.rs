@@ -136,6 +136,12 @@ pub struct Scenario {
     /// Timeout of each step.
     #[serde(default = "thirty_s", deserialize_with = "duration")]
     pub timeout: Duration,
+    /// How long after it is made a transfer expires (its `expiration`): until then, plus the
+    /// switch's expiry sweep (central-ledger's timeout handler runs every 15 s), the switch
+    /// may still commit a transfer the driver stopped waiting for. A step `timeout` shorter
+    /// than this leaves such transfers; the run reconciles them afterwards.
+    #[serde(default = "sixty_s", deserialize_with = "duration")]
+    pub transfer_expiry: Duration,
     /// Iterations in flight at most; arrivals beyond are counted as not sent.
     #[serde(default = "max_in_flight")]
     pub max_in_flight: usize,
@@ -211,6 +217,9 @@ fn thousand() -> u32 {
 fn thirty_s() -> Duration {
     Duration::from_secs(30)
 }
+fn sixty_s() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_thresholds() -> Thresholds {
     Thresholds {
         success_rate: Some(99.5),
@@ -250,6 +259,7 @@ impl Scenario {
             currency: "XXX".into(),
             msisdns_per_fsp: 1000,
             timeout: Duration::from_secs(30),
+            transfer_expiry: Duration::from_secs(60),
             max_in_flight: 50_000,
             thresholds: Thresholds {
                 success_rate: Some(99.5),
@@ -297,6 +307,9 @@ impl Scenario {
         if self.msisdns_per_fsp == 0 || self.msisdns_per_fsp > fspiop::testbed::DEFAULT_RANGE_SIZE {
             return Err("msisdns_per_fsp must be 1..=1000000".into());
         }
+        if self.transfer_expiry < Duration::from_secs(1) {
+            return Err("transfer_expiry must be at least 1s".into());
+        }
         if self.warmup + self.cooldown >= self.total() {
             return Err("warmup + cooldown must be shorter than the run".into());
         }
@@ -314,6 +327,18 @@ impl Scenario {
             p.validate()?;
         }
         Ok(())
+    }
+
+    /// A warning when the step timeout is shorter than the transfers' expiry: an arrival the
+    /// driver reports timed out may then still commit on the switch.
+    pub fn expiry_warning(&self) -> Option<String> {
+        (self.flow != Flow::Ping && self.timeout < self.transfer_expiry).then(|| {
+            format!(
+                "the step timeout ({}) is shorter than transfer_expiry ({}): a transfer the driver gave up on may still commit on the switch until it expires; the reconciliation after the run says what became of each",
+                humantime::format_duration(self.timeout),
+                humantime::format_duration(self.transfer_expiry)
+            )
+        })
     }
 
     /// Total scheduled time.

@@ -11,6 +11,11 @@
 //! * [`ledger_window_sql`] does the same for every FSPIOP transfer *created* inside a time
 //!   window, whoever sent it (for runs whose ids carry no tag).
 //!
+//! Per transfer, for reconciling the arrivals a driver stopped waiting for:
+//! [`emulator_transfer_states`] (`POST /perfbed/transfers/states`) and
+//! [`transfer_states_on`] / [`transfer_states_sql`] (the latest state of each id), and
+//! [`Settled`] to read what became of them.
+//!
 //! Read them after the switch has drained: a real switch goes on committing what the driver
 //! has stopped waiting for (reference: real-switch.md).
 
@@ -205,6 +210,118 @@ pub async fn ledger_states_sql(db_url: &str, prefix: &str) -> Result<LedgerState
     out
 }
 
+/// What became of a transfer, from its state name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// COMMITTED (or SETTLED).
+    Committed,
+    /// Aborted: rejected, an error, refused by validation.
+    Aborted,
+    /// Expired: the timeout handler aborted it (EXPIRED_PREPARED, EXPIRED_RESERVED).
+    Expired,
+    /// Not final yet (RECEIVED_*, RESERVED, RESERVED_TIMEOUT, …): the switch is still on it.
+    InFlight,
+}
+
+impl Settled {
+    /// From a `transferStateId`; `None` for a name central-ledger does not have.
+    pub fn of(state: &str) -> Option<Settled> {
+        Some(match state {
+            "EXPIRED_PREPARED" | "EXPIRED_RESERVED" => Settled::Expired,
+            _ => match enumeration(state)? {
+                "COMMITTED" | "SETTLED" => Settled::Committed,
+                "ABORTED" => Settled::Aborted,
+                _ => Settled::InFlight,
+            },
+        })
+    }
+}
+
+/// At most this many ids per request or query.
+const IDS_AT_ONCE: usize = 1_000;
+
+/// The emulator's states of the transfers `ids` (`POST /perfbed/transfers/states`): id → state
+/// name, ids it does not hold left out; `Ok(None)` when the hub answers 404 (not the emulator).
+pub async fn emulator_transfer_states(
+    admin: &Admin,
+    ids: &[String],
+) -> Result<Option<BTreeMap<String, String>>, OpsError> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(IDS_AT_ONCE) {
+        let path = "/perfbed/transfers/states";
+        let (status, body) = admin
+            .call(
+                Method::POST,
+                path,
+                Some(serde_json::json!({ "ids": chunk })),
+            )
+            .await?;
+        match status {
+            404 => return Ok(None),
+            200 => {
+                let states: BTreeMap<String, String> =
+                    serde_json::from_value(body["states"].clone()).map_err(|e| {
+                        OpsError::Refused {
+                            method: Method::POST,
+                            url: path.into(),
+                            status,
+                            body: format!("{e}: {body}"),
+                        }
+                    })?;
+                out.extend(states);
+            }
+            _ => {
+                return Err(OpsError::Refused {
+                    method: Method::POST,
+                    url: path.into(),
+                    status,
+                    body: body.to_string(),
+                })
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The latest state of each of the transfers `ids` in a central_ledger database: id → state
+/// name (`NO_STATE` for a transfer without a state change); ids it does not have left out.
+pub async fn transfer_states_on(
+    pool: &MySqlPool,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, OpsError> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(IDS_AT_ONCE) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT t.transferId, (SELECT tsc.transferStateId FROM transferStateChange tsc              WHERE tsc.transferId = t.transferId ORDER BY tsc.transferStateChangeId DESC LIMIT 1)              FROM transfer t WHERE t.transferId IN ({marks})"
+        );
+        let mut q = sqlx::query_as::<_, (String, Option<String>)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        let rows = q
+            .fetch_all(pool)
+            .await
+            .map_err(db("reading the states of given transfers"))?;
+        out.extend(
+            rows.into_iter()
+                .map(|(id, s)| (id, s.unwrap_or_else(|| NO_STATE.to_owned()))),
+        );
+    }
+    Ok(out)
+}
+
+/// [`transfer_states_on`] on a database URL.
+pub async fn transfer_states_sql(
+    db_url: &str,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, OpsError> {
+    let pool = connect(db_url).await?;
+    let out = transfer_states_on(&pool, ids).await;
+    pool.close().await;
+    out
+}
+
 /// [`ledger_window_sql`] on an open pool.
 pub async fn ledger_window_on(
     pool: &MySqlPool,
@@ -298,6 +415,12 @@ mod tests {
             ]
         );
         assert_eq!(enumeration("EXPIRED_PREPARED"), Some("ABORTED"));
+        assert_eq!(Settled::of("EXPIRED_RESERVED"), Some(Settled::Expired));
+        assert_eq!(Settled::of("ABORTED_REJECTED"), Some(Settled::Aborted));
+        assert_eq!(Settled::of("SETTLED"), Some(Settled::Committed));
+        assert_eq!(Settled::of("RECEIVED_PREPARE"), Some(Settled::InFlight));
+        assert_eq!(Settled::of("RESERVED_TIMEOUT"), Some(Settled::InFlight));
+        assert_eq!(Settled::of("BOGUS"), None);
         assert_eq!(enumeration("nonsense"), None);
         let round = serde_json::to_value(&s).unwrap();
         assert_eq!(round["byState"]["COMMITTED"], 3);

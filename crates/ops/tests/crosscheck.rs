@@ -1,12 +1,15 @@
-//! `crosscheck::emulator_states` against the hub emulator over HTTP: the counts of its own
-//! route, and `None` where the route does not exist (as on a real central-ledger).
+//! `crosscheck::emulator_states` and `emulator_transfer_states` against the hub emulator over
+//! HTTP: the counts and per-transfer states of its own routes, and `None` where the routes do
+//! not exist (as on a real central-ledger).
 
 #![allow(clippy::unwrap_used)] // a panic is the failure report
 #![allow(clippy::inconsistent_digit_grouping)] // amounts written as <whole>_<4 decimals> units
 
 use fspiop::types::IlpFulfilment;
 use hub::{Hub, HubConfig};
-use ops::crosscheck::{emulator_states, LedgerStates, SOURCE_EMULATOR};
+use ops::crosscheck::{
+    emulator_states, emulator_transfer_states, LedgerStates, Settled, SOURCE_EMULATOR,
+};
 use ops::Admin;
 use std::time::Duration;
 
@@ -79,8 +82,38 @@ async fn the_emulator_answers_a_runs_counts_and_another_hub_answers_none() {
     let none = emulator_states(&admin, "00000000").await.unwrap().unwrap();
     assert_eq!((none.total, none.by_state.len()), (0, 0));
 
+    // Per transfer: the held ones by state; a refused prepare and an unknown id left out.
+    let ids: Vec<String> = (0..6).map(|i| id("c0ffee00", i)).collect();
+    let states = emulator_transfer_states(&admin, &ids)
+        .await
+        .unwrap()
+        .unwrap();
+    let want: std::collections::BTreeMap<String, String> = [
+        (0, "COMMITTED"),
+        (1, "COMMITTED"),
+        (2, "ABORTED_ERROR"),
+        (3, "RESERVED"),
+    ]
+    .into_iter()
+    .map(|(i, s)| (id("c0ffee00", i), s.to_owned()))
+    .collect();
+    assert_eq!(states, want);
+    assert_eq!(
+        states
+            .values()
+            .map(|s| Settled::of(s).unwrap())
+            .collect::<Vec<_>>(),
+        [
+            Settled::Committed,
+            Settled::Committed,
+            Settled::Aborted,
+            Settled::InFlight
+        ]
+    );
+
     // Another service (here the emulator's oracle API) has no such route: 404, so None.
     let oracle = Admin::plain(&format!("http://{}/oracle", running.addr));
     assert_eq!(emulator_states(&oracle, "c0ffee00").await.unwrap(), None);
+    assert_eq!(emulator_transfer_states(&oracle, &ids).await.unwrap(), None);
     running.shutdown(Duration::from_secs(1)).await;
 }

@@ -1,6 +1,8 @@
 //! One execution path for every command that offers load (`local`, `run`, `suite`): a scenario
-//! runs its stages or its stress ramp, the switch is watched around it, the driver's counts are
-//! cross-checked against the switch's own ledger, and the results are written.
+//! runs its stages or its stress ramp, the switch is watched around it, the transfers the driver
+//! stopped waiting for are reconciled with the switch's ledger, the switch's "after" side is
+//! read once it drained, the driver's counts are cross-checked against the ledger, and the
+//! results are written.
 
 use anyhow::Result;
 use load::report::CrossCheck;
@@ -194,6 +196,9 @@ pub async fn execute(
     };
     let progress = options.progress.clone();
     let live = options.live.clone();
+    if let (Some(p), Some(w)) = (&options.progress, scenario.expiry_warning()) {
+        p.tick(&format!("note: {w}"));
+    }
     let (mut report, mut stress) = match &scenario.stress {
         None => (
             Some(load::run_with(scenario, payers, progress, live).await),
@@ -204,7 +209,20 @@ pub async fn execute(
             Some(load::stress::run_with(scenario, plan, payers, progress, live).await),
         ),
     };
-    if let Some(w) = watch {
+    // What became of the transfers the driver stopped waiting for; waiting for the switch to
+    // settle them is also most of its drain.
+    if options.crosscheck && scenario.flow != load::Flow::Ping {
+        if let Some(r) = &mut report {
+            match crate::reconcile::reconcile(&target.ledger, r).await {
+                Ok(done) => r.reconciliation = done,
+                Err(e) => r
+                    .notes
+                    .push(format!("reconciliation failed to ask the switch: {e}")),
+            }
+        }
+    }
+    if let Some(mut w) = watch {
+        w.drain(crate::watch::DRAIN_WAIT).await;
         let evidence = w.finish(before).await;
         if let Some(r) = &mut report {
             r.switch = Some(evidence);

@@ -6,7 +6,9 @@
 //! - [`execute()`]: the one execution path — a scenario's stages or its stress ramp, switch
 //!   evidence around it, the cross-check against the switch's ledger, results on disk.
 //! - [`env`](mod@env): the local testbed (hub emulator + 8 simulators, onboarded and seeded).
-//! - [`watch`]: Kafka and positions around a run on a real Mojaloop.
+//! - [`watch`]: Kafka and positions around a run on a real Mojaloop, the "after" side read once
+//!   the switch drained.
+//! - [`reconcile`](mod@reconcile): what became of the transfers the driver stopped waiting for.
 //! - [`suite`]: suites of stages with gates, position resets, one suite report, resume.
 //! - [`preflight`]: the system-ready checklist before a run.
 //! - [`bench`](mod@bench): the hub emulator's capacity on one core (`bench hub`).
@@ -22,6 +24,7 @@ pub mod env;
 pub mod execute;
 pub mod metrics;
 pub mod preflight;
+pub mod reconcile;
 pub mod results;
 pub mod suite;
 pub mod watch;

@@ -1,17 +1,31 @@
-//! Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks at the
-//! window's start and end (and lag at the end), positions before and after.
+//! Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks from the
+//! window's start until the switch has drained after the run (and the lag then), positions
+//! before and after.
+//!
+//! A real switch goes on working after the driver's last arrival ended (reference:
+//! real-switch.md): positions and Kafka counts read at once are read mid-drain. So the "after"
+//! side is read once [`SwitchWatch::drain`] saw every Kafka consumer group caught up (lag 0),
+//! or its bounded wait ended; the report's switch notes say which.
 
 use load::Scenario;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks at the
-/// window's start and end (and lag at the end), positions before and after.
+/// How long [`SwitchWatch::drain`] waits at most for the consumer lag to reach 0.
+pub const DRAIN_WAIT: Duration = Duration::from_secs(60);
+
+/// Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks from the
+/// window's start until the switch drained (and lag then), positions before and after.
 #[derive(Debug)]
 pub struct SwitchWatch {
     admin: Option<ops::Admin>,
     fsps: Vec<String>,
     currency: String,
+    brokers: Option<String>,
     kafka: Option<tokio::task::JoinHandle<Result<load::report::KafkaEvidence, String>>>,
+    /// Tells the Kafka task the switch has drained: take the last snapshot.
+    drained: Option<tokio::sync::oneshot::Sender<()>>,
+    /// What the drain found, for the evidence's notes.
+    notes: Vec<String>,
 }
 
 fn money3(p: &ops::positions::FspPosition) -> [String; 3] {
@@ -27,8 +41,9 @@ impl SwitchWatch {
         let mut fsps: Vec<String> = s.fsps();
         fsps.sort();
         fsps.dedup();
+        let (drained, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let kafka = t.hub.kafka.clone().map(|brokers| {
-            let (warmup, end) = (s.warmup, s.total().saturating_sub(s.cooldown));
+            let warmup = s.warmup;
             tokio::spawn(async move {
                 let topics = ops::kafka::MOJALOOP_TOPICS;
                 let timeout = Duration::from_secs(10);
@@ -41,7 +56,8 @@ impl SwitchWatch {
                     .await
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())?;
-                tokio::time::sleep_until(started + end).await;
+                // Until the switch drained (or the watch was dropped).
+                let _ = drained_rx.await;
                 let last = snap(brokers.clone())
                     .await
                     .map_err(|e| e.to_string())?
@@ -71,7 +87,56 @@ impl SwitchWatch {
             admin: t.hub.admin.as_deref().map(ops::Admin::plain),
             fsps,
             currency: s.currency.clone(),
+            brokers: t.hub.kafka.clone(),
             kafka,
+            drained: Some(drained),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Waits until every consumer group of the Mojaloop topics has caught up (lag 0), at most
+    /// `bound`, then lets the Kafka counts be read; notes which it was. Without Kafka in the
+    /// testbed there is nothing to wait for.
+    pub async fn drain(&mut self, bound: Duration) {
+        let Some(brokers) = self.brokers.clone() else {
+            return;
+        };
+        let started = Instant::now();
+        let lag = || {
+            let b = brokers.clone();
+            tokio::task::spawn_blocking(move || {
+                ops::kafka::lag(
+                    &b,
+                    &[],
+                    ops::kafka::MOJALOOP_TOPICS,
+                    Duration::from_secs(10),
+                )
+            })
+        };
+        let note = loop {
+            let worst = match lag().await {
+                Ok(Ok(rows)) => rows.iter().map(|r| r.lag).max().unwrap_or(0),
+                Ok(Err(e)) => break format!("kafka: cannot read the consumer lag ({e}): counts and positions read without waiting for the switch to drain"),
+                Err(e) => break format!("kafka: {e}"),
+            };
+            let waited = started.elapsed();
+            if worst <= 0 {
+                break format!(
+                    "read after the switch drained: Kafka consumer lag 0 {:.1} s after the run; the Kafka counts run from the window's start until then",
+                    waited.as_secs_f64()
+                );
+            }
+            if waited >= bound {
+                break format!(
+                    "read mid-drain: Kafka consumer lag still {worst} after waiting {:.0} s; the Kafka counts run from the window's start until then",
+                    waited.as_secs_f64()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        self.notes.push(note);
+        if let Some(tx) = self.drained.take() {
+            let _ = tx.send(());
         }
     }
 
@@ -85,10 +150,14 @@ impl SwitchWatch {
     }
 
     pub async fn finish(
-        self,
+        mut self,
         before: Result<Vec<ops::positions::FspPosition>, String>,
     ) -> load::report::SwitchEvidence {
+        if let Some(tx) = self.drained.take() {
+            let _ = tx.send(());
+        }
         let mut ev = load::report::SwitchEvidence::default();
+        ev.notes.append(&mut self.notes);
         match (before, self.positions().await) {
             (Ok(b), Ok(a)) => {
                 ev.positions = b

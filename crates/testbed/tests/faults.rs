@@ -203,6 +203,101 @@ async fn a_payee_whose_callbacks_cannot_reach_the_hub() {
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A run whose transfers the payee answers only after the driver's timeout (`payee_ms`): what
+/// became of them on the switch is asked after the run.
+async fn late_payee(payee_ms: f64) -> (Bed, testbed::Outcome, tempfile::TempDir) {
+    let bed = bed(move |b| b.transfer_latency = load::Latency::Fixed { ms: payee_ms }).await;
+    let t = target(&bed);
+    let out = tempfile::tempdir().unwrap();
+    let mut s = scenario(5.0, 2);
+    s.timeout = Duration::from_secs(1);
+    s.transfer_expiry = Duration::from_secs(3);
+    let outcome = testbed::execute(&s, &t, out.path(), &options())
+        .await
+        .unwrap();
+    (bed, outcome, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_that_timed_out_and_then_committed_are_reconciled() {
+    // The payee fulfils 2 s after the prepare: after the driver's 1 s timeout, before the 3 s
+    // expiry. The switch commits every one; the driver saw none.
+    let (bed, outcome, _out) = late_payee(2_000.0).await;
+    let r = outcome.report.as_ref().unwrap();
+    assert_eq!(
+        (r.arrivals, r.timed_out),
+        (10, 10),
+        "{:?}",
+        r.errors_by_code
+    );
+    let rec = r.reconciliation.as_ref().expect("reconciled");
+    assert_eq!(
+        (
+            rec.uncertain,
+            rec.asked,
+            rec.committed,
+            rec.aborted,
+            rec.expired,
+            rec.in_flight,
+            rec.unknown
+        ),
+        (10, 10, 10, 0, 0, 0, 0),
+        "{}",
+        rec.summary
+    );
+    assert_eq!(rec.source, "hub emulator");
+    let c = r.crosscheck.as_ref().unwrap();
+    assert_eq!(c.switch_committed, 10);
+    assert!(c.agrees, "{}", c.summary);
+    // Why: the timeout is shorter than the expiry — said in the report.
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("the step timeout (1s) is shorter than transfer_expiry (3s)")),
+        "{:?}",
+        r.notes
+    );
+    let md = r.to_markdown();
+    assert!(
+        md.contains("## Reconciliation") && md.contains("| 10 | 0 | 10 | 10 | 0 | 0 | 0 | 0 |"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["reconciliation"]["committed"], 10);
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_that_timed_out_and_then_expired_are_reconciled() {
+    // The payee answers 30 s later: the switch expires every transfer at 3 s; the
+    // reconciliation waits for that (not for the payee).
+    let started = std::time::Instant::now();
+    let (bed, outcome, _out) = late_payee(30_000.0).await;
+    let r = outcome.report.as_ref().unwrap();
+    assert_eq!(
+        (r.arrivals, r.timed_out),
+        (10, 10),
+        "{:?}",
+        r.errors_by_code
+    );
+    let rec = r.reconciliation.as_ref().expect("reconciled");
+    assert_eq!(
+        (rec.asked, rec.committed, rec.expired, rec.in_flight),
+        (10, 0, 10, 0),
+        "{}",
+        rec.summary
+    );
+    assert!(rec.waited_s > 0.5 && rec.waited_s < 5.0, "{}", rec.summary);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(r.crosscheck.as_ref().unwrap().switch_committed, 0);
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_millis(100)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_mid_run() {
     let bed = bed(|_| {}).await;

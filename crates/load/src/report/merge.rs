@@ -72,6 +72,12 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     out.run.replica_indices.sort_unstable();
     // A per-replica cross-check does not hold for the whole; the caller checks the merged run.
     out.crosscheck = None;
+    // Per transfer, so the replicas' reconciliations add up (when each has one).
+    out.reconciliation = parts
+        .iter()
+        .map(|p| p.reconciliation.clone())
+        .reduce(|a, b| Some(a?.add(&b?)))
+        .flatten();
     let w = &out.window;
     let secs = w.seconds.max(1e-9);
     out.target_tps = w.arrivals as f64 / secs;

@@ -101,7 +101,8 @@ pub struct Attribution {
 /// What the switch showed during the run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SwitchEvidence {
-    /// Kafka over the steady-state window.
+    /// Kafka from the steady-state window's start until the switch drained after the run
+    /// (see `notes`).
     pub kafka: Option<KafkaEvidence>,
     /// Per FSP, before and after the run.
     pub positions: Vec<PositionChange>,
@@ -328,6 +329,14 @@ pub struct Report {
     /// The driver's counts against the switch's own ledger. A disagreement fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crosscheck: Option<CrossCheck>,
+    /// What became, on the switch, of the transfers the driver stopped waiting for (asked
+    /// after the run, once the switch settled them or a bounded wait ended). Informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<Reconciliation>,
+    /// The transfers of arrivals that timed out or failed after send in the transfer step:
+    /// what the reconciliation asks about (in memory only).
+    #[serde(skip)]
+    pub uncertain_transfers: Vec<UncertainTransfer>,
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -412,6 +421,96 @@ impl CrossCheck {
             switch_by_state,
             switch_committed,
             agrees,
+            summary,
+        }
+    }
+}
+
+/// A transfer whose fate the driver does not know: its arrival timed out, or failed after the
+/// prepare was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncertainTransfer {
+    /// Its transfer id.
+    pub id: String,
+    /// When it expires (its `expiration`): the switch settles it by then, plus its sweep.
+    pub expires: std::time::Instant,
+}
+
+/// What became of the arrivals the driver could not know the fate of (timed out, failed after
+/// send, lost), from the switch's ledger after the run. Arrivals that ended so before the
+/// transfer step had no transfer to ask about.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reconciliation {
+    /// Where the states come from (`hub emulator`, `central_ledger SQL`).
+    pub source: String,
+    /// Uncertain arrivals in all (timed out + failed after send + lost).
+    pub uncertain: u64,
+    /// Of those, ended before the transfer step (lookup, quote) or lost: no transfer to ask.
+    pub before_transfer: u64,
+    /// Transfers asked about (uncertain in the transfer step).
+    pub asked: u64,
+    /// Committed by the switch after the driver stopped waiting.
+    pub committed: u64,
+    /// Aborted (rejected, an error).
+    pub aborted: u64,
+    /// Expired (the switch's timeout handler).
+    pub expired: u64,
+    /// Still in flight on the switch when the wait ended.
+    pub in_flight: u64,
+    /// Unknown to the switch (never reached it, or forgotten).
+    pub unknown: u64,
+    /// How long perfbed waited for the switch to settle them, seconds.
+    pub waited_s: f64,
+    /// One line.
+    pub summary: String,
+}
+
+impl Reconciliation {
+    /// The reconciliation of two replicas' transfers together.
+    pub fn add(&self, o: &Reconciliation) -> Reconciliation {
+        let source = if self.source == o.source {
+            self.source.clone()
+        } else {
+            format!("{}, {}", self.source, o.source)
+        };
+        Reconciliation::new(
+            &source,
+            self.uncertain + o.uncertain,
+            [
+                self.committed + o.committed,
+                self.aborted + o.aborted,
+                self.expired + o.expired,
+                self.in_flight + o.in_flight,
+                self.unknown + o.unknown,
+            ],
+            std::time::Duration::from_secs_f64(self.waited_s.max(o.waited_s)),
+        )
+    }
+
+    /// From the switch's answer: `uncertain` arrivals, of which `asked` had a transfer, and how
+    /// those ended — `[committed, aborted, expired, in flight, unknown]`.
+    pub fn new(
+        source: &str,
+        uncertain: u64,
+        [committed, aborted, expired, in_flight, unknown]: [u64; 5],
+        waited: std::time::Duration,
+    ) -> Reconciliation {
+        let asked = committed + aborted + expired + in_flight + unknown;
+        let summary = format!(
+            "{uncertain} arrivals timed out or failed after send; of the {asked} whose transfer the switch may have ({source}, after waiting {:.0} s): {committed} later committed, {aborted} aborted, {expired} expired, {in_flight} still in flight, {unknown} unknown",
+            waited.as_secs_f64()
+        );
+        Reconciliation {
+            source: source.to_owned(),
+            uncertain,
+            before_transfer: uncertain.saturating_sub(asked),
+            asked,
+            committed,
+            aborted,
+            expired,
+            in_flight,
+            unknown,
+            waited_s: waited.as_secs_f64(),
             summary,
         }
     }

@@ -56,6 +56,8 @@ pub struct Recorder {
     attr: Vec<[[Option<Histogram<u64>>; 4]; 3]>,
     /// This driver's share of the scenario's rate (1/N for one of N replicas).
     share: f64,
+    /// Transfers of arrivals that timed out or failed after send in the transfer step.
+    uncertain: Vec<super::UncertainTransfer>,
 }
 
 fn slot(o: &Outcome) -> usize {
@@ -92,6 +94,7 @@ impl Recorder {
             errors: BTreeMap::new(),
             attr: vec![Default::default(); scenario.corridors.len() + 1],
             share: 1.0,
+            uncertain: Vec::new(),
         }
     }
 
@@ -126,6 +129,9 @@ impl Recorder {
         };
         if let Some(e) = error {
             *self.errors.entry(e).or_default() += 1;
+        }
+        if let Some(u) = &s.uncertain {
+            self.uncertain.push(u.clone());
         }
         self.counts[slot(&s.outcome)] += 1;
         let ended_at_switch = s.outcome.ended_at_switch();
@@ -363,6 +369,8 @@ impl Recorder {
             cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
             switch: None,
             crosscheck: None,
+            reconciliation: None,
+            uncertain_transfers: Vec::new(),
             notes: Vec::new(),
             latency_ms: latencies_from(&set, ALL),
             latency_committed_ms: latencies_from(&set, COMMITTED),
@@ -401,6 +409,10 @@ impl Recorder {
         if let Some(note) = warmup_note(s.warmup, &report) {
             report.notes.push(note);
         }
+        if !self.uncertain.is_empty() {
+            report.notes.extend(s.expiry_warning());
+        }
+        report.uncertain_transfers = self.uncertain;
         report.thresholds = judge::judge(&report, &judge::limits(&s.thresholds))
             .expect("the scenario's threshold names are in the table");
         report.passed = report.thresholds.iter().all(|t| t.ok);

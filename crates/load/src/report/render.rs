@@ -44,6 +44,12 @@ impl Report {
                     .join(", ")
             ));
         }
+        if let Some(r) = &self.reconciliation {
+            m.push_str(&format!(
+                "## Reconciliation\n\nWhat the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).\n\n| Timed out or failed after send | before the transfer | transfer asked | later committed | aborted | expired | still in flight | unknown |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+                r.source, r.waited_s, r.uncertain, r.before_transfer, r.asked, r.committed, r.aborted, r.expired, r.in_flight, r.unknown
+            ));
+        }
         if self.lost > 0 {
             m.push_str(&format!(
                 "**{} iterations were LOST (the driver itself failed: see the errors table). This is a perfbed bug; please report it.**\n\n",

@@ -36,6 +36,7 @@ fn sample(i: u64) -> Sample {
                 switch_out: ms(i / 23),
             }),
         ],
+        uncertain: None,
     }
 }
 
@@ -409,7 +410,7 @@ fn a_warm_up_shorter_than_the_latency_does_not_bias_the_achieved_ratio() {
         report.notes
     );
     // Merged replicas count the same way.
-    let merged = merge(&replicas(&[report.clone()])).unwrap();
+    let merged = merge(&replicas(std::slice::from_ref(&report))).unwrap();
     assert_eq!(ratio(&merged), 1.0);
     // A saturated system: 30/s offered, commits at 20/s, a backlog that all commits late.
     // Throughput is what it is (2/3), not the share of arrivals that committed in the end.
