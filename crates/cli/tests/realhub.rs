@@ -1024,6 +1024,16 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     let sw = &rep["switch"];
     assert_eq!(sw["kafka"]["counts"]["topic-transfer-prepare"], 2, "{sw}");
     assert_eq!(sw["kafka"]["counts"]["topic-transfer-fulfil"], 2, "{sw}");
+    // The "after" side was read once the ledger's consumers had nothing left (an idle test
+    // group of another test keeps its lag: the wait ends when nobody commits any more).
+    assert!(
+        sw["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("read after the switch")),
+        "{sw}"
+    );
     let payer = sw["positions"]
         .as_array()
         .unwrap()

@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 /// How long [`SwitchWatch::drain`] waits at most for the consumer lag to reach 0.
 pub const DRAIN_WAIT: Duration = Duration::from_secs(60);
 
+/// When no consumer group has committed anything for this long, the switch has stopped
+/// consuming: lag left then belongs to idle or stuck groups (a group nobody runs any more,
+/// say), and waiting longer changes nothing.
+pub const DRAIN_QUIET: Duration = Duration::from_secs(10);
+
 /// Switch-side evidence collected around a run (real Mojaloop): Kafka high watermarks from the
 /// window's start until the switch drained (and lag then), positions before and after.
 #[derive(Debug)]
@@ -94,9 +99,10 @@ impl SwitchWatch {
         }
     }
 
-    /// Waits until every consumer group of the Mojaloop topics has caught up (lag 0), at most
-    /// `bound`, then lets the Kafka counts be read; notes which it was. Without Kafka in the
-    /// testbed there is nothing to wait for.
+    /// Waits until every consumer group of the Mojaloop topics has caught up (lag 0), or no
+    /// group has committed anything for [`DRAIN_QUIET`], at most `bound`, then lets the Kafka
+    /// counts be read; notes which it was. Without Kafka in the testbed there is nothing to
+    /// wait for.
     pub async fn drain(&mut self, bound: Duration) {
         let Some(brokers) = self.brokers.clone() else {
             return;
@@ -113,16 +119,41 @@ impl SwitchWatch {
                 )
             })
         };
+        let mut committed: Vec<(String, String, i32, i64)> = Vec::new();
+        let mut moved = Instant::now();
         let note = loop {
-            let worst = match lag().await {
-                Ok(Ok(rows)) => rows.iter().map(|r| r.lag).max().unwrap_or(0),
+            let rows = match lag().await {
+                Ok(Ok(rows)) => rows,
                 Ok(Err(e)) => break format!("kafka: cannot read the consumer lag ({e}): counts and positions read without waiting for the switch to drain"),
                 Err(e) => break format!("kafka: {e}"),
             };
+            let worst = rows.iter().map(|r| r.lag).max().unwrap_or(0);
+            let now: Vec<(String, String, i32, i64)> = rows
+                .iter()
+                .map(|r| (r.group.clone(), r.topic.clone(), r.partition, r.committed))
+                .collect();
+            if now != committed {
+                committed = now;
+                moved = Instant::now();
+            }
             let waited = started.elapsed();
             if worst <= 0 {
                 break format!(
                     "read after the switch drained: Kafka consumer lag 0 {:.1} s after the run; the Kafka counts run from the window's start until then",
+                    waited.as_secs_f64()
+                );
+            }
+            if moved.elapsed() >= DRAIN_QUIET {
+                let mut behind: Vec<&str> = rows
+                    .iter()
+                    .filter(|r| r.lag > 0)
+                    .map(|r| r.group.as_str())
+                    .collect();
+                behind.dedup();
+                break format!(
+                    "read after the switch stopped consuming: no consumer group committed for {:.0} s, lag {worst} left in {} (idle or stuck groups), {:.0} s after the run; the Kafka counts run from the window's start until then",
+                    DRAIN_QUIET.as_secs_f64(),
+                    behind.join(", "),
                     waited.as_secs_f64()
                 );
             }
