@@ -29,6 +29,22 @@ pub(crate) struct MergeArgs {
     /// With --expect: wait this long for the replicas to finish writing.
     #[arg(long, value_parser = humantime::parse_duration, requires = "expect")]
     wait: Option<std::time::Duration>,
+    /// Cross-check the merged run against the switch: the testbed file's ledger_db (SQL on
+    /// central_ledger), or its hub.admin when that is the hub emulator. A disagreement fails
+    /// the merge (exit 1). Replicas leave the cross-check to the merge.
+    #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
+    testbed: Option<PathBuf>,
+    /// Cross-check against a real central-ledger's database (mysql://…/central_ledger).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PERFBED_LEDGER_DB",
+        conflicts_with = "testbed"
+    )]
+    ledger_db: Option<String>,
+    /// Cross-check against a hub emulator's admin API (e.g. http://hub:3000/admin).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["testbed", "ledger_db"])]
+    hub_admin: Option<String>,
 }
 
 /// Result folders under `roots`: a folder is one when it holds both files (histograms.json is
@@ -134,7 +150,30 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let merged = load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let mut merged =
+        load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let ledger = match (&args.testbed, &args.ledger_db, &args.hub_admin) {
+        (Some(p), _, _) => {
+            let t = ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?;
+            let admin = t.hub.admin.as_deref().map(ops::Admin::plain);
+            Some(testbed::Ledger::choose(Some(&t), admin))
+        }
+        (None, Some(db), _) => Some(testbed::Ledger::Sql(db.clone())),
+        (None, None, Some(url)) => Some(testbed::Ledger::Emulator(ops::Admin::plain(url))),
+        (None, None, None) => None,
+    };
+    if let Some(ledger) = ledger {
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        match runtime.block_on(testbed::crosscheck(
+            &ledger,
+            &merged.run.tag,
+            merged.committed,
+            merged.uncertain(),
+        )) {
+            Ok(c) => merged.crosscheck = Some(c),
+            Err(note) => merged.notes.push(note),
+        }
+    }
     if let Some(n) = args.expect {
         let distinct = merged.run.replica_indices.len();
         if distinct != n || merged.run.replica_count as usize != n {
@@ -154,5 +193,8 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         merged.arrivals,
         merged.accounting_line()
     );
-    Ok(merged.passed && merged.adds_up())
+    if let Some(c) = &merged.crosscheck {
+        println!("{}", c.summary);
+    }
+    Ok(merged.passed && merged.adds_up() && merged.crosscheck_ok())
 }

@@ -956,6 +956,7 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         // The parent of the replicas' folders, as a collector in a cluster sees it.
         .arg(dir.path())
         .args(["--expect", "3", "--wait", "10s"])
+        .args(["--hub-admin", &format!("{hub}/admin")])
         .arg("--out")
         .arg(&merged_out)
         .output()
@@ -964,6 +965,12 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         merge.status.success(),
         "{}",
         String::from_utf8_lossy(&merge.stderr)
+    );
+    // The merged run, cross-checked against the hub's ledger by its run tag.
+    let said = String::from_utf8_lossy(&merge.stdout);
+    assert!(
+        said.contains("cross-check agrees: driver 160 committed, hub emulator 160"),
+        "{said}"
     );
     let merged_dir = std::fs::read_dir(&merged_out)
         .unwrap()

@@ -27,4 +27,4 @@ pub mod suite;
 pub mod watch;
 
 pub use env::{EnvOptions, LocalEnv, Security};
-pub use execute::{execute, Ledger, Options, Outcome, Target};
+pub use execute::{crosscheck, execute, Ledger, Options, Outcome, Target};

@@ -101,9 +101,11 @@ impl Report {
             &[("p95", "#2c6fbb", t.iter().map(|s| s.p95_ms).collect())],
         );
         let l = &self.latency_ms;
+        let c = &self.latency_committed_ms;
         let lat_rows: Vec<Vec<String>> = [
             ("driver start lag", &self.start_lag_ms),
-            ("end to end (intended start)", &l.e2e),
+            ("end to end (intended start, all outcomes)", &l.e2e),
+            ("end to end (committed only)", &c.e2e),
             ("end to end (actual start)", &l.e2e_raw),
             ("lookup", &l.lookup),
             ("quote", &l.quote),
@@ -162,11 +164,31 @@ td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}}td:first-child,th
 svg .g{{stroke:#eee}} svg .a{{font-size:11px;fill:#666}} svg .t{{font-size:13px;font-weight:600}}</style></head><body>
 <h1>perfbed report — {name} ({flow}) <span class="v">{verdict}</span></h1>
 <p>Started {started}, {dur:.0} s scheduled. Headline numbers over the steady-state window {w0:.0}–{w1:.0} s. {method}.</p>
-{summary}{tps}{lat}<h2>Latency (ms)</h2>{lat_table}<h2>Corridors</h2>{corridors}{errors}{thresholds}</body></html>
+{summary}<p>{accounting}</p>{crosscheck}{notes}{tps}{lat}<h2>Latency (ms)</h2>{lat_table}<h2>Corridors</h2>{corridors}{errors}{thresholds}</body></html>
 "#,
             name = esc(&self.scenario),
             flow = esc(&self.flow),
-            color = if self.passed { "#1b7f3b" } else { "#c0392b" },
+            color = if verdict == "PASSED" || verdict == "NO THRESHOLDS" {
+                "#1b7f3b"
+            } else {
+                "#c0392b"
+            },
+            accounting = esc(&self.accounting_line()),
+            crosscheck = self
+                .crosscheck
+                .as_ref()
+                .map_or(String::new(), |c| format!("<p>{}</p>", esc(&c.summary))),
+            notes = if self.notes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "<ul>{}</ul>",
+                    self.notes
+                        .iter()
+                        .map(|n| format!("<li>{}</li>", esc(n)))
+                        .collect::<String>()
+                )
+            },
             started = esc(&self.started),
             dur = self.duration_s,
             w0 = self.method.window_s[0],
@@ -178,7 +200,9 @@ svg .g{{stroke:#eee}} svg .a{{font-size:11px;fill:#666}} svg .t{{font-size:13px;
                     "Committed",
                     "Rejected",
                     "Timed out",
+                    "Failed after send",
                     "Not sent",
+                    "Lost",
                     "Late (>10 ms)",
                     "Target TPS",
                     "Achieved TPS",
@@ -189,7 +213,9 @@ svg .g{{stroke:#eee}} svg .a{{font-size:11px;fill:#666}} svg .t{{font-size:13px;
                     self.committed.to_string(),
                     self.rejected.to_string(),
                     self.timed_out.to_string(),
+                    self.failed_after_send.to_string(),
                     self.not_sent.to_string(),
+                    self.lost.to_string(),
                     self.late_arrivals.to_string(),
                     format!("{:.1}", self.target_tps),
                     format!("{:.1}", self.achieved_tps),
