@@ -637,21 +637,25 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
          corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\nsuccess_rate = 99.5\n",
     )
     .unwrap();
-    let run = perfbed()
-        .args(["run"])
-        .arg(&scenario)
-        .args([
-            "--hub",
-            &hub,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-jws",
-            "--quiet",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    // `perfbed run SCENARIO` against the hub, payers on `port`, results under `out`.
+    let run_scenario = |scenario: &std::path::Path, out: &std::path::Path| {
+        perfbed()
+            .args(["run"])
+            .arg(scenario)
+            .args([
+                "--hub",
+                &hub,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--no-jws",
+                "--quiet",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let run = run_scenario(&scenario, dir.path());
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -727,21 +731,7 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
     )
     .unwrap();
     let out = dir.path().join("stress-out");
-    let run = perfbed()
-        .args(["run"])
-        .arg(&stress)
-        .args([
-            "--hub",
-            &hub,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-jws",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = run_scenario(&stress, &out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let folder = std::fs::read_dir(&out)
         .unwrap()
