@@ -80,6 +80,10 @@ pub(crate) struct RunArgs {
     /// iterations have ended.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
     linger: Duration,
+    /// Also write JUnit XML here, for CI: one test case per threshold, one for the accounting
+    /// and one for the cross-check (a stress run: the recovery instead of thresholds).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 fn parse_replica(spec: &str, peers: &str) -> Result<sim::Replicas> {
@@ -198,6 +202,10 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         }
         running.shutdown(Duration::from_secs(5)).await;
         let outcome = outcome?;
+        if let Some(path) = &args.junit {
+            testbed::junit::write_outcome(path, &outcome)?;
+        }
+        // Last: the one line a CI log shows.
         println!("{}", outcome.summary());
         Ok(outcome.passed())
     })

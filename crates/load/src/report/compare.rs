@@ -775,10 +775,13 @@ impl Comparison {
                 }
                 m.push_str(" |\n");
             }
-            for n in &t.notes {
-                m.push_str(&format!("\n- {n}"));
+            if !t.notes.is_empty() {
+                m.push('\n');
             }
-            m.push_str("\n\n");
+            for n in &t.notes {
+                m.push_str(&format!("- {n}\n"));
+            }
+            m.push('\n');
         }
         m.push_str("Noise rules (one run each is one sample each: these say whether a difference exceeds the instrument's resolution and a minimum effect, not whether it would repeat):\n\n");
         for r in &self.rules {

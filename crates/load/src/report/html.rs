@@ -120,7 +120,7 @@ impl Report {
             badge(verdict, ok)
         );
         body.push_str(&p(&format!(
-            "Run {}{}, started {}, {:.0} s scheduled. Headline numbers over the steady-state window {:.0}–{:.0} s.",
+            "Run {}{}, started {}, {:.0} s scheduled. Headline numbers over the steady-state window {:.1}–{:.1} s.",
             if self.run.id.is_empty() { "(no id)" } else { &self.run.id },
             if self.replicas > 1 {
                 format!(" ({} driver replicas merged)", self.replicas)
@@ -637,7 +637,7 @@ impl Report {
 
     fn html_method(&self) -> String {
         let mut b = p(&format!(
-            "Steady-state window {:.0}–{:.0} s ({:.1} s). {}. Histograms: {}.",
+            "Steady-state window {:.1}–{:.1} s ({:.1} s). {}. Histograms: {}.",
             self.method.window_s[0],
             self.method.window_s[1],
             self.window.seconds,
@@ -645,7 +645,7 @@ impl Report {
             self.method.histograms
         ));
         b.push_str(&p(&format!(
-            "Run id {} (transfer ids start with {}); replicas {} of {}; this report's share of the target rate {:.1}/s. Per-second percentiles of merged replicas are the worst replica's (an upper bound).",
+            "Run id {} (transfer ids start with {}); driver replica(s) {} of a {}-replica run; this report's share of the target rate {:.1}/s. Per-second percentiles of merged replicas are the worst replica's (an upper bound).",
             if self.run.id.is_empty() { "–" } else { &self.run.id },
             if self.run.tag.is_empty() { "–" } else { &self.run.tag },
             self.run
