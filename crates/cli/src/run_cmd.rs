@@ -15,7 +15,8 @@ use std::time::Duration;
 /// callback endpoints for those payers must point there), then offers the scenario's load
 /// through the hub to the payees (your perffsp simulators, onboarded and with their numbers
 /// registered: see `perfbed onboard` and `perfbed msisdn seed`). Writes
-/// OUT/<scenario>-<timestamp>/report.{json,md,html}; exit code 1 when a threshold fails.
+/// OUT/<scenario>-<timestamp>/report.{json,md,html} (stress.{json,md,html} for a scenario with
+/// [stress]); the last line printed is a one-line summary; exit code 1 when a threshold fails.
 ///
 /// Example (hub emulator and payee simulators already running and onboarded):
 ///   perfbed run scenarios/baseline-100tps.toml --hub http://127.0.0.1:3000 --listen 127.0.0.1:4001 --no-jws

@@ -5,7 +5,7 @@
 //! second), each phase's p95, failures by kind. The stress page charts the ramp: offered
 //! against achieved and p99 per stage, the breaking point and the recovery marked.
 
-use super::svg::{esc, page, stacked_bars, table, Band, Chart, Limit, Line, Mark};
+use super::svg::{esc, page, stacked_bars, table, Band, Bar, Chart, Limit, Line, Mark};
 use super::{Percentiles, Report, PHASES};
 use crate::stress::StressReport;
 
@@ -437,7 +437,7 @@ impl Report {
                 t.switch_ms.p95, t.switch_in_ms.p95, t.switch_out_ms.p95, t.simulator_ms.p95
             )));
         }
-        let bars: Vec<(String, Vec<(&str, &'static str, f64)>)> = self
+        let bars: Vec<Bar<'_>> = self
             .attribution
             .iter()
             .filter(|a| a.corridor == "all")
@@ -822,10 +822,10 @@ impl StressReport {
             .enumerate()
             .map(|(k, r)| {
                 vec![
-                    if k < n {
-                        format!("{}/s", self.stages[k].rate)
-                    } else {
-                        format!("recovery {}/s", r.target_tps.round())
+                    match (self.stages.get(k), &self.recovery) {
+                        (Some(st), _) => format!("{}/s", st.rate),
+                        (None, Some(rec)) => format!("recovery {}/s", rec.rate),
+                        (None, None) => format!("stage {}", k + 1),
                     },
                     r.arrivals.to_string(),
                     r.committed.to_string(),

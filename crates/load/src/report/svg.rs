@@ -204,10 +204,15 @@ impl Chart {
         }
         for m in &self.marks {
             let xm = x(m.at.min(n - 1));
+            // Labels near the right edge go to the left of their line.
+            let (tx, anchor) = if xm + 7.0 * m.label.chars().count() as f64 > w - right {
+                (xm - 4.0, "end")
+            } else {
+                (xm + 4.0, "start")
+            };
             svg.push_str(&format!(
-                r#"<line x1="{xm:.1}" x2="{xm:.1}" y1="{top}" y2="{}" stroke="{c}" stroke-width="1.5" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" class="m" fill="{c}">{}</text>"#,
+                r#"<line x1="{xm:.1}" x2="{xm:.1}" y1="{top}" y2="{}" stroke="{c}" stroke-width="1.5" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{}" class="m" fill="{c}" text-anchor="{anchor}">{}</text>"#,
                 h - bottom,
-                xm + 4.0,
                 top + 12.0,
                 esc(&m.label),
                 c = m.color
@@ -270,13 +275,12 @@ impl Chart {
     }
 }
 
+/// One stacked bar: its label and its parts (name, colour, value).
+pub(crate) type Bar<'a> = (String, Vec<(&'a str, &'static str, f64)>);
+
 /// Horizontal stacked bars, one per row: each part's value laid end to end (e.g. a phase's
 /// p50 split into switch in, simulator, switch out).
-pub(crate) fn stacked_bars(
-    title: &str,
-    unit: &str,
-    rows: &[(String, Vec<(&str, &'static str, f64)>)],
-) -> String {
+pub(crate) fn stacked_bars(title: &str, unit: &str, rows: &[Bar<'_>]) -> String {
     let (w, left, right, row_h, top) = (860.0, 150.0, 70.0, 26.0, 48.0);
     let h = top + row_h * rows.len() as f64 + 10.0;
     let total = |parts: &[(&str, &str, f64)]| parts.iter().map(|p| p.2).sum::<f64>();
