@@ -305,6 +305,11 @@ fn compare_judges_the_slower_of_two_real_runs_worse() {
     assert_eq!(verdict("success"), "within_noise");
     let (dom, log) = render(&page);
     assert!(dom.contains(r#"<td class="worse">worse</td>"#), "{dom}");
+    assert_eq!(
+        body_attr(&dom, "data-charts"),
+        Some(0),
+        "no charts, script ran: {log}"
+    );
     assert!(!log.contains("Uncaught"), "{log}");
 
     // A run of another scenario is refused, naming both; --force compares anyway.
