@@ -191,8 +191,9 @@ pub struct Second {
     /// Of the failed: accepted, then no answer within the timeout.
     #[serde(default)]
     pub timed_out: u64,
-    /// p95 of each phase (`lookup`, `quote`, `transfer`) of these arrivals (all outcomes), ms;
-    /// a phase nobody reached in this second is absent.
+    /// p95 of each phase (`lookup`, `quote`, `transfer`) of these arrivals (all outcomes), ms,
+    /// at 2 significant digits (per-second histograms are kept small); a phase nobody reached
+    /// in this second is absent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phase_p95_ms: BTreeMap<String, f64>,
 }

@@ -372,7 +372,10 @@ fn the_timeline_has_percentile_bands_phases_and_failures_per_second() {
     // Second 3 by hand: 100 arrivals, latencies 1..=100 ms, lookup = e2e / 2, 3 rejected,
     // 2 timed out (at 100 ms: the timeout), 1 not sent (no latency).
     let mut e2e_of_second_3 = hist();
-    let mut lookup_of_second_3 = hist();
+    // The per-second phase histograms keep 2 significant digits: a run keeps three per second
+    // of its length, so they must stay small (a 3-digit u64 one has 23 552 counters).
+    let mut lookup_of_second_3 = super::recorder::second_hist();
+    assert!(lookup_of_second_3.distinct_values() <= 4096);
     for i in 0..100u64 {
         let mut s = sample(i);
         s.intended = Duration::from_millis(3000 + i * 10);
@@ -393,7 +396,9 @@ fn the_timeline_has_percentile_bands_phases_and_failures_per_second() {
     }
     let rep = r.finish(100);
     let s3 = rep.timeline.iter().find(|s| s.second == 3).unwrap();
-    let ms = |h: &Histogram<u64>, q| h.value_at_quantile(q) as f64 / 1000.0;
+    fn ms<T: hdrhistogram::Counter>(h: &Histogram<T>, q: f64) -> f64 {
+        h.value_at_quantile(q) as f64 / 1000.0
+    }
     assert_eq!((s3.started, s3.committed, s3.failed), (100, 94, 6));
     assert_eq!((s3.rejected, s3.timed_out), (3, 2));
     assert_eq!(s3.p50_ms, ms(&e2e_of_second_3, 0.5));
