@@ -1111,16 +1111,61 @@ fn suite_gates_stages_resets_positions_and_resumes() {
     )
     .unwrap();
     let out_dir = dir.path().join("out");
+    let junit = dir.path().join("junit.xml");
     let first = perfbed()
         .args(["suite"])
         .arg(&suite)
         .args(["--local", "--security", "none", "--out"])
         .arg(&out_dir)
+        .arg("--junit")
+        .arg(&junit)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&first.stdout);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert_eq!(first.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.lines().last().unwrap().starts_with(
+            "perfbed: suite gated NOT PASSED — 1/3 stages passed; s2 failed (e2e_p99_ms"
+        ),
+        "the one-line summary comes last: {stdout}"
+    );
+    // JUnit: one test case per stage; the failed one says why, the gated one is skipped.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    loop {
+        use quick_xml::events::Event;
+        match reader.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |k: &str| {
+                    e.try_get_attribute(k)
+                        .unwrap()
+                        .map(|a| a.unescape_value().unwrap().into_owned())
+                };
+                match e.name().as_ref() {
+                    b"testcase" => cases.push((attr("name").unwrap(), "passed")),
+                    b"failure" => {
+                        assert!(attr("message").unwrap().contains("e2e_p99_ms"), "{xml}");
+                        cases.last_mut().unwrap().1 = "failed";
+                    }
+                    b"skipped" => cases.last_mut().unwrap().1 = "skipped",
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        cases,
+        [
+            ("stage 01 s1".to_owned(), "passed"),
+            ("stage 02 s2".to_owned(), "failed"),
+            ("stage 03 s3".to_owned(), "skipped"),
+        ],
+        "{xml}"
+    );
     assert!(stderr.contains("positions reset before s2"), "{stderr}");
     let suite_dir = std::fs::read_dir(&out_dir)
         .unwrap()
@@ -1184,6 +1229,23 @@ fn suite_gates_stages_resets_positions_and_resumes() {
         2,
         "s2 ran again"
     );
+    // Suites compare stage by stage; a suite against itself changes nothing.
+    let cmp = perfbed()
+        .args(["report", "compare"])
+        .arg(&suite_dir)
+        .arg(&suite_dir)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        cmp.status.success(),
+        "{md}{}",
+        String::from_utf8_lossy(&cmp.stderr)
+    );
+    for stage in ["s1", "s2", "s3"] {
+        assert!(md.contains(&format!("## Stage {stage}\n")), "{md}");
+    }
+    assert!(md.contains(": 0 worse, 0 better, "), "{md}");
 }
 
 #[test]
