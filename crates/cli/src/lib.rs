@@ -50,7 +50,8 @@ enum Command {
     Suite(Box<suite_cmd::SuiteArgs>),
     /// Onboard DFSPs into a hub's central-ledger (idempotent).
     Onboard(ops_cmd::OnboardArgs),
-    /// Reports: merge the results of N driver replicas (`perfbed report merge`).
+    /// Reports: merge the results of N driver replicas (`report merge`), compare runs against
+    /// a baseline (`report compare`).
     Report {
         #[command(subcommand)]
         command: ReportCommand,
@@ -88,6 +89,9 @@ enum Command {
 enum ReportCommand {
     /// Merge replicas' results into one report (exact percentiles, one verdict).
     Merge(report_cmd::MergeArgs),
+    /// Compare runs (or suites, stage by stage) against a baseline: better, worse, or within
+    /// noise, per metric.
+    Compare(report_cmd::CompareArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +143,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Report {
+            command: ReportCommand::Compare(args),
+        } => report_cmd::compare(args),
         Command::Preflight(args) => verdict(preflight_cmd::run(*args)),
         Command::Suite(args) => verdict(suite_cmd::run(*args)),
         Command::Onboard(args) => ops_cmd::onboard(args),

@@ -32,8 +32,9 @@ pub(crate) enum FlowArg {
 ///
 /// Without a scenario file: a short smoke run (50 transfers/s for 20 s, P2P, seed corridors
 /// 40 % 1→5, 25 % 2→6, 20 % 3→7, 15 % 4→8, seed thresholds). Flags override the file.
-/// Results: OUT/<scenario>-<timestamp>/report.json, report.md and report.html; the exit code is 1 when a
-/// threshold fails.
+/// Results: OUT/<scenario>-<timestamp>/report.json, report.md and report.html (stress.* for a
+/// scenario with [stress]); the last line printed is a one-line summary; the exit code is 1 when
+/// a threshold fails.
 ///
 /// Examples:
 ///   perfbed local
@@ -81,6 +82,10 @@ pub(crate) struct LocalArgs {
     /// puts it in the simulator column, --hub-latency in the switch columns.
     #[arg(long, value_name = "SPEC")]
     payee_latency: Option<sim::Latency>,
+    /// Also write JUnit XML here, for CI: one test case per threshold, one for the accounting
+    /// and one for the cross-check (a stress run: the recovery instead of thresholds).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
@@ -181,6 +186,10 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
         "hub ledger: {} prepared, {} committed, {} aborted, {} expired",
         hub_counts.prepared, hub_counts.committed, hub_counts.aborted, hub_counts.expired,
     );
+    if let Some(path) = &args.junit {
+        testbed::junit::write_outcome(path, &outcome)?;
+    }
+    // Last: the one line a CI log shows.
     println!("{}", outcome.summary());
     Ok(outcome.passed())
 }

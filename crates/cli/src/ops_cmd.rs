@@ -657,7 +657,8 @@ pub(crate) fn snapshot(args: SnapshotArgs) -> Result<()> {
     Ok(())
 }
 
-/// Judge a window by Kafka message counts: fulfil/prepare ≈ 1.0 and notification/prepare ≈ 2.0
+/// Judge a window by Kafka message counts: fulfil/prepare ≈ 1.0, notification/prepare ≈ 2.0
+/// and, where the batch position handler runs, position-batch/prepare ≈ 2.0
 /// (every transfer prepared, fulfilled and notified both ways). Exit 1 when it fails.
 ///
 /// The window is from a snapshot (--since FILE) to now, or the next --window.

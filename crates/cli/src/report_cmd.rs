@@ -1,4 +1,5 @@
-//! `perfbed report merge`: N driver replicas' results into one report with one verdict.
+//! `perfbed report merge`: N driver replicas' results into one report with one verdict;
+//! `perfbed report compare`: runs side by side against a baseline.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -29,6 +30,22 @@ pub(crate) struct MergeArgs {
     /// With --expect: wait this long for the replicas to finish writing.
     #[arg(long, value_parser = humantime::parse_duration, requires = "expect")]
     wait: Option<std::time::Duration>,
+    /// Cross-check the merged run against the switch: the testbed file's ledger_db (SQL on
+    /// central_ledger), or its hub.admin when that is the hub emulator. A disagreement fails
+    /// the merge (exit 1). Replicas leave the cross-check to the merge.
+    #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
+    testbed: Option<PathBuf>,
+    /// Cross-check against a real central-ledger's database (mysql://…/central_ledger).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PERFBED_LEDGER_DB",
+        conflicts_with = "testbed"
+    )]
+    ledger_db: Option<String>,
+    /// Cross-check against a hub emulator's admin API (e.g. http://hub:3000/admin).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["testbed", "ledger_db"])]
+    hub_admin: Option<String>,
 }
 
 /// Result folders under `roots`: a folder is one when it holds both files (histograms.json is
@@ -134,7 +151,30 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let merged = load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let mut merged =
+        load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let ledger = match (&args.testbed, &args.ledger_db, &args.hub_admin) {
+        (Some(p), _, _) => {
+            let t = ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?;
+            let admin = t.hub.admin.as_deref().map(ops::Admin::plain);
+            Some(testbed::Ledger::choose(Some(&t), admin))
+        }
+        (None, Some(db), _) => Some(testbed::Ledger::Sql(db.clone())),
+        (None, None, Some(url)) => Some(testbed::Ledger::Emulator(ops::Admin::plain(url))),
+        (None, None, None) => None,
+    };
+    if let Some(ledger) = ledger {
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        match runtime.block_on(testbed::crosscheck(
+            &ledger,
+            &merged.run.tag,
+            merged.committed,
+            merged.uncertain(),
+        )) {
+            Ok(c) => merged.crosscheck = Some(c),
+            Err(note) => merged.notes.push(note),
+        }
+    }
     if let Some(n) = args.expect {
         let distinct = merged.run.replica_indices.len();
         if distinct != n || merged.run.replica_count as usize != n {
@@ -154,5 +194,137 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         merged.arrivals,
         merged.accounting_line()
     );
-    Ok(merged.passed && merged.adds_up())
+    if let Some(c) = &merged.crosscheck {
+        println!("{}", c.summary);
+    }
+    Ok(merged.passed && merged.adds_up() && merged.crosscheck_ok())
+}
+
+/// Compare two or more runs side by side, against the first (the baseline).
+///
+/// Each argument is a result folder (report.json, or stress.json for a stress run), a
+/// report.json file, or a suite folder (suite.json): suites are compared stage by stage, by
+/// stage name. For each run: scenario, flow, run id, start, verdict; then achieved TPS,
+/// success %, p50/p95/p99 end to end and per phase, the switch's share of each phase
+/// (attribution: switch p95, in + out), cost per million when the scenario has a [cost] table;
+/// a stress run: breaking point, where it broke, peak achieved TPS, recovery. Each metric gets
+/// its delta against the baseline and a verdict: better, worse, or within noise.
+///
+/// Noise rules (one run each is one sample each: these say whether a difference exceeds the
+/// instrument's resolution and a minimum effect, not whether it would repeat):
+///   - latency: within noise when |Δ| ≤ the largest of 0.1 % (the HDR histograms keep 3
+///     significant digits), 5 % of the baseline, and 1 ms (tokio's timer resolution);
+///   - rates (TPS) and cost per million: |Δ| ≤ 2 % of the baseline;
+///   - success rate: |Δ| ≤ 0.1 percentage point;
+///   - recovered (yes/no): any change counts.
+///
+/// Runs of different scenarios (name or flow) are refused, naming both, unless --force.
+/// Markdown goes to stdout; --json and --html write the same comparison to files.
+///
+/// Examples:
+///   perfbed report compare results/smoke-20261123-140000 results/smoke-20261124-090000
+///   perfbed report compare results/suite-seed-A results/suite-seed-B --html compare.html
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// Result folders, report.json files or suite folders; the first is the baseline.
+    #[arg(required = true, num_args = 2.., value_name = "RESULT")]
+    results: Vec<PathBuf>,
+    /// Compare runs of different scenarios anyway (the outputs say so).
+    #[arg(long)]
+    force: bool,
+    /// Also write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the comparison as a self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+/// One run's results in `path`: a folder with report.json or stress.json, or a report.json.
+fn load_run(path: &std::path::Path) -> Result<load::report::compare::Run> {
+    use load::report::compare::Run;
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    if path.is_file() {
+        let r: load::Report = serde_json::from_slice(&read(path)?)
+            .with_context(|| format!("{} is not a perfbed report", path.display()))?;
+        return Ok(Run::Load(Box::new(r)));
+    }
+    let report = path.join("report.json");
+    let stress = path.join("stress.json");
+    if report.is_file() {
+        let r: load::Report = serde_json::from_slice(&read(&report)?)
+            .with_context(|| format!("{} is not a perfbed report", report.display()))?;
+        Ok(Run::Load(Box::new(r)))
+    } else if stress.is_file() {
+        let s: load::stress::StressReport = serde_json::from_slice(&read(&stress)?)
+            .with_context(|| format!("{} is not a perfbed stress report", stress.display()))?;
+        Ok(Run::Stress(Box::new(s)))
+    } else {
+        anyhow::bail!(
+            "{}: no report.json, stress.json or suite.json there",
+            path.display()
+        )
+    }
+}
+
+/// Labels for the outputs: each folder's name, or the whole path where names repeat.
+fn labels(paths: &[PathBuf]) -> Vec<String> {
+    let name = |p: &PathBuf| {
+        let p = if p.is_file() {
+            p.parent().unwrap_or(p)
+        } else {
+            p.as_path()
+        };
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let short: Vec<String> = paths.iter().map(name).collect();
+    short
+        .iter()
+        .zip(paths)
+        .map(|(s, p)| {
+            if short.iter().filter(|x| *x == s).count() > 1 {
+                p.display().to_string()
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn compare(args: CompareArgs) -> Result<()> {
+    use load::report::compare::{Body, Subject};
+    let mut subjects = Vec::new();
+    for (path, label) in args.results.iter().zip(labels(&args.results)) {
+        let body = if path.join("suite.json").is_file() {
+            let mut stages = Vec::new();
+            for (name, dir) in testbed::suite::stage_results(path)? {
+                let run = match dir {
+                    Some(d) => Some(load_run(&d)?),
+                    None => None,
+                };
+                stages.push((name, run));
+            }
+            Body::Suite(stages)
+        } else {
+            Body::Run(load_run(path)?)
+        };
+        subjects.push(Subject { label, body });
+    }
+    let comparison = load::report::compare::compare(&subjects, args.force)
+        .map_err(|e| anyhow::anyhow!("cannot compare: {e}"))?;
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&comparison)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = &args.html {
+        std::fs::write(p, comparison.to_html())
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    print!("{}", comparison.to_markdown());
+    Ok(())
 }

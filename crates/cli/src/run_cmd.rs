@@ -15,7 +15,8 @@ use std::time::Duration;
 /// callback endpoints for those payers must point there), then offers the scenario's load
 /// through the hub to the payees (your perffsp simulators, onboarded and with their numbers
 /// registered: see `perfbed onboard` and `perfbed msisdn seed`). Writes
-/// OUT/<scenario>-<timestamp>/report.{json,md,html}; exit code 1 when a threshold fails.
+/// OUT/<scenario>-<timestamp>/report.{json,md,html} (stress.{json,md,html} for a scenario with
+/// [stress]); the last line printed is a one-line summary; exit code 1 when a threshold fails.
 ///
 /// Example (hub emulator and payee simulators already running and onboarded):
 ///   perfbed run scenarios/baseline-100tps.toml --hub http://127.0.0.1:3000 --listen 127.0.0.1:4001 --no-jws
@@ -80,6 +81,10 @@ pub(crate) struct RunArgs {
     /// iterations have ended.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
     linger: Duration,
+    /// Also write JUnit XML here, for CI: one test case per threshold, one for the accounting
+    /// and one for the cross-check (a stress run: the recovery instead of thresholds).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 fn parse_replica(spec: &str, peers: &str) -> Result<sim::Replicas> {
@@ -198,6 +203,10 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         }
         running.shutdown(Duration::from_secs(5)).await;
         let outcome = outcome?;
+        if let Some(path) = &args.junit {
+            testbed::junit::write_outcome(path, &outcome)?;
+        }
+        // Last: the one line a CI log shows.
         println!("{}", outcome.summary());
         Ok(outcome.passed())
     })

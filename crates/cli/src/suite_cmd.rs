@@ -11,7 +11,8 @@ use std::path::PathBuf;
 /// Run a suite of scenarios with gates: a stage runs only if the one before passed its
 /// thresholds; positions are reset between stages when asked; a stress stage (a scenario with
 /// [stress]) finds the breaking point and checks recovery. One suite report (suite.md,
-/// suite.json) links the stage reports and ends with the seed's success criteria.
+/// suite.json) links the stage reports and ends with the seed's success criteria; the last line
+/// printed is a one-line summary.
 ///
 /// Without a suite file: the seed's suite, built in — baseline-100tps, scale-500tps,
 /// target-1000tps, endurance-1000tps-2h, stress-to-failure (4.5 h). On the emulator, shrink it:
@@ -87,6 +88,10 @@ pub(crate) struct SuiteArgs {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Also write JUnit XML here, for CI: one test case per stage (failed with its note), and
+    /// one per seed success criterion beyond "all stages passed".
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: SuiteArgs) -> Result<bool> {
@@ -115,6 +120,7 @@ pub(crate) fn run(args: SuiteArgs) -> Result<bool> {
         out: args.out,
         resume: args.resume,
         quiet: args.quiet,
+        junit: args.junit,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(testbed::suite::run(options))

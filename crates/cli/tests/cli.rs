@@ -737,21 +737,25 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
          corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\nsuccess_rate = 99.5\n",
     )
     .unwrap();
-    let run = perfbed()
-        .args(["run"])
-        .arg(&scenario)
-        .args([
-            "--hub",
-            &hub,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-jws",
-            "--quiet",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    // `perfbed run SCENARIO` against the hub, payers on `port`, results under `out`.
+    let run_scenario = |scenario: &std::path::Path, out: &std::path::Path| {
+        perfbed()
+            .args(["run"])
+            .arg(scenario)
+            .args([
+                "--hub",
+                &hub,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--no-jws",
+                "--quiet",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let run = run_scenario(&scenario, dir.path());
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -827,21 +831,7 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
     )
     .unwrap();
     let out = dir.path().join("stress-out");
-    let run = perfbed()
-        .args(["run"])
-        .arg(&stress)
-        .args([
-            "--hub",
-            &hub,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-jws",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = run_scenario(&stress, &out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let folder = std::fs::read_dir(&out)
         .unwrap()
@@ -1065,6 +1055,7 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         // The parent of the replicas' folders, as a collector in a cluster sees it.
         .arg(dir.path())
         .args(["--expect", "3", "--wait", "10s"])
+        .args(["--hub-admin", &format!("{hub}/admin")])
         .arg("--out")
         .arg(&merged_out)
         .output()
@@ -1073,6 +1064,12 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         merge.status.success(),
         "{}",
         String::from_utf8_lossy(&merge.stderr)
+    );
+    // The merged run, cross-checked against the hub's ledger by its run tag.
+    let said = String::from_utf8_lossy(&merge.stdout);
+    assert!(
+        said.contains("cross-check agrees: driver 160 committed, hub emulator 160"),
+        "{said}"
     );
     let merged_dir = std::fs::read_dir(&merged_out)
         .unwrap()
@@ -1223,16 +1220,61 @@ fn suite_gates_stages_resets_positions_and_resumes() {
     )
     .unwrap();
     let out_dir = dir.path().join("out");
+    let junit = dir.path().join("junit.xml");
     let first = perfbed()
         .args(["suite"])
         .arg(&suite)
         .args(["--local", "--security", "none", "--out"])
         .arg(&out_dir)
+        .arg("--junit")
+        .arg(&junit)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&first.stdout);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert_eq!(first.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.lines().last().unwrap().starts_with(
+            "perfbed: suite gated NOT PASSED — 1/3 stages passed; s2 failed (e2e_p99_ms"
+        ),
+        "the one-line summary comes last: {stdout}"
+    );
+    // JUnit: one test case per stage; the failed one says why, the gated one is skipped.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    loop {
+        use quick_xml::events::Event;
+        match reader.read_event().unwrap() {
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |k: &str| {
+                    e.try_get_attribute(k)
+                        .unwrap()
+                        .map(|a| a.unescape_value().unwrap().into_owned())
+                };
+                match e.name().as_ref() {
+                    b"testcase" => cases.push((attr("name").unwrap(), "passed")),
+                    b"failure" => {
+                        assert!(attr("message").unwrap().contains("e2e_p99_ms"), "{xml}");
+                        cases.last_mut().unwrap().1 = "failed";
+                    }
+                    b"skipped" => cases.last_mut().unwrap().1 = "skipped",
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        cases,
+        [
+            ("stage 01 s1".to_owned(), "passed"),
+            ("stage 02 s2".to_owned(), "failed"),
+            ("stage 03 s3".to_owned(), "skipped"),
+        ],
+        "{xml}"
+    );
     assert!(stderr.contains("positions reset before s2"), "{stderr}");
     let suite_dir = std::fs::read_dir(&out_dir)
         .unwrap()
@@ -1296,6 +1338,23 @@ fn suite_gates_stages_resets_positions_and_resumes() {
         2,
         "s2 ran again"
     );
+    // Suites compare stage by stage; a suite against itself changes nothing.
+    let cmp = perfbed()
+        .args(["report", "compare"])
+        .arg(&suite_dir)
+        .arg(&suite_dir)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        cmp.status.success(),
+        "{md}{}",
+        String::from_utf8_lossy(&cmp.stderr)
+    );
+    for stage in ["s1", "s2", "s3"] {
+        assert!(md.contains(&format!("## Stage {stage}\n")), "{md}");
+    }
+    assert!(md.contains(": 0 worse, 0 better, "), "{md}");
 }
 
 /// A Node http server answering `GET /health` with `{"status":"OK"}` and no time, its `Date`

@@ -183,8 +183,22 @@ impl Transfer {
         }
     }
 
+    /// A transfer whose id starts with a run tag.
+    fn tagged(tag: &str, payer: &str, payee: &str) -> Transfer {
+        let mut t = Transfer::new(payer, payee);
+        t.id = format!("{tag}{}", &t.id[8..]);
+        t
+    }
+
     fn prepare(&self, amount: &str) -> Value {
-        let expiration = iso(time::OffsetDateTime::now_utc() + time::Duration::minutes(10));
+        self.prepare_until(
+            amount,
+            time::OffsetDateTime::now_utc() + time::Duration::minutes(10),
+        )
+    }
+
+    fn prepare_until(&self, amount: &str, expiration: time::OffsetDateTime) -> Value {
+        let expiration = iso(expiration);
         message(
             &self.id,
             &self.payer,
@@ -212,6 +226,19 @@ impl Transfer {
                 "transferState": "COMMITTED", "fulfilment": self.fulfilment.as_str(),
                 "completedTimestamp": now_iso(),
             }),
+            Some(&self.id),
+        )
+    }
+
+    /// The payee's `PUT /transfers/{id}/error`, as ml-api-adapter puts it on the fulfil topic.
+    fn abort(&self, code: &str) -> Value {
+        message(
+            &self.id,
+            &self.payee,
+            &self.payer,
+            "fulfil",
+            "abort",
+            json!({ "errorInformation": { "errorCode": code, "errorDescription": "Payee rejected" } }),
             Some(&self.id),
         )
     }
@@ -1045,5 +1072,161 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     assert!(
         moved > 0.0,
         "the run's transfers moved the payer's position: {payer}"
+    );
+}
+
+/// Polls the ledger's counts for a run tag until `done` holds.
+fn wait_states(
+    r: &Real,
+    tag: &str,
+    patience: Duration,
+    done: &dyn Fn(&ops::crosscheck::LedgerStates) -> bool,
+) -> ops::crosscheck::LedgerStates {
+    let started = Instant::now();
+    loop {
+        let now = runtime()
+            .block_on(ops::crosscheck::ledger_states_sql(&r.ledger_db, tag))
+            .unwrap();
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            started.elapsed() < patience,
+            "the ledger never got there: {now:?}\n(handlers log: ~/.cache/perfbed/realhub/handlers.log)"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn the_ledger_database_counts_a_runs_transfers_by_their_latest_state() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let (a, b) = pair("rt");
+    onboard(&r, &[&a, &b], &["--ndc", "1000", "--funds", "1000000"]);
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let states = |v: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+        v.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+    };
+    let from = time::OffsetDateTime::now_utc();
+
+    // Seven prepares under one run tag: three to commit, one the payee rejects, one left
+    // reserved until it expires, one over the NDC (1000), one already expired.
+    let commit: Vec<Transfer> = (0..3).map(|_| Transfer::tagged(&tag, &a, &b)).collect();
+    let reject = Transfer::tagged(&tag, &a, &b);
+    let reserve = Transfer::tagged(&tag, &a, &b);
+    let over_ndc = Transfer::tagged(&tag, &a, &b);
+    let invalid = Transfer::tagged(&tag, &a, &b);
+    for t in commit.iter().chain([&reject]) {
+        produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("10"));
+    }
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::seconds(40);
+    produce(
+        &r,
+        "topic-transfer-prepare",
+        &reserve.id,
+        &reserve.prepare_until("10", expiry),
+    );
+    produce(
+        &r,
+        "topic-transfer-prepare",
+        &over_ndc.id,
+        &over_ndc.prepare("5000"),
+    );
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    produce(
+        &r,
+        "topic-transfer-prepare",
+        &invalid.id,
+        &invalid.prepare_until("10", past),
+    );
+    let prepared = states(&[("RESERVED", 5), ("ABORTED_REJECTED", 1), ("INVALID", 1)]);
+    wait_states(&r, &tag, Duration::from_secs(60), &|s| {
+        s.by_state == prepared
+    });
+
+    // Fulfils and the rejection, only once their prepares are through.
+    for t in &commit {
+        produce(&r, "topic-transfer-fulfil", &t.id, &t.fulfil());
+    }
+    produce(
+        &r,
+        "topic-transfer-fulfil",
+        &reject.id,
+        &reject.abort("5105"),
+    );
+    let finished = states(&[
+        ("COMMITTED", 3),
+        ("ABORTED_ERROR", 1),
+        ("RESERVED", 1),
+        ("ABORTED_REJECTED", 1),
+        ("INVALID", 1),
+    ]);
+    let got = wait_states(&r, &tag, Duration::from_secs(60), &|s| {
+        s.count("RECEIVED_FULFIL") + s.count("RECEIVED_ERROR") == 0 && s.count("RESERVED") <= 1
+    });
+    assert_eq!(got.by_state, finished, "{got:?}");
+    assert_eq!((got.total, got.committed()), (7, 3));
+    assert_eq!(got.source, ops::crosscheck::SOURCE_SQL);
+    assert_eq!(got.prefix, tag);
+    let to = time::OffsetDateTime::now_utc();
+
+    // Another tag, even one differing in the last character only, has none of them.
+    let last = if tag.ends_with('0') { "1" } else { "0" };
+    let near = format!("{}{last}", &tag[..7]);
+    let other = runtime()
+        .block_on(ops::crosscheck::ledger_states_sql(&r.ledger_db, &near))
+        .unwrap();
+    assert_eq!((other.total, other.by_state.len()), (0, 0), "{other:?}");
+
+    // The window around the run holds them all (and whatever else ran then); one in the
+    // past holds nothing, and a window that ends before it starts is refused.
+    let window = runtime()
+        .block_on(ops::crosscheck::ledger_window_sql(&r.ledger_db, from, to))
+        .unwrap();
+    assert_eq!(window.prefix, ops::crosscheck::WINDOW);
+    for (state, n) in &finished {
+        assert!(window.count(state) >= *n, "{state}: {window:?}");
+    }
+    let long_ago = time::macros::datetime!(2000-01-01 0:00 UTC);
+    let empty = runtime()
+        .block_on(ops::crosscheck::ledger_window_sql(
+            &r.ledger_db,
+            long_ago,
+            long_ago + time::Duration::hours(1),
+        ))
+        .unwrap();
+    assert_eq!(empty.total, 0, "{empty:?}");
+    assert!(runtime()
+        .block_on(ops::crosscheck::ledger_window_sql(&r.ledger_db, to, from))
+        .is_err());
+
+    // The real central-ledger has no emulator route: None, not an error.
+    let admin = ops::Admin::plain(&r.admin);
+    assert_eq!(
+        runtime()
+            .block_on(ops::crosscheck::emulator_states(&admin, &tag))
+            .unwrap(),
+        None
+    );
+
+    // The reserved one expires (timeout handler, every 15 s) and is counted so; nothing of this
+    // test is left in flight for the other tests' SQL resets.
+    let expired = wait_states(&r, &tag, Duration::from_secs(120), &|s| {
+        s.count("EXPIRED_RESERVED") == 1
+    });
+    assert_eq!(
+        expired.by_state,
+        states(&[
+            ("COMMITTED", 3),
+            ("ABORTED_ERROR", 1),
+            ("EXPIRED_RESERVED", 1),
+            ("ABORTED_REJECTED", 1),
+            ("INVALID", 1),
+        ])
+    );
+    assert_eq!(
+        expired.by_enumeration(),
+        states(&[("ABORTED", 4), ("COMMITTED", 3)])
     );
 }

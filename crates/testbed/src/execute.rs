@@ -40,10 +40,10 @@ impl Ledger {
         }
     }
 
-    /// The switch's transfers whose ids start with `prefix`, by final state; `Ok(None)` when
-    /// this ledger cannot be asked (the reason in the error side of the outer result is for
-    /// failures; `None` for "not applicable").
-    async fn states(
+    /// The switch's transfers whose ids start with `prefix`, by final state, with where the
+    /// numbers come from; `Ok(None)` when this ledger cannot be asked (not the emulator, no
+    /// database), `Err` when asking failed.
+    pub async fn states(
         &self,
         prefix: &str,
     ) -> Result<Option<(String, BTreeMap<String, u64>)>, String> {
@@ -171,6 +171,26 @@ impl Outcome {
     }
 }
 
+/// The cross-check of a driver's counts against `ledger` for the run tagged `prefix`, or the
+/// note that says why there is none.
+pub async fn crosscheck(
+    ledger: &Ledger,
+    prefix: &str,
+    committed: u64,
+    uncertain: u64,
+) -> Result<CrossCheck, String> {
+    match ledger.states(prefix).await {
+        Ok(Some((source, states))) => Ok(CrossCheck::judge(
+            &source, prefix, committed, uncertain, states,
+        )),
+        Ok(None) => Err(match ledger {
+            Ledger::None(why) => format!("no cross-check: {why}"),
+            _ => "no cross-check: the hub is not the emulator and no ledger_db was given".into(),
+        }),
+        Err(e) => Err(format!("cross-check failed to ask the switch: {e}")),
+    }
+}
+
 /// Runs `scenario` against `target` — its stages, or its stress ramp when it has `[stress]` —
 /// and writes the results under `out`.
 pub async fn execute(
@@ -239,7 +259,7 @@ pub async fn execute(
             (None, None) => (0, 0),
         };
         let note = if replica {
-            Err("one replica of several: the cross-check belongs to the merged report (perfbed report merge --testbed)".to_owned())
+            Err("one replica of several: the cross-check belongs to the merged report (perfbed report merge --testbed FILE or --hub-admin URL)".to_owned())
         } else {
             match target.ledger.states(&prefix).await {
                 Ok(Some((source, states))) => Ok(CrossCheck::judge(

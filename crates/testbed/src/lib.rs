@@ -13,6 +13,7 @@
 //! - [`preflight`]: the system-ready checklist before a run.
 //! - [`bench`](mod@bench): the hub emulator's capacity on one core (`bench hub`).
 //! - [`results`], [`metrics`]: result folders and the live Prometheus endpoint.
+//! - [`junit`]: JUnit XML of a run or a suite, for CI.
 //!
 //! Each command's entry point takes a plain options struct (no clap here) with files already
 //! named and keys and TLS configurations already loaded; the async ones run on the caller's
@@ -22,6 +23,7 @@
 pub mod bench;
 pub mod env;
 pub mod execute;
+pub mod junit;
 pub mod metrics;
 pub mod preflight;
 pub mod reconcile;
@@ -30,4 +32,4 @@ pub mod suite;
 pub mod watch;
 
 pub use env::{EnvOptions, LocalEnv, Security};
-pub use execute::{execute, Ledger, Options, Outcome, Target};
+pub use execute::{crosscheck, execute, Ledger, Options, Outcome, Target};

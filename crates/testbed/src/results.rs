@@ -1,5 +1,5 @@
 //! Results on disk: one folder per run, `report.{json,md,html}` and `histograms.json` (written
-//! last and atomically: a folder with it is complete), `stress.{json,md}` for stress runs.
+//! last and atomically: a folder with it is complete), `stress.{json,md,html}` for stress runs.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -50,13 +50,15 @@ pub fn write_report(dir: &Path, report: &load::Report) -> Result<()> {
     Ok(())
 }
 
-/// Writes DIR/stress.{json,md} and every stage's report under DIR/stages/NN-RATE/, and prints
-/// the stress summary.
+/// Writes DIR/stress.{json,md,html} (the stage reports are inside stress.json), and prints the
+/// stress summary.
 pub fn write_stress(dir: &Path, stress: &load::stress::StressReport) -> Result<()> {
     std::fs::write(dir.join("stress.json"), serde_json::to_vec_pretty(stress)?)?;
     let md = stress.to_markdown();
     std::fs::write(dir.join("stress.md"), &md)?;
+    std::fs::write(dir.join("stress.html"), stress.to_html())?;
     println!("{md}");
     println!("stress report: {}", dir.join("stress.json").display());
+    println!("stress page: {}", dir.join("stress.html").display());
     Ok(())
 }

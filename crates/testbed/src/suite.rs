@@ -63,6 +63,9 @@ pub struct SuiteOptions {
     pub resume: Option<PathBuf>,
     /// No progress lines.
     pub quiet: bool,
+    /// Write JUnit XML here: one test case per stage (and per seed criterion beyond "all
+    /// stages passed").
+    pub junit: Option<PathBuf>,
 }
 
 /// The load goes through a hub: the payers are simulators in this process, the payees the
@@ -441,7 +444,103 @@ pub async fn run(mut opts: SuiteOptions) -> Result<bool> {
     let md = markdown(&state);
     println!("{md}");
     println!("suite report: {}", dir.join("suite.md").display());
+    let line = summary(&state);
+    if let Some(path) = &opts.junit {
+        crate::junit::write(
+            path,
+            &crate::junit::xml(
+                &format!("perfbed.suite.{}", state.name),
+                &junit_cases(&state),
+                &line,
+            ),
+        )?;
+    }
+    println!("{line}");
     Ok(verdict(&state).0)
+}
+
+/// One line for a CI log.
+fn summary(s: &SuiteState) -> String {
+    let (ok, _) = verdict(s);
+    let passed = s
+        .stages
+        .iter()
+        .filter(|st| st.status == Status::Passed)
+        .count();
+    let mut line = format!(
+        "perfbed: suite {} {} — {passed}/{} stages passed",
+        s.name,
+        if ok { "PASSED" } else { "NOT PASSED" },
+        s.stages.len()
+    );
+    for st in s.stages.iter().filter(|st| st.status != Status::Passed) {
+        line.push_str(&format!(
+            "; {} {}{}",
+            st.name,
+            format!("{:?}", st.status).to_lowercase(),
+            st.note
+                .as_ref()
+                .map_or(String::new(), |n| format!(" ({n})"))
+        ));
+    }
+    line
+}
+
+/// One JUnit test case per stage, then each seed criterion beyond "every stage passed".
+fn junit_cases(s: &SuiteState) -> Vec<crate::junit::Case> {
+    use crate::junit::Case;
+    let mut cases: Vec<Case> = s
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let name = format!("stage {:02} {}", i + 1, st.name);
+            let note = st.note.clone().unwrap_or_default();
+            match st.status {
+                Status::Passed => Case::check(name, true, ""),
+                Status::Failed => Case::check(
+                    name,
+                    false,
+                    if note.is_empty() {
+                        "failed".to_owned()
+                    } else {
+                        note
+                    },
+                ),
+                Status::Skipped => Case::skip(name, note),
+                Status::Pending => Case::skip(name, "not run"),
+                Status::Running => Case::skip(name, "interrupted"),
+            }
+        })
+        .collect();
+    for (criterion, met, evidence) in verdict(s).1.into_iter().skip(1) {
+        cases.push(Case::check(
+            format!("criterion: {criterion}"),
+            met,
+            evidence,
+        ));
+    }
+    cases
+}
+
+/// Each stage of the suite in `dir` (its suite.json) by name, with the folder of its results
+/// (report.json, or stress.json for a stress stage); `None` for a stage that has not run.
+pub fn stage_results(dir: &Path) -> Result<Vec<(String, Option<PathBuf>)>> {
+    let text = std::fs::read(dir.join("suite.json"))
+        .with_context(|| format!("{} is not a suite folder (no suite.json)", dir.display()))?;
+    let state: SuiteState = serde_json::from_slice(&text)
+        .with_context(|| format!("{}/suite.json is not a perfbed suite", dir.display()))?;
+    Ok(state
+        .stages
+        .into_iter()
+        .map(|st| {
+            let folder = st.dir.map(|d| {
+                let d = d.strip_suffix("/stress.md").unwrap_or(&d).to_owned();
+                dir.join(d)
+            });
+            (st.name, folder)
+        })
+        .collect())
 }
 
 async fn stages(

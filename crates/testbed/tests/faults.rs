@@ -366,3 +366,42 @@ async fn a_payee_that_answers_twice() {
     bed.payer.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_disagrees_fails_the_run() {
+    let bed = bed(|_| {}).await;
+    // The cross-check asks a second, idle hub emulator: it saw none of this run's transfers.
+    let other = hub::start(
+        hub::Hub::new(hub::HubConfig::default(), None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut t = target(&bed);
+    t.ledger =
+        testbed::Ledger::Emulator(ops::Admin::plain(&format!("http://{}/admin", other.addr)));
+    let out = tempfile::tempdir().unwrap();
+    let outcome = testbed::execute(&scenario(20.0, 2), &t, out.path(), &options())
+        .await
+        .unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    assert_eq!(r.committed, 40, "{:?}", r.errors_by_code);
+    assert!(r.adds_up());
+    let c = r.crosscheck.as_ref().unwrap();
+    assert!(!c.agrees);
+    assert!(
+        c.summary
+            .starts_with("CROSS-CHECK FAILED: driver 40 committed"),
+        "{}",
+        c.summary
+    );
+    assert_eq!(r.verdict(), "CROSS-CHECK FAILED");
+    assert!(!outcome.passed(), "a disagreement fails the run");
+    let md = std::fs::read_to_string(outcome.dir.join("report.md")).unwrap();
+    assert!(md.contains("CROSS-CHECK FAILED"), "{md}");
+    other.shutdown(Duration::from_secs(1)).await;
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}

@@ -10,8 +10,8 @@ use super::{
 };
 
 /// Merges the reports of the replicas of one run (each with its `histograms` loaded). The
-/// timeline's per-second p95 is the worst replica's (an upper bound; per-second histograms are
-/// not kept).
+/// timeline's per-second percentiles (p50, p95, p99, each phase's p95) are the worst
+/// replica's (an upper bound; per-second histograms are not kept).
 pub fn merge(parts: &[Report]) -> Result<Report, String> {
     let first = parts.first().ok_or("nothing to merge")?;
     check_one_run(parts)?;
@@ -64,6 +64,14 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
                     x.committed += s.committed;
                     x.failed += s.failed;
                     x.p95_ms = x.p95_ms.max(s.p95_ms);
+                    x.p50_ms = x.p50_ms.max(s.p50_ms);
+                    x.p99_ms = x.p99_ms.max(s.p99_ms);
+                    x.rejected += s.rejected;
+                    x.timed_out += s.timed_out;
+                    for (phase, p95) in &s.phase_p95_ms {
+                        let v = x.phase_p95_ms.entry(phase.clone()).or_default();
+                        *v = v.max(*p95);
+                    }
                 }
                 None => out.timeline.push(s.clone()),
             }

@@ -7,14 +7,18 @@
 //! - [`recorder`]: samples in, a [`Report`] out.
 //! - [`judge`]: the one threshold table, used by [`Recorder::finish`] and [`merge()`].
 //! - [`merge`](mod@merge): replicas' reports into one, refusing what cannot be one run.
-//! - `render`, `html`: Markdown and HTML.
+//! - [`compare`](mod@compare): two or more runs (or suites, stage by stage) side by side, with
+//!   a verdict per metric: better, worse or within noise.
+//! - `render`, `html`, `svg`: Markdown and HTML (inline SVG charts, nothing fetched).
 
+pub mod compare;
 mod html;
 pub mod judge;
 pub mod merge;
 pub mod model;
 pub mod recorder;
 mod render;
+mod svg;
 
 pub use merge::merge;
 pub use model::*;

@@ -180,6 +180,23 @@ pub struct Second {
     pub failed: u64,
     /// p95 end-to-end latency of those that ended at the switch (all outcomes), ms.
     pub p95_ms: f64,
+    /// Median, the same population, ms.
+    #[serde(default)]
+    pub p50_ms: f64,
+    /// p99, the same population, ms.
+    #[serde(default)]
+    pub p99_ms: f64,
+    /// Of the failed: rejected (by the switch, the payee, or an HTTP status).
+    #[serde(default)]
+    pub rejected: u64,
+    /// Of the failed: accepted, then no answer within the timeout.
+    #[serde(default)]
+    pub timed_out: u64,
+    /// p95 of each phase (`lookup`, `quote`, `transfer`) of these arrivals (all outcomes), ms,
+    /// at 2 significant digits (per-second histograms are kept small); a phase nobody reached
+    /// in this second is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phase_p95_ms: BTreeMap<String, f64>,
 }
 
 /// One threshold's verdict.

@@ -39,6 +39,8 @@ pub struct Recorder {
     corridors: Vec<(u64, u64, Histogram<u64>)>,
     /// Per second of intended start: committed, not committed, e2e (all outcomes).
     seconds: Vec<(u64, u64, Histogram<u64>)>,
+    /// Per second of intended start: the failures split, and the phases (all outcomes).
+    seconds_more: Vec<SecondMore>,
     /// By [`Outcome::class`] order: committed, rejected, timed out, failed after send, not
     /// sent, lost.
     counts: [u64; 6],
@@ -60,6 +62,22 @@ pub struct Recorder {
     uncertain: Vec<super::UncertainTransfer>,
 }
 
+/// More of one second: rejected, timed out, and each phase's histogram (made when first used:
+/// a transfer-only flow has no lookup).
+#[derive(Debug, Clone, Default)]
+struct SecondMore {
+    rejected: u64,
+    timed_out: u64,
+    phases: [Option<Histogram<u32>>; 3],
+}
+
+/// A per-second phase histogram: 1 µs .. 1 h at 2 significant digits with 32-bit counters,
+/// ~13 KB (a 3-digit, 64-bit one is ~188 KB, and a run keeps three per second of its length).
+/// A chart's p95 needs no finer resolution.
+pub(super) fn second_hist() -> Histogram<u32> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
+}
+
 fn slot(o: &Outcome) -> usize {
     match o {
         Outcome::Committed => 0,
@@ -68,6 +86,15 @@ fn slot(o: &Outcome) -> usize {
         Outcome::FailedAfterSend(_) => 3,
         Outcome::NotSent(_) => 4,
         Outcome::Lost(_) => 5,
+    }
+}
+
+/// The `q` quantile of `h` in ms (0 when empty).
+fn ms_at<T: hdrhistogram::Counter>(h: &Histogram<T>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
     }
 }
 
@@ -84,6 +111,7 @@ impl Recorder {
             committed: five(),
             corridors: scenario.corridors.iter().map(|_| (0, 0, hist())).collect(),
             seconds: (0..secs).map(|_| (0, 0, hist())).collect(),
+            seconds_more: vec![SecondMore::default(); secs],
             counts: [0; 6],
             window_arrivals: 0,
             window_committed: 0,
@@ -150,6 +178,19 @@ impl Recorder {
         }
         if ended_at_switch {
             let _ = sec.2.record(us(s.e2e));
+        }
+        let more = &mut self.seconds_more[second];
+        match s.outcome {
+            Outcome::Rejected(_) => more.rejected += 1,
+            Outcome::TimedOut => more.timed_out += 1,
+            _ => {}
+        }
+        if ended_at_switch {
+            for (h, d) in more.phases.iter_mut().zip(s.phases) {
+                if let Some(d) = d {
+                    let _ = h.get_or_insert_with(second_hist).record(us(d));
+                }
+            }
         }
         let completed_at = s.intended + s.e2e;
         if committed && completed_at >= self.window.0 && completed_at < self.window.1 {
@@ -307,18 +348,24 @@ impl Recorder {
             .iter()
             .enumerate()
             .take(s.total().as_secs().max(1) as usize)
-            .map(|(i, (ok, bad, h))| Second {
+            .zip(&self.seconds_more)
+            .map(|((i, (ok, bad, h)), more)| Second {
                 second: i as u64,
                 target_rate: self.share
                     * crate::schedule::rate_at(&s.stages, Duration::from_secs(i as u64)),
                 started: ok + bad,
                 committed: *ok,
                 failed: *bad,
-                p95_ms: if h.is_empty() {
-                    0.0
-                } else {
-                    h.value_at_quantile(0.95) as f64 / 1000.0
-                },
+                p95_ms: ms_at(h, 0.95),
+                p50_ms: ms_at(h, 0.5),
+                p99_ms: ms_at(h, 0.99),
+                rejected: more.rejected,
+                timed_out: more.timed_out,
+                phase_p95_ms: PHASES
+                    .iter()
+                    .zip(&more.phases)
+                    .filter_map(|(p, h)| h.as_ref().map(|h| ((*p).to_owned(), ms_at(h, 0.95))))
+                    .collect(),
             })
             .collect();
         let mut set = crate::histograms::HistogramSet::default();

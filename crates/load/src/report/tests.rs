@@ -373,6 +373,76 @@ fn crosscheck_agrees_only_within_what_the_driver_cannot_know() {
 }
 
 #[test]
+fn the_timeline_has_percentile_bands_phases_and_failures_per_second() {
+    let scenario = Scenario::constant("t", Flow::P2p, 100.0, Duration::from_secs(10));
+    let t0 = time::OffsetDateTime::UNIX_EPOCH;
+    let mut r = Recorder::new(&scenario, t0);
+    let mut parts = [Recorder::new(&scenario, t0), Recorder::new(&scenario, t0)];
+    // Second 3 by hand: 100 arrivals, latencies 1..=100 ms, lookup = e2e / 2, 3 rejected,
+    // 2 timed out (at 100 ms: the timeout), 1 not sent (no latency).
+    let mut e2e_of_second_3 = hist();
+    // The per-second phase histograms keep 2 significant digits: a run keeps three per second
+    // of its length, so they must stay small (a 3-digit u64 one has 23 552 counters).
+    let mut lookup_of_second_3 = super::recorder::second_hist();
+    assert!(lookup_of_second_3.distinct_values() <= 4096);
+    for i in 0..100u64 {
+        let mut s = sample(i);
+        s.intended = Duration::from_millis(3000 + i * 10);
+        s.e2e = Duration::from_millis(i + 1);
+        s.phases = [Some(s.e2e / 2), None, Some(s.e2e / 4)];
+        s.outcome = match i {
+            0..=2 => Outcome::Rejected("3100".into()),
+            3 | 4 => Outcome::TimedOut,
+            5 => Outcome::NotSent("x".into()),
+            _ => Outcome::Committed,
+        };
+        if i != 5 {
+            e2e_of_second_3.record(us(s.e2e)).unwrap();
+            lookup_of_second_3.record(us(s.e2e / 2)).unwrap();
+        }
+        r.record(&s);
+        parts[(i % 2) as usize].record(&s);
+    }
+    let rep = r.finish(100);
+    let s3 = rep.timeline.iter().find(|s| s.second == 3).unwrap();
+    fn ms<T: hdrhistogram::Counter>(h: &Histogram<T>, q: f64) -> f64 {
+        h.value_at_quantile(q) as f64 / 1000.0
+    }
+    assert_eq!((s3.started, s3.committed, s3.failed), (100, 94, 6));
+    assert_eq!((s3.rejected, s3.timed_out), (3, 2));
+    assert_eq!(s3.p50_ms, ms(&e2e_of_second_3, 0.5));
+    assert_eq!(s3.p95_ms, ms(&e2e_of_second_3, 0.95));
+    assert_eq!(s3.p99_ms, ms(&e2e_of_second_3, 0.99));
+    assert!(s3.p50_ms < s3.p95_ms && s3.p95_ms < s3.p99_ms, "{s3:?}");
+    assert_eq!(s3.phase_p95_ms["lookup"], ms(&lookup_of_second_3, 0.95));
+    assert!(s3.phase_p95_ms.contains_key("transfer"));
+    assert!(
+        !s3.phase_p95_ms.contains_key("quote"),
+        "a phase nobody reached is absent, not 0"
+    );
+    let quiet = rep.timeline.iter().find(|s| s.second == 5).unwrap();
+    assert_eq!((quiet.started, quiet.p99_ms), (0, 0.0));
+    assert!(quiet.phase_p95_ms.is_empty());
+    // Replicas: counts add up; per-second percentiles are the worst replica's.
+    let reports: Vec<Report> = parts.into_iter().map(|p| p.finish(50)).collect();
+    let worst = |f: fn(&Second) -> f64| {
+        reports
+            .iter()
+            .map(|r| f(&r.timeline[3]))
+            .fold(0.0, f64::max)
+    };
+    let merged = merge(&replicas(&reports)).unwrap();
+    let m3 = &merged.timeline[3];
+    assert_eq!((m3.rejected, m3.timed_out, m3.failed), (3, 2, 6));
+    assert_eq!(m3.p50_ms, worst(|s| s.p50_ms));
+    assert_eq!(m3.p99_ms, worst(|s| s.p99_ms));
+    assert_eq!(
+        m3.phase_p95_ms["lookup"],
+        worst(|s| s.phase_p95_ms["lookup"])
+    );
+}
+
+#[test]
 fn a_warm_up_shorter_than_the_latency_does_not_bias_the_achieved_ratio() {
     // 30/s for 10 s, every arrival committed 3.5 s after its intended start, 2 s warm-up: the
     // window [2 s, 10 s) holds 240 arrivals, all committed, but only 195 commits complete
