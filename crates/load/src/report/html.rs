@@ -220,6 +220,48 @@ impl Report {
                 self.late_callbacks
             )));
         }
+        if self.callbacks_failed > 0 {
+            b.push_str(&format!(
+                "<p><strong>{} callbacks failed</strong>: the simulators could not deliver them to the hub (refused, reset or unanswered; the simulator's log says why). Each left a flow waiting on the switch.</p>",
+                self.callbacks_failed
+            ));
+        }
+        b.push_str(&p(&format!(
+            "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.",
+            self.window.shift_s, self.completion_tps
+        )));
+        if let Some(r) = &self.reconciliation {
+            b.push_str(&format!(
+                "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).</p>",
+                esc(&r.source),
+                r.waited_s
+            ));
+            b.push_str(&table(
+                &[
+                    "Timed out or failed after send",
+                    "before the transfer",
+                    "transfer asked",
+                    "later committed",
+                    "aborted",
+                    "expired",
+                    "still in flight",
+                    "unknown",
+                ],
+                &[[
+                    r.uncertain,
+                    r.before_transfer,
+                    r.asked,
+                    r.committed,
+                    r.aborted,
+                    r.expired,
+                    r.in_flight,
+                    r.unknown,
+                ]
+                .iter()
+                .map(u64::to_string)
+                .collect()],
+            ));
+        }
         if self.notes.is_empty() {
             b.push_str(&muted("Notes: none."));
         } else {
@@ -1000,6 +1042,13 @@ mod tests {
         }
         let mut report = r.finish(1000);
         report.notes.push("a note & more".into());
+        report.callbacks_failed = 7;
+        report.reconciliation = Some(crate::report::Reconciliation::new(
+            "hub emulator",
+            12,
+            [5, 1, 3, 0, 1],
+            Duration::from_secs(4),
+        ));
         report.crosscheck = Some(CrossCheck::judge(
             "hub emulator",
             "0badcafe",
@@ -1051,6 +1100,10 @@ mod tests {
             "timeout".into(),
             "e2e_p95_ms".into(),
             "perffsp2→perffsp6".into(),
+            "7 callbacks failed".into(),
+            "commits completed inside the window itself".into(),
+            "Reconciliation".into(),
+            "later committed".into(),
         ];
         for f in &facts {
             let plain = f.replace("&amp;", "&");
