@@ -178,6 +178,7 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
         live: Some(live),
         crosscheck: !args.no_crosscheck,
         name: None,
+        security: Some(testbed::Security::from(args.security).describe().into()),
     };
     let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
     let hub_counts = env.stop().await;

@@ -130,6 +130,11 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
     let replica = config.replicas.clone();
     config.ilp_secret = args.ilp_secret.clone();
     let keys = args.jws.apply(&mut config)?;
+    let security = format!(
+        "{}, {}",
+        if config.jws { "JWS" } else { "no JWS" },
+        args.server_tls.describe()
+    );
     let server_tls = args.server_tls.load()?;
     let client_tls = args.client_tls.load()?;
     let sim = sim::Sim::new(config, keys, client_tls)?;
@@ -187,6 +192,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             live: Some(live),
             crosscheck: !args.no_crosscheck,
             name: Some(name),
+            security: Some(security),
         };
         let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
         if let Some(r) = &replica {

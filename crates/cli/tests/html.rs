@@ -132,8 +132,15 @@ fn text(o: &Output) -> String {
 /// A short local run without security; exit 0, or 1 when only latency thresholds failed (a
 /// busy machine running a debug build is slow).
 fn local(out: &Path, extra: &[&str]) -> (Output, PathBuf, serde_json::Value) {
+    let security: &[&str] = if extra.contains(&"--security") {
+        &[]
+    } else {
+        &["--security", "none"]
+    };
     let run = perfbed()
-        .args(["local", "--security", "none", "--rate", "20", "--duration"])
+        .args(["local"])
+        .args(security)
+        .args(["--rate", "20", "--duration"])
         .args(["5s", "--quiet", "--out"])
         .arg(out)
         .args(extra)
@@ -271,7 +278,11 @@ fn the_stress_page_renders_the_ramp_with_its_marks() {
 fn compare_judges_the_slower_of_two_real_runs_worse() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, fast, _) = local(&tmp.path().join("fast"), &[]);
-    let (_, slow, _) = local(&tmp.path().join("slow"), &["--hub-latency", "20ms"]);
+    // Two security modes side by side: the full one also with a slower hub.
+    let (_, slow, _) = local(
+        &tmp.path().join("slow"),
+        &["--hub-latency", "20ms", "--security", "full"],
+    );
     let json = tmp.path().join("compare.json");
     let page = tmp.path().join("compare.html");
     let cmp = perfbed()
@@ -291,6 +302,17 @@ fn compare_judges_the_slower_of_two_real_runs_worse() {
         .find(|l| l.starts_with("| e2e p50 (ms) |"))
         .unwrap_or_else(|| panic!("{md}"));
     assert!(row.ends_with("| **worse** |"), "{row}");
+    // What each run was: mode and security, and what it cost in CPU.
+    assert!(
+        md.contains("| security | none | full (mTLS + JWS RS256) |"),
+        "{md}"
+    );
+    assert!(md.contains("| mode | fspiop | fspiop |"), "{md}");
+    let cpu = md
+        .lines()
+        .find(|l| l.starts_with("| CPU per committed transfer (perfbed process) (ms) |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(!cpu.contains("| – |"), "both runs measured: {cpu}");
     assert!(
         md.contains("5 % of the baseline"),
         "the rule is stated: {md}"

@@ -19,6 +19,16 @@ pub enum Security {
     None,
 }
 
+impl Security {
+    /// As reports state it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Security::Full => "full (mTLS + JWS RS256)",
+            Security::None => "none",
+        }
+    }
+}
+
 struct Pki {
     tls: TestPki,
     keys: Vec<(String, String, String)>,
@@ -82,6 +92,7 @@ pub struct LocalEnv {
     sims: Vec<sim::Running>,
     /// Admin API client (TLS when the security is full).
     pub admin: ops::Admin,
+    security: Security,
 }
 
 /// How to build a [`LocalEnv`].
@@ -211,7 +222,17 @@ impl LocalEnv {
             fsps.len(),
             report.changed.len(),
         ));
-        Ok(LocalEnv { hub, sims, admin })
+        Ok(LocalEnv {
+            hub,
+            sims,
+            admin,
+            security: o.security,
+        })
+    }
+
+    /// The security every connection runs with.
+    pub fn security(&self) -> Security {
+        self.security
     }
 
     /// Every simulator as a payer.

@@ -93,6 +93,9 @@ pub struct Options {
     pub crosscheck: bool,
     /// Result folder name: OUT/<name>-<timestamp>/.
     pub name: Option<String>,
+    /// Security of the connections, as the report states it (`full (mTLS + JWS RS256)`,
+    /// `none`, …).
+    pub security: Option<String>,
 }
 
 impl std::fmt::Debug for Options {
@@ -171,6 +174,15 @@ impl Outcome {
     }
 }
 
+/// CPU time this process has used, seconds (user + system).
+fn process_cpu_s() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let t = |v: nix::sys::time::TimeVal| v.tv_sec() as f64 + v.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
 /// The cross-check of a driver's counts against `ledger` for the run tagged `prefix`, or the
 /// note that says why there is none.
 pub async fn crosscheck(
@@ -219,6 +231,7 @@ pub async fn execute(
     if let (Some(p), Some(w)) = (&options.progress, scenario.expiry_warning()) {
         p.tick(&format!("note: {w}"));
     }
+    let cpu_before = process_cpu_s();
     let (mut report, mut stress) = match &scenario.stress {
         None => (
             Some(load::run_with(scenario, payers, progress, live).await),
@@ -283,6 +296,26 @@ pub async fn execute(
                 }
             }
             _ => {}
+        }
+    }
+    let cpu_s = process_cpu_s() - cpu_before;
+    let committed = match (&report, &stress) {
+        (Some(r), _) => r.committed,
+        (None, Some(s)) => s.committed(),
+        (None, None) => 0,
+    };
+    let environment = load::report::Environment {
+        api: "fspiop".into(),
+        security: options.security.clone().unwrap_or_else(|| "unknown".into()),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        cpu_s,
+        cpu_ms_per_transfer: (committed > 0).then(|| cpu_s * 1000.0 / committed as f64),
+    };
+    if let Some(r) = &mut report {
+        r.environment = Some(environment);
+    } else if let Some(s) = &mut stress {
+        for r in &mut s.stage_reports {
+            r.environment = Some(environment.clone());
         }
     }
     let dir = crate::results::result_dir(out, &name)?;

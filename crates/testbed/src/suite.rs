@@ -311,6 +311,20 @@ impl Load {
         }
     }
 
+    /// The security the stages run with, as reports state it.
+    fn security(&self) -> String {
+        match self {
+            Load::Local(env) => env.security().describe().into(),
+            Load::Hub { running, .. } => {
+                if running.sim().config().jws {
+                    "JWS (hub's TLS as configured)".into()
+                } else {
+                    "no JWS (hub's TLS as configured)".into()
+                }
+            }
+        }
+    }
+
     /// Where the cross-check asks.
     fn ledger(&self, testbed: Option<&ops::Testbed>) -> crate::Ledger {
         match self {
@@ -610,6 +624,7 @@ async fn stages(
             live: None,
             crosscheck: true,
             name: None,
+            security: Some(target.security()),
         };
         let outcome = crate::execute(sc, &run, &stage_dir, &options).await?;
         st.accounting_adds_up = Some(outcome.adds_up());

@@ -41,6 +41,14 @@ pub const RULES: [&str; 4] = [
     "yes/no (recovered): any change counts; rows marked – are context, not judged",
 ];
 
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "–".into()
+    } else {
+        s.to_owned()
+    }
+}
+
 /// One run's results: a load run's report, or a stress run's.
 #[derive(Debug, Clone)]
 pub enum Run {
@@ -78,6 +86,14 @@ impl Run {
                 duration_s: r.duration_s,
                 replicas: r.replicas,
                 verdict: r.verdict().to_owned(),
+                api: r
+                    .environment
+                    .as_ref()
+                    .map_or(String::new(), |e| e.api.clone()),
+                security: r
+                    .environment
+                    .as_ref()
+                    .map_or(String::new(), |e| e.security.clone()),
             },
             Run::Stress(s) => {
                 let first = s.stage_reports.first();
@@ -93,6 +109,12 @@ impl Run {
                         Some(false) => "DID NOT RECOVER".into(),
                         None => "recovery not checked".into(),
                     },
+                    api: first
+                        .and_then(|r| r.environment.as_ref())
+                        .map_or(String::new(), |e| e.api.clone()),
+                    security: first
+                        .and_then(|r| r.environment.as_ref())
+                        .map_or(String::new(), |e| e.security.clone()),
                 }
             }
         }
@@ -231,6 +253,12 @@ pub struct Header {
     pub replicas: u32,
     /// The run's own verdict.
     pub verdict: String,
+    /// API mode (`fspiop`), when the report says.
+    #[serde(default)]
+    pub api: String,
+    /// Security, when the report says.
+    #[serde(default)]
+    pub security: String,
 }
 
 /// The runs of one comparison: the whole runs, or one stage of suites.
@@ -356,6 +384,13 @@ fn metrics(run: &Run) -> Vec<Metric> {
                     a.map(|a| a.switch_ms.p95),
                 ));
             }
+            m.push(metric(
+                "CPU per committed transfer (perfbed process)",
+                "ms",
+                Kind::Rate,
+                false,
+                r.environment.as_ref().and_then(|e| e.cpu_ms_per_transfer),
+            ));
             let cost = r.cost.as_ref();
             m.push(metric(
                 "cost per million",
@@ -689,6 +724,8 @@ impl Comparison {
                 }),
             ),
             ("started", f(|h| h.started.clone())),
+            ("mode", f(|h| or_dash(&h.api))),
+            ("security", f(|h| or_dash(&h.security))),
             ("scheduled", f(|h| format!("{:.0} s", h.duration_s))),
             ("replicas", f(|h| h.replicas.to_string())),
             ("verdict", f(|h| h.verdict.clone())),

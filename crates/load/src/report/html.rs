@@ -699,6 +699,9 @@ impl Report {
             self.run.replica_count,
             self.run.target_share
         )));
+        if let Some(e) = &self.environment {
+            b.push_str(&p(&format!("{}.", e.line())));
+        }
         b
     }
 }

@@ -346,6 +346,10 @@ pub struct Report {
     /// The driver's counts against the switch's own ledger. A disagreement fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crosscheck: Option<CrossCheck>,
+    /// How the run ran: API mode, security, the perfbed process's CPU (what `report compare`
+    /// puts side by side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     /// What became, on the switch, of the transfers the driver stopped waiting for (asked
     /// after the run, once the switch settled them or a bounded wait ended). Informational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -357,6 +361,38 @@ pub struct Report {
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// How a run ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// The API mode spoken (`fspiop`).
+    pub api: String,
+    /// Security of the connections, e.g. `full (mTLS + JWS RS256)`, `none`, `JWS`.
+    pub security: String,
+    /// CPU cores this process could use.
+    pub cores: usize,
+    /// CPU time of the perfbed process over the run, seconds: the driver's (and in `perfbed
+    /// local`, the hub emulator's and the simulators' too).
+    pub cpu_s: f64,
+    /// `cpu_s` per committed transfer, milliseconds (null when nothing committed).
+    pub cpu_ms_per_transfer: Option<f64>,
+}
+
+impl Environment {
+    /// One line for the reports.
+    pub fn line(&self) -> String {
+        format!(
+            "API {}, security {}; the perfbed process used {:.1} CPU-s on {} core(s){}",
+            self.api,
+            self.security,
+            self.cpu_s,
+            self.cores,
+            self.cpu_ms_per_transfer.map_or(String::new(), |m| format!(
+                ", {m:.2} CPU-ms per committed transfer"
+            ))
+        )
+    }
 }
 
 /// Which run a report belongs to (shared by the replicas of one run) and which replicas it

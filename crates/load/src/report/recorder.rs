@@ -416,6 +416,7 @@ impl Recorder {
             cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
             switch: None,
             crosscheck: None,
+            environment: None,
             reconciliation: None,
             uncertain_transfers: Vec::new(),
             notes: Vec::new(),

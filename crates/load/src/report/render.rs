@@ -32,6 +32,9 @@ impl Report {
             self.window.shift_s, self.completion_tps
         ));
         m.push_str(&format!("{}\n\n", self.accounting_line()));
+        if let Some(e) = &self.environment {
+            m.push_str(&format!("{}.\n\n", e.line()));
+        }
         if let Some(c) = &self.crosscheck {
             m.push_str(&format!(
                 "{} (transfer ids `{}…`; switch states: {}).\n\n",
