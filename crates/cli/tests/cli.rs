@@ -1579,6 +1579,34 @@ fn preflight_passes_a_ready_testbed_and_catches_each_misconfiguration() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no failed clock check with a positive skew: {text}"));
     assert!((4_900.0..=5_100.0).contains(&skew), "{skew} ms: {text}");
+
+    // The testbed says whether the hub signs (ml-api-adapter JWS_SIGN); the payee's simulator
+    // was started without the hub's key, so it accepts an unsigned hub and refuses nothing.
+    let with_hub_line = |line: &str| {
+        let text = std::fs::read_to_string(&testbed).unwrap();
+        std::fs::write(
+            &testbed,
+            text.replacen("[hub]\n", &format!("[hub]\n{line}\n"), 1),
+        )
+        .unwrap();
+    };
+    write_testbed("");
+    with_hub_line("signs = false");
+    let (code, text) = preflight(&ok_run, &hub);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("ok    perffsp5: simulator does not require the hub's signature (testbed: the hub does not sign)"),
+        "{text}"
+    );
+    write_testbed("");
+    with_hub_line("signs = true");
+    let (code, text) = preflight(&ok_run, &hub);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  perffsp5: simulator does not require the hub's signature (testbed: the hub signs)")
+            && text.contains("Hub.pem in its --keys directory"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! ledger_db = "mysql://root@mysql:3306/central_ledger"
 //! oracle_db = "mysql://root@mysql:3306/oracle_msisdn"
 //! kafka = "kafka:9092"
+//! signs = false           # the hub signs its own messages (ml-api-adapter JWS_SIGN)
 //!
 //! [[dfsp]]
 //! id = "perffsp1"
@@ -63,6 +64,10 @@ pub struct HubAddresses {
     pub oracle_db: Option<String>,
     /// Kafka bootstrap servers.
     pub kafka: Option<String>,
+    /// Whether the hub signs the messages it originates (ml-api-adapter `JWS_SIGN`): then every
+    /// simulator needs the hub's public key (`Hub.pem` in its keys), and preflight checks they
+    /// have it; `false`: none may expect a signature.
+    pub signs: Option<bool>,
 }
 
 /// One DFSP of the testbed.

@@ -476,6 +476,22 @@ async fn checks(
                             format!("run the simulator with --fsp {n}")
                         },
                     );
+                    if let Some(signs) = t.hub.signs {
+                        let has = body["hubSigns"].as_bool().unwrap_or(false);
+                        list.check(
+                            has == signs,
+                            format!(
+                                "{n}: simulator {} the hub's signature (testbed: the hub {})",
+                                if has { "requires" } else { "does not require" },
+                                if signs { "signs" } else { "does not sign" }
+                            ),
+                            if signs {
+                                "give the simulator the hub's public key: Hub.pem in its --keys directory (or --hub-key FILE)"
+                            } else {
+                                "remove Hub.pem from the simulator's keys (and --hub-key): this hub does not sign, so its messages would be refused"
+                            },
+                        );
+                    }
                     if let Some((ok, skew)) = skew_ok(mid, &body, rtt) {
                         list.check(
                             ok,
