@@ -61,6 +61,25 @@ pub struct Sample {
     pub uncertain: Option<report::UncertainTransfer>,
 }
 
+impl Sample {
+    /// An arrival the scheduler has just started: until its iteration fills it in, it reads as
+    /// lost (what a guard reports if the iteration dies).
+    fn started(index: u64, intended: Duration, corridor: usize) -> Sample {
+        Sample {
+            index,
+            intended,
+            start_lag: Duration::ZERO,
+            corridor,
+            outcome: Outcome::Lost("never ended".into()),
+            e2e: Duration::ZERO,
+            e2e_raw: Duration::ZERO,
+            phases: [None; 3],
+            splits: [None; 3],
+            uncertain: None,
+        }
+    }
+}
+
 /// Where the payers live: one simulator per payer FSP (or one serving several).
 #[derive(Debug, Clone)]
 pub struct Payers {
@@ -603,18 +622,7 @@ pub(crate) async fn drive(
                 }
                 tally.started.fetch_add(1, Ordering::AcqRel);
                 let corridor = pick_corridor(&weights, index);
-                let sample = Sample {
-                    index,
-                    intended: offset,
-                    start_lag: Duration::ZERO,
-                    corridor,
-                    outcome: Outcome::Lost("never ended".into()),
-                    e2e: Duration::ZERO,
-                    e2e_raw: Duration::ZERO,
-                    phases: [None; 3],
-                    splits: [None; 3],
-                    uncertain: None,
-                };
+                let sample = Sample::started(index, offset, corridor);
                 if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
                     let _ = tx.send(Sample {
                         outcome: Outcome::NotSent("driver at max_in_flight".into()),
@@ -744,18 +752,7 @@ mod tests {
     use super::*;
 
     fn blank(index: u64) -> Sample {
-        Sample {
-            index,
-            intended: Duration::ZERO,
-            start_lag: Duration::ZERO,
-            corridor: 0,
-            outcome: Outcome::Lost("never ended".into()),
-            e2e: Duration::ZERO,
-            e2e_raw: Duration::ZERO,
-            phases: [None; 3],
-            splits: [None; 3],
-            uncertain: None,
-        }
+        Sample::started(index, Duration::ZERO, 0)
     }
 
     #[tokio::test]
