@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -150,25 +152,7 @@ fn local(out: &Path, extra: &[&str]) -> (Output, PathBuf, serde_json::Value) {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap())
             .unwrap_or_else(|e| panic!("{e}: {}", text(&run)));
-    let failed: Vec<&str> = report["thresholds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["ok"] == false)
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    match run.status.code() {
-        Some(0) => assert!(failed.is_empty(), "{}", text(&run)),
-        Some(1) => assert!(
-            !failed.is_empty()
-                && failed
-                    .iter()
-                    .all(|n| n.starts_with("e2e_p") || *n == "achieved_ratio"),
-            "{failed:?}: {}",
-            text(&run)
-        ),
-        _ => panic!("{}", text(&run)),
-    }
+    common::ok_but_for_speed(&run, &report);
     (run, dir, report)
 }
 

@@ -128,6 +128,8 @@ struct Reply<'a> {
     ctx: &'a Ctx,
     delay: Duration,
     permit: OwnedSemaphorePermit,
+    /// The `answer_twice` fault of the FSP's behaviour.
+    twice: bool,
 }
 
 impl Reply<'_> {
@@ -135,13 +137,7 @@ impl Reply<'_> {
         let out = self
             .sim
             .callback(Method::PUT, resource, path, &self.fsp, self.ctx, body);
-        let twice = self
-            .sim
-            .config()
-            .fsps
-            .get(&self.fsp)
-            .is_some_and(|b| b.answer_twice);
-        if twice {
+        if self.twice {
             self.sim
                 .spawn_callback_twice(route, self.delay, out.clone());
         }
@@ -230,6 +226,7 @@ pub(crate) fn lookup(sim: &Arc<Sim>, ctx: Ctx, id_path: &str) -> Result<StatusCo
         ctx: &ctx,
         delay,
         permit,
+        twice: b.answer_twice,
     };
     match found {
         Some(p) => reply.send(
@@ -303,6 +300,7 @@ pub(crate) fn quote(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCode,
         ctx: &ctx,
         delay,
         permit,
+        twice: b.answer_twice,
     };
     if let Some(code) = rejected {
         reply.error("quotes_error", "quotes", &path, code, "");
@@ -384,6 +382,7 @@ pub(crate) fn transfer(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCo
         ctx: &ctx,
         delay,
         permit,
+        twice: b.answer_twice,
     };
     if let Some(code) = rejected {
         reply.error("transfers_error", "transfers", &path, code, "");

@@ -265,26 +265,16 @@ pub async fn execute(
             }
         }
     }
+    let (committed, uncertain) = match (&report, &stress) {
+        (Some(r), _) => (r.committed, r.uncertain()),
+        (None, Some(s)) => (s.committed(), s.uncertain()),
+        (None, None) => (0, 0),
+    };
     if options.crosscheck && scenario.flow != load::Flow::Ping {
-        let (committed, uncertain) = match (&report, &stress) {
-            (Some(r), _) => (r.committed, r.uncertain()),
-            (None, Some(s)) => (s.committed(), s.uncertain()),
-            (None, None) => (0, 0),
-        };
         let note = if replica {
             Err("one replica of several: the cross-check belongs to the merged report (perfbed report merge --testbed FILE or --hub-admin URL)".to_owned())
         } else {
-            match target.ledger.states(&prefix).await {
-                Ok(Some((source, states))) => Ok(CrossCheck::judge(
-                    &source, &prefix, committed, uncertain, states,
-                )),
-                Ok(None) => Err(match &target.ledger {
-                    Ledger::None(why) => format!("no cross-check: {why}"),
-                    _ => "no cross-check: the hub is not the emulator and no ledger_db was given"
-                        .into(),
-                }),
-                Err(e) => Err(format!("cross-check failed to ask the switch: {e}")),
-            }
+            crosscheck(&target.ledger, &prefix, committed, uncertain).await
         };
         match (note, &mut report, &mut stress) {
             (Ok(c), Some(r), _) => r.crosscheck = Some(c),
@@ -299,11 +289,6 @@ pub async fn execute(
         }
     }
     let cpu_s = process_cpu_s() - cpu_before;
-    let committed = match (&report, &stress) {
-        (Some(r), _) => r.committed,
-        (None, Some(s)) => s.committed(),
-        (None, None) => 0,
-    };
     let environment = load::report::Environment {
         api: "fspiop".into(),
         security: options.security.clone().unwrap_or_else(|| "unknown".into()),
