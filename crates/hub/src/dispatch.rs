@@ -5,13 +5,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use fspiop::error::ErrorCode;
+use fspiop::route::{self, Route, RouteError};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use perfbed_http::fspiop::{check_inbound, FspiopError};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::outbound::Callback;
-use crate::routes::{parse_target, Target};
 use crate::{participants, parties, quotes, transfers, Hub};
 
 pub(crate) async fn fspiop_request(
@@ -21,8 +21,15 @@ pub(crate) async fn fspiop_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = parse_target(&method, uri.path())
-        .and_then(|t| handle(&hub, t, &method, uri.path(), &headers, body));
+    let path = uri.path();
+    let result = route::parse(&method, path)
+        .and_then(|r| match r {
+            // The hub sends PATCH (commit notifications); it does not take one.
+            Route::TransfersPatch { .. } => Err(RouteError::method_not_allowed(&method, path)),
+            r => Ok(r),
+        })
+        .map_err(|e| FspiopError::new(e.code(), e.to_string()))
+        .and_then(|r| handle(&hub, r, &method, path, &headers, body));
     match result {
         Ok(status) => status.into_response(),
         Err(e) => {
@@ -87,7 +94,7 @@ impl Inbound<'_> {
 
 fn handle(
     hub: &Arc<Hub>,
-    target: Target,
+    target: Route<'_>,
     method: &Method,
     path: &str,
     h: &HeaderMap,
@@ -110,7 +117,7 @@ fn handle(
     // As the real services answer: PUT 200, POST/GET 202 — except the ALS's bulk
     // `POST /participants`, which answers 200 (account-lookup-service 17.x,
     // `src/api/participants.js`; its own API definition says 202).
-    let accepted = if *method == Method::PUT || matches!(target, Target::ParticipantsBulk) {
+    let accepted = if *method == Method::PUT || matches!(target, Route::ParticipantsBulk) {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
@@ -123,20 +130,25 @@ fn handle(
         destination,
     };
     match target {
-        Target::PartiesGet { t, id, sub } => parties::get(cx, &t, &id, sub.as_deref(), body),
-        Target::PartiesPut { t, id, sub, error } => {
-            parties::put(cx, &t, &id, sub.as_deref(), error, body)?;
+        Route::PartiesGet(p) => parties::get(cx, p, body),
+        Route::PartiesPut(p) => parties::put(cx, p, false, body)?,
+        Route::PartiesError(p) => parties::put(cx, p, true, body)?,
+        Route::ParticipantsGet { id_type, id } => participants::get(&cx, id_type, id),
+        Route::ParticipantsPost { id_type, id } => participants::post(&cx, id_type, id, &body)?,
+        Route::ParticipantsBulk => participants::post_bulk(&cx, &body)?,
+        Route::ParticipantsPut => {}
+        Route::QuotesPost => quotes::post(cx, body),
+        Route::QuotesPut { id } => quotes::put(cx, id, false, body)?,
+        Route::QuotesError { id } => quotes::put(cx, id, true, body)?,
+        Route::TransfersPost => transfers::prepare(hub, &cx.source, h, body)?,
+        Route::TransfersPut { id } => transfers::fulfil(hub, &cx.source, id, h, body)?,
+        Route::TransfersError { id } => transfers::reject(hub, &cx.source, id, h, body)?,
+        Route::TransfersGet { id } => transfers::get(hub, &cx.source, id),
+        // Refused before the checks (see `fspiop_request`); kept so the match stays total.
+        Route::TransfersPatch { .. } => {
+            let e = RouteError::method_not_allowed(method, path);
+            return Err(FspiopError::new(e.code(), e.to_string()));
         }
-        Target::ParticipantsGet { t, id } => participants::get(&cx, &t, &id),
-        Target::ParticipantsPost { t, id } => participants::post(&cx, &t, &id, &body)?,
-        Target::ParticipantsBulk => participants::post_bulk(&cx, &body)?,
-        Target::ParticipantsPut => {}
-        Target::QuotesPost => quotes::post(cx, body),
-        Target::QuotesPut { id, error } => quotes::put(cx, &id, error, body)?,
-        Target::TransfersPost => transfers::prepare(hub, &cx.source, h, body)?,
-        Target::TransfersPut { id } => transfers::fulfil(hub, &cx.source, &id, h, body)?,
-        Target::TransfersError { id } => transfers::reject(hub, &cx.source, &id, h, body)?,
-        Target::TransfersGet { id } => transfers::get(hub, &cx.source, &id),
     }
     Ok(accepted)
 }

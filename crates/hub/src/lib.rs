@@ -18,8 +18,7 @@
 //!
 //! * [`config`] — [`HubConfig`] and [`StageLatency`].
 //! * `state` — the [`Hub`]: ledger, oracle, outbound client, counters.
-//! * `routes` — which FSPIOP resource a method and path ask for.
-//! * `dispatch` — the FSPIOP entry point: inbound checks, then one handler per resource
+//! * `dispatch` — the FSPIOP entry point: the route ([`fspiop::route`]), inbound checks, then one handler per resource
 //!   (`parties`, `participants`, `quotes`, `transfers`).
 //! * `outbound` — endpoint templates, headers, callbacks sent in the background.
 //! * [`metrics`] — `/metrics` and the [`Stats`] counters.
@@ -35,7 +34,6 @@ mod outbound;
 mod participants;
 mod parties;
 mod quotes;
-mod routes;
 pub mod server;
 mod state;
 mod transfers;

@@ -5,10 +5,13 @@ use axum::body::Bytes;
 use fspiop::error::ErrorCode;
 use perfbed_http::fspiop::FspiopError;
 
+use fspiop::route::PartyPath;
+
 use crate::dispatch::{party_vars, Inbound};
 
 /// `GET /parties/{Type}/{ID}[/{SubId}]`.
-pub(crate) fn get(mut cx: Inbound<'_>, t: &str, id: &str, sub: Option<&str>, body: Bytes) {
+pub(crate) fn get(mut cx: Inbound<'_>, p: PartyPath<'_>, body: Bytes) {
+    let (t, id, sub) = (p.id_type, p.id, p.sub_id);
     let hub = cx.hub;
     let vars = party_vars(t, id, sub);
     let to = cx.destination.take().or_else(|| hub.oracle_get(t, id));
@@ -41,12 +44,11 @@ pub(crate) fn get(mut cx: Inbound<'_>, t: &str, id: &str, sub: Option<&str>, bod
 /// `PUT /parties/{Type}/{ID}[/{SubId}][/error]`: forwarded to `FSPIOP-Destination`.
 pub(crate) fn put(
     mut cx: Inbound<'_>,
-    t: &str,
-    id: &str,
-    sub: Option<&str>,
+    p: PartyPath<'_>,
     error: bool,
     body: Bytes,
 ) -> Result<(), FspiopError> {
+    let (t, id, sub) = (p.id_type, p.id, p.sub_id);
     let to = cx.require_destination()?;
     let ep = match (sub.is_some(), error) {
         (false, false) => "FSPIOP_CALLBACK_URL_PARTIES_PUT",
