@@ -1650,7 +1650,7 @@ fn every_metric_the_grafana_dashboard_queries_is_exposed() {
             .ok()
             .map(|_| ureq_get(&format!("http://127.0.0.1:{metrics_port}/metrics")))
             .unwrap_or_default();
-        if text.contains("perfbed_load_phase_seconds_bucket{phase=\"transfer\"") {
+        if text.contains("perfbed_load_phase_seconds_count{phase=\"transfer\"") {
             break text;
         }
         assert!(

@@ -7,7 +7,6 @@ use fspiop::headers;
 use fspiop::json::to_canonical_vec;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::Hub;
@@ -183,7 +182,7 @@ impl Hub {
             Some(url) => self.send_to(url, cb),
             None => {
                 tracing::debug!(to = %cb.to, endpoint = cb.endpoint, "no endpoint registered");
-                self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.callbacks_failed.inc();
             }
         }
     }
@@ -201,7 +200,7 @@ impl Hub {
     /// Sends a callback to `url` in the background (see [`Hub::send`]).
     pub(crate) fn send_to(self: &Arc<Self>, url: String, cb: Callback) {
         if self.config.drop_callbacks > 0.0 && rand::random::<f64>() < self.config.drop_callbacks {
-            self.stats.callbacks_dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.callbacks_dropped.inc();
             return;
         }
         let delay = self
@@ -214,7 +213,7 @@ impl Hub {
             *h = cb.headers;
         }
         let Ok(req) = req.body(Full::new(cb.body)) else {
-            self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+            self.stats.callbacks_failed.inc();
             return;
         };
         let hub = self.clone();
@@ -228,7 +227,7 @@ impl Hub {
             } else {
                 &hub.stats.callbacks_failed
             };
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.inc();
             if !ok {
                 tracing::debug!(%url, "callback failed");
             }
