@@ -223,6 +223,12 @@ pub enum BuildError {
     Jws(#[from] JwsError),
 }
 
+/// `Date: now`, from the system clock (cached per second per thread by
+/// [`headers::date_header`]).
+pub fn date_now() -> http::HeaderValue {
+    headers::date_header(std::time::SystemTime::now())
+}
+
 impl Outbound {
     /// The request with FSPIOP headers, signed with `signer` when given and there is a body.
     pub fn build(self, signer: Option<&SigningKey>) -> Result<Request<Full<Bytes>>, BuildError> {
@@ -233,7 +239,7 @@ impl Outbound {
             .map(|i| &self.url[path_start + i..])
             .unwrap_or("/");
         let resource = headers::resource_of(jws::fspiop_uri(path).unwrap_or(path));
-        let date_value = headers::date_now();
+        let date_value = date_now();
         let date = date_value.to_str().unwrap_or_default();
         let mut b = Request::builder()
             .method(self.method.clone())

@@ -92,7 +92,7 @@ impl Hub {
         if let Some(v) = content_type {
             h.insert(http::header::CONTENT_TYPE, v);
         }
-        h.insert(http::header::DATE, headers::date_now());
+        h.insert(http::header::DATE, perfbed_http::fspiop::date_now());
         h.insert(SOURCE_HEADER, self.own_source.clone());
         if let Ok(v) = HeaderValue::from_str(destination) {
             h.insert(DESTINATION_HEADER, v);
