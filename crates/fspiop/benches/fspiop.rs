@@ -212,7 +212,10 @@ fn route(c: &mut Criterion) {
     use http::Method;
     let mut g = c.benchmark_group("route");
     let cases = [
-        (Method::PUT, "/transfers/0f7c2f8a-7a3d-4e6b-9d57-2b8f0c1a9e21"),
+        (
+            Method::PUT,
+            "/transfers/0f7c2f8a-7a3d-4e6b-9d57-2b8f0c1a9e21",
+        ),
         (Method::PUT, "/parties/MSISDN/25510000001/error"),
         (Method::POST, "/transfers"),
     ];
