@@ -18,8 +18,8 @@
 //!
 //! * [`config`] — [`HubConfig`] and [`StageLatency`].
 //! * `state` — the [`Hub`]: ledger, oracle, outbound client, counters.
-//! * `dispatch` — the FSPIOP entry point: the route ([`fspiop::route`]), inbound checks, then one handler per resource
-//!   (`parties`, `participants`, `quotes`, `transfers`).
+//! * `dispatch` — the FSPIOP entry point: the route ([`fspiop::route`]), inbound checks,
+//!   then one handler per resource (`parties`, `participants`, `quotes`, `transfers`).
 //! * `outbound` — endpoint templates, headers, callbacks sent in the background.
 //! * [`metrics`] — `/metrics` and the [`Stats`] counters.
 //! * [`server`] — routers, listeners ([`Layout`]) and the sweep timer.
