@@ -75,6 +75,10 @@ pub struct HubConfig {
     /// A switch whose clock is off: added to the time `/health` reports (ms; for trying
     /// `perfbed preflight`'s skew check).
     pub clock_offset_ms: i64,
+    /// Most callbacks in flight (queued or sending); beyond that, requests that start new
+    /// work (`GET`, `POST`) are shed at once with 503/2003 instead of queueing callbacks
+    /// that would only time out. Answers (`PUT`, `PATCH`) always pass: they finish work.
+    pub max_callbacks_in_flight: usize,
 }
 
 /// Added latency per stage of the switch (what a slow real hub would add).
@@ -128,6 +132,7 @@ impl Default for HubConfig {
             drop_callbacks: 0.0,
             reject_prepares: 0.0,
             clock_offset_ms: 0,
+            max_callbacks_in_flight: 10_000,
         }
     }
 }
@@ -143,6 +148,22 @@ pub struct Stats {
     pub sync_errors: AtomicU64,
     /// Callbacks dropped on purpose (`drop_callbacks`).
     pub callbacks_dropped: AtomicU64,
+    /// Callbacks in flight now (queued for a connection or sending).
+    pub callbacks_in_flight: AtomicU64,
+    /// Requests shed with 503/2003 because `max_callbacks_in_flight` callbacks were in flight.
+    pub shed: AtomicU64,
+}
+
+/// Counts a callback in flight until dropped (sent, failed, or cancelled by shutdown).
+struct InFlight(Arc<Hub>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .stats
+            .callbacks_in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The hub emulator.
@@ -446,8 +467,12 @@ impl Hub {
             self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let hub = self.clone();
+        self.stats
+            .callbacks_in_flight
+            .fetch_add(1, Ordering::Relaxed);
+        let counted = InFlight(self.clone());
         self.tracker.spawn(async move {
+            let hub = &counted.0;
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -702,6 +727,19 @@ async fn fspiop_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Shed new work early while the callbacks already owed are at the limit.
+    if (method == Method::GET || method == Method::POST)
+        && hub.stats.callbacks_in_flight.load(Ordering::Relaxed)
+            >= hub.config.max_callbacks_in_flight as u64
+    {
+        hub.stats.shed.fetch_add(1, Ordering::Relaxed);
+        hub.stats.sync_errors.fetch_add(1, Ordering::Relaxed);
+        return FspiopError::new(
+            ErrorCode::ServiceCurrentlyUnavailable,
+            "too many callbacks in flight",
+        )
+        .into_response();
+    }
     let result = parse_target(&method, uri.path())
         .and_then(|t| handle(&hub, t, &method, uri.path(), &headers, body));
     match result {
