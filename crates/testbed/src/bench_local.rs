@@ -320,13 +320,17 @@ pub fn judge(r: &Report) -> Option<String> {
     if !r.adds_up() {
         why.push("accounting".to_owned());
     }
-    if !(r.latency_ms.e2e.p99 < 500.0) {
+    // NaN fails every criterion: each is written as "passes", negated.
+    let p99_ok = r.latency_ms.e2e.p99 < 500.0;
+    let success_ok = r.success_rate >= 99.5;
+    let achieved_ok = achieved >= 0.99;
+    if !p99_ok {
         why.push(format!("p99 {:.0} ms", r.latency_ms.e2e.p99));
     }
-    if !(r.success_rate >= 99.5) {
+    if !success_ok {
         why.push(format!("{:.2} % committed", r.success_rate));
     }
-    if !(achieved >= 0.99) {
+    if !achieved_ok {
         why.push(format!("achieved {:.1} %", achieved * 100.0));
     }
     (!why.is_empty()).then(|| why.join(", "))
