@@ -78,7 +78,8 @@ enum Command {
     Hub(Box<hub_cmd::HubArgs>),
     /// Make TEST-ONLY JWS keys and mTLS certificates for a test scheme.
     Pki(pki::PkiArgs),
-    /// Benchmarks that print numbers: `bench hub` (the hub emulator's capacity on one core).
+    /// Benchmarks that print numbers: `bench hub` (the hub emulator's capacity on one core),
+    /// `bench local` (the local testbed's knee against its crypto bound).
     Bench {
         #[command(subcommand)]
         command: bench_cmd::BenchCommand,

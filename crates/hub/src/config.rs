@@ -33,6 +33,10 @@ pub struct HubConfig {
     /// A switch whose clock is off: added to the time `/health` reports (ms; for trying
     /// `perfbed preflight`'s skew check).
     pub clock_offset_ms: i64,
+    /// Most callbacks in flight (queued or sending); beyond that, requests that start new
+    /// work (`GET`, `POST`) are shed at once with 503/2003 instead of queueing callbacks
+    /// that would only time out. Answers (`PUT`, `PATCH`) always pass: they finish work.
+    pub max_callbacks_in_flight: usize,
 }
 
 /// Added latency per stage of the switch (what a slow real hub would add).
@@ -86,6 +90,7 @@ impl Default for HubConfig {
             drop_callbacks: 0.0,
             reject_prepares: 0.0,
             clock_offset_ms: 0,
+            max_callbacks_in_flight: 10_000,
         }
     }
 }

@@ -20,6 +20,19 @@ pub(crate) async fn fspiop_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Shed new work early while the callbacks already owed are at the limit.
+    if (method == Method::GET || method == Method::POST)
+        && usize::try_from(hub.stats.callbacks_in_flight.get()).unwrap_or(0)
+            >= hub.config.max_callbacks_in_flight
+    {
+        hub.stats.shed.inc();
+        hub.stats.sync_errors.inc();
+        return FspiopError::new(
+            ErrorCode::ServiceCurrentlyUnavailable,
+            "too many callbacks in flight",
+        )
+        .into_response();
+    }
     let path = uri.path();
     let result = route::parse(&method, path)
         .and_then(|r| match r {

@@ -2,7 +2,8 @@
 //! (see `perfbed_http::metrics`).
 //!
 //! Exposed (prefix `perfbed_hub_`): `transfers_total{state}`, `transfers_in_flight`,
-//! `transfers_held`, `position{fsp}`, `callbacks_total{outcome="ok"|"failed"}`. The ledger's
+//! `transfers_held`, `position{fsp}`, `callbacks_total{outcome="ok"|"failed"}`,
+//! `callbacks_in_flight`, `shed_total` (requests refused with 503/2003 at the callback limit). The ledger's
 //! numbers are read at scrape time (a [`Collector`]); the callback counters are atomic adds.
 
 use axum::extract::State;
@@ -12,7 +13,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use std::sync::{Arc, Weak};
 
 use crate::Hub;
@@ -33,6 +34,11 @@ pub struct Stats {
     pub sync_errors: Counter,
     /// Callbacks dropped on purpose (`drop_callbacks`; not exported).
     pub callbacks_dropped: Counter,
+    /// Callbacks in flight now (queued for a connection or sending): `callbacks_in_flight`.
+    pub callbacks_in_flight: Gauge,
+    /// Requests shed with 503/2003 because `max_callbacks_in_flight` callbacks were in
+    /// flight: `shed_total`.
+    pub shed: Counter,
     callbacks: Family<Outcome, Counter>,
 }
 
@@ -45,6 +51,8 @@ impl Default for Stats {
             callbacks_failed: handle("failed"),
             sync_errors: Counter::default(),
             callbacks_dropped: Counter::default(),
+            callbacks_in_flight: Gauge::default(),
+            shed: Counter::default(),
             callbacks,
         }
     }
@@ -55,6 +63,16 @@ pub(crate) fn registry(stats: &Stats, hub: Weak<Hub>) -> Registry {
     let mut r = Registry::with_prefix("perfbed_hub");
     r.register_collector(Box::new(LedgerCollector(hub)));
     r.register("callbacks", "Callbacks by outcome", stats.callbacks.clone());
+    r.register(
+        "callbacks_in_flight",
+        "Callbacks queued or sending",
+        stats.callbacks_in_flight.clone(),
+    );
+    r.register(
+        "shed",
+        "Requests refused with 503/2003 while the callback limit was reached",
+        stats.shed.clone(),
+    );
     r
 }
 

@@ -216,8 +216,10 @@ impl Hub {
             self.stats.callbacks_failed.inc();
             return;
         };
-        let hub = self.clone();
+        self.stats.callbacks_in_flight.inc();
+        let counted = InFlight(self.clone());
         self.tracker.spawn(async move {
+            let hub = &counted.0;
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -328,5 +330,14 @@ mod tests {
             render_template("{{partyIdType}}{{partyIdType}}", &vars),
             "MSISDNMSISDN"
         );
+    }
+}
+
+/// Counts a callback in flight until dropped (sent, failed, or cancelled by shutdown).
+struct InFlight(Arc<Hub>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.stats.callbacks_in_flight.dec();
     }
 }

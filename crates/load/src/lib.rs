@@ -8,7 +8,9 @@
 //!
 //! Latency is measured from the **intended** start (coordinated-omission corrected) and from the
 //! actual start; both are reported. Arrivals the driver could not start on time are counted as
-//! late; arrivals beyond `max_in_flight` as not sent. Results flow over a channel to one
+//! late; arrivals beyond the in-flight budget ([`Scenario::in_flight_budget`]: Little's law on
+//! the scenario's latency limit, or `max_in_flight`) end at once as not sent, so an overloaded
+//! system keeps working at its capacity instead of drowning in queued work. Results flow over a channel to one
 //! aggregator ([`report::Recorder`]): the hot path takes no shared lock.
 #![forbid(unsafe_code)]
 
@@ -538,6 +540,10 @@ pub(crate) struct Driven {
     pub started: u64,
     /// What went wrong in the driver itself.
     pub notes: Vec<String>,
+    /// The in-flight budget the scheduler kept to.
+    pub in_flight_budget: u64,
+    /// The most iterations it had in flight at once.
+    pub in_flight_peak: u64,
 }
 
 /// An iteration in flight. Its sample is sent when it ends; if the iteration dies instead (a
@@ -576,6 +582,10 @@ pub(crate) async fn drive(
     let weights: Vec<f64> = scenario.corridors.iter().map(|c| c.weight).collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
     let in_flight = Arc::new(AtomicUsize::new(0));
+    // The most iterations in flight at once (the scheduler's own count, checked against the
+    // budget by the tests).
+    let peak = Arc::new(AtomicUsize::new(0));
+    let budget = scenario.in_flight_budget();
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
 
     // The scheduler: sleeps until the next intended start on a sub-millisecond timer (Tokio's
@@ -583,12 +593,13 @@ pub(crate) async fn drive(
     // every arrival that is due: at high rates it wakes a few thousand times a second and
     // starts batches. It never waits for responses (open model). It counts what it starts.
     let scheduler = {
-        let (scenario, payers, in_flight, tx, tally) = (
+        let (scenario, payers, in_flight, tx, tally, peak) = (
             scenario.clone(),
             payers.clone(),
             in_flight.clone(),
             tx.clone(),
             tally.clone(),
+            peak.clone(),
         );
         tokio::spawn(async move {
             let timer = timer::PreciseTimer::new();
@@ -623,14 +634,17 @@ pub(crate) async fn drive(
                 tally.started.fetch_add(1, Ordering::AcqRel);
                 let corridor = pick_corridor(&weights, index);
                 let sample = Sample::started(index, offset, corridor);
-                if in_flight.load(Ordering::Relaxed) >= scenario.max_in_flight {
+                // Admission control: beyond the budget an arrival ends at once as not sent,
+                // never queued (a queue would only grow while the system is overloaded).
+                if in_flight.load(Ordering::Relaxed) >= budget {
                     let _ = tx.send(Sample {
-                        outcome: Outcome::NotSent("driver at max_in_flight".into()),
+                        outcome: Outcome::NotSent("driver at its in-flight budget".into()),
                         ..sample
                     });
                     continue;
                 }
-                in_flight.fetch_add(1, Ordering::Relaxed);
+                let now_flying = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                peak.fetch_max(now_flying, Ordering::Relaxed);
                 let mut flight = Flight {
                     sample: Some(sample),
                     tx: tx.clone(),
@@ -700,6 +714,8 @@ pub(crate) async fn drive(
     Driven {
         started: tally.started(),
         notes,
+        in_flight_budget: budget as u64,
+        in_flight_peak: peak.load(Ordering::Relaxed) as u64,
     }
 }
 
@@ -741,6 +757,8 @@ pub async fn run_with(
     .await;
     let mut report = recorder.finish(driven.started);
     report.notes.extend(driven.notes);
+    report.in_flight_budget = Some(driven.in_flight_budget);
+    report.in_flight_peak = Some(driven.in_flight_peak);
     report.run = payers.run_info(scenario.peak_rate() * share);
     report.late_callbacks = payers.late_callbacks() - late_before;
     report.callbacks_failed = payers.callbacks_failed() - failed_before;

@@ -142,9 +142,11 @@ pub struct Scenario {
     /// than this leaves such transfers; the run reconciles them afterwards.
     #[serde(default = "sixty_s", deserialize_with = "duration")]
     pub transfer_expiry: Duration,
-    /// Iterations in flight at most; arrivals beyond are counted as not sent.
-    #[serde(default = "max_in_flight")]
-    pub max_in_flight: usize,
+    /// Iterations in flight at most; arrivals beyond are counted as not sent at once (never
+    /// queued). Default: sized from the scenario's own latency limit, see
+    /// [`Scenario::in_flight_budget`].
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
     /// Pass/fail limits. Without a `[thresholds]` table the seed's success criterion applies
     /// (`success_rate = 99.5`), so a run whose transfers fail never reads as passed; an empty
     /// `[thresholds]` table judges nothing.
@@ -227,9 +229,12 @@ fn default_thresholds() -> Thresholds {
     }
 }
 
-fn max_in_flight() -> usize {
-    50_000
-}
+/// Smallest default in-flight budget: low rates with bursty latency keep room.
+pub const MIN_IN_FLIGHT_BUDGET: usize = 256;
+/// Largest default in-flight budget.
+pub const MAX_IN_FLIGHT_BUDGET: usize = 100_000;
+/// Latency allowed per in-flight iteration when the scenario sets no p99/p95 limit, s.
+const UNLIMITED_LATENCY_S: f64 = 5.0;
 
 impl Scenario {
     /// Parses and checks a scenario file's text.
@@ -260,7 +265,7 @@ impl Scenario {
             msisdns_per_fsp: 1000,
             timeout: Duration::from_secs(30),
             transfer_expiry: Duration::from_secs(60),
-            max_in_flight: 50_000,
+            max_in_flight: None,
             thresholds: Thresholds {
                 success_rate: Some(99.5),
                 p95_ms: Some(300.0),
@@ -347,6 +352,32 @@ impl Scenario {
     }
 
     /// The highest rate of the schedule.
+    /// The driver's in-flight budget: `max_in_flight` when the file sets it, else Little's law
+    /// with the latency the scenario allows — peak rate × 2 × its p99 limit (or p95; 5 s
+    /// without either) — within [`MIN_IN_FLIGHT_BUDGET`]..[`MAX_IN_FLIGHT_BUDGET`]. A system
+    /// that meets the limit needs about rate × latency in flight, so the budget never refuses
+    /// an arrival such a system would have served in time; one that is overloaded keeps at
+    /// most this many iterations (and their connections, callbacks and memory) in the
+    /// system, works at its capacity with latency ≈ budget / capacity, and the rest of the
+    /// arrivals end at once as not sent instead of queueing until they time out.
+    pub fn in_flight_budget(&self) -> usize {
+        if let Some(n) = self.max_in_flight {
+            return n.max(1);
+        }
+        let latency_s = self
+            .thresholds
+            .p99_ms
+            .or(self.thresholds.p95_ms)
+            .map_or(UNLIMITED_LATENCY_S, |ms| 2.0 * ms / 1000.0);
+        let n = (self.peak_rate() * latency_s).ceil();
+        if n.is_finite() {
+            (n as usize).clamp(MIN_IN_FLIGHT_BUDGET, MAX_IN_FLIGHT_BUDGET)
+        } else {
+            MAX_IN_FLIGHT_BUDGET
+        }
+    }
+
+    /// The highest rate of any stage.
     pub fn peak_rate(&self) -> f64 {
         self.stages.iter().map(|s| s.rate).fold(0.0, f64::max)
     }
@@ -367,6 +398,38 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_in_flight_budget_is_littles_law_on_the_latency_limit_within_bounds() {
+        let mut s = Scenario::constant("b", Flow::P2p, 1000.0, Duration::from_secs(10));
+        // p99 limit 500 ms: rate × 2 × 0.5 s.
+        assert_eq!(s.in_flight_budget(), 1000);
+        s.stages.push(Stage {
+            rate: 3000.0,
+            duration: Duration::from_secs(5),
+            ramp: true,
+        });
+        assert_eq!(s.in_flight_budget(), 3000, "the peak rate sizes it");
+        s.thresholds.p99_ms = None;
+        assert_eq!(s.in_flight_budget(), 1800, "p95 300 ms when no p99");
+        s.thresholds.p95_ms = None;
+        assert_eq!(s.in_flight_budget(), 15_000, "5 s without a latency limit");
+        s.stages = vec![Stage {
+            rate: 1.0,
+            duration: Duration::from_secs(5),
+            ramp: false,
+        }];
+        assert_eq!(s.in_flight_budget(), MIN_IN_FLIGHT_BUDGET);
+        s.stages[0].rate = 1e9;
+        assert_eq!(s.in_flight_budget(), MAX_IN_FLIGHT_BUDGET);
+        s.max_in_flight = Some(77);
+        assert_eq!(s.in_flight_budget(), 77, "the file's own value wins");
+        let parsed = Scenario::parse(
+            "name = \"x\"\nstages = [{ rate = 10, duration = \"1s\" }]\nmax_in_flight = 5\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.in_flight_budget(), 5);
+    }
 
     #[test]
     fn parses_a_scenario_file() {

@@ -93,6 +93,8 @@ pub struct LocalEnv {
     /// Admin API client (TLS when the security is full).
     pub admin: ops::Admin,
     security: Security,
+    /// The first FSP's JWS key pair (PEM private, public), when the security is full.
+    jws_key: Option<(String, String)>,
 }
 
 /// How to build a [`LocalEnv`].
@@ -222,17 +224,41 @@ impl LocalEnv {
             fsps.len(),
             report.changed.len(),
         ));
+        let jws_key = pki
+            .as_ref()
+            .and_then(|p| p.keys.first())
+            .map(|(_, private, public)| (private.clone(), public.clone()));
         Ok(LocalEnv {
             hub,
             sims,
             admin,
             security: o.security,
+            jws_key,
         })
     }
 
     /// The security every connection runs with.
     pub fn security(&self) -> Security {
         self.security
+    }
+
+    /// One of the run's own JWS key pairs (PEM private, public; RSA-2048 for RS256), when the
+    /// security is full: what `bench local` times signing and verifying with.
+    pub fn jws_key_pem(&self) -> Option<(&str, &str)> {
+        self.jws_key
+            .as_ref()
+            .map(|(private, public)| (private.as_str(), public.as_str()))
+    }
+
+    /// The hub emulator (its stats and gauges).
+    pub fn hub(&self) -> &std::sync::Arc<hub::Hub> {
+        self.hub.hub()
+    }
+
+    /// Payer flows waiting for a callback right now, summed over the simulators: the
+    /// simulators' own count of the driver's iterations in flight.
+    pub fn payers_waiting(&self) -> usize {
+        self.sims.iter().map(|s| s.sim().waiting()).sum()
     }
 
     /// Every simulator as a payer.

@@ -12,6 +12,7 @@
 //! - [`suite`]: suites of stages with gates, position resets, one suite report, resume.
 //! - [`preflight`]: the system-ready checklist before a run.
 //! - [`bench`](mod@bench): the hub emulator's capacity on one core (`bench hub`).
+//! - [`bench_local`]: the local testbed's knee against its crypto bound (`bench local`).
 //! - [`results`], [`metrics`]: result folders and the live Prometheus endpoint.
 //! - [`junit`]: JUnit XML of a run or a suite, for CI.
 //!
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_local;
 pub mod env;
 pub mod execute;
 pub mod junit;

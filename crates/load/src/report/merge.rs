@@ -43,6 +43,14 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
         // Each replica shifted by its own median; the merged window states the largest.
         out.window.shift_s = out.window.shift_s.max(p.window.shift_s);
         out.notes.extend(p.notes.iter().cloned());
+        // Each replica keeps its own budget: the run's is their sum, and the sum of their
+        // peaks bounds the run's.
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        out.in_flight_budget = add(out.in_flight_budget, p.in_flight_budget);
+        out.in_flight_peak = add(out.in_flight_peak, p.in_flight_peak);
         for (k, v) in &p.errors_by_code {
             *out.errors_by_code.entry(k.clone()).or_default() += v;
         }

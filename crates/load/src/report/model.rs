@@ -358,6 +358,12 @@ pub struct Report {
     /// what the reconciliation asks about (in memory only).
     #[serde(skip)]
     pub uncertain_transfers: Vec<UncertainTransfer>,
+    /// The driver's in-flight budget: arrivals beyond it ended at once as not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_budget: Option<u64>,
+    /// The most iterations the driver had in flight at once (never above the budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_peak: Option<u64>,
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

@@ -422,6 +422,8 @@ impl Recorder {
             environment: None,
             reconciliation: None,
             uncertain_transfers: Vec::new(),
+            in_flight_budget: None,
+            in_flight_peak: None,
             notes: Vec::new(),
             latency_ms: latencies_from(&set, ALL),
             latency_committed_ms: latencies_from(&set, COMMITTED),
