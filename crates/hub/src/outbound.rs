@@ -256,6 +256,15 @@ impl Hub {
     }
 }
 
+/// Counts a callback in flight until dropped (sent, failed, or cancelled by shutdown).
+struct InFlight(Arc<Hub>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.stats.callbacks_in_flight.dec();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{render_template, Hub};
@@ -330,14 +339,5 @@ mod tests {
             render_template("{{partyIdType}}{{partyIdType}}", &vars),
             "MSISDNMSISDN"
         );
-    }
-}
-
-/// Counts a callback in flight until dropped (sent, failed, or cancelled by shutdown).
-struct InFlight(Arc<Hub>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.stats.callbacks_in_flight.dec();
     }
 }
