@@ -181,6 +181,8 @@ pub struct SimConfig {
     pub ilp_secret: String,
     /// FSPIOP version of requests the payer starts.
     pub version: fspiop::headers::Version,
+    /// FSPIOP or ISO 20022 bodies and media types (ISO: version 2.0, ULID ids, ILP v4).
+    pub api: fspiop::iso::Api,
     /// Most callbacks in flight; beyond that requests are shed with 503/2003.
     pub max_in_flight: usize,
     /// Timeout of each outbound HTTP request.
@@ -303,6 +305,7 @@ impl SimConfig {
             verify_mode: VerifyMode::Raw,
             ilp_secret: TEST_ILP_SECRET.into(),
             version: fspiop::headers::Version::V1_1,
+            api: fspiop::iso::Api::Fspiop,
             max_in_flight: 10_000,
             http_timeout: Duration::from_secs(20),
             replicas: None,

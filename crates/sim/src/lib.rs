@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod iso;
 pub mod metrics;
 pub mod payee;
 mod payer;
@@ -43,7 +44,7 @@ use fspiop::ilp::IlpSecret;
 use fspiop::jws::KeyStore;
 use fspiop::models::{PartiesPut, QuotesPut, TransfersPatch, TransfersPut};
 use http::{HeaderMap, Method, StatusCode, Uri};
-use perfbed_http::fspiop::{check_inbound, parse_body, FspiopError, JwsPolicy, Outbound};
+use perfbed_http::fspiop::{check_inbound_api, FspiopError, JwsPolicy, Outbound};
 use perfbed_http::{ClientOptions, HttpClient};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub enum Callback {
     Party(Box<PartiesPut>),
     /// `PUT /quotes/{ID}`.
     Quote(Box<QuotesPut>),
+    /// `PUT /quotes/{ID}` in ISO 20022 mode: the FSPIOP view and the pacs.082 as received.
+    IsoQuote(Box<QuotesPut>, Arc<serde_json::Value>),
     /// `PUT /transfers/{ID}`.
     Transfer(Box<TransfersPut>),
     /// `PUT …/error`, with the sender (`FSPIOP-Source`).
@@ -139,6 +142,10 @@ impl Sim {
         }
         for (fsp, b) in &config.fsps {
             b.validate(fsp).map_err(StartError::Config)?;
+            if config.api.is_iso() {
+                fspiop::iso::require_ilp_v4(b.ilp_version)
+                    .map_err(|e| StartError::Config(format!("{fsp}: {e}")))?;
+            }
             if config.jws && keys.signing(fsp).is_none() {
                 return Err(StartError::Config(format!(
                     "JWS is on but there is no private key for {fsp}: put {fsp}.key in the keys directory \
@@ -698,7 +705,18 @@ fn handle(
     body: Bytes,
     (received, received_wall): (Instant, u64),
 ) -> Result<StatusCode, FspiopError> {
-    let checked = check_inbound(method, path, headers, &body, sim.jws_policy.as_ref());
+    let api = sim.config.api;
+    let checked = check_inbound_api(method, path, headers, &body, sim.jws_policy.as_ref(), api)
+        .and_then(|p| {
+            // The ISO payee speaks version 2.0 only.
+            if api.is_iso() && p.version != fspiop::iso::VERSION {
+                return Err(FspiopError::new(
+                    ErrorCode::UnacceptableVersion,
+                    "ISO 20022 mode takes version=2.0 only",
+                ));
+            }
+            Ok(p)
+        });
     let parsed = match checked {
         Ok(p) => p,
         Err(e) => {
@@ -753,7 +771,7 @@ fn handle(
         Target::QuotesPost => payee::quote(sim, ctx, &body),
         Target::TransfersPost => payee::transfer(sim, ctx, &body),
         Target::TransfersPatch { .. } => {
-            let _: TransfersPatch = parse_body(&body)?;
+            let _: TransfersPatch = iso::transfer_patch(api, &body)?;
             Ok(StatusCode::OK)
         }
         Target::ParticipantsPut => {
