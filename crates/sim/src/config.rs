@@ -257,6 +257,10 @@ impl Replicas {
     /// The replica that made an id: its index sits in the id's last 16 bits (see
     /// [`Replicas::stamp`]).
     pub fn owner_of_id(&self, id: &str) -> Option<u16> {
+        // ISO 20022 mode: a ULID, whose low 16 bits are the stamp.
+        if let Some(bits) = fspiop::iso::ulid_bits(id) {
+            return Some((bits & 0xffff) as u16 % self.count);
+        }
         let tail = id.get(id.len().checked_sub(4)?..)?;
         u16::from_str_radix(tail, 16).ok().map(|v| v % self.count)
     }
