@@ -18,6 +18,7 @@
 //!   pacs.081/082/008/002) built from and read back into the FSPIOP models, the switch's checks.
 //! * [`jws`] — the `FSPIOP-Signature` profile: RS256/ES256 sign and verify, raw and strict
 //!   verification, a key store in the hub's directory layout.
+//! * [`route`] — which resource a method and path ask for, and the error a bad path gets.
 //! * [`testbed`] — perfbed conventions: FSP ids and deterministic MSISDN ranges.
 //! * [`error`] — the error-code table, the hub's HTTP status mapping, `errorInformation`.
 //!
@@ -33,6 +34,7 @@ pub mod iso;
 pub mod json;
 pub mod jws;
 pub mod models;
+pub mod route;
 pub mod testbed;
 pub mod types;
 

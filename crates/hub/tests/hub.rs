@@ -1071,3 +1071,39 @@ async fn admin_amounts_are_exact_decimals_in_range_for_the_currency() {
     assert_eq!(s, 202, "{v}");
     hub.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Paths the hub does not serve get the route parser's code before any header check: 3002
+/// for an unknown resource, 3000 for a method it does not take (PATCH is the hub's own
+/// notification, never taken).
+#[tokio::test]
+async fn bad_paths_get_3002_or_3000_before_any_check() {
+    let hub = hub::start(
+        Hub::new(HubConfig::default(), None),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", hub.addr);
+    let cases = [
+        (http::Method::GET, "/nothing/here", "3002"),
+        (http::Method::POST, "/", "3002"),
+        (http::Method::DELETE, "/quotes/q1", "3000"),
+        (http::Method::PUT, "/transfers/t1/x", "3000"),
+        (http::Method::PATCH, "/transfers/t1", "3000"),
+        (http::Method::GET, "/parties/MSISDN", "3000"),
+    ];
+    for (method, path, code) in cases {
+        let (s, v) = call(method.clone(), format!("{base}{path}"), None).await;
+        assert!((400..500).contains(&s), "{method} {path}: {s}");
+        assert_eq!(
+            v["errorInformation"]["errorCode"].as_str(),
+            Some(code),
+            "{method} {path}: {v}"
+        );
+    }
+    // A served route with no FSPIOP headers gets the header check's code instead.
+    let (_, v) = call(http::Method::GET, format!("{base}/transfers/t1"), None).await;
+    assert_eq!(v["errorInformation"]["errorCode"], "3102", "{v}");
+    hub.shutdown(Duration::from_secs(1)).await;
+}

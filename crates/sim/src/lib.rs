@@ -43,6 +43,7 @@ use fspiop::error::{ErrorCode, ErrorInformation};
 use fspiop::ilp::IlpSecret;
 use fspiop::jws::KeyStore;
 use fspiop::models::{PartiesPut, QuotesPut, TransfersPatch, TransfersPut};
+use fspiop::route::{self, Route, RouteError};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use perfbed_http::fspiop::{check_inbound_api, FspiopError, JwsPolicy, Outbound};
 use perfbed_http::{ClientOptions, HttpClient};
@@ -402,100 +403,26 @@ async fn metrics_text(State(sim): State<Arc<Sim>>) -> Response {
         .into_response()
 }
 
-/// What a path asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    PartiesGet { id_path: String },
-    PartiesPut { id_path: String },
-    PartiesError { id_path: String },
-    ParticipantsPut,
-    QuotesPost,
-    QuotesPut { id: String },
-    QuotesError { id: String },
-    TransfersPost,
-    TransfersPut { id: String },
-    TransfersPatch { id: String },
-    TransfersError { id: String },
+/// The route of an FSPIOP request, if the simulator serves it: a payee's requests and a
+/// payer's callbacks. The hub's own routes (lookups in the oracle, `GET /transfers`) get 3000.
+fn served_route<'a>(method: &'a Method, path: &'a str) -> Result<Route<'a>, FspiopError> {
+    let refuse = |e: RouteError<'_>| FspiopError::new(e.code(), e.to_string());
+    match route::parse(method, path).map_err(refuse)? {
+        Route::ParticipantsGet { .. }
+        | Route::ParticipantsPost { .. }
+        | Route::ParticipantsBulk
+        | Route::TransfersGet { .. } => Err(refuse(RouteError::method_not_allowed(method, path))),
+        r => Ok(r),
+    }
 }
 
-impl Target {
-    fn route(&self) -> &'static str {
-        match self {
-            Target::PartiesGet { .. } => "parties_get",
-            Target::PartiesPut { .. } => "parties_put",
-            Target::PartiesError { .. } => "parties_error",
-            Target::ParticipantsPut => "participants_put",
-            Target::QuotesPost => "quotes_post",
-            Target::QuotesPut { .. } => "quotes_put",
-            Target::QuotesError { .. } => "quotes_error",
-            Target::TransfersPost => "transfers_post",
-            Target::TransfersPut { .. } => "transfers_put",
-            Target::TransfersPatch { .. } => "transfers_patch",
-            Target::TransfersError { .. } => "transfers_error",
-        }
-    }
-
-    fn parse(method: &Method, path: &str) -> Result<Target, FspiopError> {
-        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let unknown = || FspiopError::new(ErrorCode::UnknownUri, format!("{method} {path}"));
-        let t = match (method, segs.as_slice()) {
-            (&Method::GET, ["parties", t, i]) => Target::PartiesGet {
-                id_path: format!("{t}/{i}"),
-            },
-            (&Method::GET, ["parties", t, i, s]) => Target::PartiesGet {
-                id_path: format!("{t}/{i}/{s}"),
-            },
-            (&Method::PUT, ["parties", t, i, "error"]) => Target::PartiesError {
-                id_path: format!("{t}/{i}"),
-            },
-            (&Method::PUT, ["parties", t, i, s, "error"]) => Target::PartiesError {
-                id_path: format!("{t}/{i}/{s}"),
-            },
-            (&Method::PUT, ["parties", t, i]) => Target::PartiesPut {
-                id_path: format!("{t}/{i}"),
-            },
-            (&Method::PUT, ["parties", t, i, s]) => Target::PartiesPut {
-                id_path: format!("{t}/{i}/{s}"),
-            },
-            (&Method::PUT, ["participants", ..]) => Target::ParticipantsPut,
-            (&Method::POST, ["quotes"]) => Target::QuotesPost,
-            (&Method::PUT, ["quotes", id]) => Target::QuotesPut {
-                id: (*id).to_owned(),
-            },
-            (&Method::PUT, ["quotes", id, "error"]) => Target::QuotesError {
-                id: (*id).to_owned(),
-            },
-            (&Method::POST, ["transfers"]) => Target::TransfersPost,
-            (&Method::PUT, ["transfers", id]) => Target::TransfersPut {
-                id: (*id).to_owned(),
-            },
-            (&Method::PATCH, ["transfers", id]) => Target::TransfersPatch {
-                id: (*id).to_owned(),
-            },
-            (&Method::PUT, ["transfers", id, "error"]) => Target::TransfersError {
-                id: (*id).to_owned(),
-            },
-            (_, ["parties" | "participants" | "quotes" | "transfers", ..]) => {
-                return Err(FspiopError::new(
-                    ErrorCode::GenericClientError,
-                    format!("method {method} not allowed on {path}"),
-                ))
-            }
-            _ => return Err(unknown()),
-        };
-        Ok(t)
-    }
-
-    /// The pending-flow key a callback resolves, for payer callbacks.
-    fn pending_key(&self) -> Option<String> {
-        match self {
-            Target::PartiesPut { id_path } | Target::PartiesError { id_path } => {
-                Some(format!("p:{id_path}"))
-            }
-            Target::QuotesPut { id } | Target::QuotesError { id } => Some(format!("q:{id}")),
-            Target::TransfersPut { id } | Target::TransfersError { id } => Some(format!("t:{id}")),
-            _ => None,
-        }
+/// The pending-flow key a callback resolves, for payer callbacks.
+fn pending_key(route: &Route<'_>) -> Option<String> {
+    match route {
+        Route::PartiesPut(p) | Route::PartiesError(p) => Some(format!("p:{}", p.id_path)),
+        Route::QuotesPut { id } | Route::QuotesError { id } => Some(format!("q:{id}")),
+        Route::TransfersPut { id } | Route::TransfersError { id } => Some(format!("t:{id}")),
+        _ => None,
     }
 }
 
@@ -507,10 +434,10 @@ async fn fspiop_request(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let (route, result) = match Target::parse(&method, uri.path()) {
+    let (route, result) = match served_route(&method, uri.path()) {
         Err(e) => ("unknown", Err(e)),
         Ok(target) => {
-            let route = target.route();
+            let route = target.name();
             let relayed = relayed_at(&sim, &method, uri.path(), &headers, &body);
             let (received, received_wall) = receipt(relayed, started);
             let relay_to = match relayed {
@@ -642,9 +569,9 @@ fn receipt(relayed: Option<u128>, now: Instant) -> (Instant, u64) {
 }
 
 /// The replica a payer callback belongs to, when it is not this one.
-fn relay_target(sim: &Sim, target: &Target) -> Option<u16> {
+fn relay_target(sim: &Sim, target: &Route<'_>) -> Option<u16> {
     let r = sim.config.replicas.as_ref()?;
-    let owner = r.owner_of_key(&target.pending_key()?)?;
+    let owner = r.owner_of_key(&pending_key(target)?)?;
     (owner != r.index).then_some(owner)
 }
 
@@ -698,7 +625,7 @@ fn relay(sim: &Arc<Sim>, owner: u16, method: &Method, uri: &Uri, headers: &Heade
 
 fn handle(
     sim: &Arc<Sim>,
-    target: Target,
+    target: Route<'_>,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
@@ -721,7 +648,7 @@ fn handle(
         Ok(p) => p,
         Err(e) => {
             // A payer flow waiting on this callback learns why it will never succeed.
-            if let Some(key) = target.pending_key() {
+            if let Some(key) = pending_key(&target) {
                 let dest = headers
                     .get(fspiop::headers::FSPIOP_DESTINATION)
                     .and_then(|v| v.to_str().ok());
@@ -767,14 +694,14 @@ fn handle(
         tracestate: headers.get(trace::TRACESTATE).cloned(),
     };
     match target {
-        Target::PartiesGet { id_path } => payee::lookup(sim, ctx, &id_path),
-        Target::QuotesPost => payee::quote(sim, ctx, &body),
-        Target::TransfersPost => payee::transfer(sim, ctx, &body),
-        Target::TransfersPatch { .. } => {
+        Route::PartiesGet(p) => payee::lookup(sim, ctx, p.id_path),
+        Route::QuotesPost => payee::quote(sim, ctx, &body),
+        Route::TransfersPost => payee::transfer(sim, ctx, &body),
+        Route::TransfersPatch { .. } => {
             let _: TransfersPatch = iso::transfer_patch(api, &body)?;
             Ok(StatusCode::OK)
         }
-        Target::ParticipantsPut => {
+        Route::ParticipantsPut => {
             let (path, error) = match path.strip_suffix("/error") {
                 Some(p) => (p, true),
                 None => (path, false),
@@ -790,14 +717,20 @@ fn handle(
             answers.push_back((path.to_owned(), error, body));
             Ok(StatusCode::OK)
         }
-        Target::PartiesPut { id_path } => payer::on_party(sim, &ctx, &id_path, &body),
-        Target::PartiesError { id_path } => {
-            payer::on_error(sim, &ctx, &format!("p:{id_path}"), &body)
+        Route::PartiesPut(p) => payer::on_party(sim, &ctx, p.id_path, &body),
+        Route::PartiesError(p) => payer::on_error(sim, &ctx, &format!("p:{}", p.id_path), &body),
+        Route::QuotesPut { id } => payer::on_quote(sim, &ctx, id, &body),
+        Route::QuotesError { id } => payer::on_error(sim, &ctx, &format!("q:{id}"), &body),
+        Route::TransfersPut { id } => payer::on_transfer(sim, &ctx, id, &body),
+        Route::TransfersError { id } => payer::on_error(sim, &ctx, &format!("t:{id}"), &body),
+        // Refused before the checks (`served_route`); kept so the match stays total.
+        Route::ParticipantsGet { .. }
+        | Route::ParticipantsPost { .. }
+        | Route::ParticipantsBulk
+        | Route::TransfersGet { .. } => {
+            let e = RouteError::method_not_allowed(method, path);
+            Err(FspiopError::new(e.code(), e.to_string()))
         }
-        Target::QuotesPut { id } => payer::on_quote(sim, &ctx, &id, &body),
-        Target::QuotesError { id } => payer::on_error(sim, &ctx, &format!("q:{id}"), &body),
-        Target::TransfersPut { id } => payer::on_transfer(sim, &ctx, &id, &body),
-        Target::TransfersError { id } => payer::on_error(sim, &ctx, &format!("t:{id}"), &body),
     }
 }
 

@@ -1677,3 +1677,37 @@ async fn a_correctly_signed_transfer_callback_with_a_wrong_fulfilment_or_state_i
     payer.shutdown(Duration::from_secs(1)).await;
     payee.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Paths the simulator does not serve get the route parser's code before any header or
+/// signature check: 3002 for an unknown resource, 3000 for a method (or a hub-only route) it
+/// does not take.
+#[tokio::test]
+async fn bad_paths_get_3002_or_3000_before_any_check() {
+    let sim = start_sim(&["perffsp5"], "http://127.0.0.1:9", true, |_| {}).await;
+    let base = format!("http://{}", sim.addr);
+    let cases = [
+        (Method::GET, "/nothing/here", "3002"),
+        (Method::POST, "/", "3002"),
+        (Method::DELETE, "/quotes/q1", "3000"),
+        (Method::PUT, "/transfers/t1/x", "3000"),
+        (Method::GET, "/transfers/t1", "3000"),
+        (Method::GET, "/participants/MSISDN/1", "3000"),
+        (Method::POST, "/participants", "3000"),
+    ];
+    for (method, path, code) in cases {
+        let req = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("{base}{path}"))
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+        let resp = client().send(req).await.unwrap();
+        assert!(resp.status().is_client_error(), "{method} {path}");
+        let err: Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(
+            err["errorInformation"]["errorCode"], code,
+            "{method} {path}"
+        );
+        assert_schema("ErrorInformationObject", &err);
+    }
+    sim.shutdown(Duration::from_secs(1)).await;
+}
