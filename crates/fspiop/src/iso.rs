@@ -136,6 +136,11 @@ pub fn ulid_bits(s: &str) -> Option<u128> {
     ulid::Ulid::from_string(s).ok().map(|u| u.0)
 }
 
+/// Whether `s` is a run's ULID id prefix ([`ulid_prefix`]): 7 Crockford base32 characters.
+pub fn is_ulid_prefix(s: &str) -> bool {
+    s.len() == 7 && s.bytes().all(|c| CROCKFORD.contains(&c))
+}
+
 /// The ULID prefix shared by every id whose top 33 bits are `tag` followed by a zero bit (how
 /// the driver stamps its run tag into ids): 7 characters.
 pub fn ulid_prefix(tag: [u8; 4]) -> String {

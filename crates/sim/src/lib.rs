@@ -359,6 +359,7 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "status": "OK",
         "fsps": sim.config.fsps.keys().collect::<Vec<_>>(),
         "jws": sim.config.jws,
+        "api": sim.config.api.as_str(),
         "hubSigns": sim.hub_signs(),
         "callbacksInFlight": sim.callbacks_in_flight(),
         // Unix ms: `perfbed preflight` measures clock skew with it.

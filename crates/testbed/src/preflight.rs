@@ -34,6 +34,9 @@ pub struct PreflightOptions {
     pub als: Option<String>,
     /// The quoting-service's base URL (`--hub-quotes`); else the hub.
     pub quotes: Option<String>,
+    /// The API the run will speak (`--api`; else the scenario's; else FSPIOP): every payee
+    /// simulator must speak it.
+    pub api: Option<fspiop::iso::Api>,
 }
 
 struct Checklist {
@@ -93,6 +96,12 @@ pub fn date_skew(date_ms: f64, midpoint_ms: f64, rtt: Duration, max_skew: Durati
     let skew = date_ms + 500.0 - midpoint_ms;
     let bound = max_skew.as_secs_f64() * 1000.0 + 500.0 + rtt.as_secs_f64() * 500.0;
     (skew.abs() <= bound, skew)
+}
+
+/// The `api` of a scenario file, when it names one.
+fn scenario_api(path: Option<&std::path::Path>) -> Option<fspiop::iso::Api> {
+    let text = std::fs::read_to_string(path?).ok()?;
+    load::Scenario::parse(&text).ok()?.api
 }
 
 /// How long the ALS lookup waits for its answer at the simulator.
@@ -475,6 +484,17 @@ async fn checks(
                         } else {
                             format!("run the simulator with --fsp {n}")
                         },
+                    );
+                    let expected = opts
+                        .api
+                        .or_else(|| scenario_api(opts.scenario.as_deref()))
+                        .unwrap_or_default();
+                    // A simulator from before `api` existed speaks FSPIOP.
+                    let speaks = body["api"].as_str().unwrap_or("fspiop");
+                    list.check(
+                        speaks == expected.as_str(),
+                        format!("{n}: simulator speaks API {speaks} (the run: {expected})"),
+                        format!("start the simulator with --api {expected}"),
                     );
                     if let Some(signs) = t.hub.signs {
                         let has = body["hubSigns"].as_bool().unwrap_or(false);
