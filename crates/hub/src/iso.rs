@@ -27,6 +27,16 @@ fn stamp() -> Stamp {
     }
 }
 
+/// The API of a request to `path`: `/participants` has no ISO 20022 message (the lib maps
+/// parties, quotes and transfers only), so it stays FSPIOP in both modes.
+pub(crate) fn api_of(api: Api, path: &str) -> Api {
+    if fspiop::headers::resource_of(path) == "participants" {
+        Api::Fspiop
+    } else {
+        api
+    }
+}
+
 /// Validates the ISO body of a request the switch's services validate (ALS, quoting-service,
 /// ml-api-adapter) before the handlers run. POST and PUT /transfers are read (and so checked)
 /// by their handlers.
