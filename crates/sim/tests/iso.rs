@@ -723,3 +723,569 @@ fn ilp_v1_with_iso_is_refused_at_start() {
         .to_string();
     assert!(err.contains("ILP v4") && err.contains("perffsp5"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The reference libraries (one oracle call: the switch's specs load once)
+
+/// One ISO message perffsp sent, with what the reference must make of it.
+struct Kind {
+    name: &'static str,
+    resource: &'static str,
+    /// The lib's facade name (`put`, `putError`, `post`, `patch`).
+    facade: &'static str,
+    seen: Seen,
+    /// The lib's `$context` for FSPIOP → ISO.
+    context: Option<Value>,
+    /// Signed (everything but PUT /parties, as the SDK defaults).
+    signer: Option<&'static str>,
+    /// The FSPIOP message perffsp sends for the same inputs in FSPIOP mode (a twin simulator
+    /// in FSPIOP mode answered the same requests, or the payer's own FSPIOP model).
+    twin: Value,
+}
+
+/// Drops what depends on the moment (expiration, packet and condition built from it,
+/// timestamps, a fulfilment over that packet); those are checked separately.
+fn stable(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "expiration",
+            "ilpPacket",
+            "condition",
+            "completedTimestamp",
+            "fulfilment",
+            "extensionList",
+        ] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+fn headers_json(s: &Seen) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &s.headers {
+        m.insert(k.as_str().to_owned(), json!(v.to_str().unwrap()));
+    }
+    Value::Object(m)
+}
+
+/// Drops the generated values (MsgId, CreDtTm, OrgnlId) for comparing with the library.
+fn strip_generated(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        if let Value::Object(m) = v {
+            m.remove("MsgId");
+            m.remove("CreDtTm");
+            m.remove("OrgnlId");
+            m.values_mut().for_each(walk);
+        }
+    }
+    walk(&mut v);
+    v
+}
+
+/// perffsp5: a fee, rejects transfers above 900 (5105) and quotes to one number (5100);
+/// perffsp6: no fee, answers RESERVED.
+fn behaviours(c: &mut SimConfig) {
+    let b = c.fsps.get_mut("perffsp5").unwrap();
+    b.quote_fee = Some(Amount::parse("1").unwrap());
+    b.reject = vec![
+        sim::RejectRule {
+            on: sim::Stage::Transfer,
+            code: 5105,
+            amount_above: Some(Amount::parse("900").unwrap()),
+            msisdns: vec![],
+            rate: None,
+        },
+        sim::RejectRule {
+            on: sim::Stage::Quote,
+            code: 5100,
+            amount_above: None,
+            msisdns: vec![msisdn(5, 66)],
+            rate: None,
+        },
+    ];
+    c.fsps.get_mut("perffsp6").unwrap().answer_reserved = true;
+}
+
+#[tokio::test]
+async fn the_reference_libraries_accept_and_agree_with_every_iso_message_perffsp_sends() {
+    let mut hub = TestHub::start().await;
+    let sim = start_iso(&["perffsp5", "perffsp6"], &hub.url, behaviours).await;
+    let base = format!("http://{}", sim.addr);
+    // The twin: the same FSPs and behaviours in FSPIOP mode, asked the same things.
+    let mut twin_hub = TestHub::start().await;
+    let twin = start_iso(&["perffsp5", "perffsp6"], &twin_hub.url, |c| {
+        behaviours(c);
+        c.api = Api::Fspiop;
+    })
+    .await;
+    let twin_base = format!("http://{}", twin.addr);
+    let mut kinds: Vec<Kind> = Vec::new();
+    let get = |b: &str, fsp: &'static str, number: String, iso_media: bool| {
+        send(
+            "perffsp1",
+            Some(fsp),
+            Method::GET,
+            format!("{b}/parties/MSISDN/{number}"),
+            None,
+            iso_media,
+        )
+    };
+    let post = |b: &str, fsp: &'static str, path: &'static str, body: Vec<u8>, iso_media: bool| {
+        send(
+            "perffsp1",
+            Some(fsp),
+            Method::POST,
+            format!("{b}{path}"),
+            Some(body),
+            iso_media,
+        )
+    };
+
+    // PUT /parties and its error.
+    for (number, name, facade) in [
+        (msisdn(5, 1), "PUT /parties", "put"),
+        (msisdn(5, 2_000_000), "PUT /parties error", "putError"),
+    ] {
+        get(&base, "perffsp5", number.clone(), true).await;
+        get(&twin_base, "perffsp5", number, false).await;
+        let s = hub.next().await;
+        kinds.push(Kind {
+            name,
+            resource: "parties",
+            facade,
+            context: None,
+            signer: Some("perffsp5"),
+            twin: twin_hub.next().await.json(),
+            seen: s,
+        });
+    }
+
+    // Quotes with and without fee, transfers (5105 error, RESERVED), the same to the twin.
+    let mut reserved_fulfilment = None;
+    let mut no_fee_put = None;
+    for (fsp, n, amount) in [("perffsp5", 5u8, "950"), ("perffsp6", 6u8, "12.5")] {
+        let mut q = quote_request(&msisdn(n, 2), amount);
+        q.payee.party_id_info.fsp_id = Some(FspId::parse(fsp).unwrap());
+        let qpost = iso::quotes_post(&q, &stamp());
+        post(&base, fsp, "/quotes", iso::to_bytes(&qpost), true).await;
+        post(
+            &twin_base,
+            fsp,
+            "/quotes",
+            fspiop::json::to_canonical_vec(&q),
+            false,
+        )
+        .await;
+        let s = hub.next().await;
+        let twin_quote = twin_hub.next().await.json();
+        let view = iso::quotes_put_view(&s.json()).unwrap();
+        let put_iso = s.json();
+        if fsp == "perffsp6" {
+            no_fee_put = Some(view.clone());
+        }
+        kinds.push(Kind {
+            name: if fsp == "perffsp5" {
+                "PUT /quotes (fee)"
+            } else {
+                "PUT /quotes (no fee)"
+            },
+            resource: "quotes",
+            facade: "put",
+            context: Some(json!({ "isoPostQuote": qpost })),
+            signer: Some(fsp),
+            twin: twin_quote.clone(),
+            seen: s,
+        });
+        let t =
+            TransfersPost::from_quote(&q, &view, q.transaction_id.clone(), expiration()).unwrap();
+        let twin_t = TransfersPost::from_quote(
+            &q,
+            &serde_json::from_value(twin_quote).unwrap(),
+            q.transaction_id.clone(),
+            expiration(),
+        )
+        .unwrap();
+        post(
+            &base,
+            fsp,
+            "/transfers",
+            iso::to_bytes(&iso::transfers_post(&t, &put_iso, &stamp())),
+            true,
+        )
+        .await;
+        post(
+            &twin_base,
+            fsp,
+            "/transfers",
+            fspiop::json::to_canonical_vec(&twin_t),
+            false,
+        )
+        .await;
+        let s = hub.next().await;
+        let (name, facade) = if fsp == "perffsp5" {
+            ("PUT /transfers error (5105)", "putError")
+        } else {
+            let put = iso::transfers_put_view(&s.json()).unwrap();
+            reserved_fulfilment = put.fulfilment.clone();
+            ("PUT /transfers (RESERVED)", "put")
+        };
+        kinds.push(Kind {
+            name,
+            resource: "transfers",
+            facade,
+            context: None,
+            signer: Some(fsp),
+            twin: twin_hub.next().await.json(),
+            seen: s,
+        });
+    }
+    // A committed transfer from perffsp5 (under the limit).
+    let q = quote_request(&msisdn(5, 3), "7");
+    post(
+        &base,
+        "perffsp5",
+        "/quotes",
+        iso::to_bytes(&iso::quotes_post(&q, &stamp())),
+        true,
+    )
+    .await;
+    post(
+        &twin_base,
+        "perffsp5",
+        "/quotes",
+        fspiop::json::to_canonical_vec(&q),
+        false,
+    )
+    .await;
+    let put_iso = hub.next().await.json();
+    let twin_quote: QuotesPut = serde_json::from_slice(&twin_hub.next().await.body).unwrap();
+    let view = iso::quotes_put_view(&put_iso).unwrap();
+    let t = TransfersPost::from_quote(&q, &view, q.transaction_id.clone(), expiration()).unwrap();
+    let twin_t =
+        TransfersPost::from_quote(&q, &twin_quote, q.transaction_id.clone(), expiration()).unwrap();
+    post(
+        &base,
+        "perffsp5",
+        "/transfers",
+        iso::to_bytes(&iso::transfers_post(&t, &put_iso, &stamp())),
+        true,
+    )
+    .await;
+    post(
+        &twin_base,
+        "perffsp5",
+        "/transfers",
+        fspiop::json::to_canonical_vec(&twin_t),
+        false,
+    )
+    .await;
+    let s = hub.next().await;
+    kinds.push(Kind {
+        name: "PUT /transfers (COMMITTED)",
+        resource: "transfers",
+        facade: "put",
+        context: None,
+        signer: Some("perffsp5"),
+        twin: twin_hub.next().await.json(),
+        seen: s,
+    });
+    // A quote error.
+    let q66 = quote_request(&msisdn(5, 66), "3");
+    post(
+        &base,
+        "perffsp5",
+        "/quotes",
+        iso::to_bytes(&iso::quotes_post(&q66, &stamp())),
+        true,
+    )
+    .await;
+    post(
+        &twin_base,
+        "perffsp5",
+        "/quotes",
+        fspiop::json::to_canonical_vec(&q66),
+        false,
+    )
+    .await;
+    let s = hub.next().await;
+    kinds.push(Kind {
+        name: "PUT /quotes error (5100)",
+        resource: "quotes",
+        facade: "putError",
+        context: None,
+        signer: Some("perffsp5"),
+        twin: twin_hub.next().await.json(),
+        seen: s,
+    });
+
+    // What the payer side sends: POST /quotes and POST /transfers, through a payer simulator;
+    // their FSPIOP counterparts are the payer's own FSPIOP models.
+    let payer = start_iso(&["perffsp1"], &hub.url, |_| {}).await;
+    hub.route("perffsp1", &format!("http://{}", payer.addr));
+    hub.route("perffsp5", &base);
+    let p = payer.sim().clone();
+    let q = quote_request(&msisdn(5, 4), "20");
+    let quote = p
+        .quote("perffsp1", "perffsp5", &q, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ctx = quote.iso.clone().unwrap();
+    let t = TransfersPost::from_quote(&q, &quote, q.transaction_id.clone(), expiration()).unwrap();
+    p.transfer_after("perffsp1", &t, Some(&ctx), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut payer_seen = Vec::new();
+    while payer_seen.len() < 4 {
+        payer_seen.push(hub.next().await);
+    }
+    let qs = payer_seen
+        .iter()
+        .find(|s| s.method == Method::POST && s.path == "/quotes")
+        .unwrap()
+        .clone();
+    // The lib's ISO→FSPIOP never carries initiatorType (it guesses BUSINESS, reference §2.2).
+    let mut q_twin = serde_json::to_value(&q).unwrap();
+    q_twin["transactionType"]["initiatorType"] = json!("BUSINESS");
+    kinds.push(Kind {
+        name: "POST /quotes",
+        resource: "quotes",
+        facade: "post",
+        context: None,
+        signer: Some("perffsp1"),
+        twin: q_twin,
+        seen: qs,
+    });
+    let ts = payer_seen
+        .iter()
+        .find(|s| s.method == Method::POST && s.path == "/transfers")
+        .unwrap()
+        .clone();
+    kinds.push(Kind {
+        name: "POST /transfers",
+        resource: "transfers",
+        facade: "post",
+        context: Some(json!({ "isoPostQuoteResponse": ctx.as_ref() })),
+        signer: Some("perffsp1"),
+        twin: serde_json::to_value(&t).unwrap(),
+        seen: ts,
+    });
+
+    // ---- One oracle call for all of it.
+    let mut ops = Vec::new();
+    for k in &kinds {
+        let method = k.seen.method.as_str().to_lowercase();
+        ops.push(json!({ "op": "iso_switch_validate", "resource": k.resource, "method": method, "path": k.seen.path, "headers": headers_json(&k.seen), "body": k.seen.json() }));
+        ops.push(json!({ "op": "iso_to_fspiop", "resource": k.resource, "facade": k.facade, "body": k.seen.json(), "headers": headers_json(&k.seen) }));
+        let id = k
+            .seen
+            .path
+            .trim_end_matches("/error")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let params = if k.resource == "parties" {
+            json!({ "Type": "MSISDN", "ID": id })
+        } else {
+            json!({ "ID": id })
+        };
+        // The lib's ISO for the FSPIOP message perffsp's ISO body was built from (its own view
+        // of it; for the payer's messages, the FSPIOP model itself).
+        let fspiop_source = match k.name {
+            "POST /quotes" => serde_json::to_value(&q).unwrap(),
+            "POST /transfers" => k.twin.clone(),
+            _ => {
+                let b = k.seen.json();
+                match (k.resource, k.facade) {
+                    ("parties", "put") => {
+                        serde_json::to_value(iso::parties_put_view(&b).unwrap()).unwrap()
+                    }
+                    ("parties", _) => {
+                        json!({ "errorInformation": iso::parties_error_view(&b).unwrap() })
+                    }
+                    ("quotes", "put") => {
+                        serde_json::to_value(iso::quotes_put_view(&b).unwrap()).unwrap()
+                    }
+                    ("transfers", "put") => {
+                        serde_json::to_value(iso::transfers_put_view(&b).unwrap()).unwrap()
+                    }
+                    _ => json!({ "errorInformation": iso::pacs_error_view(&b).unwrap() }),
+                }
+            }
+        };
+        ops.push(json!({ "op": "fspiop_to_iso", "resource": k.resource, "facade": k.facade, "body": fspiop_source, "headers": { "fspiop-source": k.seen.header("fspiop-source"), "fspiop-destination": k.seen.header("fspiop-destination") }, "params": params, "context": k.context }));
+        let signer = k.signer.unwrap();
+        ops.push(json!({ "op": "jws_validate", "keys": { signer: pair(signer).public }, "headers": headers_json(&k.seen), "body": k.seen.json() }));
+        ops.push(json!({ "op": "iso_headers", "resource": k.resource, "contentType": k.seen.header("content-type"), "accept": k.seen.header("accept") }));
+    }
+    // The reference signer signs an ISO body: perffsp's ISO payee must accept it.
+    let lib_quote = iso::quotes_post(&quote_request(&msisdn(5, 9), "4"), &stamp());
+    ops.push(json!({ "op": "jws_sign", "key": pair("perffsp1").private, "method": "POST", "url": format!("{base}/quotes"),
+        "headers": { "content-type": iso::content_type("quotes"), "accept": iso::accept("quotes"), "date": headers::fmt_date(std::time::SystemTime::now()), "fspiop-source": "perffsp1", "fspiop-destination": "perffsp5" },
+        "body": lib_quote }));
+    // A message the lib builds from perffsp's FSPIOP quote request, for perffsp's payee.
+    let lq = quote_request(&msisdn(5, 10), "30");
+    ops.push(json!({ "op": "fspiop_to_iso", "resource": "quotes", "facade": "post", "body": lq }));
+    let results = xcheck::oracle(&ops);
+    let per = 5;
+    for (k, r) in kinds.iter().zip(results.chunks(per)) {
+        let v = r[0].as_ref().unwrap();
+        assert_eq!(
+            v["valid"],
+            true,
+            "{}: the switch's OpenAPI refuses it: {}\n{}",
+            k.name,
+            v["errors"],
+            k.seen.json()
+        );
+        let back = r[1]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: ISO→FSPIOP failed: {e}", k.name));
+        let (mut ours, mut theirs) = (stable(k.twin.clone()), stable(back.clone()));
+        match k.name {
+            // The lib regenerates a parties error's description from the code's category.
+            "PUT /parties error" => {
+                ours["errorInformation"]["errorDescription"] = Value::Null;
+                theirs["errorInformation"]["errorDescription"] = Value::Null;
+            }
+            // ISO drops the date of birth and commission (none sent here) — nothing to adjust.
+            _ => {}
+        }
+        if let Some(e) = theirs
+            .get_mut("errorInformation")
+            .and_then(Value::as_object_mut)
+        {
+            e.remove("extensionList");
+        }
+        assert_eq!(
+            theirs, ours,
+            "{}: the lib's FSPIOP for perffsp's ISO message differs from perffsp's FSPIOP message",
+            k.name
+        );
+        // What `stable` dropped: the lib's condition comes from the packet; fulfilments fulfil.
+        if k.name == "POST /transfers" {
+            assert_eq!(
+                back["condition"], k.twin["condition"],
+                "condition from the packet"
+            );
+            assert_eq!(back["ilpPacket"], k.twin["ilpPacket"]);
+            assert_eq!(back["expiration"], k.twin["expiration"]);
+        }
+        if k.name == "PUT /quotes (no fee)" {
+            let f = reserved_fulfilment.clone().unwrap();
+            assert_eq!(
+                back["condition"],
+                f.condition().as_str(),
+                "the lib's condition for perffsp's packet is sha256 of perffsp's fulfilment"
+            );
+            assert_eq!(
+                back["ilpPacket"],
+                no_fee_put.as_ref().unwrap().ilp_packet.as_str()
+            );
+        }
+        if k.resource == "transfers" && k.facade == "put" {
+            assert!(
+                back["fulfilment"].is_string() && back["completedTimestamp"].is_string(),
+                "{back}"
+            );
+        }
+        let fresh = r[2]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: FSPIOP→ISO failed: {e}", k.name));
+        assert_eq!(
+            strip_generated(fresh.clone()),
+            strip_generated(k.seen.json()),
+            "{}: the lib builds a different ISO body from the FSPIOP message",
+            k.name
+        );
+        assert!(
+            r[3].is_ok(),
+            "{}: the reference JWS validator refuses perffsp's signature: {:?}",
+            k.name,
+            r[3]
+        );
+        let h = r[4].as_ref().unwrap();
+        assert_eq!(h["contentType"], true, "{}: Content-Type", k.name);
+        assert!(h["accept"] != false, "{}: Accept", k.name);
+    }
+    let tail = &results[kinds.len() * per..];
+    // Reference-signed ISO body → perffsp's payee accepts it (202) and answers.
+    let signed = tail[0].as_ref().unwrap();
+    let mut req = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/quotes"));
+    for (k, v) in signed["headers"].as_object().unwrap() {
+        req = req.header(k.as_str(), v.as_str().unwrap());
+    }
+    // What the reference signed: the body serialised canonically (its signer's
+    // safe-stable-stringify), the bytes a DFSP sends.
+    let body = match &signed["body"] {
+        Value::String(text) => text.clone().into_bytes(),
+        v => iso::to_bytes(v),
+    };
+    let resp = client()
+        .send(
+            req.body(http_body_util::Full::new(Bytes::from(body)))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED, "{:?}", resp.body());
+    let s = hub.next().await;
+    assert!(
+        s.path.starts_with("/quotes/") && !s.path.ends_with("/error"),
+        "{}",
+        s.path
+    );
+    // The lib's own pacs.081 from an FSPIOP quote request → perffsp answers a valid pacs.082;
+    // the lib's pacs.008 built on it → perffsp commits with a fulfilment that fulfils; the
+    // lib's PATCH is accepted.
+    let lib_post = tail[1].as_ref().unwrap().clone();
+    let (status, err) = post(&base, "perffsp5", "/quotes", iso::to_bytes(&lib_post), true).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{err}");
+    let put_iso = hub.next().await.json();
+    let qv = iso::quotes_put_view(&put_iso).unwrap();
+    let t = TransfersPost::from_quote(&lq, &qv, lq.transaction_id.clone(), expiration()).unwrap();
+    let patch = TransfersPatch {
+        completed_timestamp: DateTime::from_offset_date_time(time::OffsetDateTime::now_utc()),
+        extension_list: None,
+        transfer_state: TransferState::Committed,
+    };
+    let more = xcheck::oracle(&[
+        json!({ "op": "fspiop_to_iso", "resource": "transfers", "facade": "post", "body": t, "context": { "isoPostQuoteResponse": put_iso } }),
+        json!({ "op": "fspiop_to_iso", "resource": "transfers", "facade": "patch", "body": patch, "params": { "ID": t.transfer_id.as_str() } }),
+    ]);
+    let lib_transfer = more[0].as_ref().unwrap().clone();
+    let (status, err) = post(
+        &base,
+        "perffsp5",
+        "/transfers",
+        iso::to_bytes(&lib_transfer),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{err}");
+    let done = iso::transfers_put_view(&hub.next().await.json()).unwrap();
+    assert_eq!(done.transfer_state, TransferState::Committed);
+    assert!(done.fulfilment.unwrap().fulfils(&t.condition));
+    let lib_patch = more[1].as_ref().unwrap();
+    assert_eq!(
+        strip_generated(lib_patch.clone()),
+        strip_generated(iso::transfers_patch(&patch, &stamp())),
+        "perffsp's PATCH builder (the hub emulator's) is the lib's"
+    );
+    let (status, err) = send(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::PATCH,
+        format!("{base}/transfers/{}", t.transfer_id),
+        Some(iso::to_bytes(lib_patch)),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the lib's PATCH is accepted: {err}");
+    payer.shutdown(Duration::from_secs(1)).await;
+    twin.shutdown(Duration::from_secs(1)).await;
+    sim.shutdown(Duration::from_secs(1)).await;
+}
