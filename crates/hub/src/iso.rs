@@ -27,14 +27,11 @@ fn stamp() -> Stamp {
     }
 }
 
-/// The API of a request to `path`: `/participants` has no ISO 20022 message (the lib maps
-/// parties, quotes and transfers only), so it stays FSPIOP in both modes.
-pub(crate) fn api_of(api: Api, path: &str) -> Api {
-    if fspiop::headers::resource_of(path) == "participants" {
-        Api::Fspiop
-    } else {
-        api
-    }
+/// The API of a request to `path`. In ISO mode every route takes the ISO media types, as the
+/// switch's header check does per service (`API_TYPE`); `/participants` has no ISO message, so
+/// its bodies stay FSPIOP (the ALS's ISO OpenAPI file keeps the FSPIOP participants bodies).
+pub(crate) fn api_of(api: Api, _path: &str) -> Api {
+    api
 }
 
 /// Validates the ISO body of a request the switch's services validate (ALS, quoting-service,

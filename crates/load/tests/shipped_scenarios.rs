@@ -33,11 +33,17 @@ fn every_shipped_scenario_parses() {
 #[test]
 fn round_2_iso_scenarios_carry_the_seed_matrix() {
     let all = shipped();
-    for (file, rate) in [("iso20022-500tps.toml", 500.0), ("iso20022-1000tps.toml", 1000.0)] {
+    for (file, rate) in [
+        ("iso20022-500tps.toml", 500.0),
+        ("iso20022-1000tps.toml", 1000.0),
+    ] {
         let s = &all.iter().find(|(f, _)| f == file).unwrap().1;
         assert_eq!(s.api, Some(Api::Iso20022), "{file}");
         assert_eq!(s.peak_rate(), rate, "{file}");
-        assert_eq!((s.amount_min, s.amount_max, s.currency.as_str()), (1, 1, "XXX"));
+        assert_eq!(
+            (s.amount_min, s.amount_max, s.currency.as_str()),
+            (1, 1, "XXX")
+        );
         assert_eq!(s.warmup, Duration::from_secs(300));
         assert_eq!(s.cooldown, Duration::from_secs(120));
         let total: f64 = s.corridors.iter().map(|c| c.weight).sum();
@@ -52,7 +58,10 @@ fn round_2_iso_scenarios_carry_the_seed_matrix() {
         for payee in ["perffsp6", "perffsp7", "perffsp8"] {
             assert!(near(pct("perffsp1", payee), 7.0), "{file} perffsp1→{payee}");
             for payer in ["perffsp2", "perffsp3", "perffsp4"] {
-                assert!(near(pct(payer, payee), 10.0 / 3.0), "{file} {payer}→{payee}");
+                assert!(
+                    near(pct(payer, payee), 10.0 / 3.0),
+                    "{file} {payer}→{payee}"
+                );
             }
         }
         assert_eq!(share.len(), 13, "{file}: no other corridor");

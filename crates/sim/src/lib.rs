@@ -633,11 +633,9 @@ fn handle(
     body: Bytes,
     (received, received_wall): (Instant, u64),
 ) -> Result<StatusCode, FspiopError> {
-    // `/participants` has no ISO 20022 message: FSPIOP in both modes.
-    let api = match fspiop::headers::resource_of(path) {
-        "participants" => fspiop::iso::Api::Fspiop,
-        _ => sim.config.api,
-    };
+    // In ISO mode every route takes the ISO media types (as the switch's per-service header
+    // check); `/participants` bodies stay FSPIOP (there is no ISO message for them).
+    let api = sim.config.api;
     let checked = check_inbound_api(method, path, headers, &body, sim.jws_policy.as_ref(), api)
         .and_then(|p| {
             // The ISO payee speaks version 2.0 only.

@@ -116,6 +116,7 @@ async fn als_lookup(
     client: &perfbed_http::HttpClient,
     (als, fsp, sim, number): (&str, &str, &str, &str),
     seed_fix: &str,
+    api: fspiop::iso::Api,
 ) {
     let what = format!("ALS finds MSISDN {number} through its oracle (GET {als}/participants/MSISDN/{number} as {fsp})");
     let mailbox = ops::Admin::new(sim, client.clone());
@@ -130,8 +131,10 @@ async fn als_lookup(
         destination: None,
         body: None,
         extra: Vec::new(),
-    }
-    .build(None);
+    };
+    // An ISO-mode ALS takes only the ISO media types, on /participants too.
+    let req = if api.is_iso() { req.iso() } else { req };
+    let req = req.build(None);
     let req = match req {
         Ok(r) => r,
         Err(e) => {
@@ -557,6 +560,9 @@ async fn checks(
                 &client,
                 (&als, &fsp, &sim, &number),
                 &seed_fix(&fsp),
+                opts.api
+                    .or_else(|| scenario_api(opts.scenario.as_deref()))
+                    .unwrap_or_default(),
             )
             .await
         }
