@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use fspiop::jws::{KeyStore, VerifyMode};
+use fspiop::jws::VerifyMode;
 use hub::{Hub, HubConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,7 +95,7 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
     crate::init_logging("info");
     let jws = match &args.keys {
         Some(dir) => {
-            let keys = KeyStore::from_dir(dir)
+            let keys = perfbed_http::keys::load_dir(dir)
                 .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?;
             let mode = match args.jws_verify {
                 VerifyArg::Raw => VerifyMode::Raw,

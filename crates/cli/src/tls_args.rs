@@ -169,7 +169,7 @@ impl JwsArgs {
         use anyhow::Context;
         let keys = match (&self.keys, self.no_jws) {
             (Some(dir), false) => {
-                let mut keys = fspiop::jws::KeyStore::from_dir(dir)
+                let mut keys = perfbed_http::keys::load_dir(dir)
                     .with_context(|| format!("cannot load JWS keys from {}", dir.display()))?;
                 if let Some(file) = &self.hub_key {
                     let pem = std::fs::read(file)

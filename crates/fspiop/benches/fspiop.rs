@@ -205,5 +205,41 @@ fn jws_profile(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signatures, ilp, json, jws_profile);
+/// The route parser against what the simulator and the hub each did before: split into a
+/// `Vec` and copy the ids into `String`s.
+fn route(c: &mut Criterion) {
+    use fspiop::route;
+    use http::Method;
+    let mut g = c.benchmark_group("route");
+    let cases = [
+        (
+            Method::PUT,
+            "/transfers/0f7c2f8a-7a3d-4e6b-9d57-2b8f0c1a9e21",
+        ),
+        (Method::PUT, "/parties/MSISDN/25510000001/error"),
+        (Method::POST, "/transfers"),
+    ];
+    g.bench_function("fspiop_route_parse", |b| {
+        b.iter(|| {
+            for (m, p) in &cases {
+                black_box(route::parse(m, black_box(p)).map(|r| r.name()).ok());
+            }
+        })
+    });
+    g.bench_function("before_vec_and_strings", |b| {
+        b.iter(|| {
+            for (m, p) in &cases {
+                let segs: Vec<&str> = black_box(p).trim_matches('/').split('/').collect();
+                let owned: Vec<String> = match (m, segs.as_slice()) {
+                    (_, [_, rest @ ..]) => rest.iter().map(|s| (*s).to_owned()).collect(),
+                    _ => Vec::new(),
+                };
+                black_box(owned);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, signatures, ilp, json, jws_profile, route);
 criterion_main!(benches);

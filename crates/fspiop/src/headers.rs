@@ -180,14 +180,14 @@ pub fn fmt_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)
 }
 
-/// `Date: now` as a header value, formatted once per second per thread: every FSPIOP message
-/// carries one, and the date has one-second resolution anyway.
-pub fn date_now() -> HeaderValue {
+/// `Date: <now>` as a header value, for the time the caller read (this crate reads no clock),
+/// formatted once per second per thread: every FSPIOP message carries one, and the date has
+/// one-second resolution anyway.
+pub fn date_header(now: SystemTime) -> HeaderValue {
     thread_local! {
         static CACHE: std::cell::RefCell<(u64, HeaderValue)> =
             const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
     }
-    let now = SystemTime::now();
     let secs = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -449,11 +449,16 @@ mod tests {
         assert!(parse_date("Tue Nov 15 08:12:31 1994").is_none());
         assert!(parse_date("Tue, 15 Nov 1994 08:12:31 UTC").is_none());
         assert!(parse_date("Tue, 31 Feb 1994 08:12:31 GMT").is_none());
-        // The cached `Date: now` is a valid date within a second of now, on every call.
-        for _ in 0..3 {
-            let cached = parse_date(date_now().to_str().unwrap()).unwrap();
-            let skew = SystemTime::now().duration_since(cached).unwrap();
-            assert!(skew < std::time::Duration::from_secs(2), "{skew:?}");
+        // The cached value is the time given, to the second, on every call; a new second
+        // (or an earlier one) gets its own.
+        let at = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(s);
+        for (ms, text) in [
+            (784_887_151_000, "Tue, 15 Nov 1994 08:12:31 GMT"),
+            (784_887_151_999, "Tue, 15 Nov 1994 08:12:31 GMT"),
+            (784_887_152_000, "Tue, 15 Nov 1994 08:12:32 GMT"),
+            (784_887_151_500, "Tue, 15 Nov 1994 08:12:31 GMT"),
+        ] {
+            assert_eq!(date_header(at(ms)), text);
         }
     }
 

@@ -280,6 +280,15 @@ pub fn generate_pem(alg: Alg) -> Result<(String, String), KeyError> {
     Ok((text(private)?, text(public)?))
 }
 
+/// `(fspId, "pem" | "key")` of a key file's path in the hub's layout, or `None` for any
+/// other file.
+pub fn key_file_name(path: &str) -> Option<(&str, &str)> {
+    let path = Path::new(path);
+    let stem = path.file_stem()?.to_str()?;
+    let ext = path.extension()?.to_str()?;
+    matches!(ext, "pem" | "key").then_some((stem, ext))
+}
+
 /// Keys by FSP id: public keys of peers, private keys of the FSPs this process signs as.
 #[derive(Debug, Default)]
 pub struct KeyStore {
@@ -293,40 +302,27 @@ impl KeyStore {
         KeyStore::default()
     }
 
-    /// Reads a directory in the hub's layout: `<fspId>.pem` public keys or certificates
-    /// (as in `JWS_VERIFICATION_KEYS_DIRECTORY`) and `<fspId>.key` private keys. Other files
-    /// are ignored.
-    pub fn from_dir(dir: &Path) -> Result<KeyStore, KeyError> {
-        let io = |path: &Path, source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+    /// A store from key files in the hub's layout, already read: `(path, bytes)` pairs where
+    /// `<fspId>.pem` is a public key or certificate (as in `JWS_VERIFICATION_KEYS_DIRECTORY`)
+    /// and `<fspId>.key` a private key. Other names are ignored; a later file for the same FSP
+    /// replaces an earlier one. Reading the directory is the caller's (`perfbed_http::keys`):
+    /// this crate does no I/O. Errors name the file's `path`.
+    pub fn from_pem_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<KeyStore, KeyError> {
         let mut store = KeyStore::new();
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for path in entries {
-            let (Some(stem), Some(ext)) = (
-                path.file_stem().and_then(|s| s.to_str()),
-                path.extension().and_then(|s| s.to_str()),
-            ) else {
+        for (path, pem) in files {
+            let Some((stem, ext)) = key_file_name(path) else {
                 continue;
             };
-            if ext != "pem" && ext != "key" {
-                continue;
-            }
-            let pem = std::fs::read(&path).map_err(|e| io(&path, e))?;
             let wrap = |source| KeyError::File {
-                path: path.display().to_string(),
+                path: path.to_owned(),
                 source: Box::new(source),
             };
             if ext == "pem" {
-                store.insert_verifying(stem, VerifyingKey::from_pem(&pem).map_err(wrap)?);
+                store.insert_verifying(stem, VerifyingKey::from_pem(pem).map_err(wrap)?);
             } else {
-                store.insert_signing(stem, SigningKey::from_pem(&pem).map_err(wrap)?);
+                store.insert_signing(stem, SigningKey::from_pem(pem).map_err(wrap)?);
             }
         }
         Ok(store)

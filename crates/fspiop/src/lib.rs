@@ -22,7 +22,9 @@
 //! * [`testbed`] — perfbed conventions: FSP ids and deterministic MSISDN ranges.
 //! * [`error`] — the error-code table, the hub's HTTP status mapping, `errorInformation`.
 //!
-//! The only file-system access is [`jws::KeyStore::from_dir`], used at start-up.
+//! No I/O and no clock: keys come in as PEM bytes ([`jws::KeyStore::from_pem_files`]; the
+//! directory is read by `perfbed_http::keys`), and every time is a parameter
+//! ([`headers::date_header`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

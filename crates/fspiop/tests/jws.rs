@@ -388,26 +388,30 @@ fn self_signed(key: &PKey<openssl::pkey::Private>) -> Vec<u8> {
 }
 
 #[test]
-fn key_directory_in_the_hubs_layout() {
-    let dir = tempfile::tempdir().unwrap();
+fn key_files_in_the_hubs_layout() {
     let (rsa_priv, rsa_pub) = keys(Alg::RS256);
     let (ec_priv, ec_pub) = keys(Alg::ES256);
-    std::fs::write(dir.path().join("perffsp1.key"), rsa_priv).unwrap();
-    std::fs::write(dir.path().join("perffsp1.pem"), rsa_pub).unwrap();
-    std::fs::write(dir.path().join("perffsp2.key"), ec_priv).unwrap();
-    std::fs::write(dir.path().join("perffsp2.pem"), ec_pub).unwrap();
-    std::fs::write(dir.path().join("perffsp3.pem"), rsa_pub).unwrap();
-    std::fs::write(dir.path().join("README.md"), "ignored").unwrap();
-    let store = KeyStore::from_dir(dir.path()).unwrap();
+    let files = [
+        ("dir/perffsp1.key", rsa_priv.as_bytes()),
+        ("dir/perffsp1.pem", rsa_pub.as_bytes()),
+        ("dir/perffsp2.key", ec_priv.as_bytes()),
+        ("dir/perffsp2.pem", ec_pub.as_bytes()),
+        ("dir/perffsp3.pem", rsa_pub.as_bytes()),
+        ("dir/README.md", b"ignored".as_slice()),
+        ("dir/noext", b"ignored".as_slice()),
+    ];
+    let store = KeyStore::from_pem_files(files).unwrap();
     assert_eq!(store.signing_ids(), ["perffsp1", "perffsp2"]);
     assert_eq!(store.verifying_ids(), ["perffsp1", "perffsp2", "perffsp3"]);
     assert_eq!(store.signing("perffsp2").unwrap().alg(), Alg::ES256);
+    assert_eq!(
+        fspiop::jws::key_file_name("a/b/perffsp9.key"),
+        Some(("perffsp9", "key"))
+    );
+    assert_eq!(fspiop::jws::key_file_name("perffsp9.crt"), None);
 
-    std::fs::write(dir.path().join("broken.pem"), "nope").unwrap();
-    let err = KeyStore::from_dir(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("broken.pem"), "{err}");
-    let err = KeyStore::from_dir(&dir.path().join("missing"))
+    let err = KeyStore::from_pem_files([("dir/broken.pem", b"nope".as_slice())])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("missing"), "{err}");
+    assert!(err.contains("dir/broken.pem"), "{err}");
 }

@@ -245,6 +245,12 @@ pub enum BuildError {
     Jws(#[from] JwsError),
 }
 
+/// `Date: now`, from the system clock (cached per second per thread by
+/// [`headers::date_header`]).
+pub fn date_now() -> http::HeaderValue {
+    headers::date_header(std::time::SystemTime::now())
+}
+
 impl Outbound {
     /// Switches the request to ISO 20022 media types: `Content-Type`
     /// `…iso20022.{res}+json;version=2.0`, and on GET/POST/DELETE `Accept` `…;version=2`
@@ -277,7 +283,7 @@ impl Outbound {
             .map(|i| &self.url[path_start + i..])
             .unwrap_or("/");
         let resource = headers::resource_of(jws::fspiop_uri(path).unwrap_or(path));
-        let date_value = headers::date_now();
+        let date_value = date_now();
         let date = date_value.to_str().unwrap_or_default();
         // An ISO 20022 request brings its own media types in `extra` (see `Outbound::iso`).
         let given = |name: &HeaderName| self.extra.iter().any(|(k, _)| k == name);

@@ -7,6 +7,8 @@
 //! * [`server`] — serve an axum `Router` over TCP or (m)TLS with graceful shutdown.
 //! * [`client`] — pooled keep-alive hyper client with timeouts, rustls for `https://`.
 //! * [`latency`] — added-latency distributions (simulator behaviours, hub knobs).
+//! * [`keys`] — JWS keys from a directory in the hub's layout (`fspiop` reads no files).
+//! * [`metrics`] — `/metrics` in the OpenMetrics text format, from a `prometheus-client` registry.
 //! * [`fspiop`] — inbound checks (headers → JWS) with the hub's codes, `FspiopError` →
 //!   HTTP response, outbound request building and signing.
 #![forbid(unsafe_code)]
@@ -14,7 +16,9 @@
 
 pub mod client;
 pub mod fspiop;
+pub mod keys;
 pub mod latency;
+pub mod metrics;
 pub mod server;
 pub mod tls;
 

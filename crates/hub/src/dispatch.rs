@@ -8,7 +8,6 @@ use fspiop::error::ErrorCode;
 use fspiop::route::{self, Route, RouteError};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use perfbed_http::fspiop::{check_inbound_api, FspiopError};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::outbound::Callback;
@@ -33,7 +32,7 @@ pub(crate) async fn fspiop_request(
     match result {
         Ok(status) => status.into_response(),
         Err(e) => {
-            hub.stats.sync_errors.fetch_add(1, Ordering::Relaxed);
+            hub.stats.sync_errors.inc();
             e.into_response()
         }
     }

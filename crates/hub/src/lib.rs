@@ -19,8 +19,8 @@
 //!
 //! * [`config`] — [`HubConfig`] and [`StageLatency`].
 //! * `state` — the [`Hub`]: ledger, oracle, outbound client, counters.
-//! * `dispatch` — the FSPIOP entry point: the route ([`fspiop::route`]), inbound checks, then one handler per resource
-//!   (`parties`, `participants`, `quotes`, `transfers`).
+//! * `dispatch` — the FSPIOP entry point: the route ([`fspiop::route`]), inbound checks,
+//!   then one handler per resource (`parties`, `participants`, `quotes`, `transfers`).
 //! * `outbound` — endpoint templates, headers, callbacks sent in the background.
 //! * `iso` — ISO 20022 mode (`api = iso20022`): body checks, the pacs.008 read for the ledger,
 //!   the hub's own ISO messages.

@@ -1,99 +1,119 @@
-//! `/metrics`: the hub's counters in the Prometheus text format.
+//! `/metrics`: the hub's counters and the ledger's state, through `prometheus-client`
+//! (see `perfbed_http::metrics`).
+//!
+//! Exposed (prefix `perfbed_hub_`): `transfers_total{state}`, `transfers_in_flight`,
+//! `transfers_held`, `position{fsp}`, `callbacks_total{outcome="ok"|"failed"}`. The ledger's
+//! numbers are read at scrape time (a [`Collector`]); the callback counters are atomic adds.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use axum::response::Response;
+use perfbed_http::metrics::Registry;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use std::sync::{Arc, Weak};
 
-use crate::ledger;
 use crate::Hub;
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+/// Counters of the hub's own work; each is an atomic add.
+#[derive(Debug)]
 pub struct Stats {
-    /// Callbacks delivered (2xx).
-    pub callbacks_ok: AtomicU64,
-    /// Callbacks that failed or had no endpoint.
-    pub callbacks_failed: AtomicU64,
-    /// Requests refused synchronously.
-    pub sync_errors: AtomicU64,
-    /// Callbacks dropped on purpose (`drop_callbacks`).
-    pub callbacks_dropped: AtomicU64,
+    /// Callbacks delivered (2xx): `callbacks_total{outcome="ok"}`.
+    pub callbacks_ok: Counter,
+    /// Callbacks that failed or had no endpoint: `callbacks_total{outcome="failed"}`.
+    pub callbacks_failed: Counter,
+    /// Requests refused synchronously (not exported).
+    pub sync_errors: Counter,
+    /// Callbacks dropped on purpose (`drop_callbacks`; not exported).
+    pub callbacks_dropped: Counter,
+    callbacks: Family<Outcome, Counter>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        let callbacks = Family::<Outcome, Counter>::default();
+        let handle = |outcome| callbacks.get_or_create(&Outcome { outcome }).clone();
+        Stats {
+            callbacks_ok: handle("ok"),
+            callbacks_failed: handle("failed"),
+            sync_errors: Counter::default(),
+            callbacks_dropped: Counter::default(),
+            callbacks,
+        }
+    }
+}
+
+/// The hub's registry: the callback counters and the ledger, read through `hub` at each scrape.
+pub(crate) fn registry(stats: &Stats, hub: Weak<Hub>) -> Registry {
+    let mut r = Registry::with_prefix("perfbed_hub");
+    r.register_collector(Box::new(LedgerCollector(hub)));
+    r.register("callbacks", "Callbacks by outcome", stats.callbacks.clone());
+    r
+}
+
+/// The ledger's counts, in-flight and held transfers and positions, read at scrape time.
+#[derive(Debug)]
+struct LedgerCollector(Weak<Hub>);
+
+impl Collector for LedgerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(hub) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let c = hub.ledger.counts();
+        let (held, in_flight) = hub.ledger.held();
+        let counters = [
+            ("prepared", c.prepared),
+            ("committed", c.committed),
+            ("aborted", c.aborted),
+            ("expired", c.expired),
+        ];
+        let mut family = encoder.encode_descriptor(
+            "transfers",
+            "Transfers by final or current state",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (state, n) in counters {
+            ConstCounter::new(n).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        for (name, help, v) in [
+            (
+                "transfers_in_flight",
+                "Reserved transfers waiting for the payee",
+                in_flight,
+            ),
+            (
+                "transfers_held",
+                "Transfers in memory (in flight + retention window)",
+                held,
+            ),
+        ] {
+            let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "position",
+            "Position per participant",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for p in hub.ledger.participants() {
+            // Units have 4 decimals; an f64 holds any realistic position exactly enough.
+            let v = p.account().position as f64 / 10_000.0;
+            ConstGauge::new(v).encode(family.encode_family(&[("fsp", p.name.as_str())])?)?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
-    let c = hub.ledger.counts();
-    let (held, in_flight) = hub.ledger.held();
-    let mut out = String::new();
-    let mut line = |name: &str, help: &str, kind: &str, samples: Vec<(String, String)>| {
-        out.push_str(&format!(
-            "# HELP perfbed_hub_{name} {help}\n# TYPE perfbed_hub_{name} {kind}\n"
-        ));
-        for (labels, v) in samples {
-            out.push_str(&format!("perfbed_hub_{name}{labels} {v}\n"));
-        }
-    };
-    line(
-        "transfers_total",
-        "Transfers by final or current state",
-        "counter",
-        vec![
-            ("{state=\"prepared\"}".into(), c.prepared.to_string()),
-            ("{state=\"committed\"}".into(), c.committed.to_string()),
-            ("{state=\"aborted\"}".into(), c.aborted.to_string()),
-            ("{state=\"expired\"}".into(), c.expired.to_string()),
-        ],
-    );
-    line(
-        "transfers_in_flight",
-        "Reserved transfers waiting for the payee",
-        "gauge",
-        vec![(String::new(), in_flight.to_string())],
-    );
-    line(
-        "transfers_held",
-        "Transfers in memory (in flight + retention window)",
-        "gauge",
-        vec![(String::new(), held.to_string())],
-    );
-    line(
-        "position",
-        "Position per participant",
-        "gauge",
-        hub.ledger
-            .participants()
-            .iter()
-            .map(|p| {
-                (
-                    format!("{{fsp=\"{}\"}}", p.name),
-                    ledger::format_units(p.account().position),
-                )
-            })
-            .collect(),
-    );
-    line(
-        "callbacks_total",
-        "Callbacks by outcome",
-        "counter",
-        vec![
-            (
-                "{outcome=\"ok\"}".into(),
-                hub.stats.callbacks_ok.load(Ordering::Relaxed).to_string(),
-            ),
-            (
-                "{outcome=\"failed\"}".into(),
-                hub.stats
-                    .callbacks_failed
-                    .load(Ordering::Relaxed)
-                    .to_string(),
-            ),
-        ],
-    );
-    (
-        StatusCode::OK,
-        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
-        .into_response()
+    perfbed_http::metrics::response(&hub.registry)
 }

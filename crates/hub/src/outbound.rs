@@ -7,7 +7,6 @@ use fspiop::headers;
 use fspiop::json::to_canonical_vec;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::Hub;
@@ -93,7 +92,7 @@ impl Hub {
         if let Some(v) = content_type {
             h.insert(http::header::CONTENT_TYPE, v);
         }
-        h.insert(http::header::DATE, headers::date_now());
+        h.insert(http::header::DATE, perfbed_http::fspiop::date_now());
         h.insert(SOURCE_HEADER, self.own_source.clone());
         if let Ok(v) = HeaderValue::from_str(destination) {
             h.insert(DESTINATION_HEADER, v);
@@ -204,7 +203,7 @@ impl Hub {
             Some(url) => self.send_to(url, cb),
             None => {
                 tracing::debug!(to = %cb.to, endpoint = cb.endpoint, "no endpoint registered");
-                self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.callbacks_failed.inc();
             }
         }
     }
@@ -222,7 +221,7 @@ impl Hub {
     /// Sends a callback to `url` in the background (see [`Hub::send`]).
     pub(crate) fn send_to(self: &Arc<Self>, url: String, cb: Callback) {
         if self.config.drop_callbacks > 0.0 && rand::random::<f64>() < self.config.drop_callbacks {
-            self.stats.callbacks_dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.callbacks_dropped.inc();
             return;
         }
         let delay = self
@@ -235,7 +234,7 @@ impl Hub {
             *h = cb.headers;
         }
         let Ok(req) = req.body(Full::new(cb.body)) else {
-            self.stats.callbacks_failed.fetch_add(1, Ordering::Relaxed);
+            self.stats.callbacks_failed.inc();
             return;
         };
         let hub = self.clone();
@@ -249,7 +248,7 @@ impl Hub {
             } else {
                 &hub.stats.callbacks_failed
             };
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.inc();
             if !ok {
                 tracing::debug!(%url, "callback failed");
             }

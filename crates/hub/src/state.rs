@@ -29,6 +29,8 @@ pub struct Hub {
     pub(crate) body_hasher: foldhash::quality::RandomState,
     /// Counters.
     pub stats: Stats,
+    /// What `/metrics` exposes (the counters above and the ledger).
+    pub(crate) registry: perfbed_http::metrics::Registry,
     /// `FSPIOP-Source` and `Content-Type` values of the hub's own messages, built once.
     pub(crate) own_source: HeaderValue,
     pub(crate) own_content_types: [(&'static str, HeaderValue); 4],
@@ -52,7 +54,8 @@ impl Hub {
             .jws
             .as_ref()
             .map(|(keys, mode)| JwsPolicy::new(keys.clone(), *mode, config.hub_id.clone()));
-        Arc::new(Hub {
+        let stats = Stats::default();
+        Arc::new_cyclic(|hub| Hub {
             ledger: Ledger::new(config.retention),
             oracle: RwLock::default(),
             admin: admin::AdminState::default(),
@@ -64,7 +67,8 @@ impl Hub {
             jws_policy,
             tracker: TaskTracker::new(),
             body_hasher: foldhash::quality::RandomState::default(),
-            stats: Stats::default(),
+            registry: crate::metrics::registry(&stats, hub.clone()),
+            stats,
             own_source: HeaderValue::from_str(&config.hub_id)
                 .unwrap_or_else(|_| HeaderValue::from_static("Hub")),
             own_content_types: OWN_RESOURCES.map(|r| {

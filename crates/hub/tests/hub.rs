@@ -64,6 +64,21 @@ async fn call(method: http::Method, url: String, body: Option<Value>) -> (u16, V
     (resp.status().as_u16(), v)
 }
 
+/// A `/metrics` scrape's text.
+async fn scrape(url: &str) -> String {
+    let c = HttpClient::new(ClientOptions::default());
+    let r = c
+        .send(http::Request::get(url).body(Default::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        perfbed_http::metrics::CONTENT_TYPE
+    );
+    String::from_utf8(r.body().to_vec()).unwrap()
+}
+
 /// Onboards an FSP the way `perfbed onboard` will: the order of reference §7.1.
 async fn onboard(admin: &str, fsp: &str, sim_url: &str, ndc: u64, funds: &str) {
     use http::Method;
@@ -307,12 +322,7 @@ async fn p2p_through_the_hub_moves_positions_and_conserves_value() {
     // The payee got the hub's confirmation (a PUT from Hub) — delivered, not refused.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stats = &bed.hub.hub().stats;
-    assert_eq!(
-        stats
-            .callbacks_failed
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(stats.callbacks_failed.get(), 0);
     assert_eq!(bed.payee.sim().metrics().jws_failure_total(), 0);
 
     // Unknown party: 3204 from Hub.
@@ -374,6 +384,29 @@ async fn p2p_through_the_hub_moves_positions_and_conserves_value() {
         counts.prepared,
         counts.committed + counts.aborted + counts.expired
     );
+    // `/metrics` says what the ledger and the counters say.
+    let text = scrape(&format!("http://{}/metrics", bed.hub.addr)).await;
+    let ok = bed.hub.hub().stats.callbacks_ok.get();
+    assert!(ok >= 6, "{ok} callbacks delivered");
+    for line in [
+        format!(
+            "perfbed_hub_transfers_total{{state=\"committed\"}} {}",
+            counts.committed
+        ),
+        format!(
+            "perfbed_hub_transfers_total{{state=\"prepared\"}} {}",
+            counts.prepared
+        ),
+        "perfbed_hub_transfers_in_flight 0".to_owned(),
+        format!("perfbed_hub_callbacks_total{{outcome=\"ok\"}} {ok}"),
+        "perfbed_hub_callbacks_total{outcome=\"failed\"} 0".to_owned(),
+        "perfbed_hub_position{fsp=\"perffsp1\"} 250.5".to_owned(),
+        "perfbed_hub_position{fsp=\"perffsp5\"} -250.5".to_owned(),
+        "# TYPE perfbed_hub_transfers counter".to_owned(),
+        "# TYPE perfbed_hub_position gauge".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
     bed.payer.shutdown(Duration::from_secs(1)).await;
     bed.payee.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
@@ -699,14 +732,7 @@ async fn emulation_knobs_delay_drop_and_reject() {
         .await
         .unwrap_err();
     assert_eq!(err, FlowError::Timeout);
-    assert!(
-        bed.hub
-            .hub()
-            .stats
-            .callbacks_dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
+    assert!(bed.hub.hub().stats.callbacks_dropped.get() >= 1);
     bed.payer.shutdown(Duration::from_secs(1)).await;
     bed.payee.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
@@ -1301,11 +1327,7 @@ async fn iso20022_mode_runs_the_flow_rejections_reserved_and_expiry_and_refuses_
     let c = bed.hub.hub().ledger.counts();
     assert_eq!((c.prepared, c.committed, c.aborted), (3, 2, 1), "{c:?}");
     assert_eq!(
-        bed.hub
-            .hub()
-            .stats
-            .callbacks_failed
-            .load(std::sync::atomic::Ordering::Relaxed),
+        bed.hub.hub().stats.callbacks_failed.get(),
         0,
         "every ISO callback (PATCH included) was accepted"
     );

@@ -19,7 +19,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (keys_dir, out) = (&args[1], &args[2]);
     let sign = !args.iter().any(|a| a == "--no-jws");
-    let keys = KeyStore::from_dir(std::path::Path::new(keys_dir)).unwrap();
+    let keys = perfbed_http::keys::load_dir(std::path::Path::new(keys_dir)).unwrap();
     let money = Money::parse("100", "XXX").unwrap();
     let quote = QuotesPost::p2p(
         CorrelationId::v4_from_bytes([1; 16]),

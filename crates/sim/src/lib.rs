@@ -397,7 +397,7 @@ async fn metrics_text(State(sim): State<Arc<Sim>>) -> Response {
         StatusCode::OK,
         [(
             http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            perfbed_http::metrics::CONTENT_TYPE,
         )],
         sim.metrics.render(),
     )

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the simulator (`GET /metrics`, text exposition format).
+//! Prometheus metrics of the simulator (`GET /metrics`, OpenMetrics text through
+//! `perfbed_http::metrics`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -231,9 +232,7 @@ impl Metrics {
 
     /// The text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        perfbed_http::metrics::encode(&self.registry)
     }
 }
 

@@ -27,7 +27,10 @@ pub async fn serve_metrics(
             let live = live.clone();
             async move {
                 (
-                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    [(
+                        http::header::CONTENT_TYPE,
+                        perfbed_http::metrics::CONTENT_TYPE,
+                    )],
                     live.render(),
                 )
             }
