@@ -95,11 +95,28 @@ impl Hub {
         }
     }
 
-    /// `PUT /transfers/{ID}` from the payee.
+    /// `PUT /transfers/{ID}` from the payee. In ISO mode `PrcgDt.DtTm` must be now: not in the
+    /// future (200 ms of clock slack) nor older than 5 minutes (ml-api-adapter's validator
+    /// refuses both).
     pub(crate) fn read_fulfil(&self, body: &[u8]) -> Result<TransfersPut, FspiopError> {
         match self.api() {
             Api::Fspiop => parse_body(body),
-            Api::Iso20022 => Ok(iso::transfers_put_view(&iso::parse(body)?)?),
+            Api::Iso20022 => {
+                let put = iso::transfers_put_view(&iso::parse(body)?)?;
+                if let Some(t) = &put.completed_timestamp {
+                    let t = t.to_offset_date_time();
+                    let now = time::OffsetDateTime::now_utc();
+                    if t > now + time::Duration::milliseconds(200)
+                        || t < now - time::Duration::minutes(5)
+                    {
+                        return Err(FspiopError::new(
+                            ErrorCode::GenericValidationError,
+                            "TxInfAndSts.PrcgDt.DtTm must be the current time",
+                        ));
+                    }
+                }
+                Ok(put)
+            }
         }
     }
 

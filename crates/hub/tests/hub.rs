@@ -1291,6 +1291,50 @@ async fn iso20022_mode_runs_the_flow_rejections_reserved_and_expiry_and_refuses_
     let (status, code, v) = send(iso::to_bytes(&other), "perffsp1", true).await;
     assert_eq!((status, code.as_str()), (400, "3100"), "{v}");
     assert!(v.to_string().contains("debtor agent"), "{v}");
+    // A payee's PUT with a processing time in the future: 3100.
+    let payee_key = SigningKey::from_pem(
+        bed.keys
+            .0
+            .iter()
+            .find(|k| k.0 == "perffsp5")
+            .unwrap()
+            .1
+            .as_bytes(),
+    )
+    .unwrap();
+    let future = TransfersPut {
+        completed_timestamp: Some(DateTime::parse("2030-01-01T00:00:00.000Z").unwrap()),
+        extension_list: None,
+        fulfilment: Some(IlpFulfilment::from_bytes(&[7; 32])),
+        transfer_state: TransferState::Committed,
+    };
+    let req = perfbed_http::Outbound {
+        method: http::Method::PUT,
+        url: format!("{base}/transfers/{}", tr.transfer_id),
+        version: fspiop::headers::Version::V1_1,
+        source: "perffsp5".into(),
+        destination: Some("perffsp1".into()),
+        body: Some(Bytes::from(iso::to_bytes(&iso::transfers_put(
+            &future, &stamp,
+        )))),
+        extra: vec![],
+    }
+    .iso()
+    .build(Some(&payee_key))
+    .unwrap();
+    let r = HttpClient::new(ClientOptions::default())
+        .send(req)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            v["errorInformation"]["errorCode"].as_str()
+        ),
+        (400, Some("3100")),
+        "{v}"
+    );
     // The good one goes through (202) and commits.
     let (status, _, v) = send(iso::to_bytes(&good), "perffsp1", true).await;
     assert_eq!(status, 202, "{v}");
