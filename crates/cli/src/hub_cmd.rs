@@ -51,6 +51,12 @@ pub(crate) struct HubArgs {
     /// How signatures are verified with --keys.
     #[arg(long, value_enum, default_value = "strict")]
     jws_verify: VerifyArg,
+    /// API spoken: `fspiop`, or `iso20022` (ISO 20022 bodies and media types, version 2.0,
+    /// ULID ids, ILP v4; what a switch runs with API_TYPE=iso20022). In ISO mode the emulator takes only ISO media types
+    /// on /parties, /quotes and /transfers, validates the bodies as the switch does, reads the
+    /// condition from the ILP v4 packet and sends its own errors, expiries and PATCH as ISO.
+    #[arg(long, value_enum, default_value = "fspiop", env = "PERFBED_API")]
+    api: crate::api_arg::ApiArg,
     /// How often the expiry sweep runs (the real hub: 15 s).
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     sweep: Duration,
@@ -136,6 +142,7 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         sweep_every: args.sweep,
         retention: args.retention,
         jws,
+        api: args.api.into(),
         ..HubConfig::default()
     };
     let server_tls = args.server_tls.load()?;

@@ -7,6 +7,7 @@
 //! `positions`, `kafka` and `pki` call `sim`, `hub`, `ops` and `perfbed-http` directly.
 #![forbid(unsafe_code)]
 
+mod api_arg;
 mod bench_cmd;
 mod hub_cmd;
 mod local;

@@ -56,6 +56,11 @@ pub(crate) struct LocalArgs {
     /// Security of every connection.
     #[arg(long, value_enum, default_value = "full")]
     security: Security,
+    /// API spoken: `fspiop`, or `iso20022` (ISO 20022 bodies and media types, version 2.0,
+    /// ULID ids, ILP v4; what a switch runs with API_TYPE=iso20022).
+    /// The hub emulator and every simulator speak it. Wins over the scenario's `api`.
+    #[arg(long, value_enum, env = "PERFBED_API")]
+    api: Option<crate::api_arg::ApiArg>,
     /// Where results go.
     #[arg(long, default_value = "results")]
     out: PathBuf,
@@ -112,6 +117,7 @@ fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
         s.warmup = base.warmup;
         s.cooldown = base.cooldown;
     }
+    s.api = Some(crate::api_arg::effective(args.api, s.api));
     s.validate().map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
     Ok(s)
 }
@@ -135,9 +141,14 @@ pub(crate) fn run(args: LocalArgs) -> Result<bool> {
 
 async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Result<bool> {
     let full = args.security == Security::Full;
+    let api = scenario.api.unwrap_or_default();
     if !args.quiet {
+        let prefix = match api {
+            fspiop::iso::Api::Fspiop => run_id.prefix(),
+            fspiop::iso::Api::Iso20022 => fspiop::iso::ulid_prefix(run_id.tag),
+        };
         eprintln!(
-            "perfbed local: {} — {} ({}), security {}, run {} (transfer ids {}…)",
+            "perfbed local: {} — {} ({}), API {api}, security {}, run {} (transfer ids {}…)",
             scenario.name,
             scenario.description,
             scenario.flow.as_str(),
@@ -147,7 +158,7 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
                 "none"
             },
             run_id.id,
-            run_id.prefix()
+            prefix
         );
     }
     let env = testbed::LocalEnv::start(
@@ -156,6 +167,7 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
             hub_latency: args.hub_latency.clone(),
             payee_latency: args.payee_latency.clone(),
             quiet: args.quiet,
+            api,
         },
         &[&scenario],
     )

@@ -48,6 +48,10 @@ pub(crate) struct PreflightArgs {
     /// Expect simulators with JWS on (`--no-jws-expected` for a run without signatures).
     #[arg(long)]
     no_jws_expected: bool,
+    /// The API the run will speak, `fspiop` or `iso20022`: every payee simulator must speak
+    /// it (default: the scenario's `api`, else fspiop).
+    #[arg(long, value_enum, env = "PERFBED_API")]
+    api: Option<crate::api_arg::ApiArg>,
 }
 
 pub(crate) fn run(args: PreflightArgs) -> Result<bool> {
@@ -60,6 +64,7 @@ pub(crate) fn run(args: PreflightArgs) -> Result<bool> {
         jws_expected: !args.no_jws_expected,
         als: args.hub_parties,
         quotes: args.hub_quotes,
+        api: args.api.map(Into::into),
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(testbed::preflight::run(&options))

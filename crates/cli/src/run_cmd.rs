@@ -29,6 +29,11 @@ pub(crate) struct RunArgs {
     /// Where the payer simulators listen for callbacks.
     #[arg(long, default_value = "127.0.0.1:4001")]
     listen: SocketAddr,
+    /// API spoken: `fspiop`, or `iso20022` (ISO 20022 bodies and media types, version 2.0,
+    /// ULID ids, ILP v4; what a switch runs with API_TYPE=iso20022).
+    /// Wins over the scenario's `api`; the hub must speak the same.
+    #[arg(long, value_enum, env = "PERFBED_API")]
+    api: Option<crate::api_arg::ApiArg>,
     #[command(flatten)]
     jws: crate::tls_args::JwsArgs,
     /// The payees' ILP secret (needed for `flow = "transfer"`, where the driver builds packets).
@@ -129,6 +134,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
     };
     let replica = config.replicas.clone();
     config.ilp_secret = args.ilp_secret.clone();
+    config.api = crate::api_arg::effective(args.api, scenario.api);
     let keys = args.jws.apply(&mut config)?;
     let security = format!(
         "{}, {}",

@@ -63,6 +63,11 @@ pub(crate) struct SimArgs {
     /// Timeout of each outbound HTTP request.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     http_timeout: Duration,
+    /// API spoken: `fspiop`, or `iso20022` (ISO 20022 bodies and media types, version 2.0,
+    /// ULID ids, ILP v4; what a switch runs with API_TYPE=iso20022). In ISO mode the simulator takes only ISO media types and
+    /// bodies, answers with acmt.024/pacs.082/pacs.002, and refuses ilp_version = "v1".
+    #[arg(long, value_enum, default_value = "fspiop", env = "PERFBED_API")]
+    api: crate::api_arg::ApiArg,
 }
 
 pub(crate) fn run(args: SimArgs) -> Result<()> {
@@ -73,6 +78,7 @@ pub(crate) fn run(args: SimArgs) -> Result<()> {
     config.ilp_secret = args.ilp_secret.clone();
     config.max_in_flight = args.max_in_flight;
     config.http_timeout = args.http_timeout;
+    config.api = args.api.into();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -131,8 +137,9 @@ fn describe(config: &SimConfig, args: &SimArgs) -> String {
     };
     let mtls = args.server_tls.describe();
     format!(
-        "serving {} → hub {}; {jws}; {mtls}",
+        "serving {} → hub {}; API {}; {jws}; {mtls}",
         fsps.join(", "),
-        config.hub.transfers
+        config.hub.transfers,
+        config.api,
     )
 }

@@ -38,6 +38,11 @@ pub(crate) struct SuiteArgs {
     /// Security of the local testbed.
     #[arg(long, value_enum, default_value = "full")]
     security: Security,
+    /// API of every stage: `fspiop`, or `iso20022` (ISO 20022 bodies and media types, ULID
+    /// ids, ILP v4). Wins over the scenarios' `api`; without it they must agree. Run the same
+    /// suite in both modes and compare them with `perfbed report compare`.
+    #[arg(long, value_enum, env = "PERFBED_API")]
+    api: Option<crate::api_arg::ApiArg>,
     /// Against a hub (a real Mojaloop or `perfbed hub`): its FSPIOP base URL; the payers listen
     /// on --listen and the payees are your simulators, onboarded and seeded.
     #[arg(long, value_name = "URL", conflicts_with = "local")]
@@ -120,6 +125,7 @@ pub(crate) fn run(args: SuiteArgs) -> Result<bool> {
         out: args.out,
         resume: args.resume,
         quiet: args.quiet,
+        api: args.api.map(Into::into),
         junit: args.junit,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -1819,3 +1819,110 @@ fn bench_hub_drives_committed_transfers_through_the_hub_and_prints_its_cost() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--in-flight"));
 }
+
+#[test]
+fn local_in_iso20022_mode_with_full_security_commits_every_arrival_and_the_hub_agrees() {
+    let out = tempfile::tempdir().unwrap();
+    let run = perfbed()
+        .args([
+            "local",
+            "--api",
+            "iso20022",
+            "--security",
+            "full",
+            "--rate",
+            "10",
+            "--duration",
+            "5s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("Accounting adds up: the scheduler started 50 arrivals; 50 ended")
+            && stdout.contains("cross-check agrees: driver 50 committed, hub emulator 50"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    common::ok_but_for_speed(&run, &report);
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report["environment"]["api"], "iso20022");
+    assert!(
+        report["environment"]["security"]
+            .as_str()
+            .unwrap()
+            .starts_with("full"),
+        "{report}"
+    );
+    assert_eq!(report["arrivals"], 50);
+    assert_eq!(report["committed"], 50, "{report}");
+    // Every phase is timed in ISO mode as in FSPIOP mode: as many samples as end-to-end.
+    let e2e = report["latency_ms"]["e2e"]["count"].as_u64().unwrap();
+    assert!(e2e > 0);
+    for phase in ["lookup", "quote", "transfer"] {
+        assert_eq!(
+            report["latency_ms"][phase]["count"].as_u64(),
+            Some(e2e),
+            "{phase}: {}",
+            report["latency_ms"]
+        );
+    }
+    // The ledger was asked by the ULID prefix of the run's tag (ISO ids are ULIDs).
+    let prefix = report["crosscheck"]["prefix"].as_str().unwrap();
+    assert_eq!(prefix.len(), 7, "{prefix}");
+    assert!(prefix
+        .bytes()
+        .all(|b| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b)));
+    assert_eq!(report["crosscheck"]["switch_by_state"]["COMMITTED"], 50);
+    assert_eq!(report["crosscheck"]["agrees"], true);
+    // A schema of a different api is refused.
+    let mut other = report.clone();
+    other["environment"]["api"] = serde_json::json!("iso");
+    assert!(!validator.is_valid(&other));
+}
+
+#[test]
+fn api_flags_explain_themselves() {
+    for cmd in ["sim", "hub", "run", "local", "suite", "preflight"] {
+        let help = perfbed().args([cmd, "--help"]).output().unwrap();
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.contains("--api") && text.contains("iso20022"),
+            "{cmd} --help:\n{text}"
+        );
+    }
+    let bad = perfbed()
+        .args(["local", "--api", "iso", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let text = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        text.contains("fspiop") && text.contains("iso20022"),
+        "{text}"
+    );
+}

@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use crate::error::{ErrorCode, ErrorInformation};
+use crate::iso::Api;
 
 /// `FSPIOP-Source`.
 pub const FSPIOP_SOURCE: &str = "fspiop-source";
@@ -90,8 +91,13 @@ pub fn resource_of(path: &str) -> &str {
 
 /// Splits `application/vnd.interoperability.{resource}+json` and the parameter part after it,
 /// allowing at most one space on each side of the `;` (the hub's `\s{0,1};\s{0,1}`).
-fn split_media<'a>(s: &'a str, resource: &str) -> Option<&'a str> {
+/// ISO 20022 media types carry `iso20022.` before the resource.
+fn split_media_api<'a>(s: &'a str, resource: &str, api: Api) -> Option<&'a str> {
     let rest = s.strip_prefix("application/vnd.interoperability.")?;
+    let rest = match api {
+        Api::Fspiop => rest,
+        Api::Iso20022 => rest.strip_prefix("iso20022.")?,
+    };
     let rest = rest.strip_prefix(resource)?;
     let rest = rest.strip_prefix("+json")?;
     if rest.is_empty() {
@@ -110,7 +116,13 @@ fn split_media<'a>(s: &'a str, resource: &str) -> Option<&'a str> {
 /// Parses a `Content-Type` for `resource` by the hub's rule: the `version=major.minor`
 /// parameter is mandatory. Returns the version (supported or not).
 pub fn parse_content_type(s: &str, resource: &str) -> Option<Version> {
-    match split_media(s, resource)? {
+    parse_content_type_api(s, resource, Api::Fspiop)
+}
+
+/// [`parse_content_type`] for either API (ISO 20022: the switch's
+/// `^application/vnd\.interoperability\.iso20022\.{res}\+json\s?;\s?version=(\d+\.\d+)$`).
+pub fn parse_content_type_api(s: &str, resource: &str, api: Api) -> Option<Version> {
+    match split_media_api(s, resource, api)? {
         "" => None,
         v => Version::parse(v),
     }
@@ -140,8 +152,13 @@ impl Acceptable {
 /// Parses an `Accept` header for `resource`: one or more media types separated by commas
 /// **without spaces** (as the hub's regex requires).
 pub fn parse_accept(s: &str, resource: &str) -> Option<Vec<Acceptable>> {
+    parse_accept_api(s, resource, Api::Fspiop)
+}
+
+/// [`parse_accept`] for either API.
+pub fn parse_accept_api(s: &str, resource: &str, api: Api) -> Option<Vec<Acceptable>> {
     s.split(',')
-        .map(|item| match split_media(item, resource)? {
+        .map(|item| match split_media_api(item, resource, api)? {
             "" => Some(Acceptable::Any),
             v if v.contains('.') => Version::parse(v).map(Acceptable::Exact),
             v => parse_small(v).map(Acceptable::Major),
@@ -290,25 +307,40 @@ pub fn validate<'a>(
     resource: &str,
     h: &'a HeaderMap,
 ) -> Result<RequestHeaders<'a>, HeaderError> {
+    validate_api(method, resource, h, Api::Fspiop)
+}
+
+/// [`validate`] for either API: in ISO 20022 mode `Content-Type` and `Accept` must be the
+/// `application/vnd.interoperability.iso20022.{resource}+json` media types (an FSPIOP media type
+/// is malformed, 3101, as the ISO-mode switch answers), with the same version rules.
+pub fn validate_api<'a>(
+    method: &Method,
+    resource: &str,
+    h: &'a HeaderMap,
+    api: Api,
+) -> Result<RequestHeaders<'a>, HeaderError> {
+    let media = match api {
+        Api::Fspiop => "is not a valid FSPIOP media type",
+        Api::Iso20022 => {
+            "is not a valid ISO 20022 media type \
+             (application/vnd.interoperability.iso20022.{resource}+json;version=2.0)"
+        }
+    };
     let accept_required = matches!(*method, Method::GET | Method::POST | Method::DELETE);
     match header(h, "accept")? {
         None if accept_required => return Err(HeaderError::missing("Accept")),
         None => {}
         Some(a) => {
-            let list = parse_accept(a, resource).ok_or(HeaderError::malformed(
-                "Accept",
-                "is not a valid FSPIOP media type",
-            ))?;
+            let list = parse_accept_api(a, resource, api)
+                .ok_or(HeaderError::malformed("Accept", media))?;
             if negotiate(&list).is_none() {
                 return Err(HeaderError::version("Accept"));
             }
         }
     }
     let ct = header(h, "content-type")?.ok_or(HeaderError::missing("Content-Type"))?;
-    let version = parse_content_type(ct, resource).ok_or(HeaderError::malformed(
-        "Content-Type",
-        "is not a valid FSPIOP media type",
-    ))?;
+    let version = parse_content_type_api(ct, resource, api)
+        .ok_or(HeaderError::malformed("Content-Type", media))?;
     if !version.is_supported() {
         return Err(HeaderError::version("Content-Type"));
     }

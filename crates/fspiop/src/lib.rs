@@ -14,6 +14,8 @@
 //! * [`headers`] — versioned media types, IMF-fixdate, header-set validation (3001/3101/3102).
 //! * [`ilp`] — ILPv4 Prepare and v1 packets (OER), the transaction object, condition and
 //!   fulfilment exactly as the SDK derives them, packet-vs-transfer checks.
+//! * [`iso`] — ISO 20022 mode: the `Api` switch, media types, ULIDs, the ISO bodies (acmt.024,
+//!   pacs.081/082/008/002) built from and read back into the FSPIOP models, the switch's checks.
 //! * [`jws`] — the `FSPIOP-Signature` profile: RS256/ES256 sign and verify, raw and strict
 //!   verification, a key store in the hub's directory layout.
 //! * [`route`] — which resource a method and path ask for, and the error a bad path gets.
@@ -30,6 +32,7 @@ mod currency_table;
 pub mod error;
 pub mod headers;
 pub mod ilp;
+pub mod iso;
 pub mod json;
 pub mod jws;
 pub mod models;

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use fspiop::error::{ErrorCode, ErrorInformation, ErrorInformationObject};
 use fspiop::headers::{self, HeaderError, RequestHeaders, Version};
+use fspiop::iso::Api;
 use fspiop::jws::{self, JwsError, KeyStore, SignInput, SigningKey, VerifyInput, VerifyMode};
 use fspiop::types::ElementError;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
@@ -88,6 +89,14 @@ impl From<ElementError> for FspiopError {
     }
 }
 
+impl From<fspiop::iso::IsoError> for FspiopError {
+    fn from(e: fspiop::iso::IsoError) -> Self {
+        FspiopError {
+            info: e.to_error_information(),
+        }
+    }
+}
+
 impl From<ErrorInformationObject> for FspiopError {
     fn from(e: ErrorInformationObject) -> Self {
         FspiopError {
@@ -155,8 +164,21 @@ pub fn check_inbound<'a>(
     body: &[u8],
     jws_policy: Option<&JwsPolicy>,
 ) -> Result<RequestHeaders<'a>, FspiopError> {
+    check_inbound_api(method, path, h, body, jws_policy, Api::Fspiop)
+}
+
+/// [`check_inbound`] for either API: in ISO 20022 mode the media types must be the
+/// `…iso20022.{res}+json` ones. The signature check is the same (it covers the body bytes).
+pub fn check_inbound_api<'a>(
+    method: &Method,
+    path: &str,
+    h: &'a HeaderMap,
+    body: &[u8],
+    jws_policy: Option<&JwsPolicy>,
+    api: Api,
+) -> Result<RequestHeaders<'a>, FspiopError> {
     let resource = headers::resource_of(path);
-    let parsed = headers::validate(method, resource, h)?;
+    let parsed = headers::validate_api(method, resource, h, api)?;
     if let Some(policy) = jws_policy {
         if !body.is_empty() {
             if parsed.source == policy.hub_id && !policy.hub_signs {
@@ -230,6 +252,28 @@ pub fn date_now() -> http::HeaderValue {
 }
 
 impl Outbound {
+    /// Switches the request to ISO 20022 media types: `Content-Type`
+    /// `…iso20022.{res}+json;version=2.0`, and on GET/POST/DELETE `Accept` `…;version=2`
+    /// (the body must already be the ISO body).
+    pub fn iso(mut self) -> Outbound {
+        let path_start = self.url.find("://").map(|i| i + 3).unwrap_or(0);
+        let path = self.url[path_start..]
+            .find('/')
+            .map(|i| &self.url[path_start + i..])
+            .unwrap_or("/");
+        let resource = headers::resource_of(jws::fspiop_uri(path).unwrap_or(path)).to_owned();
+        self.version = fspiop::iso::VERSION;
+        if let Ok(v) = HeaderValue::from_str(&fspiop::iso::content_type(&resource)) {
+            self.extra.push((http::header::CONTENT_TYPE, v));
+        }
+        if matches!(self.method, Method::GET | Method::POST | Method::DELETE) {
+            if let Ok(v) = HeaderValue::from_str(&fspiop::iso::accept(&resource)) {
+                self.extra.push((http::header::ACCEPT, v));
+            }
+        }
+        self
+    }
+
     /// The request with FSPIOP headers, signed with `signer` when given and there is a body.
     pub fn build(self, signer: Option<&SigningKey>) -> Result<Request<Full<Bytes>>, BuildError> {
         let invalid = |e: &dyn std::fmt::Display| BuildError::Invalid(e.to_string());
@@ -241,16 +285,24 @@ impl Outbound {
         let resource = headers::resource_of(jws::fspiop_uri(path).unwrap_or(path));
         let date_value = date_now();
         let date = date_value.to_str().unwrap_or_default();
+        // An ISO 20022 request brings its own media types in `extra` (see `Outbound::iso`).
+        let given = |name: &HeaderName| self.extra.iter().any(|(k, _)| k == name);
+        let (own_ct, own_accept) = (
+            given(&http::header::CONTENT_TYPE),
+            given(&http::header::ACCEPT),
+        );
         let mut b = Request::builder()
             .method(self.method.clone())
             .uri(&self.url)
-            .header(
-                http::header::CONTENT_TYPE,
-                headers::content_type(resource, self.version),
-            )
             .header(http::header::DATE, date_value.clone())
             .header(headers::FSPIOP_SOURCE, &self.source);
-        if matches!(self.method, Method::GET | Method::POST | Method::DELETE) {
+        if !own_ct {
+            b = b.header(
+                http::header::CONTENT_TYPE,
+                headers::content_type(resource, self.version),
+            );
+        }
+        if !own_accept && matches!(self.method, Method::GET | Method::POST | Method::DELETE) {
             b = b.header(
                 http::header::ACCEPT,
                 headers::accept(resource, self.version.major),

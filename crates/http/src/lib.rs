@@ -23,4 +23,4 @@ pub mod server;
 pub mod tls;
 
 pub use client::{ClientError, ClientOptions, HttpClient};
-pub use fspiop::{check_inbound, parse_body, FspiopError, JwsPolicy, Outbound};
+pub use fspiop::{check_inbound, check_inbound_api, parse_body, FspiopError, JwsPolicy, Outbound};

@@ -623,7 +623,8 @@ async fn create_model(State(hub): Hs, Json(body): Json<Value>) -> Response {
 /// Whether `s` is a run tag: 8 lowercase hex characters, the first 4 bytes of a run's transfer
 /// ids (FSPIOP UUIDs are lowercase).
 fn is_run_tag(s: &str) -> bool {
-    s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    (s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        || fspiop::iso::is_ulid_prefix(s)
 }
 
 /// `GET /perfbed/transfers?prefix=<run tag>`: how the emulator's ledger ended the transfers
@@ -639,7 +640,8 @@ async fn transfers_by_run_tag(State(hub): Hs, Query(q): Query<Vec<(String, Strin
         _ => {
             return err(
                 ErrorCode::GenericValidationError,
-                "give one prefix: a run tag of 8 lowercase hex characters",
+                "give one prefix: a run tag of 8 lowercase hex characters (ISO 20022 ids: its \
+                 7-character ULID prefix)",
             )
         }
     };

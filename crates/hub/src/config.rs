@@ -13,6 +13,8 @@ pub struct HubConfig {
     pub hub_id: String,
     /// Version of hub-generated messages (errors, confirmations).
     pub version: Version,
+    /// FSPIOP, or ISO 20022 bodies and media types (the switch's `API_TYPE=iso20022`).
+    pub api: fspiop::iso::Api,
     /// Send the payee a `PUT /transfers/{ID}` confirmation after commit (ml-api-adapter's
     /// `SEND_TRANSFER_CONFIRMATION_TO_PAYEE`, default true).
     pub confirm_to_payee: bool,
@@ -81,6 +83,7 @@ impl Default for HubConfig {
         HubConfig {
             hub_id: "Hub".into(),
             version: Version::V1_1,
+            api: fspiop::iso::Api::Fspiop,
             confirm_to_payee: true,
             sweep_every: Duration::from_secs(15),
             retention: Duration::from_secs(300),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use fspiop::error::ErrorCode;
 use fspiop::route::{self, Route, RouteError};
 use http::{HeaderMap, Method, StatusCode, Uri};
-use perfbed_http::fspiop::{check_inbound, FspiopError};
+use perfbed_http::fspiop::{check_inbound_api, FspiopError};
 use std::sync::Arc;
 
 use crate::outbound::Callback;
@@ -112,7 +112,14 @@ fn handle(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, FspiopError> {
-    let parsed = check_inbound(method, path, h, &body, hub.jws_policy.as_ref())?;
+    let parsed = check_inbound_api(
+        method,
+        path,
+        h,
+        &body,
+        hub.jws_policy.as_ref(),
+        crate::iso::api_of(hub.api(), path),
+    )?;
     let source = parsed.source.to_owned();
     let destination = parsed.destination.map(str::to_owned);
     if source != hub.config.hub_id
@@ -125,6 +132,9 @@ fn handle(
             ErrorCode::GenericIdNotFound,
             format!("FSPIOP-Source '{source}' is not an active participant"),
         ));
+    }
+    if hub.api().is_iso() {
+        crate::iso::validate(&target, &body)?;
     }
     // As the real services answer: PUT 200, POST/GET 202 — except the ALS's bulk
     // `POST /participants`, which answers 200 (account-lookup-service 17.x,

@@ -9,7 +9,8 @@
 //! One port, paths as the real services have them, admin APIs under prefixes:
 //! FSPIOP at `/`, central-ledger admin at `/admin`, the oracle at `/oracle`, ALS admin at
 //! `/als-admin`. Callbacks go to each participant's registered endpoint templates, rendered as
-//! the hub renders them. It never parses `ilpPacket`.
+//! the hub renders them. It never parses `ilpPacket` in FSPIOP mode; in ISO 20022 mode the
+//! condition travels only inside the packet, so it is decoded from there.
 //!
 //! * [`ledger`] — positions and the transfer state machine, without I/O.
 //! * [`admin`] — central-ledger admin, ALS admin and oracle REST APIs.
@@ -21,6 +22,8 @@
 //! * `dispatch` — the FSPIOP entry point: the route ([`fspiop::route`]), inbound checks,
 //!   then one handler per resource (`parties`, `participants`, `quotes`, `transfers`).
 //! * `outbound` — endpoint templates, headers, callbacks sent in the background.
+//! * `iso` — ISO 20022 mode (`api = iso20022`): body checks, the pacs.008 read for the ledger,
+//!   the hub's own ISO messages.
 //! * [`metrics`] — `/metrics` and the [`Stats`] counters.
 //! * [`server`] — routers, listeners ([`Layout`]) and the sweep timer.
 #![forbid(unsafe_code)]
@@ -28,6 +31,7 @@
 pub mod admin;
 pub mod config;
 mod dispatch;
+mod iso;
 pub mod ledger;
 pub mod metrics;
 mod outbound;

@@ -2,7 +2,7 @@
 //! callbacks sent in the background (counted, never retried), plus the expiry sweep's errors.
 
 use axum::body::Bytes;
-use fspiop::error::{ErrorCode, ErrorInformationObject};
+use fspiop::error::ErrorCode;
 use fspiop::headers;
 use fspiop::json::to_canonical_vec;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -141,7 +141,7 @@ impl Hub {
         code: ErrorCode,
         detail: &str,
     ) {
-        let body = ErrorInformationObject::new(code, (!detail.is_empty()).then_some(detail));
+        let body = self.own_error_body(resource, to, code, detail);
         self.send(Callback {
             to: to.to_owned(),
             endpoint,
@@ -149,7 +149,28 @@ impl Hub {
             suffix,
             method: Method::PUT,
             headers: self.own_headers(resource, to),
-            body: Bytes::from(body.to_bytes()),
+            body,
+        });
+    }
+
+    /// A message from the hub itself with its body already encoded (ISO or FSPIOP).
+    pub(crate) fn notify_bytes(
+        self: &Arc<Self>,
+        to: &str,
+        endpoint: &'static str,
+        vars: Vec<(&'static str, String)>,
+        method: Method,
+        resource: &str,
+        body: Bytes,
+    ) {
+        self.send(Callback {
+            to: to.to_owned(),
+            endpoint,
+            vars,
+            suffix: String::new(),
+            method,
+            headers: self.own_headers(resource, to),
+            body,
         });
     }
 

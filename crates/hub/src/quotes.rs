@@ -17,10 +17,7 @@ pub(crate) fn post(mut cx: Inbound<'_>, body: Bytes) {
             body,
         ),
         None => {
-            let id = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["quoteId"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let id = crate::iso::quote_id(&body);
             cx.hub.error_callback(
                 &cx.source,
                 "FSPIOP_CALLBACK_URL_QUOTES",

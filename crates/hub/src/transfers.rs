@@ -1,10 +1,10 @@
 //! `/transfers`: prepare, fulfil, reject and state queries against the ledger.
 
 use axum::body::Bytes;
-use fspiop::error::{ErrorCode, ErrorInformationObject};
+use fspiop::error::ErrorCode;
 use fspiop::models::{TransferState, TransfersPost, TransfersPut};
 use http::{HeaderMap, Method};
-use perfbed_http::fspiop::{parse_body, FspiopError};
+use perfbed_http::fspiop::FspiopError;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -50,14 +50,14 @@ pub(crate) fn get(hub: &Arc<Hub>, source: &str, id: &str) {
         .filter(|t| t.payer == source || t.payee == source)
     {
         Some(t) => {
-            let put = state_message(&t);
-            hub.notify(
+            let put = hub.own_put_body(&state_message(&t));
+            hub.notify_bytes(
                 source,
                 "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                 vars,
                 Method::PUT,
                 "transfers",
-                &put,
+                put,
             );
         }
         None => hub.error_callback(
@@ -79,7 +79,7 @@ pub(crate) fn prepare(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<(), FspiopError> {
-    let t: TransfersPost = parse_body(&body)?;
+    let t: TransfersPost = hub.read_prepare(source, &body)?;
     let id = t.transfer_id.as_str().to_owned();
     let vars = vec![("transferId", id.clone())];
     if hub.config.reject_prepares > 0.0 && rand::random::<f64>() < hub.config.reject_prepares {
@@ -135,14 +135,14 @@ pub(crate) fn prepare(
         Ok(Prepared::DuplicateInFlight) => {}
         Ok(Prepared::DuplicateFinished(_)) => {
             if let Some(rec) = hub.ledger.transfer(&id) {
-                let put = state_message(&rec);
-                hub.notify(
+                let put = hub.own_put_body(&state_message(&rec));
+                hub.notify_bytes(
                     source,
                     "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                     vars,
                     Method::PUT,
                     "transfers",
-                    &put,
+                    put,
                 );
             }
         }
@@ -167,7 +167,7 @@ pub(crate) fn fulfil(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<(), FspiopError> {
-    let put: TransfersPut = parse_body(&body)?;
+    let put: TransfersPut = hub.read_fulfil(&body)?;
     put.check()?;
     let vars = vec![("transferId", id.to_owned())];
     let Some(rec) = hub.ledger.transfer(id) else {
@@ -212,26 +212,26 @@ pub(crate) fn fulfil(
                     fulfilment: put.fulfilment.clone(),
                     transfer_state: TransferState::Committed,
                 };
-                hub.notify(
+                hub.notify_bytes(
                     payer,
                     "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                     vars.clone(),
                     Method::PUT,
                     "transfers",
-                    &to_payer,
+                    hub.own_put_body(&to_payer),
                 );
                 let patch = fspiop::models::TransfersPatch {
                     completed_timestamp: completed,
                     extension_list: None,
                     transfer_state: TransferState::Committed,
                 };
-                hub.notify(
+                hub.notify_bytes(
                     source,
                     "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                     vars,
                     Method::PATCH,
                     "transfers",
-                    &patch,
+                    hub.own_patch_body(&patch),
                 );
             } else {
                 hub.send(Callback {
@@ -294,14 +294,11 @@ pub(crate) fn reject(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<(), FspiopError> {
-    let err: ErrorInformationObject = parse_body(&body)?;
+    let err = hub.read_error(&body)?;
     let vars = vec![("transferId", id.to_owned())];
     match hub.ledger.abort(id, source) {
         Ok(t) => {
-            let defined = err
-                .error_information
-                .code()
-                .is_some_and(ErrorCode::is_defined);
+            let defined = err.code().is_some_and(ErrorCode::is_defined);
             let (headers, body) = if defined {
                 (
                     Hub::forwarded_headers(h, &Method::PUT, Some(&t.payer)),
@@ -309,14 +306,13 @@ pub(crate) fn reject(
                 )
             } else {
                 // A code outside the API's table is replaced by 3100 (reference §6).
-                let body = ErrorInformationObject::new(
+                let body = hub.own_error_body(
+                    "transfers",
+                    &t.payer,
                     ErrorCode::GenericValidationError,
-                    Some("payee sent an undefined error code"),
+                    "payee sent an undefined error code",
                 );
-                (
-                    hub.own_headers("transfers", &t.payer),
-                    Bytes::from(body.to_bytes()),
-                )
+                (hub.own_headers("transfers", &t.payer), body)
             };
             hub.send(Callback {
                 to: t.payer.clone(),

@@ -198,6 +198,7 @@ struct Bed {
     payer: sim::Running,
     payee: sim::Running,
     admin: String,
+    keys: Keys,
 }
 
 async fn bed(ndc: u64, funds: &str, payee_edit: impl FnOnce(&mut SimConfig)) -> Bed {
@@ -217,6 +218,8 @@ async fn bed_with(
         ..HubConfig::default()
     };
     hub_edit(&mut config);
+    // The simulators speak what the hub speaks.
+    let api = config.api;
     let hub = hub::start(Hub::new(config, None), "127.0.0.1:0".parse().unwrap(), None)
         .await
         .unwrap();
@@ -226,6 +229,7 @@ async fn bed_with(
         let mut c = SimConfig::new(&[fsp.to_owned()], &base);
         c.jws = true;
         c.verify_mode = VerifyMode::Strict;
+        c.api = api;
         edit(&mut c);
         let sim = Sim::new(c, keys.store(&[fsp]), None).unwrap();
         sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
@@ -274,6 +278,7 @@ async fn bed_with(
         payer,
         payee,
         admin,
+        keys,
     }
 }
 
@@ -1132,4 +1137,247 @@ async fn bad_paths_get_3002_or_3000_before_any_check() {
     let (_, v) = call(http::Method::GET, format!("{base}/transfers/t1"), None).await;
     assert_eq!(v["errorInformation"]["errorCode"], "3102", "{v}");
     hub.shutdown(Duration::from_secs(1)).await;
+}
+
+fn ulid_quote(payee_msisdn: &str, amount: &str) -> QuotesPost {
+    let id = || fspiop::iso::ulid(1_800_000_000_000, rand::random::<u128>());
+    QuotesPost::p2p(
+        id(),
+        id(),
+        Party::with_id(PartyIdInfo::msisdn("perffsp1", &msisdn(1, 1)).unwrap()),
+        Party::with_id(PartyIdInfo::msisdn("perffsp5", payee_msisdn).unwrap()),
+        Money::parse(amount, "XXX").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn iso20022_mode_runs_the_flow_rejections_reserved_and_expiry_and_refuses_bad_messages() {
+    use fspiop::iso::{self, Api};
+    let bed = bed_with(
+        10_000,
+        "100000",
+        |c| {
+            let b = c.fsps.get_mut("perffsp5").unwrap();
+            b.reject = vec![RejectRule {
+                on: Stage::Transfer,
+                code: 5105,
+                amount_above: Some(Amount::parse("900").unwrap()),
+                msisdns: vec![],
+                rate: None,
+            }];
+            b.answer_reserved = true;
+        },
+        |h| h.api = Api::Iso20022,
+    )
+    .await;
+    let sim = bed.payer.sim().clone();
+    let t = Duration::from_secs(5);
+
+    // Lookup, quote, transfer through the ISO hub; the payee answers RESV, the hub commits,
+    // sends the payer its own ISO PUT (COMM) and the payee an ISO PATCH.
+    let party = sim
+        .lookup("perffsp1", PartyIdType::Msisdn, &msisdn(5, 3), t)
+        .await
+        .unwrap();
+    assert_eq!(
+        party.party.party_id_info.fsp_id.clone().unwrap().as_str(),
+        "perffsp5"
+    );
+    let q = ulid_quote(&msisdn(5, 3), "10");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let ctx = quote.iso.clone().unwrap();
+    let tr = transfer_from(&q, &quote, time::Duration::seconds(30));
+    let done = sim
+        .transfer_after("perffsp1", &tr, Some(&ctx), t)
+        .await
+        .unwrap();
+    assert_eq!(done.transfer_state, TransferState::Committed);
+    assert!(done.fulfilment.as_ref().unwrap().fulfils(&tr.condition));
+    assert_eq!(position(&bed.admin, "perffsp5").await, -10.0);
+
+    // The payee's pacs.002 rejection reaches the payer; the position is reverted.
+    let q = ulid_quote(&msisdn(5, 4), "950");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let ctx = quote.iso.clone().unwrap();
+    let err = sim
+        .transfer_after(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::seconds(30)),
+            Some(&ctx),
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "5105" && source_fsp == "perffsp5"),
+        "{err:?}"
+    );
+    assert_eq!(position(&bed.admin, "perffsp1").await, 10.0);
+
+    // Unknown party from the hub's own ALS: acmt.024 3204 from Hub.
+    let err = sim
+        .lookup("perffsp1", PartyIdType::Msisdn, &msisdn(5, 999), t)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3204" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+
+    // Direct requests as perffsp1, signed: what the ISO switch refuses.
+    let key = SigningKey::from_pem(
+        bed.keys
+            .0
+            .iter()
+            .find(|k| k.0 == "perffsp1")
+            .unwrap()
+            .1
+            .as_bytes(),
+    )
+    .unwrap();
+    let base = format!("http://{}", bed.hub.addr);
+    let send = |body: Vec<u8>, source: &'static str, iso_media: bool| {
+        let out = perfbed_http::Outbound {
+            method: http::Method::POST,
+            url: format!("{base}/transfers"),
+            version: fspiop::headers::Version::V1_1,
+            source: source.to_owned(),
+            destination: Some("perffsp5".into()),
+            body: Some(Bytes::from(body)),
+            extra: vec![],
+        };
+        let out = if iso_media { out.iso() } else { out };
+        let req = out.build(Some(&key)).unwrap();
+        async move {
+            let r = HttpClient::new(ClientOptions::default())
+                .send(req)
+                .await
+                .unwrap();
+            let v: Value = serde_json::from_slice(r.body()).unwrap_or(Value::Null);
+            (
+                r.status().as_u16(),
+                v["errorInformation"]["errorCode"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                v,
+            )
+        }
+    };
+    let q = ulid_quote(&msisdn(5, 5), "5");
+    let quote = sim.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let ctx = quote.iso.clone().unwrap();
+    let tr = transfer_from(&q, &quote, time::Duration::seconds(30));
+    let stamp = iso::Stamp {
+        msg_id: fspiop::iso::ulid(1, 2),
+        orgnl_id: fspiop::iso::ulid(1, 3),
+        now: DateTime::from_offset_date_time(time::OffsetDateTime::now_utc()),
+    };
+    let good = iso::transfers_post(&tr, &ctx, &stamp);
+    // FSPIOP media type: 3101.
+    let (status, code, v) = send(iso::to_bytes(&good), "perffsp1", false).await;
+    assert_eq!((status, code.as_str()), (400, "3101"), "{v}");
+    // FSPIOP body with ISO media types: 3102 (GrpHdr missing).
+    let (status, code, v) = send(fspiop::json::to_canonical_vec(&tr), "perffsp1", true).await;
+    assert_eq!((status, code.as_str()), (400, "3102"), "{v}");
+    // A UUID TxId: 3100.
+    let mut uuid = good.clone();
+    uuid["CdtTrfTxInf"]["PmtId"]["TxId"] = json!("b51ec534-ee48-4575-b6a9-ead2955b8069");
+    let (status, code, v) = send(iso::to_bytes(&uuid), "perffsp1", true).await;
+    assert_eq!((status, code.as_str()), (400, "3100"), "{v}");
+    // FSPIOP-Source other than the debtor agent: refused.
+    let mut other = good.clone();
+    other["CdtTrfTxInf"]["DbtrAgt"]["FinInstnId"]["Othr"]["Id"] = json!("perffsp6");
+    let (status, code, v) = send(iso::to_bytes(&other), "perffsp1", true).await;
+    assert_eq!((status, code.as_str()), (400, "3100"), "{v}");
+    assert!(v.to_string().contains("debtor agent"), "{v}");
+    // A payee's PUT with a processing time in the future: 3100.
+    let payee_key = SigningKey::from_pem(
+        bed.keys
+            .0
+            .iter()
+            .find(|k| k.0 == "perffsp5")
+            .unwrap()
+            .1
+            .as_bytes(),
+    )
+    .unwrap();
+    let future = TransfersPut {
+        completed_timestamp: Some(DateTime::parse("2030-01-01T00:00:00.000Z").unwrap()),
+        extension_list: None,
+        fulfilment: Some(IlpFulfilment::from_bytes(&[7; 32])),
+        transfer_state: TransferState::Committed,
+    };
+    let req = perfbed_http::Outbound {
+        method: http::Method::PUT,
+        url: format!("{base}/transfers/{}", tr.transfer_id),
+        version: fspiop::headers::Version::V1_1,
+        source: "perffsp5".into(),
+        destination: Some("perffsp1".into()),
+        body: Some(Bytes::from(iso::to_bytes(&iso::transfers_put(
+            &future, &stamp,
+        )))),
+        extra: vec![],
+    }
+    .iso()
+    .build(Some(&payee_key))
+    .unwrap();
+    let r = HttpClient::new(ClientOptions::default())
+        .send(req)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(r.body()).unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            v["errorInformation"]["errorCode"].as_str()
+        ),
+        (400, Some("3100")),
+        "{v}"
+    );
+    // The good one goes through (202) and commits.
+    let (status, _, v) = send(iso::to_bytes(&good), "perffsp1", true).await;
+    assert_eq!(status, 202, "{v}");
+
+    // Expiry: 3303 from Hub, as pacs.002, reaches the payer.
+    let bed2 = bed_with(
+        10_000,
+        "100000",
+        |c| {
+            c.fsps.get_mut("perffsp5").unwrap().transfer_latency =
+                sim::Latency::Fixed { ms: 1500.0 };
+        },
+        |h| h.api = Api::Iso20022,
+    )
+    .await;
+    let sim2 = bed2.payer.sim().clone();
+    let q = ulid_quote(&msisdn(5, 7), "20");
+    let quote = sim2.quote("perffsp1", "perffsp5", &q, t).await.unwrap();
+    let ctx = quote.iso.clone().unwrap();
+    let err = sim2
+        .transfer_after(
+            "perffsp1",
+            &transfer_from(&q, &quote, time::Duration::milliseconds(500)),
+            Some(&ctx),
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FlowError::Rejected { ref code, ref source_fsp } if code == "3303" && source_fsp == "Hub"),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = bed.hub.hub().ledger.counts();
+    assert_eq!((c.prepared, c.committed, c.aborted), (3, 2, 1), "{c:?}");
+    assert_eq!(
+        bed.hub.hub().stats.callbacks_failed.get(),
+        0,
+        "every ISO callback (PATCH included) was accepted"
+    );
+    for b in [bed, bed2] {
+        b.payer.shutdown(Duration::from_secs(1)).await;
+        b.payee.shutdown(Duration::from_secs(1)).await;
+        b.hub.shutdown(Duration::from_secs(1)).await;
+    }
 }

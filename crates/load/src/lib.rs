@@ -28,6 +28,7 @@ pub use scenario::{Flow, Scenario};
 pub use sim::{Latency, RejectRule, SimConfig};
 
 use fspiop::ilp::{IlpSecret, IlpVersion, TransactionObject};
+use fspiop::iso::Api;
 use fspiop::models::{Money, Party, PartyIdInfo, PartyIdType, QuotesPost, TransfersPost};
 use fspiop::types::{CorrelationId, DateTime};
 use sim::{FlowError, Sim};
@@ -220,10 +221,37 @@ impl Payers {
     fn new_id(&self) -> CorrelationId {
         let mut bytes: [u8; 16] = rand::random();
         bytes[..4].copy_from_slice(&self.run.tag);
-        CorrelationId::v4_from_bytes(match &self.replica {
+        let bytes = match &self.replica {
             Some(r) => r.stamp(bytes),
             None => bytes,
-        })
+        };
+        match self.api() {
+            Api::Fspiop => CorrelationId::v4_from_bytes(bytes),
+            // A ULID (the ISO switch's id rule) with the tag in its top 32 bits and a zero
+            // bit after it, so every id of the run starts with `iso::ulid_prefix(tag)`; the
+            // replica stamp stays in the low 16 bits.
+            Api::Iso20022 => {
+                let bits = u128::from_be_bytes(bytes) & !(1u128 << 95);
+                fspiop::iso::ulid_from_u128(bits)
+            }
+        }
+    }
+
+    /// The API the payer simulators speak (all of them speak the same).
+    pub fn api(&self) -> Api {
+        self.sims
+            .values()
+            .next()
+            .map_or(Api::Fspiop, |s| s.config().api)
+    }
+
+    /// The prefix every transfer id of this run starts with: the run tag as 8 hex digits
+    /// (UUIDs), or as the 7-character ULID prefix in ISO 20022 mode.
+    pub fn id_prefix(&self) -> String {
+        match self.api() {
+            Api::Fspiop => self.run.prefix(),
+            Api::Iso20022 => fspiop::iso::ulid_prefix(self.run.tag),
+        }
     }
 
     fn get(&self, fsp: &str) -> Option<&Arc<Sim>> {
@@ -392,6 +420,8 @@ async fn iteration(scenario: &Scenario, payers: &Payers, index: u64, corridor: u
             }
         }
     }
+    // ISO 20022 mode: the PUT /quotes as received, the context of the POST /transfers.
+    let mut quote_context = None;
     let transfer = if scenario.flow == Flow::Transfer {
         let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
         let Ok(ilp) = IlpSecret::new(payers.ilp_secret.as_bytes()).build(IlpVersion::V4, &tx)
@@ -424,6 +454,7 @@ async fn iteration(scenario: &Scenario, payers: &Payers, index: u64, corridor: u
         };
         phases[1] = Some(response.at.saturating_duration_since(started));
         splits[1] = response.split;
+        quote_context = response.iso.clone();
         match TransfersPost::from_quote(&quote, &response, quote.transaction_id.clone(), expiration)
         {
             Some(t) => t,
@@ -438,7 +469,10 @@ async fn iteration(scenario: &Scenario, payers: &Payers, index: u64, corridor: u
         }
     };
     let started = Instant::now();
-    match sim.transfer(&c.payer, &transfer, t).await {
+    match sim
+        .transfer_after(&c.payer, &transfer, quote_context.as_deref(), t)
+        .await
+    {
         Ok(done) => {
             phases[2] = Some(done.at.saturating_duration_since(started));
             splits[2] = done.split;

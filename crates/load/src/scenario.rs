@@ -110,6 +110,10 @@ pub struct Scenario {
     /// Steps per iteration.
     #[serde(default = "default_flow")]
     pub flow: Flow,
+    /// The API the run speaks: `fspiop` or `iso20022` (ISO 20022 bodies, ULID ids, ILP v4).
+    /// Absent: FSPIOP, unless the command line says `--api`, which wins over the file.
+    #[serde(default)]
+    pub api: Option<fspiop::iso::Api>,
     /// Arrival schedule.
     pub stages: Vec<Stage>,
     /// Trimmed from the start of the headline numbers.
@@ -251,6 +255,7 @@ impl Scenario {
             name: name.into(),
             description: format!("{rate}/s for {duration:?}, {}", flow.as_str()),
             flow,
+            api: None,
             stages: vec![Stage {
                 rate,
                 duration,

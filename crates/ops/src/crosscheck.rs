@@ -64,9 +64,12 @@ pub fn enumeration(state: &str) -> Option<&'static str> {
         .map(|(_, e)| *e)
 }
 
-/// Whether `s` is a run tag: exactly 8 lowercase hex characters (FSPIOP UUIDs are lowercase).
+/// Whether `s` is a run's transfer-id prefix: its tag as 8 lowercase hex characters (FSPIOP
+/// UUIDs are lowercase), or in ISO 20022 mode as the 7-character ULID prefix
+/// ([`fspiop::iso::ulid_prefix`]). Neither can hold a LIKE wildcard.
 pub fn is_run_tag(s: &str) -> bool {
-    s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    (s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        || fspiop::iso::is_ulid_prefix(s)
 }
 
 fn run_tag(prefix: &str) -> Result<&str, OpsError> {
@@ -74,7 +77,8 @@ fn run_tag(prefix: &str) -> Result<&str, OpsError> {
         Ok(prefix)
     } else {
         Err(OpsError::Invalid(format!(
-            "'{prefix}' is not a run tag: give 8 lowercase hex characters"
+            "'{prefix}' is not a run tag: give 8 lowercase hex characters (or, for ISO 20022 \
+             ids, the 7-character ULID prefix)"
         )))
     }
 }
@@ -382,7 +386,13 @@ mod tests {
     #[test]
     fn run_tags_are_8_lowercase_hex() {
         assert!(is_run_tag("1a2b3c4d"));
+        assert!(is_run_tag(&fspiop::iso::ulid_prefix([
+            0x1a, 0x2b, 0x3c, 0x4d
+        ])));
         for bad in [
+            "50mn3er",
+            "50MN3ERX",
+            "50MN3EI",
             "",
             "1a2b3c4",
             "1a2b3c4d5",

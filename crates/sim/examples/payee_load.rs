@@ -3,7 +3,10 @@
 //! — the payee is stateless, so the same request can be answered any number of times — and
 //! prints the crypto bound measured on this core: 1 / (RS256 verify + RS256 sign).
 //!
-//! `cargo run --release -p sim --example payee_load -- KEYS_DIR OUT.lua [--no-jws]`
+//! `cargo run --release -p sim --example payee_load -- KEYS_DIR OUT.lua [--no-jws] [--iso]`
+//!
+//! `--iso`: the same transfer as an ISO 20022 pacs.008 with ULID ids and the ISO media types,
+//! for a payee started with `--api iso20022`.
 
 #![allow(clippy::unwrap_used)] // a benchmark helper: a panic is the report
 
@@ -19,16 +22,31 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (keys_dir, out) = (&args[1], &args[2]);
     let sign = !args.iter().any(|a| a == "--no-jws");
+    let iso_mode = args.iter().any(|a| a == "--iso");
+    let id = |b: u8| {
+        if iso_mode {
+            fspiop::iso::ulid_from_u128(u128::from(b))
+        } else {
+            CorrelationId::v4_from_bytes([b; 16])
+        }
+    };
     let keys = perfbed_http::keys::load_dir(std::path::Path::new(keys_dir)).unwrap();
     let money = Money::parse("100", "XXX").unwrap();
     let quote = QuotesPost::p2p(
-        CorrelationId::v4_from_bytes([1; 16]),
-        CorrelationId::v4_from_bytes([2; 16]),
+        id(1),
+        id(2),
         Party::with_id(PartyIdInfo::msisdn("perffsp1", &msisdn(1, 1)).unwrap()),
         Party::with_id(PartyIdInfo::msisdn("perffsp5", &msisdn(5, 1)).unwrap()),
         money.clone(),
     );
     let expiration = DateTime::parse("2030-01-01T00:00:00.000Z").unwrap();
+    // In ISO mode the payee's packet is built over its view of the pacs.081 (as the SDK's).
+    let quote_iso = fspiop::iso::quotes_post(&quote, &stamp(&expiration));
+    let quote = if iso_mode {
+        fspiop::iso::quotes_post_view(&quote_iso).unwrap()
+    } else {
+        quote
+    };
     let tx = TransactionObject::from_quote(&quote, &money, &expiration, None);
     let ilp = IlpSecret::new(b"perfbed-test-ilp-secret")
         .build(IlpVersion::V4, &tx)
@@ -36,21 +54,51 @@ fn main() {
     let transfer = TransfersPost {
         amount: money,
         condition: ilp.condition,
-        expiration,
+        expiration: expiration.clone(),
         extension_list: None,
         ilp_packet: ilp.packet,
         payee_fsp: FspId::parse("perffsp5").unwrap(),
         payer_fsp: FspId::parse("perffsp1").unwrap(),
-        transfer_id: CorrelationId::v4_from_bytes([3; 16]),
+        transfer_id: id(3),
     };
-    let body = fspiop::json::to_canonical_vec(&transfer);
+    let (body, content_type, accept) = if iso_mode {
+        let put = QuotesPut {
+            condition: transfer.condition.clone(),
+            expiration: transfer.expiration.clone(),
+            extension_list: None,
+            geo_code: None,
+            ilp_packet: transfer.ilp_packet.clone(),
+            payee_fsp_commission: None,
+            payee_fsp_fee: None,
+            payee_receive_amount: None,
+            transfer_amount: transfer.amount.clone(),
+        };
+        let put_iso = fspiop::iso::quotes_put(
+            &put,
+            quote.quote_id.as_str(),
+            &quote_iso,
+            &stamp(&expiration),
+        );
+        (
+            fspiop::iso::to_bytes(&fspiop::iso::transfers_post(
+                &transfer,
+                &put_iso,
+                &stamp(&expiration),
+            )),
+            fspiop::iso::content_type("transfers"),
+            fspiop::iso::accept("transfers"),
+        )
+    } else {
+        (
+            fspiop::json::to_canonical_vec(&transfer),
+            headers::content_type("transfers", Version::V1_1),
+            headers::accept("transfers", 1),
+        )
+    };
     let date = headers::fmt_date(std::time::SystemTime::now());
     let mut h = vec![
-        (
-            "Content-Type".to_owned(),
-            headers::content_type("transfers", Version::V1_1),
-        ),
-        ("Accept".to_owned(), headers::accept("transfers", 1)),
+        ("Content-Type".to_owned(), content_type),
+        ("Accept".to_owned(), accept),
         ("Date".to_owned(), date.clone()),
         ("FSPIOP-Source".to_owned(), "perffsp1".to_owned()),
         ("FSPIOP-Destination".to_owned(), "perffsp5".to_owned()),
@@ -128,4 +176,13 @@ fn main() {
         per * 1e6,
         1.0 / per
     );
+}
+
+/// Fixed generated values (the request is replayed as is).
+fn stamp(now: &DateTime) -> fspiop::iso::Stamp {
+    fspiop::iso::Stamp {
+        msg_id: fspiop::iso::ulid_from_u128(10),
+        orgnl_id: fspiop::iso::ulid_from_u128(11),
+        now: now.clone(),
+    }
 }

@@ -181,6 +181,8 @@ pub struct SimConfig {
     pub ilp_secret: String,
     /// FSPIOP version of requests the payer starts.
     pub version: fspiop::headers::Version,
+    /// FSPIOP or ISO 20022 bodies and media types (ISO: version 2.0, ULID ids, ILP v4).
+    pub api: fspiop::iso::Api,
     /// Most callbacks in flight; beyond that requests are shed with 503/2003.
     pub max_in_flight: usize,
     /// Timeout of each outbound HTTP request.
@@ -255,6 +257,10 @@ impl Replicas {
     /// The replica that made an id: its index sits in the id's last 16 bits (see
     /// [`Replicas::stamp`]).
     pub fn owner_of_id(&self, id: &str) -> Option<u16> {
+        // ISO 20022 mode: a ULID, whose low 16 bits are the stamp.
+        if let Some(bits) = fspiop::iso::ulid_bits(id) {
+            return Some((bits & 0xffff) as u16 % self.count);
+        }
         let tail = id.get(id.len().checked_sub(4)?..)?;
         u16::from_str_radix(tail, 16).ok().map(|v| v % self.count)
     }
@@ -303,6 +309,7 @@ impl SimConfig {
             verify_mode: VerifyMode::Raw,
             ilp_secret: TEST_ILP_SECRET.into(),
             version: fspiop::headers::Version::V1_1,
+            api: fspiop::iso::Api::Fspiop,
             max_in_flight: 10_000,
             http_timeout: Duration::from_secs(20),
             replicas: None,

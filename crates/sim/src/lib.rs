@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod iso;
 pub mod metrics;
 pub mod payee;
 mod payer;
@@ -44,7 +45,7 @@ use fspiop::jws::KeyStore;
 use fspiop::models::{PartiesPut, QuotesPut, TransfersPatch, TransfersPut};
 use fspiop::route::{self, Route, RouteError};
 use http::{HeaderMap, Method, StatusCode, Uri};
-use perfbed_http::fspiop::{check_inbound, parse_body, FspiopError, JwsPolicy, Outbound};
+use perfbed_http::fspiop::{check_inbound_api, FspiopError, JwsPolicy, Outbound};
 use perfbed_http::{ClientOptions, HttpClient};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub enum Callback {
     Party(Box<PartiesPut>),
     /// `PUT /quotes/{ID}`.
     Quote(Box<QuotesPut>),
+    /// `PUT /quotes/{ID}` in ISO 20022 mode: the FSPIOP view and the pacs.082 as received.
+    IsoQuote(Box<QuotesPut>, Arc<serde_json::Value>),
     /// `PUT /transfers/{ID}`.
     Transfer(Box<TransfersPut>),
     /// `PUT …/error`, with the sender (`FSPIOP-Source`).
@@ -140,6 +143,10 @@ impl Sim {
         }
         for (fsp, b) in &config.fsps {
             b.validate(fsp).map_err(StartError::Config)?;
+            if config.api.is_iso() {
+                fspiop::iso::require_ilp_v4(b.ilp_version)
+                    .map_err(|e| StartError::Config(format!("{fsp}: {e}")))?;
+            }
             if config.jws && keys.signing(fsp).is_none() {
                 return Err(StartError::Config(format!(
                     "JWS is on but there is no private key for {fsp}: put {fsp}.key in the keys directory \
@@ -352,6 +359,7 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "status": "OK",
         "fsps": sim.config.fsps.keys().collect::<Vec<_>>(),
         "jws": sim.config.jws,
+        "api": sim.config.api.as_str(),
         "hubSigns": sim.hub_signs(),
         "callbacksInFlight": sim.callbacks_in_flight(),
         // Unix ms: `perfbed preflight` measures clock skew with it.
@@ -625,7 +633,20 @@ fn handle(
     body: Bytes,
     (received, received_wall): (Instant, u64),
 ) -> Result<StatusCode, FspiopError> {
-    let checked = check_inbound(method, path, headers, &body, sim.jws_policy.as_ref());
+    // In ISO mode every route takes the ISO media types (as the switch's per-service header
+    // check); `/participants` bodies stay FSPIOP (there is no ISO message for them).
+    let api = sim.config.api;
+    let checked = check_inbound_api(method, path, headers, &body, sim.jws_policy.as_ref(), api)
+        .and_then(|p| {
+            // The ISO payee speaks version 2.0 only.
+            if api.is_iso() && p.version != fspiop::iso::VERSION {
+                return Err(FspiopError::new(
+                    ErrorCode::UnacceptableVersion,
+                    "ISO 20022 mode takes version=2.0 only",
+                ));
+            }
+            Ok(p)
+        });
     let parsed = match checked {
         Ok(p) => p,
         Err(e) => {
@@ -680,7 +701,7 @@ fn handle(
         Route::QuotesPost => payee::quote(sim, ctx, &body),
         Route::TransfersPost => payee::transfer(sim, ctx, &body),
         Route::TransfersPatch { .. } => {
-            let _: TransfersPatch = parse_body(&body)?;
+            let _: TransfersPatch = iso::transfer_patch(api, &body)?;
             Ok(StatusCode::OK)
         }
         Route::ParticipantsPut => {

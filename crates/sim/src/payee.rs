@@ -4,18 +4,17 @@
 //! once and sends the callback from a background task after the configured latency.
 
 use axum::body::Bytes;
-use fspiop::error::{ErrorCode, ErrorInformationObject};
+use fspiop::error::ErrorCode;
 use fspiop::headers::Version;
 use fspiop::ilp::{self, TransactionObject};
-use fspiop::json::{to_canonical_vec, Canonical};
 use fspiop::models::{
     AmountType, Money, PartiesPut, Party, PartyComplexName, PartyIdInfo, PartyIdType,
-    PartyPersonalInfo, QuotesPost, QuotesPut, TransferState, TransfersPost, TransfersPut,
+    PartyPersonalInfo, QuotesPut, TransferState, TransfersPost, TransfersPut,
 };
 use fspiop::testbed;
 use fspiop::types::{Amount, DateTime, FspId, PartyIdentifier};
 use http::{Method, StatusCode};
-use perfbed_http::fspiop::{parse_body, FspiopError, Outbound};
+use perfbed_http::fspiop::{FspiopError, Outbound};
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,10 +43,6 @@ fn now() -> DateTime {
     DateTime::from_offset_date_time(time::OffsetDateTime::now_utc())
 }
 
-fn body_of<T: Canonical>(v: &T) -> Bytes {
-    Bytes::from(to_canonical_vec(v))
-}
-
 impl Sim {
     fn callback(
         &self,
@@ -58,7 +53,7 @@ impl Sim {
         ctx: &Ctx,
         body: Bytes,
     ) -> Outbound {
-        Outbound {
+        let out = Outbound {
             method,
             url: format!("{}{}", self.config.hub.for_resource(resource), path),
             version: ctx.version,
@@ -66,6 +61,11 @@ impl Sim {
             destination: Some(ctx.source.clone()),
             body: Some(body),
             extra: trace_headers(ctx),
+        };
+        if self.config.api.is_iso() {
+            out.iso()
+        } else {
+            out
         }
     }
 
@@ -145,8 +145,15 @@ impl Reply<'_> {
     }
 
     fn error(self, route: &'static str, resource: &str, path: &str, code: ErrorCode, detail: &str) {
-        let body = ErrorInformationObject::new(code, (!detail.is_empty()).then_some(detail));
-        self.send(route, resource, &format!("{path}/error"), body_of(&body));
+        let body = crate::iso::error_body(
+            self.sim.config.api,
+            resource,
+            code,
+            detail,
+            &self.fsp,
+            &self.ctx.source,
+        );
+        self.send(route, resource, &format!("{path}/error"), body);
     }
 }
 
@@ -229,12 +236,15 @@ pub(crate) fn lookup(sim: &Arc<Sim>, ctx: Ctx, id_path: &str) -> Result<StatusCo
         twice: b.answer_twice,
     };
     match found {
-        Some(p) => reply.send(
-            "parties_put",
-            "parties",
-            &path,
-            body_of(&PartiesPut { party: p }),
-        ),
+        Some(p) => {
+            let body = crate::iso::party_body(
+                sim.config.api,
+                &PartiesPut { party: p },
+                &reply.fsp,
+                &ctx.source,
+            );
+            reply.send("parties_put", "parties", &path, body)
+        }
         None => reply.error(
             "parties_error",
             "parties",
@@ -284,7 +294,7 @@ fn add(a: &Amount, b: &Amount, sign: i8) -> Option<Amount> {
 
 /// `POST /quotes`.
 pub(crate) fn quote(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCode, FspiopError> {
-    let req: QuotesPost = parse_body(body)?;
+    let (req, iso_post) = crate::iso::quote_request(sim.config.api, body)?;
     let hint = req.payee.party_id_info.fsp_id.as_ref().map(FspId::as_str);
     let fsp = sim.answering_fsp(&ctx, hint)?;
     let permit = sim.try_permit()?;
@@ -348,13 +358,19 @@ pub(crate) fn quote(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCode,
         payee_receive_amount: receive.map(&money),
         transfer_amount,
     };
-    reply.send("quotes_put", "quotes", &path, body_of(&put));
+    let body = crate::iso::quote_body(
+        sim.config.api,
+        &put,
+        req.quote_id.as_str(),
+        iso_post.as_ref(),
+    );
+    reply.send("quotes_put", "quotes", &path, body);
     Ok(StatusCode::ACCEPTED)
 }
 
 /// `POST /transfers`.
 pub(crate) fn transfer(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCode, FspiopError> {
-    let req: TransfersPost = parse_body(body)?;
+    let req: TransfersPost = crate::iso::transfer_request(sim.config.api, body)?;
     let fsp = sim.answering_fsp(&ctx, Some(req.payee_fsp.as_str()))?;
     let permit = sim.try_permit()?;
     let b = sim.behaviour(&fsp);
@@ -410,13 +426,17 @@ pub(crate) fn transfer(sim: &Arc<Sim>, ctx: Ctx, body: &[u8]) -> Result<StatusCo
     } else {
         TransferState::Committed
     };
+    let api = sim.config.api;
     let put = move || {
-        body_of(&TransfersPut {
-            completed_timestamp: Some(now()),
-            extension_list: None,
-            fulfilment: Some(fulfilment.clone()),
-            transfer_state: state,
-        })
+        crate::iso::transfer_body(
+            api,
+            &TransfersPut {
+                completed_timestamp: Some(now()),
+                extension_list: None,
+                fulfilment: Some(fulfilment.clone()),
+                transfer_state: state,
+            },
+        )
     };
     if reply.delay.is_zero() {
         reply.send("transfers_put", "transfers", &path, put());

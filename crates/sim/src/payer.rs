@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use fspiop::error::{ErrorCode, ErrorInformationObject};
-use fspiop::json::to_canonical_vec;
+use fspiop::iso::Api;
 use fspiop::models::{
     PartiesPut, PartyIdType, QuotesPost, QuotesPut, TransferState, TransfersPost, TransfersPut,
 };
@@ -110,6 +110,9 @@ pub struct Received<T> {
     pub at: Instant,
     /// Where the time went (switch in, simulator, switch out), when the payee stamped it.
     pub split: Option<crate::trace::Split>,
+    /// ISO 20022 mode: the callback's ISO body as received (a PUT /quotes is the context of
+    /// the POST /transfers that follows); `None` in FSPIOP mode.
+    pub iso: Option<Arc<serde_json::Value>>,
 }
 
 impl<T> std::ops::Deref for Received<T> {
@@ -187,7 +190,7 @@ impl Sim {
         destination: Option<&str>,
         body: Option<Bytes>,
     ) -> Outbound {
-        Outbound {
+        let out = Outbound {
             method,
             url: format!("{}{}", self.config.hub.for_resource(resource), path),
             version: self.config.version,
@@ -207,6 +210,11 @@ impl Sim {
                     http::HeaderValue::from_static("perfbed=s:0"),
                 ),
             ],
+        };
+        if self.config.api.is_iso() {
+            out.iso()
+        } else {
+            out
         }
     }
 
@@ -235,6 +243,7 @@ impl Sim {
                 value: *p,
                 at: d.at,
                 split: d.split,
+                iso: None,
             }),
             (other, _) => Err(unexpected(other)),
         }
@@ -248,7 +257,7 @@ impl Sim {
         req: &QuotesPost,
         timeout: Duration,
     ) -> Result<Received<QuotesPut>, FlowError> {
-        let body = Bytes::from(to_canonical_vec(req));
+        let body = crate::iso::quote_post_body(self.config.api, req);
         let out = self.payer_out(
             payer,
             Method::POST,
@@ -265,6 +274,13 @@ impl Sim {
                 value: *q,
                 at: d.at,
                 split: d.split,
+                iso: None,
+            }),
+            (Callback::IsoQuote(q, v), d) => Ok(Received {
+                value: *q,
+                at: d.at,
+                split: d.split,
+                iso: Some(v),
             }),
             (other, _) => Err(unexpected(other)),
         }
@@ -278,7 +294,21 @@ impl Sim {
         req: &TransfersPost,
         timeout: Duration,
     ) -> Result<Received<TransfersPut>, FlowError> {
-        let body = Bytes::from(to_canonical_vec(req));
+        self.transfer_after(payer, req, None, timeout).await
+    }
+
+    /// [`Sim::transfer`] after a quote: in ISO 20022 mode the pacs.008 is built from `quote`,
+    /// the PUT /quotes as received ([`Received::iso`]); without it (a transfer without a
+    /// quote) from the packet's parties. FSPIOP mode ignores it.
+    pub async fn transfer_after(
+        self: &Arc<Self>,
+        payer: &str,
+        req: &TransfersPost,
+        quote: Option<&serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<Received<TransfersPut>, FlowError> {
+        let body = crate::iso::transfer_post_body(self.config.api, req, quote)
+            .map_err(FlowError::NotSent)?;
         let out = self.payer_out(
             payer,
             Method::POST,
@@ -308,6 +338,7 @@ impl Sim {
                     value: *t,
                     at: d.at,
                     split: d.split,
+                    iso: None,
                 })
             }
             (other, _) => Err(unexpected(other)),
@@ -354,6 +385,28 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Parses an ISO callback body with `view`; a malformed one is refused and its waiter told so.
+fn parse_iso_callback<T>(
+    sim: &Sim,
+    key: &str,
+    ctx: &Ctx,
+    body: &[u8],
+    view: impl FnOnce(serde_json::Value) -> Result<T, FspiopError>,
+) -> Result<T, FspiopError> {
+    crate::iso::parse_value(body)
+        .and_then(view)
+        .inspect_err(|_| {
+            let resolved = sim.pending.resolve(
+                key,
+                ctx.destination.as_deref(),
+                trace_of(ctx),
+                &Callback::Invalid(Anomaly::InvalidCallback),
+                Delivered::at(ctx.received),
+            );
+            sim.count_invalid(resolved, Anomaly::InvalidCallback);
+        })
+}
+
 fn deliver(sim: &Sim, key: &str, ctx: &Ctx, cb: Callback) -> Result<StatusCode, FspiopError> {
     let resolved = sim.pending.resolve(
         key,
@@ -383,7 +436,12 @@ pub(crate) fn on_party(
     body: &[u8],
 ) -> Result<StatusCode, FspiopError> {
     let key = format!("p:{id_path}");
-    let p: PartiesPut = parse_callback(sim, &key, ctx, body)?;
+    let p: PartiesPut = match sim.config.api {
+        Api::Fspiop => parse_callback(sim, &key, ctx, body)?,
+        Api::Iso20022 => parse_iso_callback(sim, &key, ctx, body, |v| {
+            Ok(fspiop::iso::parties_put_view(&v)?)
+        })?,
+    };
     deliver(sim, &key, ctx, Callback::Party(Box::new(p)))
 }
 
@@ -395,6 +453,19 @@ pub(crate) fn on_quote(
     body: &[u8],
 ) -> Result<StatusCode, FspiopError> {
     let key = format!("q:{id}");
+    if sim.config.api.is_iso() {
+        let (q, v) = parse_iso_callback(sim, &key, ctx, body, |v| {
+            let q = fspiop::iso::quotes_put_view(&v)?;
+            if fspiop::iso::tx_id(&v) != Some(id) {
+                return Err(FspiopError::new(
+                    ErrorCode::GenericValidationError,
+                    "CdtTrfTxInf.PmtId.TxId differs from the quote id in the URL",
+                ));
+            }
+            Ok((q, v))
+        })?;
+        return deliver(sim, &key, ctx, Callback::IsoQuote(Box::new(q), Arc::new(v)));
+    }
     let q: QuotesPut = parse_callback(sim, &key, ctx, body)?;
     deliver(sim, &key, ctx, Callback::Quote(Box::new(q)))
 }
@@ -407,7 +478,13 @@ pub(crate) fn on_transfer(
     body: &[u8],
 ) -> Result<StatusCode, FspiopError> {
     let key = format!("t:{id}");
-    let t: TransfersPut = parse_callback(sim, &key, ctx, body)?;
+    let t: TransfersPut = match sim.config.api {
+        Api::Fspiop => parse_callback(sim, &key, ctx, body)?,
+        // The view checks the fulfilment's presence for COMM/RESV too.
+        Api::Iso20022 => parse_iso_callback(sim, &key, ctx, body, |v| {
+            Ok(fspiop::iso::transfers_put_view(&v)?)
+        })?,
+    };
     if let Err(e) = t.check() {
         let _ = parse_callback::<()>(sim, &key, ctx, b"");
         return Err(e.into());
@@ -422,13 +499,24 @@ pub(crate) fn on_error(
     key: &str,
     body: &[u8],
 ) -> Result<StatusCode, FspiopError> {
-    let e: ErrorInformationObject = parse_callback(sim, key, ctx, body)?;
+    let info = match sim.config.api {
+        Api::Fspiop => {
+            let e: ErrorInformationObject = parse_callback(sim, key, ctx, body)?;
+            e.error_information
+        }
+        Api::Iso20022 if key.starts_with("p:") => parse_iso_callback(sim, key, ctx, body, |v| {
+            Ok(fspiop::iso::parties_error_view(&v)?)
+        })?,
+        Api::Iso20022 => parse_iso_callback(sim, key, ctx, body, |v| {
+            Ok(fspiop::iso::pacs_error_view(&v)?)
+        })?,
+    };
     deliver(
         sim,
         key,
         ctx,
         Callback::Error {
-            info: e.error_information,
+            info,
             source: ctx.source.clone(),
         },
     )

@@ -108,6 +108,8 @@ pub struct EnvOptions {
     pub payee_latency: Option<sim::Latency>,
     /// No progress lines.
     pub quiet: bool,
+    /// FSPIOP or ISO 20022: the hub emulator and every simulator speak it.
+    pub api: fspiop::iso::Api,
 }
 
 impl LocalEnv {
@@ -133,6 +135,7 @@ impl LocalEnv {
                 Some(p) => Some((Arc::new(p.store(None)?), VerifyMode::Strict)),
                 None => None,
             },
+            api: o.api,
             ..hub::HubConfig::default()
         };
         let hub_tls_out = pki.as_ref().map(|p| p.client("hub")).transpose()?;
@@ -153,6 +156,7 @@ impl LocalEnv {
             c.jws = full;
             c.verify_mode = VerifyMode::Strict;
             c.ilp_secret = ILP_SECRET.into();
+            c.api = o.api;
             if let Some(l) = &o.payee_latency {
                 for b in c.fsps.values_mut() {
                     b.lookup_latency = l.clone();

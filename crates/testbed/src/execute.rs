@@ -216,7 +216,8 @@ pub async fn execute(
         .clone()
         .unwrap_or_else(|| scenario.name.clone());
     let payers = target.payers.clone();
-    let prefix = payers.run.prefix();
+    let prefix = payers.id_prefix();
+    let api = payers.api();
     let replica = payers.replica.is_some();
     let watch = target
         .testbed
@@ -290,7 +291,7 @@ pub async fn execute(
     }
     let cpu_s = process_cpu_s() - cpu_before;
     let environment = load::report::Environment {
-        api: "fspiop".into(),
+        api: api.as_str().into(),
         security: options.security.clone().unwrap_or_else(|| "unknown".into()),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         cpu_s,

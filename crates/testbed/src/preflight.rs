@@ -34,6 +34,9 @@ pub struct PreflightOptions {
     pub als: Option<String>,
     /// The quoting-service's base URL (`--hub-quotes`); else the hub.
     pub quotes: Option<String>,
+    /// The API the run will speak (`--api`; else the scenario's; else FSPIOP): every payee
+    /// simulator must speak it.
+    pub api: Option<fspiop::iso::Api>,
 }
 
 struct Checklist {
@@ -95,6 +98,12 @@ pub fn date_skew(date_ms: f64, midpoint_ms: f64, rtt: Duration, max_skew: Durati
     (skew.abs() <= bound, skew)
 }
 
+/// The `api` of a scenario file, when it names one.
+fn scenario_api(path: Option<&std::path::Path>) -> Option<fspiop::iso::Api> {
+    let text = std::fs::read_to_string(path?).ok()?;
+    load::Scenario::parse(&text).ok()?.api
+}
+
 /// How long the ALS lookup waits for its answer at the simulator.
 const ALS_PATIENCE: Duration = Duration::from_secs(5);
 
@@ -107,6 +116,7 @@ async fn als_lookup(
     client: &perfbed_http::HttpClient,
     (als, fsp, sim, number): (&str, &str, &str, &str),
     seed_fix: &str,
+    api: fspiop::iso::Api,
 ) {
     let what = format!("ALS finds MSISDN {number} through its oracle (GET {als}/participants/MSISDN/{number} as {fsp})");
     let mailbox = ops::Admin::new(sim, client.clone());
@@ -121,8 +131,10 @@ async fn als_lookup(
         destination: None,
         body: None,
         extra: Vec::new(),
-    }
-    .build(None);
+    };
+    // An ISO-mode ALS takes only the ISO media types, on /participants too.
+    let req = if api.is_iso() { req.iso() } else { req };
+    let req = req.build(None);
     let req = match req {
         Ok(r) => r,
         Err(e) => {
@@ -476,6 +488,17 @@ async fn checks(
                             format!("run the simulator with --fsp {n}")
                         },
                     );
+                    let expected = opts
+                        .api
+                        .or_else(|| scenario_api(opts.scenario.as_deref()))
+                        .unwrap_or_default();
+                    // A simulator from before `api` existed speaks FSPIOP.
+                    let speaks = body["api"].as_str().unwrap_or("fspiop");
+                    list.check(
+                        speaks == expected.as_str(),
+                        format!("{n}: simulator speaks API {speaks} (the run: {expected})"),
+                        format!("start the simulator with --api {expected}"),
+                    );
                     if let Some(signs) = t.hub.signs {
                         let has = body["hubSigns"].as_bool().unwrap_or(false);
                         list.check(
@@ -537,6 +560,9 @@ async fn checks(
                 &client,
                 (&als, &fsp, &sim, &number),
                 &seed_fix(&fsp),
+                opts.api
+                    .or_else(|| scenario_api(opts.scenario.as_deref()))
+                    .unwrap_or_default(),
             )
             .await
         }

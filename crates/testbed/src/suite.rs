@@ -63,6 +63,9 @@ pub struct SuiteOptions {
     pub resume: Option<PathBuf>,
     /// No progress lines.
     pub quiet: bool,
+    /// FSPIOP or ISO 20022 for every stage (wins over the scenarios' `api`); `None`: the
+    /// scenarios' own, which must agree.
+    pub api: Option<fspiop::iso::Api>,
     /// Write JUnit XML here: one test case per stage (and per seed criterion beyond "all
     /// stages passed").
     pub junit: Option<PathBuf>,
@@ -398,6 +401,23 @@ pub async fn run(mut opts: SuiteOptions) -> Result<bool> {
             state.rate_scale
         );
     }
+    let api = match opts.api {
+        Some(a) => a,
+        None => {
+            let mut apis: Vec<fspiop::iso::Api> = scenarios
+                .iter()
+                .map(|s| s.api.unwrap_or_default())
+                .collect();
+            apis.dedup();
+            if apis.len() > 1 {
+                anyhow::bail!(
+                    "the suite's scenarios mix APIs (fspiop and iso20022): one testbed speaks \
+                     one; give --api"
+                );
+            }
+            apis.first().copied().unwrap_or_default()
+        }
+    };
     let target = match opts.hub.take() {
         Some(hub) => {
             let mut payers: Vec<String> = scenarios
@@ -408,6 +428,7 @@ pub async fn run(mut opts: SuiteOptions) -> Result<bool> {
             payers.dedup();
             let mut config = sim::SimConfig::new(&payers, &hub.url);
             config.ilp_secret = hub.ilp_secret.clone();
+            config.api = api;
             let keys = hub.jws.apply(&mut config);
             let s = sim::Sim::new(config, keys, hub.client_tls)?;
             let admin = hub.admin.as_deref().map(ops::Admin::plain);
@@ -446,6 +467,7 @@ pub async fn run(mut opts: SuiteOptions) -> Result<bool> {
                     hub_latency: None,
                     payee_latency: None,
                     quiet: opts.quiet,
+                    api,
                 },
                 &scenarios.iter().collect::<Vec<_>>(),
             )

@@ -5,7 +5,8 @@
 // OUT: {"results": [{"ok": true, "value": ...} | {"ok": false, "error": "..."}, ...]}
 //
 // Every op calls @mojaloop/sdk-standard-components (the JWS and ILP code the Mojaloop SDK,
-// the testing toolkit and the hub use) exactly as its users do. Results go to a file because
+// the testing toolkit and the hub use), or for ISO 20022 mode ml-schema-transformer-lib and
+// central-services-shared, exactly as their users do. Results go to a file because
 // the SDK's logger writes to stdout.
 'use strict';
 
@@ -60,16 +61,91 @@ const ops = {
     },
 };
 
+// ISO 20022 mode: @mojaloop/ml-schema-transformer-lib (the switch's and the SDK's FSPIOP <->
+// ISO transforms) and central-services-shared's OpenapiBackend on the switch's own ISO OpenAPI
+// files (../specs, what ml-api-adapter, quoting-service and the ALS validate requests with).
+// Loaded on first use: the specs take seconds to load, so tests batch their ops into one call.
+let iso;
+function isoLibs() {
+    if (!iso) {
+        process.env.MLST_LOG_LEVEL = process.env.MLST_LOG_LEVEL || 'error';
+        process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'error';
+        for (const k of ['warn', 'log']) {
+            const f = console[k];
+            console[k] = (...a) => { if (/unknown format|strict mode/.test(String(a[0]))) return; f(...a); };
+        }
+        const { TransformFacades } = require('@mojaloop/ml-schema-transformer-lib');
+        const { Util } = require('@mojaloop/central-services-shared');
+        iso = { T: TransformFacades, Util, apis: {} };
+    }
+    return iso;
+}
+
+const SPECS = {
+    parties: 'account-lookup-service/api-swagger-iso20022-parties.yaml',
+    quotes: 'quoting-service/QuotingService-swagger_iso20022.yaml',
+    transfers: 'ml-api-adapter/api-swagger-iso20022-transfers.yaml',
+};
+
+async function switchApi(resource) {
+    const l = isoLibs();
+    const spec = SPECS[resource];
+    if (!spec) throw new Error(`no switch spec for ${resource}`);
+    l.apis[spec] ||= await l.Util.OpenapiBackend.initialise(
+        require('node:path').join(__dirname, '..', 'specs', spec), {});
+    return l.apis[spec];
+}
+
+Object.assign(ops, {
+    // Validates a request (method, path, headers, parsed body) as the ISO-mode switch's
+    // OpenAPI validation does: {valid, errors}.
+    async iso_switch_validate({ resource, method, path, headers, body }) {
+        const v = (await switchApi(resource)).validateRequest({ method, path, headers, body });
+        return { valid: !!v.valid, errors: v.valid ? null : JSON.stringify(v.errors).slice(0, 2000) };
+    },
+    // The switch's header check (FSPIOPHeaderValidation with apiType iso20022).
+    iso_headers({ resource, contentType, accept }) {
+        const H = isoLibs().Util.HeaderValidation;
+        return {
+            contentType: H.parseContentTypeHeader(resource, contentType, 'iso20022').valid,
+            accept: accept === undefined || accept === null
+                ? null : H.parseAcceptHeader(resource, accept, 'iso20022').valid,
+        };
+    },
+    // ISO -> FSPIOP as the switch's ingress and the ISO-mode SDK do.
+    async iso_to_fspiop({ resource, facade, body, headers, params }) {
+        const out = await isoLibs().T.FSPIOPISO20022[resource][facade](
+            { body: structuredClone(body), headers: headers || {}, params: params || {} }, {});
+        return out.body;
+    },
+    // FSPIOP -> ISO as the SDK and the switch's own messages do; `context` is the lib's
+    // $context (isoPostQuote, isoPostQuoteResponse).
+    async fspiop_to_iso({ resource, facade, body, headers, params, context }) {
+        const src = { body: structuredClone(body), headers: headers || {}, params: params || {} };
+        if (context) src.$context = structuredClone(context);
+        const out = await isoLibs().T.FSPIOP[resource][facade](src, { unrollExtensions: true });
+        return out.body;
+    },
+});
+
 const [input, output] = process.argv.slice(2);
 const request = JSON.parse(fs.readFileSync(input, 'utf8'));
-const results = request.ops.map((o) => {
-    const fn = ops[o.op];
-    if (!fn) return { ok: false, error: `unknown op ${o.op}` };
-    try {
-        const value = fn(o);
-        return { ok: true, value: value === undefined ? null : value };
-    } catch (e) {
-        return { ok: false, error: String(e && e.message || e) };
+(async () => {
+    const results = [];
+    for (const o of request.ops) {
+        const fn = ops[o.op];
+        if (!fn) {
+            results.push({ ok: false, error: `unknown op ${o.op}` });
+            continue;
+        }
+        try {
+            const value = await fn(o);
+            results.push({ ok: true, value: value === undefined ? null : value });
+        } catch (e) {
+            results.push({ ok: false, error: String(e && e.message || e) });
+        }
     }
-});
-fs.writeFileSync(output, JSON.stringify({ results }));
+    fs.writeFileSync(output, JSON.stringify({ results }));
+    // The ISO libraries keep handles open (loggers, caches): the answer is written, so stop.
+    process.exit(0);
+})();

@@ -1,7 +1,11 @@
 //! # xcheck — the Mojaloop reference library as a test oracle
 //!
 //! Runs `node/oracle.js`, which calls `@mojaloop/sdk-standard-components` (the JWS and ILP code
-//! of the Mojaloop SDK, testing toolkit and hub) exactly as its users do. Test-only: crates use
+//! of the Mojaloop SDK, testing toolkit and hub) exactly as its users do; for ISO 20022 mode also
+//! `@mojaloop/ml-schema-transformer-lib` (the FSPIOP ⇄ ISO facades the switch and the SDK use)
+//! and `@mojaloop/central-services-shared` (its `OpenapiBackend` on the switch's own ISO OpenAPI
+//! files in `specs/`, and the header check). Loading those specs takes seconds: batch the ops of
+//! a test into one call. Test-only: crates use
 //! it as a dev-dependency. The npm packages live in `node/node_modules`, installed by
 //! `scripts/test` (`npm ci --prefix crates/xcheck/node`). A missing library fails the test.
 #![forbid(unsafe_code)]

@@ -372,7 +372,7 @@ pub struct Report {
 /// How a run ran.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Environment {
-    /// The API mode spoken (`fspiop`).
+    /// The API mode spoken: `fspiop` or `iso20022`.
     pub api: String,
     /// Security of the connections, e.g. `full (mTLS + JWS RS256)`, `none`, `JWS`.
     pub security: String,
