@@ -35,6 +35,10 @@ pub struct BenchLocalArgs {
     #[arg(long, value_delimiter = ',', default_value = "p2p-full,transfer-full,p2p-none,transfer-none",
           value_parser = parse_case)]
     cases: Vec<testbed::bench_local::Case>,
+    /// The API every part of the testbed speaks: fspiop (default) or iso20022 (ISO 20022 mode;
+    /// compare the two modes' CPU per transfer in one sitting by running both).
+    #[arg(long, value_enum, default_value = "fspiop")]
+    api: crate::api_arg::ApiArg,
     /// Pin the whole process to the first N CPUs it may use (default: all, unpinned).
     #[arg(long, value_name = "N")]
     cores: Option<usize>,
@@ -148,6 +152,7 @@ fn bench_local(args: BenchLocalArgs) -> Result<()> {
         out: args.out,
         json: args.json,
         quiet: args.quiet,
+        api: args.api.into(),
         ..defaults
     };
     if !(o.precision > 0.0 && o.start_share > 0.0) {

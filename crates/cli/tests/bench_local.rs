@@ -153,3 +153,53 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cores 4096"));
 }
+
+/// `--api iso20022`: the whole testbed speaks ISO 20022. The step's report is cross-checked
+/// against the hub emulator's ledger by the run's id prefix, and in ISO mode that prefix is a
+/// ULID's (7 Crockford base-32 characters): the ledger only finds the transfers when the ids
+/// the driver sent really were ULIDs that went through the ISO hub.
+#[test]
+fn bench_local_runs_in_iso20022_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = perfbed()
+        .args([
+            "bench",
+            "local",
+            "--api",
+            "iso20022",
+            "--cases",
+            "transfer-none",
+            "--start",
+            "10",
+            "--max-steps",
+            "1",
+            "--step",
+            "2s",
+            "--out",
+        ])
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench local failed:\n{stderr}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["api"], "iso20022", "{v}");
+    let step = &v["cases"][0]["steps"][0];
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(step["report"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(report["environment"]["api"], "iso20022");
+    let cc = &report["crosscheck"];
+    let prefix = cc["prefix"].as_str().unwrap();
+    assert_eq!(prefix.len(), 7, "a ULID prefix: {cc}");
+    assert!(
+        prefix
+            .chars()
+            .all(|c| "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c)),
+        "{cc}"
+    );
+    assert_eq!(cc["agrees"], true, "{cc}");
+    assert!(f(&cc["switch_committed"]) >= 10.0, "{cc}");
+}

@@ -122,6 +122,8 @@ pub struct BenchLocalOptions {
     pub json: Option<PathBuf>,
     /// No progress lines.
     pub quiet: bool,
+    /// FSPIOP or ISO 20022 mode, for every part of the testbed.
+    pub api: fspiop::iso::Api,
 }
 
 impl Default for BenchLocalOptions {
@@ -156,6 +158,7 @@ impl Default for BenchLocalOptions {
             out: PathBuf::from("results"),
             json: None,
             quiet: false,
+            api: fspiop::iso::Api::Fspiop,
         }
     }
 }
@@ -303,6 +306,13 @@ pub struct BenchLocal {
     pub cases: Vec<CaseResult>,
     /// Wall time of the whole benchmark, s.
     pub wall_s: f64,
+    /// The API the testbed spoke: `fspiop` or `iso20022`.
+    #[serde(default = "fspiop_api")]
+    pub api: String,
+}
+
+fn fspiop_api() -> String {
+    fspiop::iso::Api::Fspiop.as_str().to_owned()
 }
 
 /// The knee's criteria.
@@ -486,7 +496,7 @@ async fn run_step(
         Err(n) => report.notes.push(n),
     }
     report.environment = Some(load::report::Environment {
-        api: "fspiop".into(),
+        api: env.payers().api().as_str().into(),
         security: env.security().describe().into(),
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         cpu_s,
@@ -598,6 +608,7 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
                 hub_latency: None,
                 payee_latency: None,
                 quiet: true,
+                api: o.api,
             },
             &[&probe],
         )
@@ -644,6 +655,7 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
         crypto,
         cases: results,
         wall_s: wall.elapsed().as_secs_f64(),
+        api: o.api.as_str().into(),
     };
     let json = serde_json::to_vec_pretty(&result)?;
     crate::results::write_atomic(&dir.join("bench-local.json"), &json)?;
@@ -897,8 +909,9 @@ impl BenchLocal {
         let mut s = String::new();
         let m = &self.machine;
         s += &format!(
-            "perfbed bench local {} — {} core(s) {:?}{} of {} (AVX-512 IFMA: {}), load {} at start, {:.0} s\n",
+            "perfbed bench local {} ({}) — {} core(s) {:?}{} of {} (AVX-512 IFMA: {}), load {} at start, {:.0} s\n",
             self.version,
+            self.api,
             m.cores,
             m.cpus,
             if m.pinned { " pinned" } else { "" },
