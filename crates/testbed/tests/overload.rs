@@ -40,6 +40,7 @@ async fn an_overload_is_held_at_the_in_flight_budget_and_the_low_rate_after_it_s
             hub_latency: None,
             payee_latency: None,
             quiet: true,
+            api: fspiop::iso::Api::Fspiop,
         },
         &[&sc],
     )
