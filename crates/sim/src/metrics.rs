@@ -6,6 +6,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +47,21 @@ pub struct Metrics {
     relay_headers_dropped: Counter,
     late_callbacks: Counter,
     anomalies: Family<Kind, Counter>,
+    /// Handles of the per-route series, taken from the families on first use (so a route's
+    /// series appear in `/metrics` exactly when they would without the cache): a family lookup
+    /// hashes the label set under a lock, twice per request and twice per callback.
+    by_route: [RouteHandles; ROUTES.len()],
+}
+
+/// Cached handles of one route's series (`OnceLock`: created on first use).
+#[derive(Debug, Default)]
+struct RouteHandles {
+    /// `requests{status=200}` and `requests{status=202}`, the usual answers.
+    ok: [OnceLock<Counter>; 2],
+    handling: OnceLock<Histogram>,
+    sent: OnceLock<Counter>,
+    failed: OnceLock<Counter>,
+    latency: OnceLock<Histogram>,
 }
 
 impl Default for Metrics {
@@ -138,30 +154,67 @@ impl Metrics {
             relay_headers_dropped,
             late_callbacks,
             anomalies,
+            by_route: Default::default(),
         }
+    }
+
+    fn handles(&self, route: &str) -> Option<&RouteHandles> {
+        ROUTES
+            .iter()
+            .position(|r| *r == route)
+            .map(|i| &self.by_route[i])
     }
 
     /// One inbound request answered.
     pub fn request(&self, route: &'static str, status: u16, took: Duration) {
-        self.requests
-            .get_or_create(&RouteStatus { route, status })
-            .inc();
-        self.handling
-            .get_or_create(&Route { route })
-            .observe(took.as_secs_f64());
+        let took = took.as_secs_f64();
+        let Some(h) = self.handles(route) else {
+            self.requests
+                .get_or_create(&RouteStatus { route, status })
+                .inc();
+            self.handling.get_or_create(&Route { route }).observe(took);
+            return;
+        };
+        let requests = |status| {
+            self.requests
+                .get_or_create(&RouteStatus { route, status })
+                .clone()
+        };
+        match status {
+            200 => h.ok[0].get_or_init(|| requests(200)).inc(),
+            202 => h.ok[1].get_or_init(|| requests(202)).inc(),
+            _ => requests(status).inc(),
+        };
+        h.handling
+            .get_or_init(|| self.handling.get_or_create(&Route { route }).clone())
+            .observe(took);
     }
 
     /// One callback finished.
     pub fn callback(&self, route: &'static str, ok: bool, took: Duration) {
         let r = Route { route };
+        let took = took.as_secs_f64();
+        let Some(h) = self.handles(route) else {
+            if ok {
+                self.callbacks_sent.get_or_create(&r).inc();
+            } else {
+                self.callbacks_failed.get_or_create(&r).inc();
+            }
+            self.callback_latency.get_or_create(&r).observe(took);
+            return;
+        };
         if ok {
-            self.callbacks_sent.get_or_create(&r).inc();
+            h.sent
+                .get_or_init(|| self.callbacks_sent.get_or_create(&r).clone())
+                .inc();
         } else {
-            self.callbacks_failed.get_or_create(&r).inc();
+            h.failed
+                .get_or_init(|| self.callbacks_failed.get_or_create(&r).clone())
+                .inc();
         }
-        self.callback_latency
-            .get_or_create(&r)
-            .observe(took.as_secs_f64());
+        h.latency
+            .get_or_init(|| self.callback_latency.get_or_create(&r).clone())
+            .observe(took);
     }
 
     /// One signature refused.
