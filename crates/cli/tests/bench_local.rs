@@ -104,7 +104,8 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
         let passes = outcomes == arrivals
             && f(&report["latency_ms"]["e2e"]["p99"]) < 500.0
             && f(&report["success_rate"]) >= 99.5
-            && f(&report["achieved_tps"]) >= 0.99 * f(&report["target_tps"]);
+            && f(&report["achieved_tps"]) >= 0.99 * f(&report["target_tps"])
+            && report["crosscheck"]["agrees"] == true;
         assert_eq!(s["passed"], passes, "step {s} against its report {report}");
         assert_eq!(
             s["cpu_ms_per_transfer"], report["environment"]["cpu_ms_per_transfer"],
@@ -187,6 +188,8 @@ fn bench_local_runs_in_iso20022_mode() {
     assert!(out.status.success(), "bench local failed:\n{stderr}");
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["api"], "iso20022", "{v}");
+    // A step passes only when the hub's ledger agrees with the driver.
+    assert_eq!(v["cases"][0]["steps"][0]["passed"], true, "{v}");
     let step = &v["cases"][0]["steps"][0];
     let report: Value =
         serde_json::from_slice(&std::fs::read(step["report"].as_str().unwrap()).unwrap()).unwrap();

@@ -317,7 +317,7 @@ fn fspiop_api() -> String {
 
 /// The knee's criteria.
 pub const CRITERIA: &str =
-    "p99 < 500 ms, >= 99.5 % committed, achieved >= 99 % of target, accounting adds up";
+    "p99 < 500 ms, >= 99.5 % committed, achieved >= 99 % of target, accounting adds up, the hub's ledger agrees";
 
 /// Judges a step's report by the knee's criteria: `None` when it passes, else why not.
 pub fn judge(r: &Report) -> Option<String> {
@@ -329,6 +329,11 @@ pub fn judge(r: &Report) -> Option<String> {
     let mut why = Vec::new();
     if !r.adds_up() {
         why.push("accounting".to_owned());
+    }
+    match &r.crosscheck {
+        Some(c) if c.agrees => {}
+        Some(_) => why.push("cross-check with the hub's ledger failed".to_owned()),
+        None => why.push("no cross-check with the hub's ledger".to_owned()),
     }
     // NaN fails every criterion: each is written as "passes", negated.
     let p99_ok = r.latency_ms.e2e.p99 < 500.0;
@@ -486,12 +491,14 @@ async fn run_step(
     file: &str,
 ) -> Result<(Report, PathBuf)> {
     let run = load::RunId::random();
-    let payers = env.payers().run_id(run.clone());
+    let payers = env.payers().run_id(run);
+    // FSPIOP ids start with the run's hex tag, ISO 20022 ULIDs with its base-32 form.
+    let prefix = payers.id_prefix();
     let cpu_before = process_cpu_s();
     let mut report = load::run_with(scenario, payers, None, None).await;
     let cpu_s = process_cpu_s() - cpu_before;
     let ledger = crate::Ledger::Emulator(env.admin.clone());
-    match crate::crosscheck(&ledger, &run.prefix(), report.committed, report.uncertain()).await {
+    match crate::crosscheck(&ledger, &prefix, report.committed, report.uncertain()).await {
         Ok(c) => report.crosscheck = Some(c),
         Err(n) => report.notes.push(n),
     }
