@@ -4,222 +4,36 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
+mod common;
+
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::IntoResponse;
+use common::{client, outbound, pair, signing_key, start_sim, verify_strict, Seen, TestHub};
 use fspiop::headers::{self, Version};
 use fspiop::ilp::IlpVersion;
 use fspiop::iso::{self, Api};
-use fspiop::jws::{
-    self, generate_pem, Alg, KeyStore, SigningKey, VerifyInput, VerifyMode, VerifyingKey,
-};
+use fspiop::jws::KeyStore;
 use fspiop::models::*;
 use fspiop::testbed::msisdn;
 use fspiop::types::*;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use perfbed_http::fspiop::Outbound;
-use perfbed_http::{ClientOptions, HttpClient};
 use serde_json::{json, Value};
 use sim::{FlowError, Sim, SimConfig};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
-
-// ---------------------------------------------------------------------------------------------
-// Keys (generated once per test binary)
-
-struct Pair {
-    private: String,
-    public: String,
-}
-
-fn pair(fsp: &str) -> &'static Pair {
-    static KEYS: OnceLock<Mutex<HashMap<String, &'static Pair>>> = OnceLock::new();
-    let mut m = KEYS.get_or_init(Default::default).lock().unwrap();
-    m.entry(fsp.to_owned()).or_insert_with(|| {
-        let alg = if fsp == "perffsp6" {
-            Alg::ES256
-        } else {
-            Alg::RS256
-        };
-        let (private, public) = generate_pem(alg).unwrap();
-        Box::leak(Box::new(Pair { private, public }))
-    })
-}
-
-fn store(signing: &[&str], verifying: &[&str]) -> KeyStore {
-    let mut s = KeyStore::new();
-    for f in signing {
-        s.insert_signing(f, SigningKey::from_pem(pair(f).private.as_bytes()).unwrap());
-    }
-    for f in verifying {
-        s.insert_verifying(
-            f,
-            VerifyingKey::from_pem(pair(f).public.as_bytes()).unwrap(),
-        );
-    }
-    s
-}
-
-const ALL: [&str; 4] = ["perffsp1", "perffsp2", "perffsp5", "perffsp6"];
-
-// ---------------------------------------------------------------------------------------------
-// Test hub: records every request; forwards to simulators when routes are given.
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// A rewrite the hub applies to requests it forwards (a misbehaving switch).
-type Tamper = Arc<Mutex<Option<fn(&mut Seen)>>>;
-
-#[derive(Clone)]
-struct HubState {
-    tx: mpsc::UnboundedSender<Seen>,
-    routes: Arc<Mutex<HashMap<String, String>>>,
-    client: HttpClient,
-    tamper: Tamper,
-}
-
-struct TestHub {
-    url: String,
-    rx: mpsc::UnboundedReceiver<Seen>,
-    routes: Arc<Mutex<HashMap<String, String>>>,
-    #[allow(dead_code)] // the same test hub as sim.rs; no tampering here
-    tamper: Tamper,
-}
-
-impl TestHub {
-    async fn start() -> TestHub {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let state = HubState {
-            tx,
-            routes: Arc::default(),
-            client: HttpClient::new(ClientOptions::default()),
-            tamper: Arc::default(),
-        };
-        let (routes, tamper) = (state.routes.clone(), state.tamper.clone());
-        let app = axum::Router::new().fallback(hub_handler).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        TestHub {
-            url: format!("http://{addr}"),
-            rx,
-            routes,
-            tamper,
-        }
-    }
-
-    fn route(&self, fsp: &str, url: &str) {
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(fsp.to_owned(), url.to_owned());
-    }
-
-    async fn next(&mut self) -> Seen {
-        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-            .await
-            .expect("no request reached the hub within 10 s")
-            .unwrap()
-    }
-
-    async fn nothing_within(&mut self, d: Duration) {
-        if let Ok(Some(s)) = tokio::time::timeout(d, self.rx.recv()).await {
-            panic!("unexpected request at the hub: {} {}", s.method, s.path);
-        }
-    }
-}
-
-async fn hub_handler(
-    State(s): State<HubState>,
-    method: Method,
-    uri: http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let mut seen = Seen {
-        method: method.clone(),
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    };
-    let _ = s.tx.send(seen.clone());
-    // Forward like the hub: by FSPIOP-Destination, or to the MSISDN's owner for GET /parties.
-    let dest = seen
-        .header("fspiop-destination")
-        .map(str::to_owned)
-        .or_else(|| {
-            let id = seen.path.rsplit('/').next()?;
-            fspiop::testbed::msisdn_owner(id).map(|(n, _)| fspiop::testbed::fsp_id(n))
-        });
-    let target = dest.and_then(|d| s.routes.lock().unwrap().get(&d).cloned());
-    if let Some(base) = target {
-        if let Some(f) = *s.tamper.lock().unwrap() {
-            f(&mut seen);
-        }
-        let mut req = http::Request::builder()
-            .method(method.clone())
-            .uri(format!("{base}{}", seen.path));
-        for (k, v) in &seen.headers {
-            if k != http::header::HOST && k != http::header::CONTENT_LENGTH {
-                req = req.header(k, v);
-            }
-        }
-        let req = req
-            .body(http_body_util::Full::new(seen.body.clone()))
-            .unwrap();
-        let client = s.client.clone();
-        tokio::spawn(async move {
-            let _ = client.send(req).await;
-        });
-    }
-    if method == Method::PUT || method == Method::PATCH {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 async fn start_iso(fsps: &[&str], hub: &str, edit: impl FnOnce(&mut SimConfig)) -> sim::Running {
-    let fsps: Vec<String> = fsps.iter().map(|s| (*s).to_owned()).collect();
-    let mut config = SimConfig::new(&fsps, hub);
-    config.jws = true;
-    config.verify_mode = VerifyMode::Strict;
-    config.api = Api::Iso20022;
-    edit(&mut config);
-    let served: Vec<&str> = fsps.iter().map(String::as_str).collect();
-    let sim = Sim::new(config, store(&served, &ALL), None).unwrap();
-    sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
-        .await
-        .unwrap()
+    start_sim(fsps, hub, true, |c| {
+        c.api = Api::Iso20022;
+        edit(c);
+    })
+    .await
 }
 
-fn client() -> HttpClient {
-    HttpClient::new(ClientOptions::default())
-}
-
-/// Sends a request as `source` with the production request builder: ISO media types unless
-/// `fspiop_media`, signed unless `sign` is false.
+/// Sends a signed request as `source` with the production request builder: ISO media types
+/// unless `iso_media` is false.
 async fn send(
     source: &str,
     dest: Option<&str>,
@@ -228,16 +42,8 @@ async fn send(
     body: Option<Vec<u8>>,
     iso_media: bool,
 ) -> (StatusCode, Value) {
-    let key = SigningKey::from_pem(pair(source).private.as_bytes()).unwrap();
-    let out = Outbound {
-        method,
-        url,
-        version: Version::V1_1,
-        source: source.to_owned(),
-        destination: dest.map(str::to_owned),
-        body: body.map(Bytes::from),
-        extra: vec![],
-    };
+    let key = signing_key(source);
+    let out = outbound(source, dest, method, url, body);
     let out = if iso_media { out.iso() } else { out };
     let resp = client().send(out.build(Some(&key)).unwrap()).await.unwrap();
     let status = resp.status();
@@ -245,21 +51,36 @@ async fn send(
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-fn verify_strict(seen: &Seen, signer: &str) -> Result<(), jws::JwsError> {
-    let keys = store(&[], &[signer]);
-    jws::verify(
-        &keys,
-        &VerifyInput {
-            source: seen.header("fspiop-source"),
-            destination: seen.header("fspiop-destination"),
-            date: seen.header("date"),
-            uri: seen.header("fspiop-uri"),
-            http_method: seen.header("fspiop-http-method"),
-            signature: seen.header("fspiop-signature"),
-            body: &seen.body,
-        },
-        VerifyMode::Strict,
+/// POSTs as perffsp1 (the payer) with the production request builder (ISO media types unless `iso_media`).
+async fn post_as_payer(
+    base: &str,
+    fsp: &str,
+    path: &str,
+    body: Vec<u8>,
+    iso_media: bool,
+) -> (StatusCode, Value) {
+    send(
+        "perffsp1",
+        Some(fsp),
+        Method::POST,
+        format!("{base}{path}"),
+        Some(body),
+        iso_media,
     )
+    .await
+}
+
+/// GET /parties/MSISDN/`number` as perffsp1 (ISO media types unless `iso_media`).
+async fn get_party(base: &str, fsp: &str, number: &str, iso_media: bool) -> (StatusCode, Value) {
+    send(
+        "perffsp1",
+        Some(fsp),
+        Method::GET,
+        format!("{base}/parties/MSISDN/{number}"),
+        None,
+        iso_media,
+    )
+    .await
 }
 
 fn assert_iso_callback(seen: &Seen, resource: &str, source: &str, dest: &str) {
@@ -317,15 +138,7 @@ async fn iso_payee_answers_lookup_quote_transfer_with_signed_iso_callbacks() {
     let number = msisdn(5, 42);
 
     // Lookup → acmt.024.
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::GET,
-        format!("{base}/parties/MSISDN/{number}"),
-        None,
-        true,
-    )
-    .await;
+    let (status, _) = get_party(&base, "perffsp5", &number, true).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let put = hub.next().await;
     assert_eq!(put.path, format!("/parties/MSISDN/{number}"));
@@ -347,15 +160,7 @@ async fn iso_payee_answers_lookup_quote_transfer_with_signed_iso_callbacks() {
     // Quote: pacs.081 → pacs.082 with the POST's parties, agents and ChrgBr.
     let q = quote_request(&number, "50");
     let post = iso::quotes_post(&q, &stamp());
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/quotes"),
-        Some(iso::to_bytes(&post)),
-        true,
-    )
-    .await;
+    let (status, _) = post_as_payer(&base, "perffsp5", "/quotes", iso::to_bytes(&post), true).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let put = hub.next().await;
     assert_eq!(put.path, format!("/quotes/{}", q.quote_id));
@@ -380,15 +185,8 @@ async fn iso_payee_answers_lookup_quote_transfer_with_signed_iso_callbacks() {
     // Transfer: pacs.008 built from the pacs.082 as received → pacs.002 COMM.
     let t = TransfersPost::from_quote(&q, &quote, q.transaction_id.clone(), expiration()).unwrap();
     let body = iso::transfers_post(&t, &qv, &stamp());
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/transfers"),
-        Some(iso::to_bytes(&body)),
-        true,
-    )
-    .await;
+    let (status, _) =
+        post_as_payer(&base, "perffsp5", "/transfers", iso::to_bytes(&body), true).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let put = hub.next().await;
     assert_eq!(put.path, format!("/transfers/{}", t.transfer_id));
@@ -453,15 +251,8 @@ async fn iso_payee_refuses_what_the_switch_refuses() {
     };
 
     // An FSPIOP media type to an ISO payee: 3101, no callback.
-    let (status, err) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/quotes"),
-        Some(iso::to_bytes(&post)),
-        false,
-    )
-    .await;
+    let (status, err) =
+        post_as_payer(&base, "perffsp5", "/quotes", iso::to_bytes(&post), false).await;
     assert_eq!(
         (status, code(&err).as_str()),
         (StatusCode::BAD_REQUEST, "3101"),
@@ -469,12 +260,11 @@ async fn iso_payee_refuses_what_the_switch_refuses() {
     );
 
     // An FSPIOP body with ISO media types: refused (3102 missing GrpHdr).
-    let (status, err) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/quotes"),
-        Some(fspiop::json::to_canonical_vec(&q)),
+    let (status, err) = post_as_payer(
+        &base,
+        "perffsp5",
+        "/quotes",
+        fspiop::json::to_canonical_vec(&q),
         true,
     )
     .await;
@@ -487,15 +277,8 @@ async fn iso_payee_refuses_what_the_switch_refuses() {
     // A UUID where the switch wants a ULID: 3100.
     let mut uuid = post.clone();
     uuid["CdtTrfTxInf"]["PmtId"]["TxId"] = json!("b51ec534-ee48-4575-b6a9-ead2955b8069");
-    let (status, err) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/quotes"),
-        Some(iso::to_bytes(&uuid)),
-        true,
-    )
-    .await;
+    let (status, err) =
+        post_as_payer(&base, "perffsp5", "/quotes", iso::to_bytes(&uuid), true).await;
     assert_eq!(
         (status, code(&err).as_str()),
         (StatusCode::BAD_REQUEST, "3100"),
@@ -504,15 +287,16 @@ async fn iso_payee_refuses_what_the_switch_refuses() {
     assert!(err.to_string().contains("TxId"), "{err}");
 
     // A signed body tampered with after signing: 3105 and no callback (no fulfilment).
-    let key = SigningKey::from_pem(pair("perffsp1").private.as_bytes()).unwrap();
+    let key = signing_key("perffsp1");
     let mut req = Outbound {
-        method: Method::POST,
-        url: format!("{base}/quotes"),
         version: Version::V2_0,
-        source: "perffsp1".into(),
-        destination: Some("perffsp5".into()),
-        body: Some(Bytes::from(iso::to_bytes(&post))),
-        extra: vec![],
+        ..outbound(
+            "perffsp1",
+            Some("perffsp5"),
+            Method::POST,
+            format!("{base}/quotes"),
+            Some(iso::to_bytes(&post)),
+        )
     }
     .iso()
     .build(Some(&key))
@@ -556,15 +340,7 @@ async fn iso_payee_refuses_what_the_switch_refuses() {
 
     // An unknown number: 3204 as acmt.024 with the code in Rpt.Rsn.Cd.
     let unknown = msisdn(5, 2_000_000);
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::GET,
-        format!("{base}/parties/MSISDN/{unknown}"),
-        None,
-        true,
-    )
-    .await;
+    let (status, _) = get_party(&base, "perffsp5", &unknown, true).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let put = hub.next().await;
     assert_eq!(put.path, format!("/parties/MSISDN/{unknown}/error"));
@@ -575,27 +351,18 @@ async fn iso_payee_refuses_what_the_switch_refuses() {
     assert_eq!(iso::parties_error_view(&v).unwrap().error_code, "3204");
 
     // A transfer whose packet's condition was swapped: 3100 pacs.002 error, no fulfilment.
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/quotes"),
-        Some(iso::to_bytes(&post)),
-        true,
-    )
-    .await;
+    let (status, _) = post_as_payer(&base, "perffsp5", "/quotes", iso::to_bytes(&post), true).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let qv = hub.next().await.json();
     let quote = iso::quotes_put_view(&qv).unwrap();
     let mut t =
         TransfersPost::from_quote(&q, &quote, q.transaction_id.clone(), expiration()).unwrap();
     t.amount = Money::parse("11", "XXX").unwrap();
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/transfers"),
-        Some(iso::to_bytes(&iso::transfers_post(&t, &qv, &stamp()))),
+    let (status, _) = post_as_payer(
+        &base,
+        "perffsp5",
+        "/transfers",
+        iso::to_bytes(&iso::transfers_post(&t, &qv, &stamp())),
         true,
     )
     .await;
@@ -680,12 +447,11 @@ async fn iso_payer_runs_the_flow_through_a_hub_and_reserved_gets_patched() {
     .await;
     let base = format!("http://{}", payee.addr);
     let q = quote_request(&msisdn(5, 3), "5");
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/quotes"),
-        Some(iso::to_bytes(&iso::quotes_post(&q, &stamp()))),
+    let (status, _) = post_as_payer(
+        &base,
+        "perffsp5",
+        "/quotes",
+        iso::to_bytes(&iso::quotes_post(&q, &stamp())),
         true,
     )
     .await;
@@ -693,12 +459,11 @@ async fn iso_payer_runs_the_flow_through_a_hub_and_reserved_gets_patched() {
     let qv = hub.next().await.json();
     let quote = iso::quotes_put_view(&qv).unwrap();
     let tr = TransfersPost::from_quote(&q, &quote, q.transaction_id.clone(), expiration()).unwrap();
-    let (status, _) = send(
-        "perffsp1",
-        Some("perffsp5"),
-        Method::POST,
-        format!("{base}/transfers"),
-        Some(iso::to_bytes(&iso::transfers_post(&tr, &qv, &stamp()))),
+    let (status, _) = post_as_payer(
+        &base,
+        "perffsp5",
+        "/transfers",
+        iso::to_bytes(&iso::transfers_post(&tr, &qv, &stamp())),
         true,
     )
     .await;
@@ -807,6 +572,68 @@ fn behaviours(c: &mut SimConfig) {
     c.fsps.get_mut("perffsp6").unwrap().answer_reserved = true;
 }
 
+/// Asks the ISO simulator (`bases[0]`) and its FSPIOP twin (`bases[1]`) the same GET /parties.
+async fn get_both(bases: [&str; 2], fsp: &str, number: &str) {
+    get_party(bases[0], fsp, number, true).await;
+    get_party(bases[1], fsp, number, false).await;
+}
+
+/// The same POST to both: the ISO body to the ISO simulator, the FSPIOP body to the twin.
+async fn post_both(
+    bases: [&str; 2],
+    fsp: &str,
+    path: &str,
+    iso_body: Vec<u8>,
+    fspiop_body: Vec<u8>,
+) {
+    post_as_payer(bases[0], fsp, path, iso_body, true).await;
+    post_as_payer(bases[1], fsp, path, fspiop_body, false).await;
+}
+
+/// POST /transfers for a quote both answered: to the ISO simulator built from its ISO answer
+/// (`put_iso`), to the twin from the twin's FSPIOP answer.
+async fn transfer_both(
+    bases: [&str; 2],
+    fsp: &str,
+    q: &QuotesPost,
+    put_iso: &Value,
+    twin_quote: &QuotesPut,
+) {
+    let view = iso::quotes_put_view(put_iso).unwrap();
+    let t = TransfersPost::from_quote(q, &view, q.transaction_id.clone(), expiration()).unwrap();
+    let twin_t =
+        TransfersPost::from_quote(q, twin_quote, q.transaction_id.clone(), expiration()).unwrap();
+    post_both(
+        bases,
+        fsp,
+        "/transfers",
+        iso::to_bytes(&iso::transfers_post(&t, put_iso, &stamp())),
+        fspiop::json::to_canonical_vec(&twin_t),
+    )
+    .await;
+}
+
+/// The next callback at the hub, with its twin's counterpart from the twin hub (no context).
+async fn next_kind(
+    hub: &mut TestHub,
+    twin_hub: &mut TestHub,
+    name: &'static str,
+    resource: &'static str,
+    facade: &'static str,
+    signer: &'static str,
+) -> Kind {
+    let seen = hub.next().await;
+    Kind {
+        name,
+        resource,
+        facade,
+        context: None,
+        signer: Some(signer),
+        twin: twin_hub.next().await.json(),
+        seen,
+    }
+}
+
 #[tokio::test]
 async fn the_reference_libraries_accept_and_agree_with_every_iso_message_perffsp_sends() {
     let mut hub = TestHub::start().await;
@@ -820,45 +647,16 @@ async fn the_reference_libraries_accept_and_agree_with_every_iso_message_perffsp
     })
     .await;
     let twin_base = format!("http://{}", twin.addr);
+    let bases = [base.as_str(), twin_base.as_str()];
     let mut kinds: Vec<Kind> = Vec::new();
-    let get = |b: &str, fsp: &'static str, number: String, iso_media: bool| {
-        send(
-            "perffsp1",
-            Some(fsp),
-            Method::GET,
-            format!("{b}/parties/MSISDN/{number}"),
-            None,
-            iso_media,
-        )
-    };
-    let post = |b: &str, fsp: &'static str, path: &'static str, body: Vec<u8>, iso_media: bool| {
-        send(
-            "perffsp1",
-            Some(fsp),
-            Method::POST,
-            format!("{b}{path}"),
-            Some(body),
-            iso_media,
-        )
-    };
 
     // PUT /parties and its error.
     for (number, name, facade) in [
         (msisdn(5, 1), "PUT /parties", "put"),
         (msisdn(5, 2_000_000), "PUT /parties error", "putError"),
     ] {
-        get(&base, "perffsp5", number.clone(), true).await;
-        get(&twin_base, "perffsp5", number, false).await;
-        let s = hub.next().await;
-        kinds.push(Kind {
-            name,
-            resource: "parties",
-            facade,
-            context: None,
-            signer: Some("perffsp5"),
-            twin: twin_hub.next().await.json(),
-            seen: s,
-        });
+        get_both(bases, "perffsp5", &number).await;
+        kinds.push(next_kind(&mut hub, &mut twin_hub, name, "parties", facade, "perffsp5").await);
     }
 
     // Quotes with and without fee, transfers (5105 error, RESERVED), the same to the twin.
@@ -868,156 +666,88 @@ async fn the_reference_libraries_accept_and_agree_with_every_iso_message_perffsp
         let mut q = quote_request(&msisdn(n, 2), amount);
         q.payee.party_id_info.fsp_id = Some(FspId::parse(fsp).unwrap());
         let qpost = iso::quotes_post(&q, &stamp());
-        post(&base, fsp, "/quotes", iso::to_bytes(&qpost), true).await;
-        post(
-            &twin_base,
+        post_both(
+            bases,
             fsp,
             "/quotes",
+            iso::to_bytes(&qpost),
             fspiop::json::to_canonical_vec(&q),
-            false,
         )
         .await;
-        let s = hub.next().await;
-        let twin_quote = twin_hub.next().await.json();
-        let view = iso::quotes_put_view(&s.json()).unwrap();
-        let put_iso = s.json();
-        if fsp == "perffsp6" {
-            no_fee_put = Some(view.clone());
-        }
-        kinds.push(Kind {
-            name: if fsp == "perffsp5" {
-                "PUT /quotes (fee)"
-            } else {
-                "PUT /quotes (no fee)"
-            },
-            resource: "quotes",
-            facade: "put",
-            context: Some(json!({ "isoPostQuote": qpost })),
-            signer: Some(fsp),
-            twin: twin_quote.clone(),
-            seen: s,
-        });
-        let t =
-            TransfersPost::from_quote(&q, &view, q.transaction_id.clone(), expiration()).unwrap();
-        let twin_t = TransfersPost::from_quote(
-            &q,
-            &serde_json::from_value(twin_quote).unwrap(),
-            q.transaction_id.clone(),
-            expiration(),
-        )
-        .unwrap();
-        post(
-            &base,
-            fsp,
-            "/transfers",
-            iso::to_bytes(&iso::transfers_post(&t, &put_iso, &stamp())),
-            true,
-        )
-        .await;
-        post(
-            &twin_base,
-            fsp,
-            "/transfers",
-            fspiop::json::to_canonical_vec(&twin_t),
-            false,
-        )
-        .await;
-        let s = hub.next().await;
-        let (name, facade) = if fsp == "perffsp5" {
-            ("PUT /transfers error (5105)", "putError")
+        let name = if fsp == "perffsp5" {
+            "PUT /quotes (fee)"
         } else {
-            let put = iso::transfers_put_view(&s.json()).unwrap();
-            reserved_fulfilment = put.fulfilment.clone();
-            ("PUT /transfers (RESERVED)", "put")
+            "PUT /quotes (no fee)"
         };
+        let quote = next_kind(&mut hub, &mut twin_hub, name, "quotes", "put", fsp).await;
+        let put_iso = quote.seen.json();
+        if fsp == "perffsp6" {
+            no_fee_put = Some(iso::quotes_put_view(&put_iso).unwrap());
+        }
+        let twin_quote: QuotesPut = serde_json::from_value(quote.twin.clone()).unwrap();
         kinds.push(Kind {
-            name,
-            resource: "transfers",
-            facade,
-            context: None,
-            signer: Some(fsp),
-            twin: twin_hub.next().await.json(),
-            seen: s,
+            context: Some(json!({ "isoPostQuote": qpost })),
+            ..quote
         });
+        transfer_both(bases, fsp, &q, &put_iso, &twin_quote).await;
+        let transfer = if fsp == "perffsp5" {
+            let name = "PUT /transfers error (5105)";
+            next_kind(&mut hub, &mut twin_hub, name, "transfers", "putError", fsp).await
+        } else {
+            let name = "PUT /transfers (RESERVED)";
+            let k = next_kind(&mut hub, &mut twin_hub, name, "transfers", "put", fsp).await;
+            reserved_fulfilment = iso::transfers_put_view(&k.seen.json()).unwrap().fulfilment;
+            k
+        };
+        kinds.push(transfer);
     }
     // A committed transfer from perffsp5 (under the limit).
     let q = quote_request(&msisdn(5, 3), "7");
-    post(
-        &base,
+    post_both(
+        bases,
         "perffsp5",
         "/quotes",
         iso::to_bytes(&iso::quotes_post(&q, &stamp())),
-        true,
-    )
-    .await;
-    post(
-        &twin_base,
-        "perffsp5",
-        "/quotes",
         fspiop::json::to_canonical_vec(&q),
-        false,
     )
     .await;
     let put_iso = hub.next().await.json();
     let twin_quote: QuotesPut = serde_json::from_slice(&twin_hub.next().await.body).unwrap();
-    let view = iso::quotes_put_view(&put_iso).unwrap();
-    let t = TransfersPost::from_quote(&q, &view, q.transaction_id.clone(), expiration()).unwrap();
-    let twin_t =
-        TransfersPost::from_quote(&q, &twin_quote, q.transaction_id.clone(), expiration()).unwrap();
-    post(
-        &base,
-        "perffsp5",
-        "/transfers",
-        iso::to_bytes(&iso::transfers_post(&t, &put_iso, &stamp())),
-        true,
-    )
-    .await;
-    post(
-        &twin_base,
-        "perffsp5",
-        "/transfers",
-        fspiop::json::to_canonical_vec(&twin_t),
-        false,
-    )
-    .await;
-    let s = hub.next().await;
-    kinds.push(Kind {
-        name: "PUT /transfers (COMMITTED)",
-        resource: "transfers",
-        facade: "put",
-        context: None,
-        signer: Some("perffsp5"),
-        twin: twin_hub.next().await.json(),
-        seen: s,
-    });
+    transfer_both(bases, "perffsp5", &q, &put_iso, &twin_quote).await;
+    let name = "PUT /transfers (COMMITTED)";
+    kinds.push(
+        next_kind(
+            &mut hub,
+            &mut twin_hub,
+            name,
+            "transfers",
+            "put",
+            "perffsp5",
+        )
+        .await,
+    );
     // A quote error.
     let q66 = quote_request(&msisdn(5, 66), "3");
-    post(
-        &base,
+    post_both(
+        bases,
         "perffsp5",
         "/quotes",
         iso::to_bytes(&iso::quotes_post(&q66, &stamp())),
-        true,
-    )
-    .await;
-    post(
-        &twin_base,
-        "perffsp5",
-        "/quotes",
         fspiop::json::to_canonical_vec(&q66),
-        false,
     )
     .await;
-    let s = hub.next().await;
-    kinds.push(Kind {
-        name: "PUT /quotes error (5100)",
-        resource: "quotes",
-        facade: "putError",
-        context: None,
-        signer: Some("perffsp5"),
-        twin: twin_hub.next().await.json(),
-        seen: s,
-    });
+    let name = "PUT /quotes error (5100)";
+    kinds.push(
+        next_kind(
+            &mut hub,
+            &mut twin_hub,
+            name,
+            "quotes",
+            "putError",
+            "perffsp5",
+        )
+        .await,
+    );
 
     // What the payer side sends: POST /quotes and POST /transfers, through a payer simulator;
     // their FSPIOP counterparts are the payer's own FSPIOP models.
@@ -1238,7 +968,8 @@ async fn the_reference_libraries_accept_and_agree_with_every_iso_message_perffsp
     // the lib's pacs.008 built on it → perffsp commits with a fulfilment that fulfils; the
     // lib's PATCH is accepted.
     let lib_post = tail[1].as_ref().unwrap().clone();
-    let (status, err) = post(&base, "perffsp5", "/quotes", iso::to_bytes(&lib_post), true).await;
+    let (status, err) =
+        post_as_payer(&base, "perffsp5", "/quotes", iso::to_bytes(&lib_post), true).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{err}");
     let put_iso = hub.next().await.json();
     let qv = iso::quotes_put_view(&put_iso).unwrap();
@@ -1253,7 +984,7 @@ async fn the_reference_libraries_accept_and_agree_with_every_iso_message_perffsp
         json!({ "op": "fspiop_to_iso", "resource": "transfers", "facade": "patch", "body": patch, "params": { "ID": t.transfer_id.as_str() } }),
     ]);
     let lib_transfer = more[0].as_ref().unwrap().clone();
-    let (status, err) = post(
+    let (status, err) = post_as_payer(
         &base,
         "perffsp5",
         "/transfers",

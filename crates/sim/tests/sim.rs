@@ -5,227 +5,27 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
+mod common;
+
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::IntoResponse;
+use common::{client, outbound, pair, signing_key, start_sim, store, verify_strict, Seen, TestHub};
 use fspiop::headers::{self, Version};
 use fspiop::ilp::{IlpPacket, IlpSecret, IlpVersion, TransactionObject};
-use fspiop::jws::{
-    self, generate_pem, Alg, KeyStore, SigningKey, VerifyInput, VerifyMode, VerifyingKey,
-};
+use fspiop::jws::{self, KeyStore, VerifyMode};
 use fspiop::models::*;
 use fspiop::testbed::msisdn;
 use fspiop::types::*;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use perfbed_http::fspiop::Outbound;
 use perfbed_http::{ClientOptions, HttpClient};
 use serde_json::{json, Value};
 use sim::{Behaviour, FlowError, Latency, RejectRule, Sim, SimConfig, Stage};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
-
-// ---------------------------------------------------------------------------------------------
-// Keys (generated once per test binary)
-
-struct Pair {
-    private: String,
-    public: String,
-}
-
-fn pair(fsp: &str) -> &'static Pair {
-    static KEYS: OnceLock<Mutex<HashMap<String, &'static Pair>>> = OnceLock::new();
-    let mut m = KEYS.get_or_init(Default::default).lock().unwrap();
-    m.entry(fsp.to_owned()).or_insert_with(|| {
-        let alg = if fsp == "perffsp6" {
-            Alg::ES256
-        } else {
-            Alg::RS256
-        };
-        let (private, public) = generate_pem(alg).unwrap();
-        Box::leak(Box::new(Pair { private, public }))
-    })
-}
-
-fn store(signing: &[&str], verifying: &[&str]) -> KeyStore {
-    let mut s = KeyStore::new();
-    for f in signing {
-        s.insert_signing(f, SigningKey::from_pem(pair(f).private.as_bytes()).unwrap());
-    }
-    for f in verifying {
-        s.insert_verifying(
-            f,
-            VerifyingKey::from_pem(pair(f).public.as_bytes()).unwrap(),
-        );
-    }
-    s
-}
-
-const ALL: [&str; 4] = ["perffsp1", "perffsp2", "perffsp5", "perffsp6"];
-
-// ---------------------------------------------------------------------------------------------
-// Test hub: records every request; forwards to simulators when routes are given.
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// A rewrite the hub applies to requests it forwards (a misbehaving switch).
-type Tamper = Arc<Mutex<Option<fn(&mut Seen)>>>;
-
-#[derive(Clone)]
-struct HubState {
-    tx: mpsc::UnboundedSender<Seen>,
-    routes: Arc<Mutex<HashMap<String, String>>>,
-    client: HttpClient,
-    tamper: Tamper,
-}
-
-struct TestHub {
-    url: String,
-    rx: mpsc::UnboundedReceiver<Seen>,
-    routes: Arc<Mutex<HashMap<String, String>>>,
-    tamper: Tamper,
-}
-
-impl TestHub {
-    async fn start() -> TestHub {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let state = HubState {
-            tx,
-            routes: Arc::default(),
-            client: HttpClient::new(ClientOptions::default()),
-            tamper: Arc::default(),
-        };
-        let (routes, tamper) = (state.routes.clone(), state.tamper.clone());
-        let app = axum::Router::new().fallback(hub_handler).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        TestHub {
-            url: format!("http://{addr}"),
-            rx,
-            routes,
-            tamper,
-        }
-    }
-
-    fn route(&self, fsp: &str, url: &str) {
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(fsp.to_owned(), url.to_owned());
-    }
-
-    async fn next(&mut self) -> Seen {
-        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
-            .await
-            .expect("no request reached the hub within 10 s")
-            .unwrap()
-    }
-
-    async fn nothing_within(&mut self, d: Duration) {
-        if let Ok(Some(s)) = tokio::time::timeout(d, self.rx.recv()).await {
-            panic!("unexpected request at the hub: {} {}", s.method, s.path);
-        }
-    }
-}
-
-async fn hub_handler(
-    State(s): State<HubState>,
-    method: Method,
-    uri: http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let mut seen = Seen {
-        method: method.clone(),
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    };
-    let _ = s.tx.send(seen.clone());
-    // Forward like the hub: by FSPIOP-Destination, or to the MSISDN's owner for GET /parties.
-    let dest = seen
-        .header("fspiop-destination")
-        .map(str::to_owned)
-        .or_else(|| {
-            let id = seen.path.rsplit('/').next()?;
-            fspiop::testbed::msisdn_owner(id).map(|(n, _)| fspiop::testbed::fsp_id(n))
-        });
-    let target = dest.and_then(|d| s.routes.lock().unwrap().get(&d).cloned());
-    if let Some(base) = target {
-        if let Some(f) = *s.tamper.lock().unwrap() {
-            f(&mut seen);
-        }
-        let mut req = http::Request::builder()
-            .method(method.clone())
-            .uri(format!("{base}{}", seen.path));
-        for (k, v) in &seen.headers {
-            if k != http::header::HOST && k != http::header::CONTENT_LENGTH {
-                req = req.header(k, v);
-            }
-        }
-        let req = req
-            .body(http_body_util::Full::new(seen.body.clone()))
-            .unwrap();
-        let client = s.client.clone();
-        tokio::spawn(async move {
-            let _ = client.send(req).await;
-        });
-    }
-    if method == Method::PUT || method == Method::PATCH {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-async fn start_sim(
-    fsps: &[&str],
-    hub: &str,
-    jws: bool,
-    edit: impl FnOnce(&mut SimConfig),
-) -> sim::Running {
-    let fsps: Vec<String> = fsps.iter().map(|s| (*s).to_owned()).collect();
-    let mut config = SimConfig::new(&fsps, hub);
-    config.jws = jws;
-    config.verify_mode = VerifyMode::Strict;
-    edit(&mut config);
-    let served: Vec<&str> = fsps.iter().map(String::as_str).collect();
-    let keys = if jws {
-        store(&served, &ALL)
-    } else {
-        KeyStore::new()
-    };
-    let sim = Sim::new(config, keys, None).unwrap();
-    sim::start(sim, "127.0.0.1:0".parse().unwrap(), None)
-        .await
-        .unwrap()
-}
-
-fn client() -> HttpClient {
-    HttpClient::new(ClientOptions::default())
-}
 
 /// Sends a signed FSPIOP request as `source` (the production request builder).
 async fn send_as(
@@ -236,37 +36,12 @@ async fn send_as(
     body: Option<Vec<u8>>,
     sign: bool,
 ) -> (StatusCode, Bytes) {
-    let key = SigningKey::from_pem(pair(source).private.as_bytes()).unwrap();
-    let req = Outbound {
-        method,
-        url,
-        version: Version::V1_1,
-        source: source.to_owned(),
-        destination: dest.map(str::to_owned),
-        body: body.map(Bytes::from),
-        extra: vec![],
-    }
-    .build(sign.then_some(&key))
-    .unwrap();
+    let key = signing_key(source);
+    let req = outbound(source, dest, method, url, body)
+        .build(sign.then_some(&key))
+        .unwrap();
     let resp = client().send(req).await.unwrap();
     (resp.status(), resp.into_body())
-}
-
-fn verify_strict(seen: &Seen, signer: &str) -> Result<(), jws::JwsError> {
-    let keys = store(&[], &[signer]);
-    jws::verify(
-        &keys,
-        &VerifyInput {
-            source: seen.header("fspiop-source"),
-            destination: seen.header("fspiop-destination"),
-            date: seen.header("date"),
-            uri: seen.header("fspiop-uri"),
-            http_method: seen.header("fspiop-http-method"),
-            signature: seen.header("fspiop-signature"),
-            body: &seen.body,
-        },
-        VerifyMode::Strict,
-    )
 }
 
 /// Validates a body against a schema of the FSPIOP v1.1 OpenAPI definition.
@@ -472,16 +247,14 @@ async fn synchronous_errors_get_the_hubs_codes_and_no_callback() {
     let good = fspiop::json::to_canonical_vec(&q);
 
     // Tampered body: signed, then changed on the way.
-    let key = SigningKey::from_pem(pair("perffsp1").private.as_bytes()).unwrap();
-    let req = Outbound {
-        method: Method::POST,
-        url: format!("{base}/quotes"),
-        version: Version::V1_1,
-        source: "perffsp1".into(),
-        destination: Some("perffsp5".into()),
-        body: Some(Bytes::from(good.clone())),
-        extra: vec![],
-    }
+    let key = signing_key("perffsp1");
+    let req = outbound(
+        "perffsp1",
+        Some("perffsp5"),
+        Method::POST,
+        format!("{base}/quotes"),
+        Some(good.clone()),
+    )
     .build(Some(&key))
     .unwrap();
     let (parts, _) = req.into_parts();
@@ -1368,7 +1141,7 @@ async fn payer_with_keys(hub: &str, verifying: &[&str]) -> sim::Running {
 /// The hub's `3204` for a lookup, sent to the payer as `Hub`: signed with the hub's key, with
 /// `signer`'s key (a forgery), or unsigned.
 async fn hub_says_not_found(payer: SocketAddr, number: &str, signer: Option<&str>) -> (u16, Value) {
-    let key = signer.map(|s| SigningKey::from_pem(pair(s).private.as_bytes()).unwrap());
+    let key = signer.map(signing_key);
     let req = Outbound {
         method: Method::PUT,
         url: format!("http://{payer}/parties/MSISDN/{number}/error"),
