@@ -251,6 +251,18 @@ pub fn date_now() -> http::HeaderValue {
     headers::date_header(std::time::SystemTime::now())
 }
 
+/// Fresh generated values for an ISO 20022 message: `MsgId` and `OrgnlId` ULIDs (now + 80
+/// random bits), `CreDtTm` now (the protocol core takes them as input).
+pub fn iso_stamp() -> fspiop::iso::Stamp {
+    let now = time::OffsetDateTime::now_utc();
+    let ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    fspiop::iso::Stamp {
+        msg_id: fspiop::iso::ulid(ms, rand::random::<u128>()),
+        orgnl_id: fspiop::iso::ulid(ms, rand::random::<u128>()),
+        now: fspiop::types::DateTime::from_offset_date_time(now),
+    }
+}
+
 impl Outbound {
     /// Switches the request to ISO 20022 media types: `Content-Type`
     /// `…iso20022.{res}+json;version=2.0`, and on GET/POST/DELETE `Accept` `…;version=2`

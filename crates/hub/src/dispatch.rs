@@ -112,14 +112,7 @@ fn handle(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, FspiopError> {
-    let parsed = check_inbound_api(
-        method,
-        path,
-        h,
-        &body,
-        hub.jws_policy.as_ref(),
-        crate::iso::api_of(hub.api(), path),
-    )?;
+    let parsed = check_inbound_api(method, path, h, &body, hub.jws_policy.as_ref(), hub.api())?;
     let source = parsed.source.to_owned();
     let destination = parsed.destination.map(str::to_owned);
     if source != hub.config.hub_id

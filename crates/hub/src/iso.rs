@@ -8,31 +8,13 @@
 
 use axum::body::Bytes;
 use fspiop::error::{ErrorCode, ErrorInformation};
-use fspiop::iso::{self, Api, Stamp};
+use fspiop::iso::{self, Api};
 use fspiop::json::to_canonical_vec;
 use fspiop::models::{TransfersPatch, TransfersPost, TransfersPut};
 use fspiop::route::Route;
-use fspiop::types::DateTime;
-use perfbed_http::fspiop::{parse_body, FspiopError};
+use perfbed_http::fspiop::{iso_stamp, parse_body, FspiopError};
 
 use crate::Hub;
-
-fn stamp() -> Stamp {
-    let now = time::OffsetDateTime::now_utc();
-    let ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-    Stamp {
-        msg_id: iso::ulid(ms, rand::random::<u128>()),
-        orgnl_id: iso::ulid(ms, rand::random::<u128>()),
-        now: DateTime::from_offset_date_time(now),
-    }
-}
-
-/// The API of a request to `path`. In ISO mode every route takes the ISO media types, as the
-/// switch's header check does per service (`API_TYPE`); `/participants` has no ISO message, so
-/// its bodies stay FSPIOP (the ALS's ISO OpenAPI file keeps the FSPIOP participants bodies).
-pub(crate) fn api_of(api: Api, _path: &str) -> Api {
-    api
-}
 
 /// Validates the ISO body of a request the switch's services validate (ALS, quoting-service,
 /// ml-api-adapter) before the handlers run. POST and PUT /transfers are read (and so checked)
@@ -143,9 +125,9 @@ impl Hub {
         match self.api() {
             Api::Fspiop => Bytes::from(info.into_object().to_bytes()),
             Api::Iso20022 if resource == "parties" => Bytes::from(iso::to_bytes(
-                &iso::parties_error(&info.error_code, &self.config.hub_id, to, &stamp()),
+                &iso::parties_error(&info.error_code, &self.config.hub_id, to, &iso_stamp()),
             )),
-            Api::Iso20022 => Bytes::from(iso::to_bytes(&iso::pacs_error(&info, &stamp()))),
+            Api::Iso20022 => Bytes::from(iso::to_bytes(&iso::pacs_error(&info, &iso_stamp()))),
         }
     }
 
@@ -154,7 +136,7 @@ impl Hub {
     pub(crate) fn own_put_body(&self, put: &TransfersPut) -> Bytes {
         match self.api() {
             Api::Fspiop => Bytes::from(to_canonical_vec(put)),
-            Api::Iso20022 => Bytes::from(iso::to_bytes(&iso::transfers_put(put, &stamp()))),
+            Api::Iso20022 => Bytes::from(iso::to_bytes(&iso::transfers_put(put, &iso_stamp()))),
         }
     }
 
@@ -162,7 +144,7 @@ impl Hub {
     pub(crate) fn own_patch_body(&self, patch: &TransfersPatch) -> Bytes {
         match self.api() {
             Api::Fspiop => Bytes::from(to_canonical_vec(patch)),
-            Api::Iso20022 => Bytes::from(iso::to_bytes(&iso::transfers_patch(patch, &stamp()))),
+            Api::Iso20022 => Bytes::from(iso::to_bytes(&iso::transfers_patch(patch, &iso_stamp()))),
         }
     }
 }

@@ -72,7 +72,7 @@ impl Hub {
             own_source: HeaderValue::from_str(&config.hub_id)
                 .unwrap_or_else(|_| HeaderValue::from_static("Hub")),
             own_content_types: OWN_RESOURCES.map(|r| {
-                let v = match crate::iso::api_of(config.api, r) {
+                let v = match config.api {
                     fspiop::iso::Api::Fspiop => headers::content_type(r, config.version),
                     fspiop::iso::Api::Iso20022 => fspiop::iso::content_type(r),
                 };

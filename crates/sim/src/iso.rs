@@ -7,25 +7,13 @@
 
 use axum::body::Bytes;
 use fspiop::error::{ErrorCode, ErrorInformation};
-use fspiop::iso::{self, Api, Stamp};
+use fspiop::iso::{self, Api};
 use fspiop::json::to_canonical_vec;
 use fspiop::models::{
     PartiesPut, QuotesPost, QuotesPut, TransfersPatch, TransfersPost, TransfersPut,
 };
-use fspiop::types::DateTime;
-use perfbed_http::fspiop::{parse_body, FspiopError};
+use perfbed_http::fspiop::{iso_stamp, parse_body, FspiopError};
 use serde_json::Value;
-
-/// Fresh generated values: `MsgId` and `OrgnlId` ULIDs (now + 80 random bits), `CreDtTm` now.
-pub(crate) fn stamp() -> Stamp {
-    let now = time::OffsetDateTime::now_utc();
-    let ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-    Stamp {
-        msg_id: iso::ulid(ms, rand::random::<u128>()),
-        orgnl_id: iso::ulid(ms, rand::random::<u128>()),
-        now: DateTime::from_offset_date_time(now),
-    }
-}
 
 fn bytes(v: &Value) -> Bytes {
     Bytes::from(iso::to_bytes(v))
@@ -71,14 +59,14 @@ pub(crate) fn transfer_patch(api: Api, body: &[u8]) -> Result<TransfersPatch, Fs
 pub(crate) fn party_body(api: Api, put: &PartiesPut, fsp: &str, destination: &str) -> Bytes {
     match api {
         Api::Fspiop => Bytes::from(to_canonical_vec(put)),
-        Api::Iso20022 => bytes(&iso::parties_put(put, fsp, destination, &stamp())),
+        Api::Iso20022 => bytes(&iso::parties_put(put, fsp, destination, &iso_stamp())),
     }
 }
 
 /// The `PUT /quotes/{ID}` body; in ISO mode `post` is the POST /quotes as received.
 pub(crate) fn quote_body(api: Api, put: &QuotesPut, quote_id: &str, post: Option<&Value>) -> Bytes {
     match (api, post) {
-        (Api::Iso20022, Some(post)) => bytes(&iso::quotes_put(put, quote_id, post, &stamp())),
+        (Api::Iso20022, Some(post)) => bytes(&iso::quotes_put(put, quote_id, post, &iso_stamp())),
         _ => Bytes::from(to_canonical_vec(put)),
     }
 }
@@ -87,7 +75,7 @@ pub(crate) fn quote_body(api: Api, put: &QuotesPut, quote_id: &str, post: Option
 pub(crate) fn transfer_body(api: Api, put: &TransfersPut) -> Bytes {
     match api {
         Api::Fspiop => Bytes::from(to_canonical_vec(put)),
-        Api::Iso20022 => bytes(&iso::transfers_put(put, &stamp())),
+        Api::Iso20022 => bytes(&iso::transfers_put(put, &iso_stamp())),
     }
 }
 
@@ -108,9 +96,9 @@ pub(crate) fn error_body(
             &info.error_code,
             fsp,
             destination,
-            &stamp(),
+            &iso_stamp(),
         )),
-        Api::Iso20022 => bytes(&iso::pacs_error(&info, &stamp())),
+        Api::Iso20022 => bytes(&iso::pacs_error(&info, &iso_stamp())),
     }
 }
 
@@ -118,7 +106,7 @@ pub(crate) fn error_body(
 pub(crate) fn quote_post_body(api: Api, req: &QuotesPost) -> Bytes {
     match api {
         Api::Fspiop => Bytes::from(to_canonical_vec(req)),
-        Api::Iso20022 => bytes(&iso::quotes_post(req, &stamp())),
+        Api::Iso20022 => bytes(&iso::quotes_post(req, &iso_stamp())),
     }
 }
 
@@ -141,7 +129,7 @@ pub(crate) fn transfer_post_body(
                     &own
                 }
             };
-            Ok(bytes(&iso::transfers_post(req, ctx, &stamp())))
+            Ok(bytes(&iso::transfers_post(req, ctx, &iso_stamp())))
         }
     }
 }
