@@ -77,6 +77,29 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
     );
     let bound = f(&c["bound_tps"]);
     assert!((bound - 1000.0 / floor).abs() < 1e-6, "{c}");
+    // The transport floor: one mTLS exchange timed through perfbed's client and server, times
+    // the transfer flow's 5 exchanges (counted against the hub's counters in
+    // crates/testbed/tests/exchanges.rs).
+    let transport = v["transport"].as_array().unwrap();
+    assert_eq!(transport.len(), 1, "{v}");
+    assert_eq!(transport[0]["security"], "full");
+    let per_exchange = f(&transport[0]["us_per_exchange"]);
+    assert!(
+        per_exchange > 0.0 && transport[0]["exchanges"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert!(stderr.contains("one HTTP exchange (mTLS"), "{stderr}");
+    assert_eq!(c["exchanges"], 5);
+    let transport_floor = f(&c["transport_floor_ms"]);
+    assert!(
+        (transport_floor - 5.0 * per_exchange / 1000.0).abs() < 1e-9,
+        "{c}"
+    );
+    let bound_wt = f(&c["bound_with_transport_tps"]);
+    assert!(
+        (bound_wt - 1000.0 / (floor + transport_floor)).abs() < 1e-6,
+        "{c}"
+    );
 
     // Re-judge every step from its own report.json.
     let steps = c["steps"].as_array().unwrap();
@@ -122,10 +145,15 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
             assert_eq!(f(&c["knee_tps"]), rate, "{c}");
             assert_eq!(c["cpu_ms_per_transfer"], cpu, "{c}");
             assert!((f(&c["share_of_bound"]) - rate / bound).abs() < 1e-9, "{c}");
+            assert!(
+                (f(&c["share_of_bound_with_transport"]) - rate / bound_wt).abs() < 1e-9,
+                "{c}"
+            );
         }
         None => {
             assert!(c["knee_tps"].is_null(), "{c}");
             assert!(c["share_of_bound"].is_null(), "{c}");
+            assert!(c["share_of_bound_with_transport"].is_null(), "{c}");
         }
     }
 

@@ -8,12 +8,15 @@
 //!
 //! Latency is measured from the **intended** start (coordinated-omission corrected) and from the
 //! actual start; both are reported. Arrivals the driver could not start on time are counted as
-//! late; arrivals beyond the in-flight budget ([`Scenario::in_flight_budget`]: Little's law on
-//! the scenario's latency limit, or `max_in_flight`) end at once as not sent, so an overloaded
-//! system keeps working at its capacity instead of drowning in queued work. Results flow over a channel to one
+//! late; arrivals beyond the in-flight limit end at once as not sent, so an overloaded system
+//! keeps working at its capacity instead of drowning in queued work. The limit
+//! ([`admission`]) starts at the budget ([`Scenario::in_flight_budget`]: Little's law on the
+//! scenario's latency limit, or `max_in_flight`) and drops while the median latency of what
+//! the driver sent stays above a quarter of the p99 limit. Results flow over a channel to one
 //! aggregator ([`report::Recorder`]): the hot path takes no shared lock.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod histograms;
 
 pub mod live;
@@ -578,6 +581,8 @@ pub(crate) struct Driven {
     pub in_flight_budget: u64,
     /// The most iterations it had in flight at once.
     pub in_flight_peak: u64,
+    /// The lowest the adaptive limit went (the budget when it never bound).
+    pub in_flight_limit_low: u64,
 }
 
 /// An iteration in flight. Its sample is sent when it ends; if the iteration dies instead (a
@@ -620,6 +625,13 @@ pub(crate) async fn drive(
     // budget by the tests).
     let peak = Arc::new(AtomicUsize::new(0));
     let budget = scenario.in_flight_budget();
+    let limit = Arc::new(admission::Limit::new(budget));
+    let mut controller = admission::Controller::new(
+        budget,
+        scenario.latency_target(),
+        scenario.max_in_flight.is_none(),
+        Instant::now(),
+    );
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
 
     // The scheduler: sleeps until the next intended start on a sub-millisecond timer (Tokio's
@@ -627,13 +639,14 @@ pub(crate) async fn drive(
     // every arrival that is due: at high rates it wakes a few thousand times a second and
     // starts batches. It never waits for responses (open model). It counts what it starts.
     let scheduler = {
-        let (scenario, payers, in_flight, tx, tally, peak) = (
+        let (scenario, payers, in_flight, tx, tally, peak, limit) = (
             scenario.clone(),
             payers.clone(),
             in_flight.clone(),
             tx.clone(),
             tally.clone(),
             peak.clone(),
+            limit.clone(),
         );
         tokio::spawn(async move {
             let timer = timer::PreciseTimer::new();
@@ -668,11 +681,13 @@ pub(crate) async fn drive(
                 tally.started.fetch_add(1, Ordering::AcqRel);
                 let corridor = pick_corridor(&weights, index);
                 let sample = Sample::started(index, offset, corridor);
-                // Admission control: beyond the budget an arrival ends at once as not sent,
-                // never queued (a queue would only grow while the system is overloaded).
-                if in_flight.load(Ordering::Relaxed) >= budget {
+                // Admission control: beyond the limit (the budget, or less while the target
+                // is queueing: see `admission`) an arrival ends at once as not sent, never
+                // queued (a queue would only grow while the system is overloaded).
+                if in_flight.load(Ordering::Relaxed) >= limit.get() {
+                    limit.refused();
                     let _ = tx.send(Sample {
-                        outcome: Outcome::NotSent("driver at its in-flight budget".into()),
+                        outcome: Outcome::NotSent("driver at its in-flight limit".into()),
                         ..sample
                     });
                     continue;
@@ -715,6 +730,16 @@ pub(crate) async fn drive(
         tokio::select! {
             sample = rx.recv() => match sample {
                 Some(s) => {
+                    if !matches!(s.outcome, Outcome::NotSent(_)) {
+                        let started = start.into_std() + s.intended + s.start_lag;
+                        controller.ended(
+                            &limit,
+                            started,
+                            s.e2e_raw,
+                            in_flight.load(Ordering::Relaxed),
+                            Instant::now(),
+                        );
+                    }
                     if let Some(l) = &live {
                         l.outcome(&s.outcome);
                         l.sample(&s, &scenario.corridors[s.corridor].name());
@@ -750,6 +775,7 @@ pub(crate) async fn drive(
         notes,
         in_flight_budget: budget as u64,
         in_flight_peak: peak.load(Ordering::Relaxed) as u64,
+        in_flight_limit_low: controller.low() as u64,
     }
 }
 
@@ -793,6 +819,7 @@ pub async fn run_with(
     report.notes.extend(driven.notes);
     report.in_flight_budget = Some(driven.in_flight_budget);
     report.in_flight_peak = Some(driven.in_flight_peak);
+    report.in_flight_limit_low = Some(driven.in_flight_limit_low);
     report.run = payers.run_info(scenario.peak_rate() * share);
     report.late_callbacks = payers.late_callbacks() - late_before;
     report.callbacks_failed = payers.callbacks_failed() - failed_before;

@@ -382,6 +382,18 @@ impl Scenario {
         }
     }
 
+    /// The median latency the driver's adaptive in-flight limit aims under
+    /// ([`crate::admission`]): a quarter of the p99 limit (the p95 limit without one; 5 s
+    /// without either).
+    pub fn latency_target(&self) -> Duration {
+        let ms = self
+            .thresholds
+            .p99_ms
+            .or(self.thresholds.p95_ms)
+            .unwrap_or(UNLIMITED_LATENCY_S * 1000.0);
+        Duration::from_secs_f64((ms / 4.0).max(1.0) / 1000.0)
+    }
+
     /// The highest rate of any stage.
     pub fn peak_rate(&self) -> f64 {
         self.stages.iter().map(|s| s.rate).fold(0.0, f64::max)

@@ -280,6 +280,19 @@ pub struct CaseResult {
     pub share_of_bound: Option<f64>,
     /// floor / CPU per transfer: the share of the CPU that is RSA.
     pub crypto_share_of_cpu: Option<f64>,
+    /// HTTP exchanges per transfer ([`crate::exchange::exchanges`]).
+    #[serde(default)]
+    pub exchanges: u32,
+    /// exchanges × the transport floor's cost per exchange at this security, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_floor_ms: Option<f64>,
+    /// cores / (crypto floor + transport floor), transfers/s: what a testbed of real HTTP(S)
+    /// exchanges with nothing else to do would carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_with_transport_tps: Option<f64>,
+    /// knee / `bound_with_transport_tps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_of_bound_with_transport: Option<f64>,
     /// Every step, in the order run.
     pub steps: Vec<Step>,
     /// `--overload`.
@@ -302,6 +315,9 @@ pub struct BenchLocal {
     pub machine: Machine,
     /// RSA costs (none when no case had full security).
     pub crypto: Option<Crypto>,
+    /// One HTTP exchange's cost through perfbed's client and server, per security measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transport: Vec<crate::exchange::Transport>,
     /// Per case.
     pub cases: Vec<CaseResult>,
     /// Wall time of the whole benchmark, s.
@@ -409,7 +425,7 @@ pub fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn process_cpu_s() -> f64 {
+pub(crate) fn process_cpu_s() -> f64 {
     use nix::sys::resource::{getrusage, UsageWho};
     getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
         let t = |v: nix::sys::time::TimeVal| v.tv_sec() as f64 + v.tv_usec() as f64 / 1e6;
@@ -596,6 +612,7 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
         ),
     );
     let mut crypto: Option<Crypto> = None;
+    let mut transport = Vec::new();
     let mut results = Vec::new();
     // One local testbed per security level, shared by that level's cases.
     for security in [Security::Full, Security::None] {
@@ -641,8 +658,23 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
             );
             crypto = Some(c);
         }
+        let t =
+            crate::exchange::time_exchange(security == Security::Full, Duration::from_millis(1500))
+                .await
+                .context("timing one HTTP exchange")?;
+        say(
+            o.quiet,
+            &format!(
+                "one HTTP exchange ({}, perfbed's client and server, {} in flight): {:.1} CPU-µs, both ends and the kernel",
+                if t.security == "full" { "mTLS" } else { "plain" },
+                t.in_flight,
+                t.us_per_exchange
+            ),
+        );
+        let per_exchange_us = t.us_per_exchange;
+        transport.push(t);
         for case in cases {
-            let r = run_case(o, &env, case, crypto.as_ref(), cores, &dir).await;
+            let r = run_case(o, &env, case, crypto.as_ref(), per_exchange_us, cores, &dir).await;
             match r {
                 Ok(r) => results.push(r),
                 Err(e) => {
@@ -660,6 +692,7 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
         step_s: o.step.as_secs_f64(),
         machine,
         crypto,
+        transport,
         cases: results,
         wall_s: wall.elapsed().as_secs_f64(),
         api: o.api.as_str().into(),
@@ -678,6 +711,7 @@ async fn run_case(
     env: &LocalEnv,
     case: Case,
     crypto: Option<&Crypto>,
+    per_exchange_us: f64,
     cores: usize,
     dir: &Path,
 ) -> Result<CaseResult> {
@@ -690,6 +724,10 @@ async fn run_case(
         (f64::from(signatures) * c.sign_us + f64::from(verifications) * c.verify_us) / 1000.0
     });
     let bound_tps = (floor_ms > 0.0).then(|| cores as f64 * 1000.0 / floor_ms);
+    let exchanges = crate::exchange::exchanges(case.flow);
+    let transport_floor_ms = f64::from(exchanges) * per_exchange_us / 1000.0;
+    let bound_with_transport_tps = (floor_ms + transport_floor_ms > 0.0)
+        .then(|| cores as f64 * 1000.0 / (floor_ms + transport_floor_ms));
     let per_core_none = match case.flow {
         Flow::P2p => o.start_none_per_core,
         _ => o.start_none_per_core * 2.5,
@@ -768,6 +806,7 @@ async fn run_case(
     let knee_tps = knee_step.map(|s| s.rate);
     let cpu_ms_per_transfer = knee_step.and_then(|s| s.cpu_ms_per_transfer);
     let share_of_bound = knee_tps.zip(bound_tps).map(|(k, b)| k / b);
+    let share_of_bound_with_transport = knee_tps.zip(bound_with_transport_tps).map(|(k, b)| k / b);
     let crypto_share_of_cpu = cpu_ms_per_transfer
         .filter(|_| floor_ms > 0.0)
         .map(|c| floor_ms / c);
@@ -801,6 +840,10 @@ async fn run_case(
         cpu_ms_per_transfer,
         share_of_bound,
         crypto_share_of_cpu,
+        exchanges,
+        transport_floor_ms: Some(transport_floor_ms),
+        bound_with_transport_tps,
+        share_of_bound_with_transport,
         steps,
         overload,
     })
@@ -933,9 +976,18 @@ impl BenchLocal {
                 c.key, c.provider, c.sign_us, c.verify_us, c.signs, c.verifies
             );
         }
+        for t in &self.transport {
+            s += &format!(
+                "one HTTP exchange ({}): {:.1} CPU-µs, both ends and the kernel (perfbed's client and server, {} in flight, {} B body)\n",
+                if t.security == "full" { "mTLS" } else { "plain HTTP" },
+                t.us_per_exchange,
+                t.in_flight,
+                t.body_bytes
+            );
+        }
         s += &format!("knee = highest offered rate with {}\n\n", self.criteria);
-        s += "| case | knee /s | CPU-ms per transfer | crypto floor ms (signs+verifies) | bound /s | share of bound | RSA share of CPU | steps |\n";
-        s += "|---|---:|---:|---:|---:|---:|---:|---|\n";
+        s += "| case | knee /s | CPU-ms per transfer | crypto floor ms (signs+verifies) | bound /s | share of bound | RSA share of CPU | transport floor ms (exchanges) | crypto+transport bound /s | share of it | steps |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
         for c in &self.cases {
             let steps: Vec<String> = c
                 .steps
@@ -943,7 +995,7 @@ impl BenchLocal {
                 .map(|st| format!("{}{}", st.rate, if st.passed { "✓" } else { "✗" }))
                 .collect();
             s += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 c.case,
                 c.knee_tps.map_or("none".into(), |k| format!("{k}")),
                 c.cpu_ms_per_transfer
@@ -958,6 +1010,12 @@ impl BenchLocal {
                     .map_or("-".into(), |v| format!("{:.1} %", v * 100.0)),
                 c.crypto_share_of_cpu
                     .map_or("-".into(), |v| format!("{:.0} %", v * 100.0)),
+                c.transport_floor_ms
+                    .map_or("-".into(), |v| format!("{v:.3} ({})", c.exchanges)),
+                c.bound_with_transport_tps
+                    .map_or("-".into(), |b| format!("{b:.0}")),
+                c.share_of_bound_with_transport
+                    .map_or("-".into(), |v| format!("{:.1} %", v * 100.0)),
                 steps.join(" ")
             );
         }

@@ -24,6 +24,7 @@
 pub mod bench;
 pub mod bench_local;
 pub mod env;
+pub mod exchange;
 pub mod execute;
 pub mod junit;
 pub mod metrics;

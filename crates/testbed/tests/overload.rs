@@ -1,6 +1,7 @@
 //! Overload without collapse: offered far more than the local testbed (full security, so RSA
-//! bounds it) can carry, the driver keeps at most its in-flight budget in the system and ends
-//! every other arrival at once as not sent; every arrival ends as exactly one outcome; and the
+//! bounds it) can carry, the driver keeps at most its in-flight budget in the system, cuts its
+//! limit below the budget while the latency of what it sent stays high, and ends every other
+//! arrival at once as not sent; every arrival ends as exactly one outcome; and the
 //! low rate after the overload succeeds. Accounting and bounds, not speed.
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
@@ -27,12 +28,13 @@ async fn an_overload_is_held_at_the_in_flight_budget_and_the_low_rate_after_it_s
         duration: Duration::from_secs(6),
         ramp: false,
     });
-    // A tight latency limit: the budget is Little's law on it, here its floor.
+    // A tight latency limit: the budget is Little's law on it (5,000/s × 2 × 60 ms = 600),
+    // and the adaptive limit aims at a median of 15 ms, which the overload cannot keep.
     sc.thresholds.p95_ms = None;
-    sc.thresholds.p99_ms = Some(20.0);
+    sc.thresholds.p99_ms = Some(60.0);
     sc.timeout = Duration::from_secs(20);
     let budget = sc.in_flight_budget();
-    assert_eq!(budget, load::scenario::MIN_IN_FLIGHT_BUDGET);
+    assert_eq!(budget, 600);
 
     let env = testbed::LocalEnv::start(
         &testbed::EnvOptions {
@@ -79,7 +81,7 @@ async fn an_overload_is_held_at_the_in_flight_budget_and_the_low_rate_after_it_s
         report
             .errors_by_code
             .keys()
-            .any(|k| k.contains("in-flight budget")),
+            .any(|k| k.contains("in-flight limit")),
         "{:?}",
         report.errors_by_code
     );
@@ -89,6 +91,13 @@ async fn an_overload_is_held_at_the_in_flight_budget_and_the_low_rate_after_it_s
     assert!(
         peak > 0 && peak <= budget as u64,
         "driver peak {peak} > {budget}"
+    );
+    // The limit followed the latency: cut below the budget while the testbed queued, never
+    // below its floor.
+    let low = report.in_flight_limit_low.unwrap();
+    assert!(
+        (load::admission::FLOOR as u64..budget as u64).contains(&low),
+        "the limit went no lower than {low} (budget {budget})"
     );
     let waiting = peak_waiting.load(Ordering::Relaxed);
     assert!(

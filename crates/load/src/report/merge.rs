@@ -50,6 +50,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
             (a, b) => a.or(b),
         };
         out.in_flight_budget = add(out.in_flight_budget, p.in_flight_budget);
+        out.in_flight_limit_low = add(out.in_flight_limit_low, p.in_flight_limit_low);
         out.in_flight_peak = add(out.in_flight_peak, p.in_flight_peak);
         for (k, v) in &p.errors_by_code {
             *out.errors_by_code.entry(k.clone()).or_default() += v;

@@ -364,6 +364,10 @@ pub struct Report {
     /// The most iterations the driver had in flight at once (never above the budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_peak: Option<u64>,
+    /// The lowest the driver's adaptive in-flight limit went: below the budget only when the
+    /// median latency of what it sent stayed above its target (the system was queueing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_limit_low: Option<u64>,
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

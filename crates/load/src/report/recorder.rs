@@ -423,6 +423,7 @@ impl Recorder {
             reconciliation: None,
             uncertain_transfers: Vec::new(),
             in_flight_budget: None,
+            in_flight_limit_low: None,
             in_flight_peak: None,
             notes: Vec::new(),
             latency_ms: latencies_from(&set, ALL),

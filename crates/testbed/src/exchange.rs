@@ -1,0 +1,210 @@
+//! The transport floor: what one HTTP exchange costs through perfbed's own client and server
+//! (hyper HTTP/1.1 keep-alive over loopback TCP, rustls mTLS with full security), measured in
+//! this process, in this sitting, with no FSPIOP work on either side.
+//!
+//! A transfer of the local testbed is several such exchanges (requests to the hub and the
+//! hub's callbacks, [`exchanges`]), so `exchanges × cost` is CPU a transfer spends before any
+//! parsing, checking, signing or bookkeeping: with the crypto floor, the bound no testbed made of
+//! real HTTPS exchanges can pass (`perfbed bench local` states the share of both bounds).
+//!
+//! The request has the shape of an FSPIOP callback: a `PUT` with the FSPIOP headers (and an
+//! `FSPIOP-Signature`-sized header with full security) and a 1,000-byte JSON body; the answer is
+//! an empty `200`, as the hub and the simulators answer. 32 requests are kept in flight (closed
+//! loop); the cost is the process's CPU (user + system, so both ends and the kernel's loopback
+//! TCP) over the exchanges completed in the timed window.
+
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use load::Flow;
+use perfbed_http::client::{ClientOptions, HttpClient};
+use perfbed_http::tls::{client_config, generate_test_pki, server_config};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// HTTP exchanges (a request and its response) per transfer of each flow in the local testbed,
+/// counted from the code:
+///
+/// * lookup: `GET /parties` payer → hub → payee, `PUT /parties` payee → hub → payer: 4;
+/// * quote: `POST /quotes` and `PUT /quotes` the same way: 4;
+/// * transfer: `POST /transfers` and `PUT /transfers` the same way, and the hub's confirmation
+///   `PUT /transfers` to the payee: 5.
+///
+/// `perfbed bench local`'s test checks the hub's side of it (requests in + callbacks out per
+/// committed transfer) against the hub's own counters.
+pub const fn exchanges(flow: Flow) -> u32 {
+    match flow {
+        Flow::P2p => 13,
+        Flow::QuoteTransfer => 9,
+        Flow::Transfer => 5,
+        Flow::Ping => 1,
+    }
+}
+
+/// Of [`exchanges`], those whose request the hub receives (the DFSPs' requests); the rest are
+/// the hub's callbacks.
+pub const fn hub_inbound(flow: Flow) -> u32 {
+    match flow {
+        Flow::P2p => 6,
+        Flow::QuoteTransfer => 4,
+        Flow::Transfer => 2,
+        Flow::Ping => 1,
+    }
+}
+
+/// One exchange's cost, as measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Transport {
+    /// `full` (mTLS) or `none` (plain HTTP).
+    pub security: String,
+    /// Process CPU-µs per exchange, both ends and the kernel.
+    pub us_per_exchange: f64,
+    /// Exchanges timed.
+    pub exchanges: u64,
+    /// Requests kept in flight.
+    pub in_flight: usize,
+    /// Request body bytes.
+    pub body_bytes: usize,
+}
+
+const IN_FLIGHT: usize = 32;
+const BODY_BYTES: usize = 1_000;
+
+/// Times exchanges for `timed` (after a short warm-up) with mTLS when `tls`, plain HTTP
+/// otherwise.
+pub async fn time_exchange(tls: bool, timed: Duration) -> Result<Transport> {
+    let (server_tls, client_tls) = if tls {
+        let pki =
+            generate_test_pki(&["127.0.0.1".into()], &["perffsp1".into()]).context("test PKI")?;
+        let client = &pki.clients[0].1;
+        (
+            Some(server_config(
+                pki.server.cert.as_bytes(),
+                pki.server.key.as_bytes(),
+                Some(pki.ca.cert.as_bytes()),
+            )?),
+            Some(client_config(
+                pki.ca.cert.as_bytes(),
+                Some((client.cert.as_bytes(), client.key.as_bytes())),
+            )?),
+        )
+    } else {
+        (None, None)
+    };
+    let app = axum::Router::new().route(
+        "/transfers/{id}",
+        axum::routing::put(|body: Bytes| async move {
+            std::hint::black_box(body.len());
+            StatusCode::OK
+        }),
+    );
+    let (listener, addr) = perfbed_http::server::bind("127.0.0.1:0".parse()?).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(perfbed_http::server::serve(
+        listener,
+        app,
+        server_tls,
+        stop.clone().cancelled_owned(),
+        Duration::from_secs(1),
+    ));
+    let client = HttpClient::new(ClientOptions {
+        tls: client_tls,
+        timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
+    });
+    let url = format!(
+        "{}://{addr}/transfers/0e3fb0a2-8e0c-4c68-9b4c-2a5f6a1e2f3d",
+        if tls { "https" } else { "http" }
+    );
+    let body = Bytes::from(format!(
+        "{{\"fulfilment\":\"{}\",\"completedTimestamp\":\"2026-11-26T12:00:00.000Z\",\"transferState\":\"COMMITTED\",\"extensionList\":{{\"extension\":[{{\"key\":\"pad\",\"value\":\"{}\"}}]}}}}",
+        "A".repeat(43),
+        "x".repeat(BODY_BYTES - 180)
+    ));
+    let signature = tls.then(|| {
+        format!(
+            "{{\"signature\":\"{}\",\"protectedHeader\":\"{}\"}}",
+            "s".repeat(342),
+            "p".repeat(330)
+        )
+    });
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let running = Arc::new(AtomicBool::new(true));
+    let mut tasks = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        let (client, url, body, signature) =
+            (client.clone(), url.clone(), body.clone(), signature.clone());
+        let (done, failed, running) = (done.clone(), failed.clone(), running.clone());
+        tasks.push(tokio::spawn(async move {
+            while running.load(Ordering::Relaxed) {
+                let mut req = Request::builder()
+                    .method(Method::PUT)
+                    .uri(url.as_str())
+                    .header(
+                        "content-type",
+                        "application/vnd.interoperability.transfers+json;version=1.1",
+                    )
+                    .header(
+                        "accept",
+                        "application/vnd.interoperability.transfers+json;version=1",
+                    )
+                    .header("date", "Thu, 26 Nov 2026 12:00:00 GMT")
+                    .header("fspiop-source", "perffsp5")
+                    .header("fspiop-destination", "perffsp1")
+                    .header(
+                        "fspiop-uri",
+                        "/transfers/0e3fb0a2-8e0c-4c68-9b4c-2a5f6a1e2f3d",
+                    )
+                    .header("fspiop-http-method", "PUT")
+                    .header(
+                        "traceparent",
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                    );
+                if let Some(s) = &signature {
+                    req = req.header("fspiop-signature", s.as_str());
+                }
+                let Ok(req) = req.body(Full::new(body.clone())) else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                match client.send(req).await {
+                    Ok(r) if r.status() == StatusCode::OK => done.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (cpu0, n0, t0) = (
+        crate::bench_local::process_cpu_s(),
+        done.load(Ordering::Relaxed),
+        Instant::now(),
+    );
+    tokio::time::sleep(timed).await;
+    let (cpu1, n1) = (
+        crate::bench_local::process_cpu_s(),
+        done.load(Ordering::Relaxed),
+    );
+    let _wall = t0.elapsed();
+    running.store(false, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    stop.cancel();
+    let _ = server.await;
+    let failed = failed.load(Ordering::Relaxed);
+    anyhow::ensure!(failed == 0, "{failed} timing exchanges failed");
+    let n = n1 - n0;
+    anyhow::ensure!(n > 0, "no exchange completed in {timed:?}");
+    Ok(Transport {
+        security: if tls { "full" } else { "none" }.into(),
+        us_per_exchange: (cpu1 - cpu0) * 1e6 / n as f64,
+        exchanges: n,
+        in_flight: IN_FLIGHT,
+        body_bytes: body.len(),
+    })
+}
