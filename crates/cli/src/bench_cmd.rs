@@ -27,6 +27,8 @@ pub enum BenchCommand {
 perfbed bench local --quick --cases p2p-full,transfer-full --overload 60s\n\n\
 Results: OUT/bench-local-<timestamp>/bench-local.{json,txt} and one report JSON per step.\n\
 Read 'share of bound' as knee / (cores / crypto floor): 100 % would mean nothing but RSA costs CPU.\n\
+The transport floor is the flow's HTTP exchanges (p2p 13, transfer 5) x one exchange timed through\n\
+perfbed's own client and server in the same sitting; 'share of it' is knee / (cores / (crypto + transport floor)).\n\
 Run it on a quiet machine: other work on the cores lowers the knee."
 )]
 pub struct BenchLocalArgs {

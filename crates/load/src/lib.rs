@@ -12,7 +12,7 @@
 //! keeps working at its capacity instead of drowning in queued work. The limit
 //! ([`admission`]) starts at the budget ([`Scenario::in_flight_budget`]: Little's law on the
 //! scenario's latency limit, or `max_in_flight`) and drops while the median latency of what
-//! the driver sent stays above a quarter of the p99 limit. Results flow over a channel to one
+//! the driver sent stays above half the p99 limit. Results flow over a channel to one
 //! aggregator ([`report::Recorder`]): the hot path takes no shared lock.
 #![forbid(unsafe_code)]
 

@@ -9,6 +9,10 @@
 //! 3. States, per case, the CPU per committed transfer at the knee (the process's getrusage over
 //!    the step), the **crypto floor** per transfer (signatures × sign cost + verifications ×
 //!    verify cost) and the **share of the bound**: knee / (cores / floor).
+//! 4. Times one HTTP exchange through perfbed's own client and server per security level
+//!    ([`crate::exchange`]) and states the **transport floor** (exchanges per transfer × that
+//!    cost) and the share of the crypto + transport bound: knee / (cores / (crypto floor +
+//!    transport floor)) — how much of what a testbed of real HTTPS exchanges could carry.
 //!
 //! The ladder: start at `start_share` of the bound (full security) or at a per-core guess (no
 //! security), double (capped near the capacity the step's CPU per transfer predicts) while steps

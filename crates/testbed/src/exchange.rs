@@ -11,7 +11,7 @@
 //! `FSPIOP-Signature`-sized header with full security) and a 1,000-byte JSON body; the answer is
 //! an empty `200`, as the hub and the simulators answer. 32 requests are kept in flight (closed
 //! loop); the cost is the process's CPU (user + system, so both ends and the kernel's loopback
-//! TCP) over the exchanges completed in the timed window.
+//! TCP) over the exchanges completed in a timed window, the cheapest of three.
 
 use anyhow::{Context, Result};
 use axum::body::Bytes;
@@ -23,7 +23,7 @@ use perfbed_http::tls::{client_config, generate_test_pki, server_config};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// HTTP exchanges (a request and its response) per transfer of each flow in the local testbed,
 /// counted from the code:
@@ -62,7 +62,7 @@ pub struct Transport {
     pub security: String,
     /// Process CPU-µs per exchange, both ends and the kernel.
     pub us_per_exchange: f64,
-    /// Exchanges timed.
+    /// Exchanges in the window that gave the figure.
     pub exchanges: u64,
     /// Requests kept in flight.
     pub in_flight: usize,
@@ -72,9 +72,10 @@ pub struct Transport {
 
 const IN_FLIGHT: usize = 32;
 const BODY_BYTES: usize = 1_000;
+const WINDOWS: u32 = 3;
 
-/// Times exchanges for `timed` (after a short warm-up) with mTLS when `tls`, plain HTTP
-/// otherwise.
+/// Times exchanges for `timed` (after a short warm-up; the cheapest of three equal windows)
+/// with mTLS when `tls`, plain HTTP otherwise.
 pub async fn time_exchange(tls: bool, timed: Duration) -> Result<Transport> {
     let (server_tls, client_tls) = if tls {
         let pki =
@@ -179,17 +180,27 @@ pub async fn time_exchange(tls: bool, timed: Duration) -> Result<Transport> {
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (cpu0, n0, t0) = (
-        crate::bench_local::process_cpu_s(),
-        done.load(Ordering::Relaxed),
-        Instant::now(),
-    );
-    tokio::time::sleep(timed).await;
-    let (cpu1, n1) = (
-        crate::bench_local::process_cpu_s(),
-        done.load(Ordering::Relaxed),
-    );
-    let _wall = t0.elapsed();
+    // The floor: the cheapest of three windows (a window that a neighbour's burst or a
+    // scheduler hiccup slowed is not what an exchange costs).
+    let mut best: Option<(f64, u64)> = None;
+    for _ in 0..WINDOWS {
+        let (cpu0, n0) = (
+            crate::bench_local::process_cpu_s(),
+            done.load(Ordering::Relaxed),
+        );
+        tokio::time::sleep(timed / WINDOWS).await;
+        let (cpu1, n1) = (
+            crate::bench_local::process_cpu_s(),
+            done.load(Ordering::Relaxed),
+        );
+        let n = n1 - n0;
+        if n > 0 {
+            let us = (cpu1 - cpu0) * 1e6 / n as f64;
+            if best.is_none_or(|(b, _)| us < b) {
+                best = Some((us, n));
+            }
+        }
+    }
     running.store(false, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
@@ -198,11 +209,12 @@ pub async fn time_exchange(tls: bool, timed: Duration) -> Result<Transport> {
     let _ = server.await;
     let failed = failed.load(Ordering::Relaxed);
     anyhow::ensure!(failed == 0, "{failed} timing exchanges failed");
-    let n = n1 - n0;
-    anyhow::ensure!(n > 0, "no exchange completed in {timed:?}");
+    let Some((us_per_exchange, n)) = best else {
+        anyhow::bail!("no exchange completed in {timed:?}");
+    };
     Ok(Transport {
         security: if tls { "full" } else { "none" }.into(),
-        us_per_exchange: (cpu1 - cpu0) * 1e6 / n as f64,
+        us_per_exchange,
         exchanges: n,
         in_flight: IN_FLIGHT,
         body_bytes: body.len(),

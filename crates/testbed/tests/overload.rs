@@ -29,7 +29,7 @@ async fn an_overload_is_held_at_the_in_flight_budget_and_the_low_rate_after_it_s
         ramp: false,
     });
     // A tight latency limit: the budget is Little's law on it (5,000/s × 2 × 60 ms = 600),
-    // and the adaptive limit aims at a median of 15 ms, which the overload cannot keep.
+    // and the adaptive limit cuts while the median is above 30 ms, which the overload cannot keep.
     sc.thresholds.p95_ms = None;
     sc.thresholds.p99_ms = Some(60.0);
     sc.timeout = Duration::from_secs(20);
