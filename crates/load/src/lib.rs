@@ -820,6 +820,14 @@ pub async fn run_with(
     report.in_flight_budget = Some(driven.in_flight_budget);
     report.in_flight_peak = Some(driven.in_flight_peak);
     report.in_flight_limit_low = Some(driven.in_flight_limit_low);
+    if driven.in_flight_limit_low < driven.in_flight_budget {
+        report.notes.push(format!(
+            "the system under test was queueing: the driver's in-flight limit went down to {} (budget {}) while the median latency of what it sent stayed above {} ms (half the p99 limit); arrivals beyond the limit ended as not sent",
+            driven.in_flight_limit_low,
+            driven.in_flight_budget,
+            scenario.latency_target().as_millis()
+        ));
+    }
     report.run = payers.run_info(scenario.peak_rate() * share);
     report.late_callbacks = payers.late_callbacks() - late_before;
     report.callbacks_failed = payers.callbacks_failed() - failed_before;

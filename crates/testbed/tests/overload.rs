@@ -99,6 +99,14 @@ async fn an_overload_is_held_at_the_in_flight_budget_and_the_low_rate_after_it_s
         (load::admission::FLOOR as u64..budget as u64).contains(&low),
         "the limit went no lower than {low} (budget {budget})"
     );
+    // …and the report says why arrivals were not sent.
+    assert!(
+        report.notes.iter().any(|n| n.contains(&format!(
+            "in-flight limit went down to {low} (budget {budget})"
+        ))),
+        "{:?}",
+        report.notes
+    );
     let waiting = peak_waiting.load(Ordering::Relaxed);
     assert!(
         waiting > 0 && waiting <= budget,
