@@ -429,12 +429,17 @@ pub fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-pub(crate) fn process_cpu_s() -> f64 {
+fn process_cpu_s() -> f64 {
     use nix::sys::resource::{getrusage, UsageWho};
     getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
         let t = |v: nix::sys::time::TimeVal| v.tv_sec() as f64 + v.tv_usec() as f64 / 1e6;
         t(u.user_time()) + t(u.system_time())
     })
+}
+
+/// This thread's CPU time (user + system), s.
+pub(crate) fn thread_cpu_s() -> f64 {
+    thread_cpu().as_secs_f64()
 }
 
 fn thread_cpu() -> Duration {
@@ -669,7 +674,7 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
         say(
             o.quiet,
             &format!(
-                "one HTTP exchange ({}, perfbed's client and server, {} in flight): {:.1} CPU-µs, both ends and the kernel",
+                "one HTTP exchange ({}, perfbed's client and server on one thread, {} in flight): {:.1} CPU-µs, both ends and the kernel",
                 if t.security == "full" { "mTLS" } else { "plain" },
                 t.in_flight,
                 t.us_per_exchange
@@ -982,7 +987,7 @@ impl BenchLocal {
         }
         for t in &self.transport {
             s += &format!(
-                "one HTTP exchange ({}): {:.1} CPU-µs, both ends and the kernel (perfbed's client and server, {} in flight, {} B body)\n",
+                "one HTTP exchange ({}): {:.1} CPU-µs, both ends and the kernel (perfbed's client and server on one thread, {} in flight, {} B body)\n",
                 if t.security == "full" { "mTLS" } else { "plain HTTP" },
                 t.us_per_exchange,
                 t.in_flight,
