@@ -209,6 +209,10 @@ pub(crate) struct DirectoryArgs {
     /// default: give an address the ALS can reach (e.g. 0.0.0.0:4099) when it runs elsewhere.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4099")]
     callback_listen: std::net::SocketAddr,
+    /// The API the ALS speaks (--via als): `iso20022` for a switch with API_TYPE=iso20022,
+    /// which refuses the FSPIOP media types on every resource, participants included.
+    #[arg(long, value_enum, env = "PERFBED_API", default_value = "fspiop")]
+    api: crate::api_arg::ApiArg,
 }
 
 enum Directory {
@@ -244,6 +248,7 @@ impl DirectoryArgs {
                     self.callback_listen,
                     None,
                     Duration::from_secs(30),
+                    self.api.into(),
                 )
                 .await?;
                 eprintln!("listening for ALS callbacks on {addr}");

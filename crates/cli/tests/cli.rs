@@ -900,6 +900,68 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
     assert!(help.contains("[default: 127.0.0.1:4099]"), "{help}");
 }
 
+/// An ALS in ISO 20022 mode (`API_TYPE=iso20022`) refuses the FSPIOP media types on every
+/// resource, participants included: `msisdn seed --via als --api iso20022` sends the ISO ones
+/// (the participants bodies are the same in both modes), and without `--api` the emulator
+/// refuses the registration with 3101 and seed says so.
+#[test]
+fn msisdn_seed_through_an_iso20022_als() {
+    let (_hub, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0", "--api", "iso20022"],
+        "hub emulator listening on ",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let out = perfbed()
+        .args(["onboard", "--admin", &format!("{hub}/admin")])
+        .args(["--dfsp", &format!("perffsp7=http://{listen}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seed = |extra: &[&str]| {
+        let out = perfbed()
+            .env_remove("PERFBED_API")
+            .args(["msisdn", "seed", "--via", "als", "--als", &hub])
+            .args([
+                "--callback-listen",
+                &listen,
+                "--fsp",
+                "perffsp7",
+                "--count",
+                "50",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = seed(&[]);
+    assert_ne!(
+        code,
+        Some(0),
+        "FSPIOP media types accepted by an ISO ALS: {out}{err}"
+    );
+    assert!(err.contains("3101"), "{out}{err}");
+    let (code, out, err) = seed(&["--api", "iso20022"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("perffsp7: 50 numbers (254707000000 … 254707000049): 50 written"),
+        "{out}"
+    );
+}
+
 /// A TCP round-robin balancer, per connection, like a Kubernetes Service in front of pods.
 fn round_robin(backends: Vec<String>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -379,17 +379,24 @@ pub struct Als {
     inbox: Arc<Inbox>,
     signer: Option<Arc<fspiop::jws::SigningKey>>,
     patience: Duration,
+    api: fspiop::iso::Api,
 }
 
 impl Als {
     /// Client for the ALS at `base`, listening for callbacks on `listen` (returns the bound
-    /// address). Requests are signed with `signer` when given.
+    /// address). Requests are signed with `signer` when given. With [`Api::Iso20022`] the
+    /// requests carry the ISO 20022 media types (`…iso20022.participants+json;version=2.0`),
+    /// which an ALS running with `API_TYPE=iso20022` requires of every resource, participants
+    /// included; the participants bodies themselves are the same in both modes.
+    ///
+    /// [`Api::Iso20022`]: fspiop::iso::Api::Iso20022
     pub async fn start(
         base: &str,
         client: HttpClient,
         listen: SocketAddr,
         signer: Option<fspiop::jws::SigningKey>,
         patience: Duration,
+        api: fspiop::iso::Api,
     ) -> Result<(Als, SocketAddr), OpsError> {
         let inbox = Arc::new(Inbox::default());
         let app = Router::new()
@@ -414,6 +421,7 @@ impl Als {
                 inbox,
                 signer: signer.map(Arc::new),
                 patience,
+                api,
             },
             addr,
         ))
@@ -435,9 +443,11 @@ impl Als {
             destination: None,
             body: body.map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default())),
             extra: Vec::new(),
-        }
-        .build(self.signer.as_deref())
-        .map_err(|e| OpsError::Invalid(e.to_string()))?;
+        };
+        let req = if self.api.is_iso() { req.iso() } else { req };
+        let req = req
+            .build(self.signer.as_deref())
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
         let resp = self
             .client
             .send(req)
