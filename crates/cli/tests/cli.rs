@@ -828,14 +828,12 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
     );
 }
 
-#[test]
-fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
-    let (_hub, hub) = serve(
-        &["hub", "--listen", "127.0.0.1:0"],
-        "hub emulator listening on ",
-    );
-    // The ALS answers bulk registrations with PUT /participants/{requestId} to the FSP's
-    // PARTICIPANT_BATCH_PUT endpoint: onboard the FSP with seed's listener as its callback base.
+/// A hub emulator (started with `hub_args`) and `fsp` onboarded with a free loopback address
+/// as its callback base, for `msisdn --via als` to listen on: the ALS answers bulk
+/// registrations with PUT /participants/{requestId} to the FSP's PARTICIPANT_BATCH_PUT endpoint.
+/// Returns the hub (keep it alive), its URL and the listen address.
+fn hub_with_als_listener(hub_args: &[&str], fsp: &str) -> (Proc, String, String) {
+    let (proc, hub) = serve(hub_args, "hub emulator listening on ");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -844,7 +842,7 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
     let listen = format!("127.0.0.1:{port}");
     let out = perfbed()
         .args(["onboard", "--admin", &format!("{hub}/admin")])
-        .args(["--dfsp", &format!("perffsp6=http://{listen}")])
+        .args(["--dfsp", &format!("{fsp}=http://{listen}")])
         .output()
         .unwrap();
     assert!(
@@ -852,27 +850,39 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (proc, hub, listen)
+}
+
+/// `perfbed msisdn CMD --via als` against `hub`, listening on `listen`, for `fsp`'s first
+/// `count` numbers: exit code, stdout, stderr.
+fn msisdn_via_als(
+    hub: &str,
+    listen: &str,
+    fsp: &str,
+    cmd: &str,
+    count: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = perfbed()
+        .env_remove("PERFBED_API")
+        .args(["msisdn", cmd, "--via", "als", "--als", hub])
+        .args(["--callback-listen", listen, "--fsp", fsp, "--count", count])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
+    let (_hub, hub, listen) =
+        hub_with_als_listener(&["hub", "--listen", "127.0.0.1:0"], "perffsp6");
     let via_als = |cmd: &str, count: &str, extra: &[&str]| {
-        let out = perfbed()
-            .args([
-                "msisdn",
-                cmd,
-                "--via",
-                "als",
-                "--als",
-                &hub,
-                "--callback-listen",
-                &listen,
-            ])
-            .args(["--fsp", "perffsp6", "--count", count])
-            .args(extra)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        msisdn_via_als(&hub, &listen, "perffsp6", cmd, count, extra)
     };
     // The emulator answers the bulk POST /participants with 200, as the real ALS does (its API
     // definition says 202): seeding accepts any 2xx.
@@ -906,47 +916,12 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
 /// refuses the registration with 3101 and seed says so.
 #[test]
 fn msisdn_seed_through_an_iso20022_als() {
-    let (_hub, hub) = serve(
+    let (_hub, hub, listen) = hub_with_als_listener(
         &["hub", "--listen", "127.0.0.1:0", "--api", "iso20022"],
-        "hub emulator listening on ",
+        "perffsp7",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let out = perfbed()
-        .args(["onboard", "--admin", &format!("{hub}/admin")])
-        .args(["--dfsp", &format!("perffsp7=http://{listen}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seed = |extra: &[&str]| {
-        let out = perfbed()
-            .env_remove("PERFBED_API")
-            .args(["msisdn", "seed", "--via", "als", "--als", &hub])
-            .args([
-                "--callback-listen",
-                &listen,
-                "--fsp",
-                "perffsp7",
-                "--count",
-                "50",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    // The helper clears PERFBED_API, so the first call speaks FSPIOP.
+    let seed = |extra: &[&str]| msisdn_via_als(&hub, &listen, "perffsp7", "seed", "50", extra);
     let (code, out, err) = seed(&[]);
     assert_ne!(
         code,
