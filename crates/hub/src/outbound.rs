@@ -185,15 +185,8 @@ impl Hub {
         resource: &str,
         body: &T,
     ) {
-        self.send(Callback {
-            to: to.to_owned(),
-            endpoint,
-            vars,
-            suffix: String::new(),
-            method,
-            headers: self.own_headers(resource, to),
-            body: Bytes::from(to_canonical_vec(body)),
-        });
+        let body = Bytes::from(to_canonical_vec(body));
+        self.notify_bytes(to, endpoint, vars, method, resource, body);
     }
 
     /// Sends a callback in the background. A missing endpoint or a failed delivery is counted

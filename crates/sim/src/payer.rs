@@ -373,16 +373,19 @@ fn parse_callback<T: serde::de::DeserializeOwned>(
     ctx: &Ctx,
     body: &[u8],
 ) -> Result<T, FspiopError> {
-    parse_body(body).inspect_err(|_| {
-        let resolved = sim.pending.resolve(
-            key,
-            ctx.destination.as_deref(),
-            trace_of(ctx),
-            &Callback::Invalid(Anomaly::InvalidCallback),
-            Delivered::at(ctx.received),
-        );
-        sim.count_invalid(resolved, Anomaly::InvalidCallback);
-    })
+    parse_body(body).inspect_err(|_| invalid_callback(sim, key, ctx))
+}
+
+/// A malformed callback: its waiter is told so, and it is counted.
+fn invalid_callback(sim: &Sim, key: &str, ctx: &Ctx) {
+    let resolved = sim.pending.resolve(
+        key,
+        ctx.destination.as_deref(),
+        trace_of(ctx),
+        &Callback::Invalid(Anomaly::InvalidCallback),
+        Delivered::at(ctx.received),
+    );
+    sim.count_invalid(resolved, Anomaly::InvalidCallback);
 }
 
 /// Parses an ISO callback body with `view`; a malformed one is refused and its waiter told so.
@@ -395,16 +398,7 @@ fn parse_iso_callback<T>(
 ) -> Result<T, FspiopError> {
     crate::iso::parse_value(body)
         .and_then(view)
-        .inspect_err(|_| {
-            let resolved = sim.pending.resolve(
-                key,
-                ctx.destination.as_deref(),
-                trace_of(ctx),
-                &Callback::Invalid(Anomaly::InvalidCallback),
-                Delivered::at(ctx.received),
-            );
-            sim.count_invalid(resolved, Anomaly::InvalidCallback);
-        })
+        .inspect_err(|_| invalid_callback(sim, key, ctx))
 }
 
 fn deliver(sim: &Sim, key: &str, ctx: &Ctx, cb: Callback) -> Result<StatusCode, FspiopError> {

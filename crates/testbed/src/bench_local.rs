@@ -219,7 +219,7 @@ pub struct Step {
     pub success_rate: f64,
     /// The report's e2e p99, ms.
     pub p99_ms: f64,
-    /// Arrivals, and how many ended not sent (the driver's in-flight budget).
+    /// Arrivals (how many ended not sent, at the driver's in-flight limit: `not_sent`).
     pub arrivals: u64,
     /// Arrivals not sent.
     pub not_sent: u64,
@@ -251,7 +251,7 @@ pub struct Overload {
     pub arrivals: u64,
     /// Committed.
     pub committed: u64,
-    /// Not sent (the driver's budget shed them).
+    /// Not sent (the driver's in-flight limit shed them).
     pub not_sent: u64,
     /// Every arrival counted once.
     pub adds_up: bool,
@@ -288,8 +288,8 @@ pub struct CaseResult {
     #[serde(default)]
     pub exchanges: u32,
     /// exchanges × the transport floor's cost per exchange at this security, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transport_floor_ms: Option<f64>,
+    #[serde(default)]
+    pub transport_floor_ms: f64,
     /// cores / (crypto floor + transport floor), transfers/s: what a testbed of real HTTP(S)
     /// exchanges with nothing else to do would carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -675,7 +675,7 @@ pub async fn bench_local(o: &BenchLocalOptions, pinned: Option<Vec<usize>>) -> R
             o.quiet,
             &format!(
                 "one HTTP exchange ({}, perfbed's client and server on one thread, {} in flight): {:.1} CPU-µs, both ends and the kernel",
-                if t.security == "full" { "mTLS" } else { "plain" },
+                t.label(),
                 t.in_flight,
                 t.us_per_exchange
             ),
@@ -850,7 +850,7 @@ async fn run_case(
         share_of_bound,
         crypto_share_of_cpu,
         exchanges,
-        transport_floor_ms: Some(transport_floor_ms),
+        transport_floor_ms,
         bound_with_transport_tps,
         share_of_bound_with_transport,
         steps,
@@ -988,7 +988,7 @@ impl BenchLocal {
         for t in &self.transport {
             s += &format!(
                 "one HTTP exchange ({}): {:.1} CPU-µs, both ends and the kernel (perfbed's client and server on one thread, {} in flight, {} B body)\n",
-                if t.security == "full" { "mTLS" } else { "plain HTTP" },
+                t.label(),
                 t.us_per_exchange,
                 t.in_flight,
                 t.body_bytes
@@ -1019,8 +1019,7 @@ impl BenchLocal {
                     .map_or("-".into(), |v| format!("{:.1} %", v * 100.0)),
                 c.crypto_share_of_cpu
                     .map_or("-".into(), |v| format!("{:.0} %", v * 100.0)),
-                c.transport_floor_ms
-                    .map_or("-".into(), |v| format!("{v:.3} ({})", c.exchanges)),
+                format!("{:.3} ({})", c.transport_floor_ms, c.exchanges),
                 c.bound_with_transport_tps
                     .map_or("-".into(), |b| format!("{b:.0}")),
                 c.share_of_bound_with_transport

@@ -71,6 +71,17 @@ pub struct Transport {
     pub body_bytes: usize,
 }
 
+impl Transport {
+    /// `mTLS` or `plain HTTP`, for the printed lines.
+    pub fn label(&self) -> &'static str {
+        if self.security == "full" {
+            "mTLS"
+        } else {
+            "plain HTTP"
+        }
+    }
+}
+
 const IN_FLIGHT: usize = 32;
 const BODY_BYTES: usize = 1_000;
 const WINDOWS: u32 = 3;
@@ -224,6 +235,9 @@ async fn time_on_this_thread(tls: bool, timed: Duration) -> Result<Transport> {
     for t in tasks {
         let _ = t.await;
     }
+    // Its pooled connections close with it, so the server drains at once instead of waiting
+    // out its drain timeout for them.
+    drop(client);
     stop.cancel();
     let _ = server.await;
     let failed = failed.load(Ordering::Relaxed);
