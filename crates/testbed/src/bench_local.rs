@@ -1004,7 +1004,7 @@ impl BenchLocal {
                 .map(|st| format!("{}{}", st.rate, if st.passed { "✓" } else { "✗" }))
                 .collect();
             s += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.3} ({}) | {} | {} | {} |\n",
                 c.case,
                 c.knee_tps.map_or("none".into(), |k| format!("{k}")),
                 c.cpu_ms_per_transfer
@@ -1019,7 +1019,8 @@ impl BenchLocal {
                     .map_or("-".into(), |v| format!("{:.1} %", v * 100.0)),
                 c.crypto_share_of_cpu
                     .map_or("-".into(), |v| format!("{:.0} %", v * 100.0)),
-                format!("{:.3} ({})", c.transport_floor_ms, c.exchanges),
+                c.transport_floor_ms,
+                c.exchanges,
                 c.bound_with_transport_tps
                     .map_or("-".into(), |b| format!("{b:.0}")),
                 c.share_of_bound_with_transport
