@@ -139,23 +139,25 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
             passing.push((rate, s["cpu_ms_per_transfer"].clone()));
         }
     }
-    let best = passing.iter().cloned().max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((rate, cpu)) => {
-            assert_eq!(f(&c["knee_tps"]), rate, "{c}");
-            assert_eq!(c["cpu_ms_per_transfer"], cpu, "{c}");
-            assert!((f(&c["share_of_bound"]) - rate / bound).abs() < 1e-9, "{c}");
-            assert!(
-                (f(&c["share_of_bound_with_transport"]) - rate / bound_wt).abs() < 1e-9,
-                "{c}"
-            );
-        }
-        None => {
-            assert!(c["knee_tps"].is_null(), "{c}");
-            assert!(c["share_of_bound"].is_null(), "{c}");
-            assert!(c["share_of_bound_with_transport"].is_null(), "{c}");
-        }
-    }
+    // 10/s is a hundredth of what one core carries: a testbed that cannot pass it is broken,
+    // however busy the machine (this judges correctness, not speed).
+    assert_eq!(
+        steps[0]["passed"], true,
+        "the 10/s step failed: {}",
+        steps[0]
+    );
+    let (rate, cpu) = passing
+        .iter()
+        .cloned()
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    assert_eq!(f(&c["knee_tps"]), rate, "{c}");
+    assert_eq!(c["cpu_ms_per_transfer"], cpu, "{c}");
+    assert!((f(&c["share_of_bound"]) - rate / bound).abs() < 1e-9, "{c}");
+    assert!(
+        (f(&c["share_of_bound_with_transport"]) - rate / bound_wt).abs() < 1e-9,
+        "{c}"
+    );
 
     // The results folder holds the same JSON and the text table.
     let folder = std::fs::read_dir(dir.path())

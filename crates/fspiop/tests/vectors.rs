@@ -26,20 +26,60 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
         .unwrap_or_else(|| panic!("vector lacks {ptr}"))
 }
 
+/// The digests of the reference files (`tests/data/reference.sha256`, as `sha256sum` writes
+/// them), recorded when they were copied from `shared/reference/specs/testdata`.
+fn recorded_digests() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(data("reference.sha256")).unwrap();
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (digest, name) = l
+                .split_once("  ")
+                .unwrap_or_else(|| panic!("reference.sha256: not `DIGEST  NAME`: {l}"));
+            (name.to_owned(), digest.to_owned())
+        })
+        .collect();
+    assert_eq!(pairs.len(), 2, "reference.sha256 lists {pairs:?}");
+    pairs
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The copies are the reference's bytes: always against the recorded digests, and against
+/// the team's `shared/` folder itself when it sits beside the clone (a CI clone has none: it
+/// says so, and the recorded digests still guard the copies).
 #[test]
-fn copies_match_shared_reference_when_present() {
+fn copies_match_the_reference() {
     let shared =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/specs/testdata");
-    if !shared.is_dir() {
-        // A clone without the team's shared/ folder beside it: nothing to compare against.
-        return;
-    }
-    for name in ["fspiop-test-vectors.json", "sdk-test-jws-public-key.pem"] {
-        assert_eq!(
-            std::fs::read(data(name)).unwrap(),
-            std::fs::read(shared.join(name)).unwrap(),
-            "{name} drifted from shared/reference/specs/testdata"
+    let have_shared = shared.is_dir();
+    if !have_shared {
+        eprintln!(
+            "{} is absent: the copies are checked against tests/data/reference.sha256 only",
+            shared.display()
         );
+    }
+    for (name, digest) in recorded_digests() {
+        let copy = std::fs::read(data(&name)).unwrap();
+        assert_eq!(
+            sha256_hex(&copy),
+            digest,
+            "tests/data/{name} is not the recorded reference file"
+        );
+        if have_shared {
+            assert_eq!(
+                sha256_hex(&std::fs::read(shared.join(&name)).unwrap()),
+                digest,
+                "shared/reference/specs/testdata/{name} changed: copy it into tests/data and record its digest"
+            );
+        }
     }
 }
 

@@ -151,6 +151,83 @@ fn copy(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
     c
 }
 
+/// How a callback is retried when it could not be delivered ([`HttpClient::deliver`]): a busy
+/// or starved machine makes perfbed slow, never lossy.
+///
+/// A request is sent again, after a backoff that doubles from `backoff`, while attempts are
+/// left and the failure leaves it safe to: it never left (no connection, no slot within the
+/// timeout), or the receiver shed it unread (HTTP 503), or it is an idempotent `PUT`/`PATCH`
+/// (every FSPIOP callback) whose answer did not come. A `POST` that may have reached the
+/// server, and every other answer (a refusal is a refusal), end the delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts in all (1: no retry).
+    pub attempts: u32,
+    /// Wait before the second attempt; doubled before each later one.
+    pub backoff: Duration,
+}
+
+impl Default for Retry {
+    /// 4 attempts, 0.5 s, 1 s and 2 s apart.
+    fn default() -> Self {
+        Retry {
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What became of a delivery ([`HttpClient::deliver`]): the last attempt's result, and how many
+/// attempts it took.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The last attempt's answer or error.
+    pub result: Result<Response<Bytes>, ClientError>,
+    /// Attempts made (1 when the first one settled it).
+    pub attempts: u32,
+}
+
+impl Delivery {
+    /// Delivered: a 2xx answer.
+    pub fn ok(&self) -> bool {
+        matches!(&self.result, Ok(r) if r.status().is_success())
+    }
+}
+
+/// Whether a failed attempt may be made again (see [`Retry`]).
+fn retryable(method: &http::Method, result: &Result<Response<Bytes>, ClientError>) -> bool {
+    match result {
+        Ok(r) => r.status() == http::StatusCode::SERVICE_UNAVAILABLE,
+        Err(ClientError::NoTls) => false,
+        Err(e) => !e.sent() || resendable(method),
+    }
+}
+
+impl HttpClient {
+    /// Sends `req` as a callback: [`HttpClient::send`], then again as [`Retry`] allows while it
+    /// was not delivered.
+    pub async fn deliver(&self, mut req: Request<Full<Bytes>>, retry: Retry) -> Delivery {
+        let mut attempts = 1;
+        let mut backoff = retry.backoff;
+        loop {
+            let method = req.method().clone();
+            let spare = (attempts < retry.attempts).then(|| copy(&req));
+            let result = self.send(req).await;
+            let failed = !matches!(&result, Ok(r) if r.status().is_success());
+            match spare {
+                Some(spare) if failed && retryable(&method, &result) => {
+                    tracing::debug!(attempt = attempts, "callback not delivered; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                    attempts += 1;
+                    req = spare;
+                }
+                _ => return Delivery { result, attempts },
+            }
+        }
+    }
+}
+
 /// Where connections go: scheme and authority (`http://host:port`).
 #[derive(Debug, Clone)]
 struct Origin {

@@ -22,5 +22,5 @@ pub mod metrics;
 pub mod server;
 pub mod tls;
 
-pub use client::{ClientError, ClientOptions, HttpClient};
+pub use client::{ClientError, ClientOptions, Delivery, HttpClient, Retry};
 pub use fspiop::{check_inbound, check_inbound_api, parse_body, FspiopError, JwsPolicy, Outbound};

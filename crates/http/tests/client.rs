@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use perfbed_http::{ClientError, ClientOptions, HttpClient};
+use perfbed_http::{ClientError, ClientOptions, HttpClient, Retry};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +32,10 @@ enum Reply {
     Reset,
     /// Never answer.
     Silent,
+    /// `503` to the server's first request, `200 ok` to every later one.
+    UnavailableFirst,
+    /// `400` to every request.
+    BadRequest,
 }
 
 #[derive(Default)]
@@ -119,6 +123,16 @@ async fn serve(mut tcp: TcpStream, reply: Reply, seen: Arc<Mutex<Seen>>) {
             Reply::Silent => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
+            }
+            Reply::UnavailableFirst | Reply::BadRequest => {
+                let answer: &[u8] = match reply {
+                    Reply::UnavailableFirst if first => {
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+                    }
+                    Reply::BadRequest => b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+                    _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+                };
+                let _ = tcp.write_all(answer).await;
             }
         }
     }
@@ -451,4 +465,110 @@ async fn refusals_say_what_is_wrong() {
     assert!(err.to_string().contains("connect to 127.0.0.1"), "{err}");
     assert!(matches!(err, ClientError::NotSent(_)), "{err:?}");
     assert!(!err.sent(), "nobody listens: it never left");
+}
+
+/// Retries: fast enough for a test (10 ms, 20 ms, …).
+const RETRY: Retry = Retry {
+    attempts: 3,
+    backoff: Duration::from_millis(10),
+};
+
+#[tokio::test]
+async fn an_unanswered_callback_is_delivered_again_and_the_attempts_are_counted() {
+    let (addr, seen) = server(Reply::Silent).await;
+    let c = client(Duration::from_millis(100));
+    let d = c
+        .deliver(
+            request(Method::PUT, &format!("http://{addr}/x"), "{}"),
+            RETRY,
+        )
+        .await;
+    assert!(!d.ok());
+    assert_eq!(d.attempts, 3, "{d:?}");
+    assert!(matches!(d.result, Err(ClientError::Timeout(_))), "{d:?}");
+    assert_eq!(
+        seen.lock().unwrap().requests.len(),
+        3,
+        "one PUT per attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_post_that_may_have_arrived_is_never_delivered_twice() {
+    let (addr, seen) = server(Reply::Silent).await;
+    let c = client(Duration::from_millis(100));
+    let d = c
+        .deliver(
+            request(Method::POST, &format!("http://{addr}/x"), "{}"),
+            RETRY,
+        )
+        .await;
+    assert_eq!(d.attempts, 1, "{d:?}");
+    assert!(d.result.unwrap_err().sent());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+}
+
+#[tokio::test]
+async fn a_receiver_that_shed_the_request_gets_it_again_even_a_post() {
+    let (addr, seen) = server(Reply::UnavailableFirst).await;
+    let c = client(Duration::from_secs(5));
+    let d = c
+        .deliver(
+            request(Method::POST, &format!("http://{addr}/x"), "{}"),
+            RETRY,
+        )
+        .await;
+    assert!(d.ok(), "{d:?}");
+    assert_eq!(d.attempts, 2);
+    assert_eq!(seen.lock().unwrap().requests.len(), 2);
+}
+
+#[tokio::test]
+async fn a_refusal_is_not_retried() {
+    let (addr, seen) = server(Reply::BadRequest).await;
+    let c = client(Duration::from_secs(5));
+    let d = c
+        .deliver(
+            request(Method::PUT, &format!("http://{addr}/x"), "{}"),
+            RETRY,
+        )
+        .await;
+    assert!(!d.ok());
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.result.unwrap().status(), 400);
+    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+}
+
+#[tokio::test]
+async fn a_receiver_that_comes_up_late_gets_the_callback() {
+    // Nothing listens on the port at first: not sent, so safe to send again, even a POST.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let c = client(Duration::from_secs(5));
+    let url = format!("http://127.0.0.1:{port}/x");
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        serve(tcp, Reply::Ok, seen.clone()).await;
+        let n = seen.lock().unwrap().requests.len();
+        n
+    });
+    let d = c
+        .deliver(
+            request(Method::POST, &url, "{}"),
+            Retry {
+                attempts: 8,
+                backoff: Duration::from_millis(10),
+            },
+        )
+        .await;
+    assert!(d.ok(), "{d:?}");
+    assert!(d.attempts >= 2, "the first attempt found nobody: {d:?}");
+    drop(c);
+    assert_eq!(late.await.unwrap(), 1, "delivered once");
 }

@@ -24,8 +24,11 @@ pub struct HubConfig {
     pub retention: Duration,
     /// Verify JWS on incoming requests with a body (off by default, like the hub).
     pub jws: Option<(Arc<KeyStore>, VerifyMode)>,
-    /// Timeout of each callback.
+    /// Timeout of each callback attempt.
     pub http_timeout: Duration,
+    /// How an undelivered callback is sent again (see [`perfbed_http::Retry`]): a starved
+    /// machine makes the hub slow, never lossy.
+    pub callback_retry: perfbed_http::Retry,
     /// Emulated processing latency per stage, added before the hub sends on.
     pub latency: StageLatency,
     /// Share of callbacks silently dropped (0.0–1.0): a switch that loses messages.
@@ -89,6 +92,7 @@ impl Default for HubConfig {
             retention: Duration::from_secs(300),
             jws: None,
             http_timeout: Duration::from_secs(20),
+            callback_retry: perfbed_http::Retry::default(),
             latency: StageLatency::default(),
             drop_callbacks: 0.0,
             reject_prepares: 0.0,

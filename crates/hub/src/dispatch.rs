@@ -43,7 +43,12 @@ pub(crate) async fn fspiop_request(
         .map_err(|e| FspiopError::new(e.code(), e.to_string()))
         .and_then(|r| handle(&hub, r, &method, path, &headers, body));
     match result {
-        Ok(status) => status.into_response(),
+        Ok(status) => {
+            if status.is_success() {
+                hub.stats.requests_accepted.inc();
+            }
+            status.into_response()
+        }
         Err(e) => {
             hub.stats.sync_errors.inc();
             e.into_response()

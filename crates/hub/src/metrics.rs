@@ -3,7 +3,8 @@
 //!
 //! Exposed (prefix `perfbed_hub_`): `transfers_total{state}`, `transfers_in_flight`,
 //! `transfers_held`, `position{fsp}`, `callbacks_total{outcome="ok"|"failed"}`,
-//! `callbacks_in_flight`, `shed_total` (requests refused with 503/2003 at the callback limit). The ledger's
+//! `callbacks_in_flight`, `callbacks_retried_total`, `requests_accepted_total` (FSPIOP requests from DFSPs answered 2xx),
+//! `shed_total` (requests refused with 503/2003 at the callback limit). The ledger's
 //! numbers are read at scrape time (a [`Collector`]); the callback counters are atomic adds.
 
 use axum::extract::State;
@@ -28,8 +29,13 @@ struct Outcome {
 pub struct Stats {
     /// Callbacks delivered (2xx): `callbacks_total{outcome="ok"}`.
     pub callbacks_ok: Counter,
-    /// Callbacks that failed or had no endpoint: `callbacks_total{outcome="failed"}`.
+    /// Callbacks that failed or had no endpoint, after their retries:
+    /// `callbacks_total{outcome="failed"}`.
     pub callbacks_failed: Counter,
+    /// Attempts beyond the first that callbacks needed: `callbacks_retried_total`.
+    pub callbacks_retried: Counter,
+    /// FSPIOP requests from DFSPs that the hub accepted (answered 2xx): `requests_accepted_total`.
+    pub requests_accepted: Counter,
     /// Requests refused synchronously (not exported).
     pub sync_errors: Counter,
     /// Callbacks dropped on purpose (`drop_callbacks`; not exported).
@@ -49,6 +55,8 @@ impl Default for Stats {
         Stats {
             callbacks_ok: handle("ok"),
             callbacks_failed: handle("failed"),
+            callbacks_retried: Counter::default(),
+            requests_accepted: Counter::default(),
             sync_errors: Counter::default(),
             callbacks_dropped: Counter::default(),
             callbacks_in_flight: Gauge::default(),
@@ -67,6 +75,16 @@ pub(crate) fn registry(stats: &Stats, hub: Weak<Hub>) -> Registry {
         "callbacks_in_flight",
         "Callbacks queued or sending",
         stats.callbacks_in_flight.clone(),
+    );
+    r.register(
+        "callbacks_retried",
+        "Callback attempts beyond the first (not delivered at once: sent again)",
+        stats.callbacks_retried.clone(),
+    );
+    r.register(
+        "requests_accepted",
+        "FSPIOP requests from DFSPs accepted (answered 2xx)",
+        stats.requests_accepted.clone(),
     );
     r.register(
         "shed",

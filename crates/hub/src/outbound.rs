@@ -1,5 +1,6 @@
 //! Outbound messages: endpoint templates, the headers of forwarded and own messages, and
-//! callbacks sent in the background (counted, never retried), plus the expiry sweep's errors.
+//! callbacks sent in the background (counted; an undelivered one is sent again as
+//! [`perfbed_http::Retry`] allows), plus the expiry sweep's errors.
 
 use axum::body::Bytes;
 use fspiop::error::ErrorCode;
@@ -189,8 +190,8 @@ impl Hub {
         self.notify_bytes(to, endpoint, vars, method, resource, body);
     }
 
-    /// Sends a callback in the background. A missing endpoint or a failed delivery is counted
-    /// (the hub does not retry).
+    /// Sends a callback in the background. A missing endpoint or a delivery that failed after
+    /// its retries is counted (`callbacks_failed`), as are the retries.
     pub(crate) fn send(self: &Arc<Self>, cb: Callback) {
         match self.callback_url(&cb) {
             Some(url) => self.send_to(url, cb),
@@ -237,7 +238,13 @@ impl Hub {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let ok = matches!(hub.client.send(req).await, Ok(r) if r.status().is_success());
+            let delivery = hub.client.deliver(req, hub.config.callback_retry).await;
+            if delivery.attempts > 1 {
+                hub.stats
+                    .callbacks_retried
+                    .inc_by(u64::from(delivery.attempts - 1));
+            }
+            let ok = delivery.ok();
             let counter = if ok {
                 &hub.stats.callbacks_ok
             } else {
@@ -245,7 +252,7 @@ impl Hub {
             };
             counter.inc();
             if !ok {
-                tracing::debug!(%url, "callback failed");
+                tracing::debug!(%url, attempts = delivery.attempts, result = ?delivery.result.as_ref().map(|r| r.status()), "callback failed");
             }
         });
     }

@@ -80,6 +80,22 @@ async fn scrape(url: &str) -> String {
 }
 
 /// Onboards an FSP the way `perfbed onboard` will: the order of reference §7.1.
+/// The hub's own accounts and a settlement model for XXX, as onboarding creates them.
+async fn hub_accounts(admin: &str) {
+    use http::Method;
+    for t in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
+        let (s, v) = call(
+            Method::POST,
+            format!("{admin}/participants/Hub/accounts"),
+            Some(json!({ "type": t, "currency": "XXX" })),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, _) = call(Method::POST, format!("{admin}/settlementModels"), Some(json!({ "name": "DEFERREDNETXXX", "settlementGranularity": "NET", "settlementInterchange": "MULTILATERAL", "settlementDelay": "DEFERRED", "currency": "XXX", "requireLiquidityCheck": true, "ledgerAccountType": "POSITION", "autoPositionReset": true, "settlementAccountType": "SETTLEMENT" }))).await;
+    assert_eq!(s, 201);
+}
+
 async fn onboard(admin: &str, fsp: &str, sim_url: &str, ndc: u64, funds: &str) {
     use http::Method;
     let (s, v) = call(
@@ -237,17 +253,7 @@ async fn bed_with(
     let payer = start_sim("perffsp1", Box::new(|_| {})).await.unwrap();
     let payee = start_sim("perffsp5", Box::new(payee_edit)).await.unwrap();
     use http::Method;
-    for t in ["HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"] {
-        let (s, v) = call(
-            Method::POST,
-            format!("{admin}/participants/Hub/accounts"),
-            Some(json!({ "type": t, "currency": "XXX" })),
-        )
-        .await;
-        assert_eq!(s, 201, "{v}");
-    }
-    let (s, _) = call(Method::POST, format!("{admin}/settlementModels"), Some(json!({ "name": "DEFERREDNETXXX", "settlementGranularity": "NET", "settlementInterchange": "MULTILATERAL", "settlementDelay": "DEFERRED", "currency": "XXX", "requireLiquidityCheck": true, "ledgerAccountType": "POSITION", "autoPositionReset": true, "settlementAccountType": "SETTLEMENT" }))).await;
-    assert_eq!(s, 201);
+    hub_accounts(&admin).await;
     onboard(
         &admin,
         "perffsp1",
@@ -1380,4 +1386,101 @@ async fn iso20022_mode_runs_the_flow_rejections_reserved_and_expiry_and_refuses_
         b.payee.shutdown(Duration::from_secs(1)).await;
         b.hub.shutdown(Duration::from_secs(1)).await;
     }
+}
+
+/// A payer whose listener is not up yet when the hub owes it a callback: the hub sends the
+/// callback again until it is (slow, never lossy), and counts the attempts beyond the first.
+#[tokio::test]
+async fn a_callback_to_a_receiver_that_comes_up_late_is_delivered_by_a_retry() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = hub::start(
+        Hub::new(
+            HubConfig {
+                callback_retry: perfbed_http::Retry {
+                    attempts: 8,
+                    backoff: Duration::from_millis(50),
+                },
+                ..HubConfig::default()
+            },
+            None,
+        ),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", hub.addr);
+    // A port nothing listens on yet.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    hub_accounts(&format!("{base}/admin")).await;
+    onboard(
+        &format!("{base}/admin"),
+        "perffsp1",
+        &format!("http://127.0.0.1:{port}"),
+        1_000,
+        "1000",
+    )
+    .await;
+    // A lookup of a number no oracle knows: the hub owes perffsp1 a `PUT /parties/…/error`.
+    let req = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(format!("{base}/parties/MSISDN/254799999999"))
+        .header("fspiop-source", "perffsp1")
+        .header("date", perfbed_http::fspiop::date_now())
+        .header(
+            "accept",
+            "application/vnd.interoperability.parties+json;version=1.1",
+        )
+        .header(
+            "content-type",
+            "application/vnd.interoperability.parties+json;version=1.1",
+        )
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let resp = HttpClient::new(ClientOptions::default())
+        .send(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{:?}", resp.body());
+    // The payer comes up a while later and answers 200 to what it reads.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the hub never came back with its callback")
+        .unwrap();
+    let mut buf = Vec::new();
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0u8; 4096];
+        let n = tcp.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before a whole request head");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    assert!(
+        head.starts_with("PUT /parties/MSISDN/254799999999/error "),
+        "{head}"
+    );
+    let stats = &hub.hub().stats;
+    for _ in 0..500 {
+        if stats.callbacks_ok.get() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats.callbacks_ok.get(), 1);
+    assert_eq!(stats.callbacks_failed.get(), 0);
+    assert!(
+        stats.callbacks_retried.get() >= 1,
+        "delivered without a retry, though nothing listened at first"
+    );
+    hub.shutdown(Duration::from_secs(1)).await;
 }

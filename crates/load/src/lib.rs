@@ -199,6 +199,12 @@ impl Payers {
         self.sum_over_sims(|s| s.metrics().callback_totals().1)
     }
 
+    /// Callback attempts beyond the first that these simulators needed so far (a callback not
+    /// delivered at once is sent again).
+    pub fn callbacks_retried(&self) -> u64 {
+        self.sum_over_sims(|s| s.metrics().callbacks_retried_total())
+    }
+
     /// `count` summed over the simulators, each once (one may serve several FSPs).
     fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();

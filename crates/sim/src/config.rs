@@ -185,8 +185,10 @@ pub struct SimConfig {
     pub api: fspiop::iso::Api,
     /// Most callbacks in flight; beyond that requests are shed with 503/2003.
     pub max_in_flight: usize,
-    /// Timeout of each outbound HTTP request.
+    /// Timeout of each outbound HTTP request (each attempt of a callback).
     pub http_timeout: Duration,
+    /// How an undelivered callback is sent again (see [`perfbed_http::Retry`]).
+    pub callback_retry: perfbed_http::Retry,
     /// This process is one of several driver replicas behind one address (distributed load).
     /// Replicas authenticate the callbacks they relay to each other with `ilp_secret`.
     pub replicas: Option<Replicas>,
@@ -312,6 +314,7 @@ impl SimConfig {
             api: fspiop::iso::Api::Fspiop,
             max_in_flight: 10_000,
             http_timeout: Duration::from_secs(20),
+            callback_retry: perfbed_http::Retry::default(),
             replicas: None,
         }
     }

@@ -240,6 +240,22 @@ impl Sim {
         out: Outbound,
         timeout: Duration,
     ) -> Result<http::Response<Bytes>, FlowError> {
+        let req = self.signed_request(out)?;
+        self.client
+            .send_within(req, timeout)
+            .await
+            .map_err(|e| match e.sent() {
+                true => FlowError::FailedAfterSend(e.to_string()),
+                false => FlowError::NotSent(e.to_string()),
+            })
+    }
+
+    /// The HTTP request for `out`, signed as its source when JWS is on, stamped with its send
+    /// time.
+    fn signed_request(
+        &self,
+        out: Outbound,
+    ) -> Result<http::Request<http_body_util::Full<Bytes>>, FlowError> {
         let signer =
             if self.config.jws {
                 Some(self.keys.signing(&out.source).ok_or_else(|| {
@@ -254,13 +270,7 @@ impl Sim {
         // The request leaves now, signed: its send time goes into our tracestate entry (not a
         // signed header), so signing counts as simulator time, not switch time.
         stamp_sent(req.headers_mut());
-        self.client
-            .send_within(req, timeout)
-            .await
-            .map_err(|e| match e.sent() {
-                true => FlowError::FailedAfterSend(e.to_string()),
-                false => FlowError::NotSent(e.to_string()),
-            })
+        Ok(req)
     }
 
     /// Sends a callback in the background, holding `permit` until it is done.
@@ -278,7 +288,17 @@ impl Sim {
             }
             let started = Instant::now();
             let url = out.url.clone();
-            let ok = match sim.send(out, sim.config.http_timeout).await {
+            // Sent again while undelivered, as `callback_retry` allows: a starved machine
+            // makes the simulator slow, never lossy.
+            let result = match sim.signed_request(out) {
+                Ok(req) => {
+                    let d = sim.client.deliver(req, sim.config.callback_retry).await;
+                    sim.metrics.callback_retries(d.attempts.saturating_sub(1));
+                    d.result.map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let ok = match result {
                 Ok(resp) if resp.status().is_success() => true,
                 Ok(resp) => {
                     let why = format!(

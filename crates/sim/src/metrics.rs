@@ -41,6 +41,7 @@ pub struct Metrics {
     callbacks_sent: Family<Route, Counter>,
     callbacks_failed: Family<Route, Counter>,
     callback_latency: HistogramFamily<Route>,
+    callbacks_retried: Counter,
     jws_failures: Counter,
     shed: Counter,
     relayed: Counter,
@@ -80,6 +81,7 @@ impl Metrics {
         let callbacks_failed = Family::<Route, Counter>::default();
         let callback_latency: HistogramFamily<Route> =
             Family::new_with_constructor(latency_histogram);
+        let callbacks_retried = Counter::default();
         let jws_failures = Counter::default();
         let shed = Counter::default();
         let relayed = Counter::default();
@@ -110,6 +112,11 @@ impl Metrics {
             "callback_seconds",
             "Round trip of a callback to the hub",
             callback_latency.clone(),
+        );
+        registry.register(
+            "callbacks_retried",
+            "Callback attempts beyond the first (not delivered at once: sent again)",
+            callbacks_retried.clone(),
         );
         registry.register(
             "jws_failures",
@@ -148,6 +155,7 @@ impl Metrics {
             callbacks_sent,
             callbacks_failed,
             callback_latency,
+            callbacks_retried,
             jws_failures,
             shed,
             relayed,
@@ -215,6 +223,18 @@ impl Metrics {
         h.latency
             .get_or_init(|| self.callback_latency.get_or_create(&r).clone())
             .observe(took);
+    }
+
+    /// `n` callback attempts beyond the first.
+    pub fn callback_retries(&self, n: u32) {
+        if n > 0 {
+            self.callbacks_retried.inc_by(u64::from(n));
+        }
+    }
+
+    /// Callback attempts beyond the first so far.
+    pub fn callbacks_retried_total(&self) -> u64 {
+        self.callbacks_retried.get()
     }
 
     /// One signature refused.
