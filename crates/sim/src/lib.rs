@@ -258,8 +258,8 @@ impl Sim {
             .send_within(req, timeout)
             .await
             .map_err(|e| match e.sent() {
-                true => FlowError::FailedAfterSend(e.to_string()),
-                false => FlowError::NotSent(e.to_string()),
+                true => FlowError::FailedAfterSend(e.reason()),
+                false => FlowError::NotSent(e.reason()),
             })
     }
 
