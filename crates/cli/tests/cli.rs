@@ -2164,6 +2164,9 @@ fn merge_judges_lost_iterations_the_kafka_gate_and_ledgers_it_cannot_ask() {
     let merge = |edit: &dyn Fn(&mut serde_json::Value), extra: &[&str]| {
         let part = tempfile::tempdir().unwrap();
         let mut r = original.clone();
+        // Speed is the benchmarks' business (a busy machine may miss a latency limit): with no
+        // thresholds the merged verdict rests on what this test changes.
+        r["thresholds"] = serde_json::json!([]);
         edit(&mut r);
         std::fs::write(part.path().join("report.json"), r.to_string()).unwrap();
         std::fs::copy(
@@ -2198,17 +2201,13 @@ fn merge_judges_lost_iterations_the_kafka_gate_and_ledgers_it_cannot_ask() {
     let nothing = |_: &mut serde_json::Value| {};
     // Without a ledger the merge says "not cross-checked"; the run passes on its own numbers
     // (speed aside: a busy machine may miss the p99 limit).
-    let (code, text, _) = merge(&nothing, &[]);
+    let (code, text, md) = merge(&nothing, &[]);
+    assert_eq!(code, Some(0), "{text}");
     assert!(
-        text.contains("not cross-checked: no ledger given to the merge"),
+        text.contains("not cross-checked: no ledger given to the merge")
+            && md.contains("— NO THRESHOLDS"),
         "{text}"
     );
-    let speed_only = original["thresholds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|t| t["ok"] == true || t["name"] != "success_rate_pct");
-    assert!(speed_only && matches!(code, Some(0 | 1)), "{text}");
     // A lost iteration fails the run, naming its cause.
     let lost = |r: &mut serde_json::Value| {
         r["arrivals"] = serde_json::json!(r["arrivals"].as_u64().unwrap() + 1);
@@ -2222,7 +2221,7 @@ fn merge_judges_lost_iterations_the_kafka_gate_and_ledgers_it_cannot_ask() {
         "{text}"
     );
     assert!(
-        md.contains("— FAILED") && md.contains("1 iterations lost"),
+        md.contains("— FAILED") && md.contains("- 1 iterations lost"),
         "{md}"
     );
     // The Kafka gate, when the scenario asks for it, is part of the verdict; a ratio whose
@@ -2246,7 +2245,8 @@ fn merge_judges_lost_iterations_the_kafka_gate_and_ledgers_it_cannot_ask() {
             });
         }
     };
-    let (_, text, md) = merge(&kafka(true), &[]);
+    let (code, text, md) = merge(&kafka(true), &[]);
+    assert_eq!(code, Some(0), "{text}");
     assert!(
         md.contains(
             "position-batch/prepare n/a (expect 2.0) not judged (its topic carried nothing)"
