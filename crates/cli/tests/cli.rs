@@ -516,7 +516,9 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("Accounting adds up: the scheduler started 120 arrivals; 120 ended")
-            && stdout.contains("cross-check agrees: driver 120 committed, hub emulator 120"),
+            && stdout.contains("cross-check agrees: driver 120 committed, hub emulator 120")
+            // Counted where they happen: 120 P2P transfers sign 5 and verify 10 times each.
+            && stdout.contains("JWS: 600 signs and 1200 verifies counted (simulators and hub emulator), 5.00 + 10.00 per committed transfer; analytic per p2p transfer: 5 + 10"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );

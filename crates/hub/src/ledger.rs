@@ -1138,7 +1138,11 @@ mod tests {
             "the same after forgetting"
         );
         assert_eq!(l.states_by_prefix("1a2b"), run, "a shorter prefix");
-        assert_eq!(l.recorded_by_prefix("1a2b3c4d"), 9, "forgetting keeps the count");
+        assert_eq!(
+            l.recorded_by_prefix("1a2b3c4d"),
+            9,
+            "forgetting keeps the count"
+        );
         assert_eq!(l.recorded_by_prefix("ffff0000"), 1);
         assert_eq!(l.recorded_by_prefix("1a2b3c4e"), 0);
         assert_eq!(l.states_by_prefix("ffff0000"), want(&[("COMMITTED", 1)]));
