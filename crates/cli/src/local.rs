@@ -44,7 +44,9 @@ pub(crate) enum FlowArg {
 pub(crate) struct LocalArgs {
     /// Scenario file (TOML); default: the built-in smoke run.
     scenario: Option<PathBuf>,
-    /// Constant arrival rate per second (replaces the file's stages).
+    /// Constant arrival rate per second (replaces the file's stages). The file's warm-up and
+    /// cool-down stay when they fit the run; otherwise the defaults (a tenth of the run, at most
+    /// 5 s each) replace them, and a note says so.
     #[arg(long)]
     rate: Option<f64>,
     /// Run length, e.g. 30s, 5m (with --rate, or alone to stretch a constant scenario).
@@ -93,7 +95,10 @@ pub(crate) struct LocalArgs {
     junit: Option<PathBuf>,
 }
 
-fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
+/// The scenario to run, and what the flags changed in it that the user should know (the
+/// file's warm-up and cool-down replaced, say).
+fn scenario_from(args: &LocalArgs) -> Result<(Scenario, Vec<String>)> {
+    let mut notes = Vec::new();
     let mut s = match &args.scenario {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -113,13 +118,39 @@ fn scenario_from(args: &LocalArgs) -> Result<Scenario> {
         let rate = args.rate.unwrap_or_else(|| s.peak_rate());
         let duration = args.duration.unwrap_or_else(|| s.total());
         let base = Scenario::constant(&s.name, s.flow, rate, duration);
+        if let Some(path) = &args.scenario {
+            // The file's trims stay when they fit the new length; otherwise the default trims
+            // replace them, and the user is told.
+            if s.warmup + s.cooldown < duration {
+                notes.push(format!(
+                    "--rate/--duration replace the stages of {}; its warm-up {:?} and cool-down {:?} are kept",
+                    path.display(),
+                    s.warmup,
+                    s.cooldown
+                ));
+            } else {
+                notes.push(format!(
+                    "--rate/--duration replace the stages of {}; its warm-up {:?} and cool-down {:?} do not fit a {duration:?} run, so the headline window trims {:?} and {:?} instead",
+                    path.display(),
+                    s.warmup,
+                    s.cooldown,
+                    base.warmup,
+                    base.cooldown
+                ));
+                s.warmup = base.warmup;
+                s.cooldown = base.cooldown;
+            }
+            s.description = format!("{} (the file's stages replaced)", base.description);
+        } else {
+            s.warmup = base.warmup;
+            s.cooldown = base.cooldown;
+            s.description = base.description;
+        }
         s.stages = base.stages;
-        s.warmup = base.warmup;
-        s.cooldown = base.cooldown;
     }
     s.api = Some(crate::api_arg::effective(args.api, s.api));
     s.validate().map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
-    Ok(s)
+    Ok((s, notes))
 }
 
 impl From<Security> for testbed::Security {
@@ -133,7 +164,11 @@ impl From<Security> for testbed::Security {
 
 pub(crate) fn run(args: LocalArgs) -> Result<bool> {
     crate::init_logging("warn");
-    let scenario = scenario_from(&args)?;
+    let (scenario, notes) = scenario_from(&args)?;
+    // Not progress: said even with --quiet.
+    for n in notes {
+        eprintln!("note: {n}");
+    }
     let run_id = crate::run_cmd::run_id(args.run_id.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(local(args, scenario, run_id))
@@ -192,13 +227,39 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
         name: None,
         security: Some(testbed::Security::from(args.security).describe().into()),
     };
+    let jws_before = env.jws_operations();
     let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
+    let (signs, verifies) = env.jws_operations().since(&jws_before);
     let hub_counts = env.stop().await;
     let outcome = outcome?;
     println!(
         "hub ledger: {} prepared, {} committed, {} aborted, {} expired",
         hub_counts.prepared, hub_counts.committed, hub_counts.aborted, hub_counts.expired,
     );
+    if full {
+        // Counted where they happen (each simulator's and the hub's keys), beside the count
+        // `bench local` derives from the flows.
+        let committed = outcome
+            .report
+            .as_ref()
+            .map(|r| r.committed)
+            .or_else(|| outcome.stress.as_ref().map(|s| s.committed()))
+            .unwrap_or(0);
+        let (a_signs, a_verifies) = testbed::bench_local::jws_ops(scenario.flow);
+        println!(
+            "JWS: {signs} signs and {verifies} verifies counted (simulators and hub emulator){}; analytic per {} transfer: {a_signs} + {a_verifies}",
+            if committed > 0 {
+                format!(
+                    ", {:.2} + {:.2} per committed transfer",
+                    signs as f64 / committed as f64,
+                    verifies as f64 / committed as f64
+                )
+            } else {
+                String::new()
+            },
+            scenario.flow.as_str()
+        );
+    }
     if let Some(path) = &args.junit {
         testbed::junit::write_outcome(path, &outcome)?;
     }

@@ -732,7 +732,11 @@ pub(crate) fn gate(args: GateArgs) -> Result<bool> {
                 r.name,
                 r.expect,
                 args.tolerance * 100.0,
-                if *ok { "ok" } else { "FAIL" }
+                match (v.as_str(), *ok) {
+                    (_, false) => "FAIL",
+                    ("n/a", true) => "not judged (its topic carried nothing)",
+                    (_, true) => "ok",
+                }
             );
         }
         let prepares = g.counts.get("topic-transfer-prepare").copied().unwrap_or(0);

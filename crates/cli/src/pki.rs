@@ -44,11 +44,48 @@ pub(crate) struct PkiArgs {
     force: bool,
 }
 
-fn write(path: &Path, text: &str, force: bool) -> Result<()> {
-    if path.exists() && !force {
-        bail!("{} exists; pass --force to overwrite", path.display());
+/// Who may read a file `perfbed pki` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// A private key: 0600, the owner only.
+    Private,
+    /// A certificate, a public key, the README: 0644.
+    Public,
+}
+
+/// Writes `text` to a file created new at `path` (`O_CREAT | O_EXCL`: an existing file, or a
+/// symbolic link planted there, is never followed or written through) with the permissions of
+/// `access` from the start, so a private key is never readable by others, not even for a
+/// moment. With `force`, what is at `path` is removed first (a link itself, not its target).
+fn write(path: &Path, text: &str, force: bool, access: Access) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if force {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot replace {}", path.display())),
+        }
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    let mode = match access {
+        Access::Private => 0o600,
+        Access::Public => 0o644,
+    };
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("{} exists; pass --force to overwrite", path.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+    };
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub(crate) fn run(args: PkiArgs) -> Result<()> {
@@ -72,17 +109,57 @@ pub(crate) fn run(args: PkiArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", tls_dir.display()))?;
     for f in &fsps {
         let (private, public) = generate_pem(alg).context("key generation failed")?;
-        write(&args.out.join(format!("{f}.key")), &private, args.force)?;
-        write(&args.out.join(format!("{f}.pem")), &public, args.force)?;
+        write(
+            &args.out.join(format!("{f}.key")),
+            &private,
+            args.force,
+            Access::Private,
+        )?;
+        write(
+            &args.out.join(format!("{f}.pem")),
+            &public,
+            args.force,
+            Access::Public,
+        )?;
     }
     let pki = perfbed_http::tls::generate_test_pki(&args.server_names, &fsps)?;
-    write(&tls_dir.join("ca.pem"), &pki.ca.cert, args.force)?;
-    write(&tls_dir.join("ca.key"), &pki.ca.key, args.force)?;
-    write(&tls_dir.join("server.pem"), &pki.server.cert, args.force)?;
-    write(&tls_dir.join("server.key"), &pki.server.key, args.force)?;
+    write(
+        &tls_dir.join("ca.pem"),
+        &pki.ca.cert,
+        args.force,
+        Access::Public,
+    )?;
+    write(
+        &tls_dir.join("ca.key"),
+        &pki.ca.key,
+        args.force,
+        Access::Private,
+    )?;
+    write(
+        &tls_dir.join("server.pem"),
+        &pki.server.cert,
+        args.force,
+        Access::Public,
+    )?;
+    write(
+        &tls_dir.join("server.key"),
+        &pki.server.key,
+        args.force,
+        Access::Private,
+    )?;
     for (f, pair) in &pki.clients {
-        write(&tls_dir.join(format!("{f}.pem")), &pair.cert, args.force)?;
-        write(&tls_dir.join(format!("{f}.key")), &pair.key, args.force)?;
+        write(
+            &tls_dir.join(format!("{f}.pem")),
+            &pair.cert,
+            args.force,
+            Access::Public,
+        )?;
+        write(
+            &tls_dir.join(format!("{f}.key")),
+            &pair.key,
+            args.force,
+            Access::Private,
+        )?;
     }
     write(
         &args.out.join("README.txt"),
@@ -95,6 +172,7 @@ pub(crate) fn run(args: PkiArgs) -> Result<()> {
             args.server_names.join(", ")
         ),
         true,
+        Access::Public,
     )?;
     println!(
         "wrote TEST-ONLY keys to {}: JWS {alg} for {} FSPs ({}), CA, server certificate for {}, {} client certificates",

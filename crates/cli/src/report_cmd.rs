@@ -163,16 +163,25 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         (None, None, Some(url)) => Some(testbed::Ledger::Emulator(ops::Admin::plain(url))),
         (None, None, None) => None,
     };
-    if let Some(ledger) = ledger {
-        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        match runtime.block_on(testbed::crosscheck(
-            &ledger,
-            &merged.run.tag,
-            merged.committed,
-            merged.uncertain(),
-        )) {
-            Ok(c) => merged.crosscheck = Some(c),
-            Err(note) => merged.notes.push(note),
+    match ledger {
+        Some(ledger) => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            match runtime.block_on(testbed::crosscheck(
+                &ledger,
+                &merged.run.tag,
+                merged.committed,
+                merged.uncertain(),
+            )) {
+                Ok(c) => merged.crosscheck = Some(c),
+                Err(n) => merged.no_crosscheck = Some(n),
+            }
+        }
+        None => {
+            merged.no_crosscheck = Some(load::report::NoCrossCheck::new(
+                load::report::NoCrossCheckKind::Unavailable,
+                "no ledger given to the merge (--testbed FILE, --ledger-db URL or --hub-admin URL)",
+            ))
         }
     }
     if let Some(n) = args.expect {
@@ -194,10 +203,11 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         merged.arrivals,
         merged.accounting_line()
     );
-    if let Some(c) = &merged.crosscheck {
-        println!("{}", c.summary);
+    println!("{}", merged.crosscheck_line());
+    for f in merged.failures() {
+        println!("not passed: {f}");
     }
-    Ok(merged.passed && merged.adds_up() && merged.crosscheck_ok())
+    Ok(merged.ok())
 }
 
 /// Compare two or more runs side by side, against the first (the baseline).

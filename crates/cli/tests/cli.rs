@@ -516,7 +516,9 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("Accounting adds up: the scheduler started 120 arrivals; 120 ended")
-            && stdout.contains("cross-check agrees: driver 120 committed, hub emulator 120"),
+            && stdout.contains("cross-check agrees: driver 120 committed, hub emulator 120")
+            // Counted where they happen: 120 P2P transfers sign 5 and verify 10 times each.
+            && stdout.contains("JWS: 600 signs and 1200 verifies counted (simulators and hub emulator), 5.00 + 10.00 per committed transfer; analytic per p2p transfer: 5 + 10"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
@@ -1962,4 +1964,388 @@ fn api_flags_explain_themselves() {
         text.contains("fspiop") && text.contains("iso20022"),
         "{text}"
     );
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The only result folder under `out`.
+fn only_result(out: &std::path::Path) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+#[test]
+fn a_run_against_a_hub_that_is_down_proves_nothing_and_fails_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("only-latency.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"only-latency\"\nflow = \"p2p\"\nstages = [{ rate = 10, duration = \"2s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n\
+         [thresholds]\np95_ms = 300\np99_ms = 500\n",
+    )
+    .unwrap();
+    let hub = format!("http://127.0.0.1:{}", closed_port());
+    let run = |extra: &[&str], out: &std::path::Path| {
+        let junit = out.join("junit.xml");
+        let o = perfbed()
+            .arg("run")
+            .arg(&scenario)
+            .args([
+                "--hub",
+                &hub,
+                "--listen",
+                "127.0.0.1:0",
+                "--no-jws",
+                "--quiet",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .arg("--junit")
+            .arg(&junit)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let summary = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        (
+            o.status.code(),
+            summary,
+            text,
+            std::fs::read_to_string(junit).unwrap(),
+        )
+    };
+    let out = dir.path().join("checked");
+    let (code, summary, text, junit) = run(&[], &out);
+    assert_eq!(code, Some(1), "{text}");
+    // Latency limits with no samples fail as "no data"; nothing committed fails the run.
+    assert!(
+        summary.starts_with("perfbed: only-latency CROSS-CHECK FAILED — 20 arrivals, 0 committed, 0.0/s achieved, p95 no data, p99 no data;"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("e2e_p95_ms: no data") && summary.contains("e2e_p99_ms: no data"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("nothing committed: 20 arrivals"),
+        "{summary}"
+    );
+    assert!(!text.contains("-0.0"), "{text}");
+    // The switch could have been asked: the reason and the fix, never a quiet note.
+    assert!(
+        summary.contains(&format!(
+            "CROSS-CHECK FAILED: could not ask the hub's admin API at {hub}/admin"
+        )) && summary.contains("--no-crosscheck"),
+        "{summary}"
+    );
+    assert!(
+        junit.contains(r#"<testcase classname="perfbed.only-latency" name="cross-check">"#)
+            && junit.contains("<failure message=\"CROSS-CHECK FAILED: could not ask"),
+        "{junit}"
+    );
+    assert!(!junit.contains("<skipped"), "{junit}");
+    assert!(
+        junit.contains("e2e_p95_ms: no data") && junit.contains("nothing committed"),
+        "{junit}"
+    );
+    let result = only_result(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["thresholds"][0]["no_data"], true, "{report}");
+    assert_eq!(report["no_crosscheck"]["kind"], "failed", "{report}");
+    let md = std::fs::read_to_string(result.join("report.md")).unwrap();
+    assert!(
+        md.contains("| e2e_p95_ms | 300 | no data | **FAILED: no data** |"),
+        "{md}"
+    );
+    // The kind of an outcome is said once: `not sent: connect to …`.
+    assert!(md.contains("| not sent: connect to 127.0.0.1:"), "{md}");
+    assert!(!md.contains("not sent: not sent"), "{md}");
+
+    // --no-crosscheck turns the cross-check off, and every output says so; the run still fails.
+    let out = dir.path().join("off");
+    let (code, summary, text, junit) = run(&["--no-crosscheck"], &out);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        summary.starts_with("perfbed: only-latency FAILED")
+            && summary.contains("not cross-checked: --no-crosscheck"),
+        "{summary}"
+    );
+    assert!(
+        junit.contains("<skipped message=\"not cross-checked: --no-crosscheck"),
+        "{junit}"
+    );
+    let result = only_result(&out);
+    let md = std::fs::read_to_string(result.join("report.md")).unwrap();
+    assert!(md.contains("not cross-checked: --no-crosscheck"), "{md}");
+    let html = std::fs::read_to_string(result.join("report.html")).unwrap();
+    assert!(html.contains("not cross-checked: --no-crosscheck"), "html");
+}
+
+#[test]
+fn local_says_what_it_runs_and_what_its_flags_replaced() {
+    let out = tempfile::tempdir().unwrap();
+    let local = |args: &[&str]| {
+        perfbed()
+            .arg("local")
+            .args(args)
+            .args(["--security", "none", "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap()
+    };
+    // The built-in smoke run, shortened: the banner says what runs, not the defaults.
+    let run = local(&["--rate", "20", "--duration", "2s", "--run-id", "announce"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("perfbed local: smoke — 20/s for 2s, p2p (p2p)"),
+        "{err}"
+    );
+    assert!(!err.contains("50/s"), "{err}");
+    // A file's warm-up and cool-down that do not fit the new length are replaced, and said so.
+    let baseline = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/baseline-100tps.toml"
+    );
+    let run = local(&[baseline, "--rate", "20", "--duration", "2s", "--quiet"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("its warm-up 30s and cool-down 30s do not fit a 2s run, so the headline window trims 200ms and 200ms instead"),
+        "{err}"
+    );
+}
+
+#[test]
+fn merge_judges_lost_iterations_the_kafka_gate_and_ledgers_it_cannot_ask() {
+    let out = tempfile::tempdir().unwrap();
+    let run = perfbed()
+        .args([
+            "local",
+            "--rate",
+            "10",
+            "--duration",
+            "2s",
+            "--security",
+            "none",
+        ])
+        .args(["--quiet", "--run-id", "merge-verdicts", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains("cross-check agrees: driver 20 committed"),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let result = only_result(out.path());
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("report.json")).unwrap()).unwrap();
+    // `report merge DIR` with report.json replaced by `edit(original)`; (exit code, stdout).
+    let merge = |edit: &dyn Fn(&mut serde_json::Value), extra: &[&str]| {
+        let part = tempfile::tempdir().unwrap();
+        let mut r = original.clone();
+        // Speed is the benchmarks' business (a busy machine may miss a latency limit): with no
+        // thresholds the merged verdict rests on what this test changes.
+        r["thresholds"] = serde_json::json!([]);
+        edit(&mut r);
+        std::fs::write(part.path().join("report.json"), r.to_string()).unwrap();
+        std::fs::copy(
+            result.join("histograms.json"),
+            part.path().join("histograms.json"),
+        )
+        .unwrap();
+        let merged = tempfile::tempdir().unwrap();
+        let o = perfbed()
+            .args(["report", "merge"])
+            .arg(part.path())
+            .args(extra)
+            .arg("--out")
+            .arg(merged.path())
+            .output()
+            .unwrap();
+        let md = std::fs::read_dir(merged.path())
+            .unwrap()
+            .next()
+            .map(|d| std::fs::read_to_string(d.unwrap().path().join("report.md")).unwrap())
+            .unwrap_or_default();
+        (
+            o.status.code(),
+            format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            md,
+        )
+    };
+    let nothing = |_: &mut serde_json::Value| {};
+    // Without a ledger the merge says "not cross-checked"; the run passes on its own numbers
+    // (speed aside: a busy machine may miss the p99 limit).
+    let (code, text, md) = merge(&nothing, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("not cross-checked: no ledger given to the merge")
+            && md.contains("— NO THRESHOLDS"),
+        "{text}"
+    );
+    // A lost iteration fails the run, naming its cause.
+    let lost = |r: &mut serde_json::Value| {
+        r["arrivals"] = serde_json::json!(r["arrivals"].as_u64().unwrap() + 1);
+        r["lost"] = serde_json::json!(1);
+        r["errors_by_code"]["LOST: panic"] = serde_json::json!(1);
+    };
+    let (code, text, md) = merge(&lost, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("not passed: 1 iterations lost (LOST: panic × 1)"),
+        "{text}"
+    );
+    assert!(
+        md.contains("— FAILED") && md.contains("- 1 iterations lost"),
+        "{md}"
+    );
+    // The Kafka gate, when the scenario asks for it, is part of the verdict; a ratio whose
+    // topic carried nothing reads "not judged", never "ok".
+    let kafka = |pass: bool| {
+        move |r: &mut serde_json::Value| {
+            r["kafka_gate"] = serde_json::json!(true);
+            r["switch"] = serde_json::json!({
+                "kafka": {
+                    "window_s": 2.0,
+                    "counts": { "topic-transfer-prepare": 20, "topic-transfer-fulfil": 20,
+                                "topic-notification-event": if pass { 40 } else { 20 } },
+                    "ratios": [["fulfil/prepare", 1.0, 1.0, true],
+                               ["notification/prepare", if pass { 2.0 } else { 1.0 }, 2.0, pass],
+                               ["position-batch/prepare", null, 2.0, true]],
+                    "pass": pass,
+                    "max_lag": 0
+                },
+                "positions": [],
+                "notes": []
+            });
+        }
+    };
+    let (code, text, md) = merge(&kafka(true), &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        md.contains(
+            "position-batch/prepare n/a (expect 2.0) not judged (its topic carried nothing)"
+        ) && md.contains("fulfil/prepare 1.000 (expect 1.0) ok")
+            && md.contains("(part of the verdict)"),
+        "{md}"
+    );
+    assert!(!text.contains("Kafka gate"), "{text}");
+    let (code, text, _) = merge(&kafka(false), &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("not passed: Kafka gate FAILED"), "{text}");
+    let no_kafka = |r: &mut serde_json::Value| r["kafka_gate"] = serde_json::json!(true);
+    let (code, text, _) = merge(&no_kafka, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("not passed: Kafka gate: no data"), "{text}");
+    // Ledgers that could be asked and could not: the merge fails with the reason and the fix.
+    let admin = format!("http://127.0.0.1:{}/admin", closed_port());
+    let (code, text, _) = merge(&nothing, &["--hub-admin", &admin]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "CROSS-CHECK FAILED: could not ask the hub emulator's ledger at {admin}"
+        )),
+        "{text}"
+    );
+    let db = format!(
+        "mysql://perfbed:wrong@127.0.0.1:{}/central_ledger",
+        closed_port()
+    );
+    let (code, text, _) = merge(&nothing, &["--ledger-db", &db]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("CROSS-CHECK FAILED: could not read the central_ledger database")
+            && text.contains("check ledger_db"),
+        "{text}"
+    );
+}
+
+#[test]
+fn pki_writes_private_keys_0600_and_never_through_an_existing_file_or_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    let pki = |force: bool| {
+        let mut c = perfbed();
+        c.args(["pki", "--out"])
+            .arg(&out)
+            .args(["--fsp", "perffsp1"]);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    let first = pki(false);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let mode = |p: &str| {
+        std::fs::symlink_metadata(out.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for key in [
+        "perffsp1.key",
+        "tls/ca.key",
+        "tls/server.key",
+        "tls/perffsp1.key",
+    ] {
+        assert_eq!(mode(key), 0o600, "{key}");
+    }
+    for public in ["perffsp1.pem", "tls/ca.pem", "tls/perffsp1.pem"] {
+        assert_eq!(mode(public), 0o644, "{public}");
+    }
+    // A link planted where a key goes is never written through, with or without --force.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::remove_file(out.join("perffsp1.key")).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("perffsp1.key")).unwrap();
+    let refused = pki(false);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("exists; pass --force"));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let forced = pki(true);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(out.join("perffsp1.key")).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }

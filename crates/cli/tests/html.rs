@@ -190,11 +190,13 @@ fn the_html_report_renders_every_section_and_chart_and_junit_counts_the_checks()
             .to_string()
     ));
 
-    // JUnit: a test case per threshold, one for the accounting, one for the cross-check.
+    // JUnit: a test case per threshold, one for the accounting, one for the evidence (lost
+    // iterations, nothing committed), one for the cross-check.
     let thresholds = report["thresholds"].as_array().unwrap();
     let failed = thresholds.iter().filter(|t| t["ok"] == false).count();
     let (cases, failures, skipped, names) = junit(&xml);
-    assert_eq!(cases, thresholds.len() + 2, "{names:?}");
+    assert_eq!(cases, thresholds.len() + 3, "{names:?}");
+    assert!(names.iter().any(|n| n == "evidence"), "{names:?}");
     assert_eq!((failures, skipped), (failed, 0), "{names:?}");
     assert!(names.iter().any(|n| n == "accounting"), "{names:?}");
     assert!(names.iter().any(|n| n == "cross-check"), "{names:?}");

@@ -117,6 +117,9 @@ enum Signer {
 pub struct SigningKey {
     alg: Alg,
     signer: Signer,
+    /// Signatures made with this key (counted, not estimated: `perfbed bench local` and the
+    /// reports divide by it).
+    uses: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for SigningKey {
@@ -151,7 +154,11 @@ impl SigningKey {
                 Signer::Ec(pair, rng)
             }
         };
-        Ok(SigningKey { alg, signer })
+        Ok(SigningKey {
+            alg,
+            signer,
+            uses: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// The algorithm this key signs with.
@@ -161,6 +168,7 @@ impl SigningKey {
 
     /// Raw JWS signature over `input` (`r‖s` for ES256).
     pub fn sign_raw(&self, input: &[u8]) -> Result<Vec<u8>, JwsError> {
+        self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &self.signer {
             Signer::Rsa(s) => s.sign(input).map_err(|e| JwsError::Signing(e.to_string())),
             Signer::Ec(pair, rng) => pair
@@ -181,6 +189,8 @@ enum Verifier {
 pub struct VerifyingKey {
     alg: Alg,
     verifier: Verifier,
+    /// Signatures checked with this key.
+    uses: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -229,7 +239,11 @@ impl VerifyingKey {
                 ))
             }
         };
-        Ok(VerifyingKey { alg, verifier })
+        Ok(VerifyingKey {
+            alg,
+            verifier,
+            uses: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// The algorithm this key verifies.
@@ -239,6 +253,7 @@ impl VerifyingKey {
 
     /// Checks a raw signature over `input`.
     pub fn verify_raw(&self, input: &[u8], signature: &[u8]) -> bool {
+        self.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &self.verifier {
             Verifier::Rsa(v) => v.verify(input, signature).is_ok(),
             Verifier::Ec(key) => key.verify(input, signature).is_ok(),
@@ -346,6 +361,17 @@ impl KeyStore {
     /// The private key to sign as `fsp`.
     pub fn signing(&self, fsp: &str) -> Option<&SigningKey> {
         self.signing.get(fsp)
+    }
+
+    /// Signatures made and signatures checked with this store's keys so far (`(signs,
+    /// verifies)`): each process part — a simulator, the hub emulator — has its own store, so
+    /// these are its own operations, counted as they happen.
+    pub fn operations(&self) -> (u64, u64) {
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        (
+            self.signing.values().map(|k| n(&k.uses)).sum(),
+            self.verifying.values().map(|k| n(&k.uses)).sum(),
+        )
     }
 
     /// FSP ids with a public key, sorted.

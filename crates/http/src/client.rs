@@ -91,6 +91,24 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// What happened, without the kind (`not sent`, `failed after …`) that the variant already
+    /// says: what an outcome keyed by its kind carries (`not sent: connect to …`, not
+    /// `not sent: not sent: connect to …`).
+    pub fn reason(&self) -> String {
+        match self {
+            ClientError::NotSent(r) | ClientError::FailedAfterSend(r) => r.clone(),
+            ClientError::ConnectTimeout(d) => {
+                format!("timed out after {d:?} before a connection took the request")
+            }
+            ClientError::Timeout(d) => {
+                format!("timed out after {d:?} waiting for the response")
+            }
+            ClientError::NoTls => {
+                "https URL but no TLS configured (give a CA for outbound TLS)".into()
+            }
+        }
+    }
+
     /// Whether the request may have reached the server: it was handed to a connection before
     /// the failure. `false` means it certainly did not leave this process.
     pub fn sent(&self) -> bool {

@@ -377,6 +377,11 @@ pub struct Ledger {
     /// the retention window and of refused prepares, counted by tag. Locked after its
     /// transfer shard when both are held.
     forgotten: Vec<Mutex<HashMap<Tag, Tally>>>,
+    /// Per shard of `transfers` (same index): transfers recorded by tag — every accepted
+    /// prepare and every refused one counted in `forgotten` —, counted as they are recorded and
+    /// kept apart from the states, so [`Ledger::recorded_by_prefix`] is an independent total
+    /// for [`Ledger::states_by_prefix`] (a transfer the state map lost or counted twice shows).
+    recorded: Vec<Mutex<HashMap<Tag, u64>>>,
     shard_hasher: foldhash::fast::RandomState,
     next_account: Mutex<u64>,
     counts: Mutex<Counts>,
@@ -390,6 +395,7 @@ impl Ledger {
             participants: RwLock::default(),
             transfers: (0..SHARDS).map(|_| Mutex::default()).collect(),
             forgotten: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            recorded: (0..SHARDS).map(|_| Mutex::default()).collect(),
             shard_hasher: foldhash::fast::RandomState::default(),
             next_account: Mutex::new(1),
             counts: Mutex::default(),
@@ -524,11 +530,21 @@ impl Ledger {
         hash: u64,
     ) -> Result<Prepared, Refusal> {
         let result = self.try_prepare(id, source, payer, payee, amount, condition, expires, hash);
-        if let Err(r) = &result {
-            if let Some(s) = LedgerState::of_refused_prepare(r.code) {
-                let mut forgotten = lock(&self.forgotten[self.shard_index(id)]);
-                forgotten.entry(Tag::of(id)).or_default()[s as usize] += 1;
-            }
+        let recorded = match &result {
+            Ok(_) => true,
+            Err(r) => match LedgerState::of_refused_prepare(r.code) {
+                Some(s) => {
+                    let mut forgotten = lock(&self.forgotten[self.shard_index(id)]);
+                    forgotten.entry(Tag::of(id)).or_default()[s as usize] += 1;
+                    true
+                }
+                None => false,
+            },
+        };
+        if recorded {
+            *lock(&self.recorded[self.shard_index(id)])
+                .entry(Tag::of(id))
+                .or_default() += 1;
         }
         result
     }
@@ -794,6 +810,23 @@ impl Ledger {
             .filter(|(_, n)| *n > 0)
             .map(|(s, n)| (s.name().to_owned(), n))
             .collect()
+    }
+
+    /// How many transfers whose id starts with `prefix` were recorded (accepted or refused at
+    /// prepare), from counters kept apart from the states: what [`Ledger::states_by_prefix`]
+    /// must add up to.
+    pub fn recorded_by_prefix(&self, prefix: &str) -> u64 {
+        let p = prefix.as_bytes();
+        self.recorded
+            .iter()
+            .map(|shard| {
+                lock(shard)
+                    .iter()
+                    .filter(|(tag, _)| tag.matches(p))
+                    .map(|(_, n)| n)
+                    .sum::<u64>()
+            })
+            .sum()
     }
 
     /// Σ positions of all participants and Σ amounts of reserved transfers: equal at all
@@ -1082,6 +1115,9 @@ mod tests {
             ("RESERVED", 2),
         ]);
         assert_eq!(l.states_by_prefix("1a2b3c4d"), run);
+        // Nine recorded (ids 0..=8; the modified resend of 8 is no new transfer), counted apart
+        // from the states.
+        assert_eq!(l.recorded_by_prefix("1a2b3c4d"), 9);
         // The expiry sweep, then the retention window: all but the reserved one are forgotten.
         std::thread::sleep(Duration::from_millis(25));
         assert_eq!(l.sweep().len(), 1);
@@ -1102,6 +1138,13 @@ mod tests {
             "the same after forgetting"
         );
         assert_eq!(l.states_by_prefix("1a2b"), run, "a shorter prefix");
+        assert_eq!(
+            l.recorded_by_prefix("1a2b3c4d"),
+            9,
+            "forgetting keeps the count"
+        );
+        assert_eq!(l.recorded_by_prefix("ffff0000"), 1);
+        assert_eq!(l.recorded_by_prefix("1a2b3c4e"), 0);
         assert_eq!(l.states_by_prefix("ffff0000"), want(&[("COMMITTED", 1)]));
         assert_eq!(l.states_by_prefix("1a2b3c4e"), want(&[]));
         assert_eq!(l.states_by_prefix("short"), want(&[("RESERVED", 1)]));

@@ -48,6 +48,14 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
+    /// JWS signatures the hub checked (and made) so far, `(signs, verifies)`: counted on its
+    /// own key store as they are used; `(0, 0)` without JWS.
+    pub fn jws_operations(&self) -> (u64, u64) {
+        self.jws_policy
+            .as_ref()
+            .map_or((0, 0), |p| p.keys.operations())
+    }
+
     /// Builds the hub.
     pub fn new(config: HubConfig, client_tls: Option<Arc<rustls::ClientConfig>>) -> Arc<Hub> {
         let jws_policy = config

@@ -328,8 +328,8 @@ async fn ping(scenario: &Scenario, payers: &Payers) -> Outcome {
         Ok(r) if r.status().is_success() => Outcome::Committed,
         Ok(r) => Outcome::Rejected(format!("HTTP {}", r.status().as_u16())),
         // No HTTP answer to a request that left: it may have been served.
-        Err(e) if e.sent() => Outcome::FailedAfterSend(e.to_string()),
-        Err(e) => Outcome::NotSent(e.to_string()),
+        Err(e) if e.sent() => Outcome::FailedAfterSend(e.reason()),
+        Err(e) => Outcome::NotSent(e.reason()),
     }
 }
 

@@ -96,6 +96,11 @@ pub struct Thresholds {
     pub p99_ms: Option<f64>,
     /// Minimum achieved rate as a share of the target rate (e.g. 0.99).
     pub achieved_ratio: Option<f64>,
+    /// The switch's Kafka validity gate (fulfil/prepare ≈ 1, notification/prepare ≈ 2, …, read
+    /// with `perfbed run --testbed FILE` whose hub has `kafka`) is part of the verdict: a gate
+    /// that fails, or that could not be read, fails the run. Default: evidence only.
+    #[serde(default)]
+    pub kafka_gate: bool,
 }
 
 /// A whole scenario.
@@ -276,6 +281,7 @@ impl Scenario {
                 p95_ms: Some(300.0),
                 p99_ms: Some(500.0),
                 achieved_ratio: Some(0.99),
+                kafka_gate: false,
             },
             stress: None,
             ping_url: None,

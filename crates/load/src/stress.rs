@@ -137,6 +137,9 @@ pub struct StressReport {
     /// The driver's counts over every stage against the switch's ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crosscheck: Option<crate::report::CrossCheck>,
+    /// Why there is no cross-check, when there is none (a `failed` one fails the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_crosscheck: Option<crate::report::NoCrossCheck>,
 }
 
 fn stage_scenario(base: &Scenario, rate: f64, duration: Duration) -> Scenario {
@@ -384,6 +387,7 @@ pub async fn run_with(
         recovered: None,
         stage_reports: Vec::new(),
         crosscheck: None,
+        no_crosscheck: None,
     };
     let run_info = payers.run_info(base.peak_rate() * share);
     for (k, slot) in ramp.results.into_iter().enumerate() {
@@ -464,6 +468,17 @@ impl StressReport {
         self.stage_reports.iter().map(Report::uncertain).sum()
     }
 
+    /// The cross-check in one line: its summary, or why there is none.
+    pub fn crosscheck_line(&self) -> String {
+        crate::report::model::crosscheck_line(self.crosscheck.as_ref(), self.no_crosscheck.as_ref())
+    }
+
+    /// Whether the cross-check, when there is one, agrees, and none that could run failed to.
+    pub fn crosscheck_ok(&self) -> bool {
+        self.crosscheck.as_ref().is_none_or(|c| c.agrees)
+            && self.no_crosscheck.as_ref().is_none_or(|n| !n.fails())
+    }
+
     /// Markdown summary.
     pub fn to_markdown(&self) -> String {
         let mut m = format!("# perfbed stress to failure — {}\n\n", self.scenario);
@@ -512,9 +527,7 @@ impl StressReport {
                 s.broken_by.join("; ")
             ));
         }
-        if let Some(c) = &self.crosscheck {
-            m.push_str(&format!("\n{}.\n", c.summary));
-        }
+        m.push_str(&format!("\n{}.\n", self.crosscheck_line()));
         let adds_up = self.stage_reports.iter().all(Report::adds_up);
         m.push_str(&format!(
             "\nAccounting {}: {} arrivals started by the scheduler, each ended as exactly one outcome in its stage.\n",

@@ -100,6 +100,11 @@ impl Admin {
         }
     }
 
+    /// The base URL asked.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Client with default options.
     pub fn plain(base: &str) -> Admin {
         Admin::new(base, HttpClient::new(ClientOptions::default()))

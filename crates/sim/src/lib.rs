@@ -202,6 +202,12 @@ impl Sim {
         &self.metrics
     }
 
+    /// JWS signatures this simulator made and checked so far, `(signs, verifies)`: counted on
+    /// its own keys as they are used.
+    pub fn jws_operations(&self) -> (u64, u64) {
+        self.keys.operations()
+    }
+
     /// Whether the hub's own messages must be signed: JWS is on and the key store holds a
     /// public key for the hub id. Otherwise unsigned messages from the hub are accepted.
     pub fn hub_signs(&self) -> bool {
@@ -245,8 +251,8 @@ impl Sim {
             .send_within(req, timeout)
             .await
             .map_err(|e| match e.sent() {
-                true => FlowError::FailedAfterSend(e.to_string()),
-                false => FlowError::NotSent(e.to_string()),
+                true => FlowError::FailedAfterSend(e.reason()),
+                false => FlowError::NotSent(e.reason()),
             })
     }
 

@@ -525,7 +525,7 @@ async fn run_step(
     let ledger = crate::Ledger::Emulator(env.admin.clone());
     match crate::crosscheck(&ledger, &prefix, report.committed, report.uncertain()).await {
         Ok(c) => report.crosscheck = Some(c),
-        Err(n) => report.notes.push(n),
+        Err(n) => report.no_crosscheck = Some(n),
     }
     report.environment = Some(load::report::Environment {
         api: env.payers().api().as_str().into(),

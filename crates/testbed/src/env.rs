@@ -265,6 +265,20 @@ impl LocalEnv {
         self.sims.iter().map(|s| s.sim().waiting()).sum()
     }
 
+    /// JWS operations counted so far, `(signs, verifies)`: the simulators' (payers, payees and
+    /// so the driver's) and the hub emulator's, each on its own keys.
+    pub fn jws_operations(&self) -> JwsOperations {
+        let sims = self
+            .sims
+            .iter()
+            .map(|s| s.sim().jws_operations())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        JwsOperations {
+            simulators: sims,
+            hub: self.hub().jws_operations(),
+        }
+    }
+
     /// Every simulator as a payer.
     pub fn payers(&self) -> load::Payers {
         load::Payers::new(
@@ -285,6 +299,25 @@ impl LocalEnv {
         let counts = self.hub.hub().ledger.counts();
         self.hub.shutdown(Duration::from_secs(5)).await;
         counts
+    }
+}
+
+/// JWS signs and verifies, counted where they happen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JwsOperations {
+    /// The simulators' `(signs, verifies)` (payers and payees; the driver's flows run in them).
+    pub simulators: (u64, u64),
+    /// The hub emulator's `(signs, verifies)`.
+    pub hub: (u64, u64),
+}
+
+impl JwsOperations {
+    /// Everything counted since `before`: `(signs, verifies)` over every part.
+    pub fn since(&self, before: &JwsOperations) -> (u64, u64) {
+        (
+            self.simulators.0 + self.hub.0 - before.simulators.0 - before.hub.0,
+            self.simulators.1 + self.hub.1 - before.simulators.1 - before.hub.1,
+        )
     }
 }
 

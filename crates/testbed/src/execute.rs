@@ -5,7 +5,7 @@
 //! results are written.
 
 use anyhow::Result;
-use load::report::CrossCheck;
+use load::report::{CrossCheck, NoCrossCheck, NoCrossCheckKind};
 use load::stress::StressReport;
 use load::{Report, Scenario};
 use std::collections::BTreeMap;
@@ -134,33 +134,76 @@ impl Outcome {
         }
     }
 
-    /// Thresholds met (stress: recovered), accounting adds up, and the cross-check agrees.
+    /// Why there was no cross-check, when there was none.
+    pub fn no_crosscheck(&self) -> Option<&NoCrossCheck> {
+        match (&self.report, &self.stress) {
+            (Some(r), _) => r.no_crosscheck.as_ref(),
+            (None, Some(s)) => s.no_crosscheck.as_ref(),
+            (None, None) => None,
+        }
+    }
+
+    /// The cross-check in one line: its summary, `not cross-checked: …`, or `CROSS-CHECK
+    /// FAILED: …` when it could have run and did not.
+    pub fn crosscheck_line(&self) -> String {
+        load::report::crosscheck_line(self.crosscheck(), self.no_crosscheck())
+    }
+
+    /// Whether the cross-check agrees, or was rightly not run (off, nothing to ask, left to
+    /// the merge).
+    pub fn crosscheck_ok(&self) -> bool {
+        self.crosscheck().is_none_or(|c| c.agrees)
+            && self.no_crosscheck().is_none_or(|n| !n.fails())
+    }
+
+    /// The run passes: a plain run's [`Report::ok`] (accounting, cross-check, no lost
+    /// iteration, something committed, every threshold met); a stress run recovered (or did
+    /// not break), adds up and its cross-check holds.
     pub fn passed(&self) -> bool {
-        let judged = match (&self.report, &self.stress) {
-            (Some(r), _) => r.passed,
-            (None, Some(s)) => s.recovered != Some(false),
+        match (&self.report, &self.stress) {
+            (Some(r), _) => r.ok(),
+            (None, Some(s)) => {
+                s.recovered != Some(false)
+                    && s.adds_up()
+                    && self.crosscheck_ok()
+                    && s.stage_reports.iter().all(|r| r.kafka_failure().is_none())
+            }
             (None, None) => false,
-        };
-        judged && self.adds_up() && self.crosscheck().is_none_or(|c| c.agrees)
+        }
     }
 
     /// One line for a CI log.
     pub fn summary(&self) -> String {
-        let check = self
-            .crosscheck()
-            .map_or("no cross-check".to_owned(), |c| c.summary.clone());
+        let check = self.crosscheck_line();
         match (&self.report, &self.stress) {
-            (Some(r), _) => format!(
-                "perfbed: {} {} — {} arrivals, {} committed, {:.1}/s achieved, p95 {:.1} ms, p99 {:.1} ms; accounting {}; {check}",
-                r.scenario,
-                r.verdict(),
-                r.arrivals,
-                r.committed,
-                r.achieved_tps,
-                r.latency_ms.e2e.p95,
-                r.latency_ms.e2e.p99,
-                if r.adds_up() { "adds up" } else { "FAILED" },
-            ),
+            (Some(r), _) => {
+                let mut line = format!(
+                    "perfbed: {} {} — {} arrivals, {} committed, {:.1}/s achieved, p95 {}, p99 {}; accounting {}; {check}",
+                    r.scenario,
+                    r.verdict(),
+                    r.arrivals,
+                    r.committed,
+                    r.achieved_tps,
+                    ms_or_no_data(r.latency_ms.e2e.count, r.latency_ms.e2e.p95),
+                    ms_or_no_data(r.latency_ms.e2e.count, r.latency_ms.e2e.p99),
+                    if r.adds_up() { "adds up" } else { "FAILED" },
+                );
+                // The other reasons it did not pass (the accounting and the cross-check are
+                // on the line already).
+                let more: Vec<String> = r
+                    .evidence_failures()
+                    .into_iter()
+                    .chain(
+                        r.thresholds
+                            .iter()
+                            .filter_map(load::report::Threshold::failure),
+                    )
+                    .collect();
+                if !more.is_empty() {
+                    line.push_str(&format!("; {}", more.join("; ")));
+                }
+                line
+            }
             (None, Some(s)) => format!(
                 "perfbed: {} stress — breaking point {}, recovered {}; accounting {}; {check}",
                 s.scenario,
@@ -174,6 +217,15 @@ impl Outcome {
     }
 }
 
+/// A latency for the summary line: `12.3 ms`, or `no data` when nothing was measured.
+fn ms_or_no_data(count: u64, ms: f64) -> String {
+    if count == 0 {
+        "no data".into()
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
 /// CPU time this process has used, seconds (user + system).
 fn process_cpu_s() -> f64 {
     use nix::sys::resource::{getrusage, UsageWho};
@@ -183,23 +235,52 @@ fn process_cpu_s() -> f64 {
     })
 }
 
-/// The cross-check of a driver's counts against `ledger` for the run tagged `prefix`, or the
-/// note that says why there is none.
+/// The cross-check of a driver's counts against `ledger` for the run tagged `prefix`, or why
+/// there is none: [`NoCrossCheckKind::Unavailable`] when the ledger cannot be asked at all,
+/// [`NoCrossCheckKind::Failed`] (the run fails) when it could be and asking failed — with the
+/// reason and the fix.
 pub async fn crosscheck(
     ledger: &Ledger,
     prefix: &str,
     committed: u64,
     uncertain: u64,
-) -> Result<CrossCheck, String> {
+) -> Result<CrossCheck, NoCrossCheck> {
     match ledger.states(prefix).await {
         Ok(Some((source, states))) => Ok(CrossCheck::judge(
             &source, prefix, committed, uncertain, states,
         )),
-        Ok(None) => Err(match ledger {
-            Ledger::None(why) => format!("no cross-check: {why}"),
-            _ => "no cross-check: the hub is not the emulator and no ledger_db was given".into(),
-        }),
-        Err(e) => Err(format!("cross-check failed to ask the switch: {e}")),
+        Ok(None) => Err(NoCrossCheck::new(
+            NoCrossCheckKind::Unavailable,
+            match ledger {
+                Ledger::None(why) => why.clone(),
+                _ => "the hub is not the emulator and no ledger_db was given (give --testbed FILE with ledger_db to cross-check a real Mojaloop)".into(),
+            },
+        )),
+        Err(e) => Err(NoCrossCheck::new(
+            NoCrossCheckKind::Failed,
+            ledger.failed_because(&e),
+        )),
+    }
+}
+
+impl Ledger {
+    /// Why asking this ledger failed, and what to do about it.
+    pub fn failed_because(&self, error: &str) -> String {
+        let off = "or pass --no-crosscheck to run without it (every output then says \"not cross-checked\")";
+        match self {
+            Ledger::Emulator(a) => format!(
+                "could not ask the hub emulator's ledger at {}: {error}. Fix: keep the hub running until the run has ended and check its admin URL, {off}",
+                a.base()
+            ),
+            Ledger::Probe(a) => format!(
+                "could not ask the hub's admin API at {}: {error}. Fix: start the hub (or correct --hub / the testbed's hub.admin), give --testbed FILE with ledger_db for a real Mojaloop, {off}",
+                a.base()
+            ),
+            Ledger::Sql(_) => format!(
+                "could not read the central_ledger database: {error}. Fix: check ledger_db (host, port, user, password, database) and that the database is reachable from here, {off}"
+            ),
+            Ledger::None(why) => format!("{why}: {error}"),
+        }
     }
 }
 
@@ -266,26 +347,43 @@ pub async fn execute(
             }
         }
     }
+    // The Kafka gate, when the scenario asks for it, is judged on what the switch showed: in
+    // a stress run, on the last stage (the one the evidence belongs to).
+    if let Some(r) = &mut report {
+        r.settle_passed();
+    } else if let Some(s) = &mut stress {
+        let last = s.stage_reports.len().saturating_sub(1);
+        for (k, r) in s.stage_reports.iter_mut().enumerate() {
+            r.kafka_gate = scenario.thresholds.kafka_gate && k == last;
+            r.settle_passed();
+        }
+    }
     let (committed, uncertain) = match (&report, &stress) {
         (Some(r), _) => (r.committed, r.uncertain()),
         (None, Some(s)) => (s.committed(), s.uncertain()),
         (None, None) => (0, 0),
     };
-    if options.crosscheck && scenario.flow != load::Flow::Ping {
-        let note = if replica {
-            Err("one replica of several: the cross-check belongs to the merged report (perfbed report merge --testbed FILE or --hub-admin URL)".to_owned())
+    {
+        let checked = if !options.crosscheck {
+            Err(NoCrossCheck::off())
+        } else if scenario.flow == load::Flow::Ping {
+            Err(NoCrossCheck::new(
+                NoCrossCheckKind::Unavailable,
+                "the ping flow makes no transfers",
+            ))
+        } else if replica {
+            Err(NoCrossCheck::new(
+                NoCrossCheckKind::Deferred,
+                "one replica of several: the cross-check belongs to the merged report (perfbed report merge --testbed FILE, --ledger-db URL or --hub-admin URL)",
+            ))
         } else {
             crosscheck(&target.ledger, &prefix, committed, uncertain).await
         };
-        match (note, &mut report, &mut stress) {
+        match (checked, &mut report, &mut stress) {
             (Ok(c), Some(r), _) => r.crosscheck = Some(c),
             (Ok(c), None, Some(s)) => s.crosscheck = Some(c),
-            (Err(n), Some(r), _) => r.notes.push(n),
-            (Err(n), None, Some(s)) => {
-                if let Some(first) = s.stage_reports.first_mut() {
-                    first.notes.push(n);
-                }
-            }
+            (Err(n), Some(r), _) => r.no_crosscheck = Some(n),
+            (Err(n), None, Some(s)) => s.no_crosscheck = Some(n),
             _ => {}
         }
     }

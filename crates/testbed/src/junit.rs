@@ -107,20 +107,19 @@ pub fn cases(o: &Outcome) -> Vec<Case> {
             cases.push(Case::skip("thresholds", "the scenario sets no thresholds"));
         }
         for t in &r.thresholds {
-            let higher = t.name == "success_rate_pct" || t.name == "achieved_ratio";
             cases.push(Case::check(
                 format!("threshold {}", t.name),
                 t.ok,
-                format!(
-                    "{} {:.2} {} limit {}",
-                    t.name,
-                    t.value,
-                    if higher { "<" } else { ">" },
-                    t.limit
-                ),
+                t.failure().unwrap_or_default(),
             ));
         }
         cases.push(Case::check("accounting", r.adds_up(), r.accounting_line()));
+        let evidence = r.evidence_failures();
+        cases.push(Case::check(
+            "evidence",
+            evidence.is_empty(),
+            evidence.join("; "),
+        ));
     }
     if let Some(s) = &o.stress {
         let what = s.broke_at_tps.map_or(String::new(), |b| {
@@ -139,22 +138,12 @@ pub fn cases(o: &Outcome) -> Vec<Case> {
             "ACCOUNTING FAILED in at least one stage: the scheduler's count and the outcomes differ (see stress.md)",
         ));
     }
-    match o.crosscheck() {
-        Some(c) => cases.push(Case::check("cross-check", c.agrees, c.summary.clone())),
-        None => {
-            let notes = o
-                .report
-                .iter()
-                .chain(o.stress.iter().flat_map(|s| s.stage_reports.first()))
-                .flat_map(|r| r.notes.iter())
-                .find(|n| n.contains("cross-check"))
-                .cloned();
-            cases.push(Case::skip(
-                "cross-check",
-                notes.unwrap_or_else(|| "no cross-check".into()),
-            ));
-        }
-    }
+    cases.push(match (o.crosscheck(), o.no_crosscheck()) {
+        (Some(c), _) => Case::check("cross-check", c.agrees, c.summary.clone()),
+        // It could have run and did not: a failure, never a skip.
+        (None, Some(n)) if n.fails() => Case::check("cross-check", false, n.line()),
+        _ => Case::skip("cross-check", o.crosscheck_line()),
+    });
     cases
 }
 

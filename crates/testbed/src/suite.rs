@@ -656,10 +656,8 @@ async fn stages(
             Status::Failed
         };
         let mut notes: Vec<String> = Vec::new();
-        if let Some(c) = outcome.crosscheck() {
-            if !c.agrees {
-                notes.push(c.summary.clone());
-            }
+        if !outcome.crosscheck_ok() {
+            notes.push(outcome.crosscheck_line());
         }
         if let Some(report) = &outcome.report {
             st.target_tps = Some(report.target_tps);
@@ -667,12 +665,12 @@ async fn stages(
             st.success_rate = Some(report.success_rate);
             st.p95_ms = Some(report.latency_ms.e2e.p95);
             st.p99_ms = Some(report.latency_ms.e2e.p99);
+            notes.extend(report.evidence_failures());
             notes.extend(
                 report
                     .thresholds
                     .iter()
-                    .filter(|t| !t.ok)
-                    .map(|t| format!("{} {:.2} (limit {})", t.name, t.value, t.limit)),
+                    .filter_map(load::report::Threshold::failure),
             );
             if let Some(k) = report.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
                 notes.push(format!(

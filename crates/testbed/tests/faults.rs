@@ -320,15 +320,32 @@ async fn a_hub_killed_mid_run() {
         "later arrivals found no hub: {:?}",
         r.errors_by_code
     );
-    // A dead switch cannot be asked: the report says so instead of inventing agreement.
+    // A dead switch cannot be asked: the report says so instead of inventing agreement, and
+    // since it could have been asked, the run fails with the reason and the fix.
     assert!(r.crosscheck.is_none());
+    let why = r
+        .no_crosscheck
+        .as_ref()
+        .expect("why there is no cross-check");
+    assert_eq!(why.kind, load::report::NoCrossCheckKind::Failed, "{why:?}");
     assert!(
-        r.notes
-            .iter()
-            .any(|n| n.starts_with("cross-check failed to ask the switch")),
-        "{:?}",
-        r.notes
+        why.reason
+            .starts_with("could not ask the hub emulator's ledger at")
+            && why.reason.contains("--no-crosscheck"),
+        "{why:?}"
     );
+    assert_eq!(r.verdict(), "CROSS-CHECK FAILED");
+    assert!(!outcome.passed(), "{}", outcome.summary());
+    assert!(
+        outcome
+            .summary()
+            .contains("CROSS-CHECK FAILED: could not ask"),
+        "{}",
+        outcome.summary()
+    );
+    let junit = testbed::junit::cases(&outcome);
+    let case = junit.iter().find(|c| c.name == "cross-check").unwrap();
+    assert!(case.failure.is_some() && case.skipped.is_none(), "{case:?}");
     // The result folder is complete.
     assert!(outcome.dir.join("histograms.json").is_file());
     bed.payer.shutdown(Duration::from_secs(1)).await;

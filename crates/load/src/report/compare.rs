@@ -1063,6 +1063,7 @@ mod tests {
             recovered: Some(recovered),
             stage_reports: Vec::new(),
             crosscheck: None,
+            no_crosscheck: None,
         }))
     }
 

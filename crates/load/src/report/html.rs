@@ -6,7 +6,7 @@
 //! against achieved and p99 per stage, the breaking point and the recovery marked.
 
 use super::svg::{esc, page, stacked_bars, table, Band, Bar, Chart, Limit, Line, Mark};
-use super::{Percentiles, Report, PHASES};
+use super::{KafkaEvidence, Percentiles, Report, PHASES};
 use crate::stress::StressReport;
 
 /// The sections of a run's HTML report, in order (id, heading): every one is always there,
@@ -204,9 +204,29 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join(", "))
             )),
-            None => b.push_str(&muted(
-                "No cross-check against the switch's ledger (see the notes).",
-            )),
+            None => {
+                let ok = self.crosscheck_ok();
+                b.push_str(&format!(
+                    "<p>{} {}</p>",
+                    badge(
+                        if ok {
+                            "not cross-checked"
+                        } else {
+                            "CROSS-CHECK FAILED"
+                        },
+                        ok
+                    ),
+                    esc(&self.crosscheck_line())
+                ));
+            }
+        }
+        let failures = self.failures();
+        if !failures.is_empty() {
+            b.push_str("<h3>Why this run did not pass</h3><ul>");
+            for f in &failures {
+                b.push_str(&format!("<li>{}</li>", esc(f)));
+            }
+            b.push_str("</ul>");
         }
         if self.lost > 0 {
             b.push_str(&format!(
@@ -583,8 +603,12 @@ impl Report {
                 vec![
                     t.name.clone(),
                     t.limit.to_string(),
-                    format!("{:.2}", t.value),
-                    if t.ok { "ok".into() } else { "FAILED".into() },
+                    t.value_text(),
+                    match (t.ok, t.no_data) {
+                        (true, _) => "ok".into(),
+                        (false, true) => "FAILED: no data".into(),
+                        (false, false) => "FAILED".into(),
+                    },
                 ]
             })
             .collect();
@@ -611,7 +635,7 @@ impl Report {
                             n.clone(),
                             v.map_or("n/a".into(), |v| format!("{v:.3}")),
                             format!("{e:.1}"),
-                            if *ok { "ok".into() } else { "FAIL".into() },
+                            KafkaEvidence::ratio_verdict(*v, *ok).into(),
                         ]
                     })
                     .collect();
@@ -846,7 +870,21 @@ impl StressReport {
                 badge(if c.agrees { "agrees" } else { "DISAGREES" }, c.agrees),
                 esc(&c.summary)
             )),
-            None => b.push_str(&muted("No cross-check against the switch's ledger.")),
+            None => {
+                let ok = self.crosscheck_ok();
+                b.push_str(&format!(
+                    "<p>{} {}</p>",
+                    badge(
+                        if ok {
+                            "not cross-checked"
+                        } else {
+                            "CROSS-CHECK FAILED"
+                        },
+                        ok
+                    ),
+                    esc(&self.crosscheck_line())
+                ));
+            }
         }
         let notes: Vec<&String> = self
             .stage_reports
@@ -1149,7 +1187,7 @@ mod tests {
         for said in [
             "No switch-side evidence",
             "No [cost] table",
-            "No cross-check",
+            "not cross-checked",
             "No errors.",
             "No thresholds set",
             "No traced phases",
@@ -1179,6 +1217,7 @@ mod tests {
             recovered: Some(true),
             stage_reports: Vec::new(),
             crosscheck: None,
+            no_crosscheck: None,
         };
         let html = report.to_html();
         for (_, h) in STRESS_SECTIONS {

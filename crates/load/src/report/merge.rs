@@ -89,6 +89,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     out.run.replica_indices.sort_unstable();
     // A per-replica cross-check does not hold for the whole; the caller checks the merged run.
     out.crosscheck = None;
+    out.no_crosscheck = None;
     // Per transfer, so the replicas' reconciliations add up (when each has one).
     out.reconciliation = parts
         .iter()
@@ -124,7 +125,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
         .map(|t| (t.name.clone(), t.limit))
         .collect();
     out.thresholds = judge::judge(&out, &limits)?;
-    out.passed = out.thresholds.iter().all(|t| t.ok);
+    out.settle_passed();
     out.histograms = set;
     Ok(out)
 }

@@ -125,6 +125,33 @@ pub struct KafkaEvidence {
     pub max_lag: Option<i64>,
 }
 
+impl KafkaEvidence {
+    /// How one ratio reads: `ok`, `FAIL`, or `not judged` when its topics carried nothing (a
+    /// ratio of nothing proves nothing, so it never reads `ok`).
+    pub fn ratio_verdict(measured: Option<f64>, ok: bool) -> &'static str {
+        match (measured, ok) {
+            (_, false) => "FAIL",
+            (None, true) => "not judged (its topic carried nothing)",
+            (Some(_), true) => "ok",
+        }
+    }
+
+    /// The ratios in one line: `fulfil/prepare 1.000 (expect 1.0) ok, …`.
+    pub fn ratios_line(&self) -> String {
+        self.ratios
+            .iter()
+            .map(|(n, v, e, ok)| {
+                format!(
+                    "{n} {} (expect {e:.1}) {}",
+                    v.map_or("n/a".into(), |v| format!("{v:.3}")),
+                    KafkaEvidence::ratio_verdict(*v, *ok)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// One FSP's position, NDC headroom and liquidity before and after.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PositionChange {
@@ -208,8 +235,42 @@ pub struct Threshold {
     pub limit: f64,
     /// Measured.
     pub value: f64,
-    /// Met?
+    /// Met? Never when there was nothing to measure (`no_data`).
     pub ok: bool,
+    /// Nothing to measure: no latency sample, no arrival in the window. The value then reads 0
+    /// and proves nothing, so the threshold fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_data: bool,
+}
+
+impl Threshold {
+    /// The measured value, or `no data`.
+    pub fn value_text(&self) -> String {
+        if self.no_data {
+            "no data".into()
+        } else {
+            format!("{:.2}", self.value)
+        }
+    }
+
+    /// Why it failed, in one line (`None` when met).
+    pub fn failure(&self) -> Option<String> {
+        let higher = self.name == "success_rate_pct" || self.name == "achieved_ratio";
+        match (self.ok, self.no_data) {
+            (true, _) => None,
+            (false, true) => Some(format!(
+                "{}: no data (nothing was measured, limit {})",
+                self.name, self.limit
+            )),
+            (false, false) => Some(format!(
+                "{} {:.2} {} limit {}",
+                self.name,
+                self.value,
+                if higher { "<" } else { ">" },
+                self.limit
+            )),
+        }
+    }
 }
 
 /// Raw counts of the steady-state window (what rates and success are computed from, and what
@@ -346,6 +407,10 @@ pub struct Report {
     /// The driver's counts against the switch's own ledger. A disagreement fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crosscheck: Option<CrossCheck>,
+    /// Why there is no cross-check, when there is none: turned off, nothing to ask, left to
+    /// the merge, or — failing the run — the switch could be asked and asking failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_crosscheck: Option<NoCrossCheck>,
     /// How the run ran: API mode, security, the perfbed process's CPU (what `report compare`
     /// puts side by side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +433,10 @@ pub struct Report {
     /// median latency of what it sent stayed above its target (the system was queueing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_limit_low: Option<u64>,
+    /// The scenario makes the switch's Kafka gate part of the verdict (`[thresholds]
+    /// kafka_gate = true`): without Kafka evidence, or with a gate that failed, the run fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kafka_gate: bool,
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -489,6 +558,72 @@ impl CrossCheck {
     }
 }
 
+/// Why a run has no cross-check.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoCrossCheckKind {
+    /// `--no-crosscheck`: every output says "not cross-checked".
+    Off,
+    /// Nothing can be asked: the hub is not the emulator and no ledger database was given.
+    Unavailable,
+    /// One replica of several: the merge cross-checks the whole run.
+    Deferred,
+    /// The switch could be asked and asking failed (unreachable, refused, an SQL error): the
+    /// run fails, since its numbers were not checked although they could have been.
+    Failed,
+}
+
+/// Why a run has no cross-check, and what to do about it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NoCrossCheck {
+    /// Which case.
+    pub kind: NoCrossCheckKind,
+    /// Why, and the fix.
+    pub reason: String,
+}
+
+impl NoCrossCheck {
+    /// One case with its reason.
+    pub fn new(kind: NoCrossCheckKind, reason: impl Into<String>) -> NoCrossCheck {
+        NoCrossCheck {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// `--no-crosscheck`.
+    pub fn off() -> NoCrossCheck {
+        NoCrossCheck::new(
+            NoCrossCheckKind::Off,
+            "--no-crosscheck: the driver's counts were not checked against the switch",
+        )
+    }
+
+    /// Whether it fails the run.
+    pub fn fails(&self) -> bool {
+        self.kind == NoCrossCheckKind::Failed
+    }
+
+    /// One line for every output: `not cross-checked: …`, or `CROSS-CHECK FAILED: …`.
+    pub fn line(&self) -> String {
+        if self.fails() {
+            format!("CROSS-CHECK FAILED: {}", self.reason)
+        } else {
+            format!("not cross-checked: {}", self.reason)
+        }
+    }
+}
+
+/// The cross-check's one line for a report: its summary, why there is none, or plainly "not
+/// cross-checked".
+pub fn crosscheck_line(c: Option<&CrossCheck>, none: Option<&NoCrossCheck>) -> String {
+    match (c, none) {
+        (Some(c), _) => c.summary.clone(),
+        (None, Some(n)) => n.line(),
+        (None, None) => "not cross-checked".into(),
+    }
+}
+
 /// A transfer whose fate the driver does not know: its arrival timed out, or failed after the
 /// prepare was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -605,19 +740,114 @@ impl Report {
         self.timed_out + self.failed_after_send + self.lost
     }
 
-    /// Whether the cross-check, when there is one, agrees.
+    /// Whether the cross-check, when there is one, agrees, and none that could run failed to.
     pub fn crosscheck_ok(&self) -> bool {
         self.crosscheck.as_ref().is_none_or(|c| c.agrees)
+            && self.no_crosscheck.as_ref().is_none_or(|n| !n.fails())
+    }
+
+    /// The cross-check in one line: its summary, or why there is none.
+    pub fn crosscheck_line(&self) -> String {
+        crosscheck_line(self.crosscheck.as_ref(), self.no_crosscheck.as_ref())
+    }
+
+    /// What keeps a run from passing whatever its thresholds say: iterations that died (the
+    /// driver failed, so its numbers are incomplete), and a run whose arrivals committed
+    /// nothing (nothing was proved). Empty when neither.
+    pub fn evidence_failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.lost > 0 {
+            let causes: Vec<String> = self
+                .errors_by_code
+                .iter()
+                .filter(|(k, _)| k.starts_with("LOST"))
+                .map(|(k, n)| format!("{k} × {n}"))
+                .collect();
+            out.push(format!(
+                "{} iterations lost ({}): the driver itself failed, its numbers are incomplete",
+                self.lost,
+                if causes.is_empty() {
+                    "cause not recorded".into()
+                } else {
+                    causes.join(", ")
+                }
+            ));
+        }
+        out.extend(self.kafka_failure());
+        if self.arrivals > 0 && self.committed == 0 {
+            out.push(format!(
+                "nothing committed: {} arrivals, 0 committed (is the switch up and onboarded?)",
+                self.arrivals
+            ));
+        }
+        out
+    }
+
+    /// Why the Kafka gate fails the run, when the scenario makes it part of the verdict.
+    pub fn kafka_failure(&self) -> Option<String> {
+        if !self.kafka_gate {
+            return None;
+        }
+        match self.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
+            Some(k) if k.pass => None,
+            Some(k) => Some(format!(
+                "Kafka gate FAILED ({}, at least one prepare): {}",
+                if k.counts.get("topic-transfer-prepare").copied().unwrap_or(0) == 0 {
+                    "no prepare in the window"
+                } else {
+                    "a ratio out of tolerance"
+                },
+                k.ratios_line()
+            )),
+            None => Some(format!(
+                "Kafka gate: no data — the scenario makes it part of the verdict (kafka_gate = true) but the switch's Kafka was not read{}: give --testbed FILE whose hub has kafka",
+                self.switch
+                    .as_ref()
+                    .and_then(|s| s.notes.iter().find(|n| n.to_lowercase().contains("kafka")))
+                    .map_or(String::new(), |n| format!(" ({n})"))
+            )),
+        }
+    }
+
+    /// Sets `passed`: every threshold met and no evidence failure (lost iterations, nothing
+    /// committed, a Kafka gate the scenario asks for).
+    pub fn settle_passed(&mut self) {
+        self.passed = self.thresholds.iter().all(|t| t.ok) && self.evidence_failures().is_empty();
+    }
+
+    /// Every reason the run does not pass, one line each (empty: it passes): the accounting,
+    /// the cross-check, lost iterations, nothing committed, each failed threshold.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.adds_up() {
+            out.push(self.accounting_line());
+        }
+        if !self.crosscheck_ok() {
+            out.push(self.crosscheck_line());
+        }
+        out.extend(self.evidence_failures());
+        out.extend(self.thresholds.iter().filter_map(Threshold::failure));
+        out
+    }
+
+    /// Whether the run passes: the accounting adds up, the cross-check (when there is one)
+    /// agrees, no iteration was lost, something committed, and every threshold is met.
+    pub fn ok(&self) -> bool {
+        self.failures().is_empty()
     }
 
     /// PASSED / FAILED against the thresholds, or NO THRESHOLDS when none was set; a failed
-    /// cross-check or broken accounting overrides both.
+    /// cross-check or broken accounting overrides both, and lost iterations or a run that
+    /// committed nothing read FAILED (`failures` says why).
     pub fn verdict(&self) -> &'static str {
         if !self.adds_up() {
             return "ACCOUNTING FAILED";
         }
         if !self.crosscheck_ok() {
             return "CROSS-CHECK FAILED";
+        }
+        if !self.evidence_failures().is_empty() {
+            return "FAILED";
         }
         match (self.thresholds.is_empty(), self.passed) {
             (true, _) => "NO THRESHOLDS",

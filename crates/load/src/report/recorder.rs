@@ -300,12 +300,13 @@ impl Recorder {
         self.completed
             .iter()
             .enumerate()
-            .map(|(i, n)| {
+            // A fold from +0.0: `sum()` of f64 starts at -0.0, and an empty window would
+            // print as "-0.0/s".
+            .fold(0.0, |acc, (i, n)| {
                 let (a, b) = (i as f64, i as f64 + 1.0);
                 let overlap = (b.min(to) - a.max(from)).max(0.0);
-                f64::from(*n) * overlap
+                acc + f64::from(*n) * overlap
             })
-            .sum()
     }
 
     /// The report; `scheduled` is how many arrivals the scheduler started (its own count).
@@ -419,6 +420,8 @@ impl Recorder {
             cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
             switch: None,
             crosscheck: None,
+            no_crosscheck: None,
+            kafka_gate: s.thresholds.kafka_gate,
             environment: None,
             reconciliation: None,
             uncertain_transfers: Vec::new(),
@@ -469,7 +472,7 @@ impl Recorder {
         report.uncertain_transfers = self.uncertain;
         report.thresholds = judge::judge(&report, &judge::limits(&s.thresholds))
             .expect("the scenario's threshold names are in the table");
-        report.passed = report.thresholds.iter().all(|t| t.ok);
+        report.settle_passed();
         report
     }
 }

@@ -32,11 +32,19 @@ impl Report {
             self.window.shift_s, self.completion_tps
         ));
         m.push_str(&format!("{}\n\n", self.accounting_line()));
+        let failures = self.failures();
+        if !failures.is_empty() {
+            m.push_str("**Why this run did not pass:**\n\n");
+            for f in &failures {
+                m.push_str(&format!("- {f}\n"));
+            }
+            m.push('\n');
+        }
         if let Some(e) = &self.environment {
             m.push_str(&format!("{}.\n\n", e.line()));
         }
-        if let Some(c) = &self.crosscheck {
-            m.push_str(&format!(
+        match &self.crosscheck {
+            Some(c) => m.push_str(&format!(
                 "{} (transfer ids `{}…`; switch states: {}).\n\n",
                 c.summary,
                 c.prefix,
@@ -45,7 +53,8 @@ impl Report {
                     .map(|(k, v)| format!("{k} {v}"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            )),
+            None => m.push_str(&format!("{}.\n\n", self.crosscheck_line())),
         }
         if let Some(r) = &self.reconciliation {
             m.push_str(&format!(
@@ -118,18 +127,15 @@ impl Report {
             m.push_str("\n## Switch-side evidence\n\n");
             if let Some(k) = &sw.kafka {
                 m.push_str(&format!(
-                    "Kafka over {:.0} s: {}; gate **{}**{}.\n\n",
+                    "Kafka over {:.0} s: {}; gate **{}**{}{}.\n\n",
                     k.window_s,
-                    k.ratios
-                        .iter()
-                        .map(|(n, v, e, ok)| format!(
-                            "{n} {} (expect {e:.1}{})",
-                            v.map_or("n/a".into(), |v| format!("{v:.3}")),
-                            if *ok { "" } else { ", FAIL" }
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    k.ratios_line(),
                     if k.pass { "PASS" } else { "FAIL" },
+                    if self.kafka_gate {
+                        " (part of the verdict)"
+                    } else {
+                        " (evidence only: kafka_gate = true in [thresholds] makes it part of the verdict)"
+                    },
                     k.max_lag
                         .map_or(String::new(), |l| format!("; worst consumer lag {l}"))
                 ));
@@ -193,11 +199,15 @@ impl Report {
             m.push_str("\n| Threshold | limit | value | |\n|---|---:|---:|---|\n");
             for t in &self.thresholds {
                 m.push_str(&format!(
-                    "| {} | {} | {:.2} | {} |\n",
+                    "| {} | {} | {} | {} |\n",
                     t.name,
                     t.limit,
-                    t.value,
-                    if t.ok { "ok" } else { "**FAILED**" }
+                    t.value_text(),
+                    match (t.ok, t.no_data) {
+                        (true, _) => "ok",
+                        (false, true) => "**FAILED: no data**",
+                        (false, false) => "**FAILED**",
+                    }
                 ));
             }
         }

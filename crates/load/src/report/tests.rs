@@ -46,25 +46,36 @@ fn verdict_says_when_nothing_was_judged() {
     let text = "name = \"v\"\nstages = [{ rate = 100, duration = \"10s\" }]\n";
     let judged = Scenario::parse(text).unwrap();
     let unjudged = Scenario::parse(&format!("{text}[thresholds]\n")).unwrap();
-    let report = |scenario: &Scenario| {
+    let report = |scenario: &Scenario, rejected: bool| {
         let mut r = Recorder::new(scenario, time::OffsetDateTime::UNIX_EPOCH);
         for i in 0..1000 {
             let mut s = sample(i);
-            s.outcome = Outcome::Rejected("4001".into());
+            if rejected {
+                s.outcome = Outcome::Rejected("4001".into());
+            }
             r.record(&s);
         }
         r.finish(1000)
     };
-    let failed = report(&judged);
+    let failed = report(&judged, true);
     assert!(!failed.passed);
     assert_eq!(failed.verdict(), "FAILED");
     assert!(failed
         .to_markdown()
         .starts_with("# perfbed report — v (p2p) — FAILED"));
-    let open = report(&unjudged);
+    let open = report(&unjudged, false);
     assert!(open.thresholds.is_empty());
     assert_eq!(open.verdict(), "NO THRESHOLDS");
+    assert!(open.ok());
     assert!(open.to_html().contains("NO THRESHOLDS"));
+    // Without thresholds, a run that committed nothing still proved nothing: it fails.
+    let nothing = report(&unjudged, true);
+    assert_eq!(nothing.verdict(), "FAILED");
+    assert!(!nothing.passed && !nothing.ok());
+    assert_eq!(
+        nothing.failures(),
+        ["nothing committed: 1000 arrivals, 0 committed (is the switch up and onboarded?)"]
+    );
 }
 
 #[test]
