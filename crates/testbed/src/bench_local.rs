@@ -523,7 +523,16 @@ async fn run_step(
     let mut report = load::run_with(scenario, payers, None, None).await;
     let cpu_s = process_cpu_s() - cpu_before;
     let ledger = crate::Ledger::Emulator(env.admin.clone());
-    match crate::crosscheck(&ledger, &prefix, report.committed, report.uncertain()).await {
+    let outcomes = report.outcomes.iter().cloned().collect();
+    match crate::crosscheck(
+        &ledger,
+        &prefix,
+        report.committed,
+        report.uncertain(),
+        outcomes,
+    )
+    .await
+    {
         Ok(c) => report.crosscheck = Some(c),
         Err(n) => report.no_crosscheck = Some(n),
     }

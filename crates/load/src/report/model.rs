@@ -423,6 +423,10 @@ pub struct Report {
     /// what the reconciliation asks about (in memory only).
     #[serde(skip)]
     pub uncertain_transfers: Vec<UncertainTransfer>,
+    /// What became of each arrival, one byte each: what the cross-check compares id by id
+    /// (in memory, and `outcomes.bin` beside `report.json`).
+    #[serde(skip)]
+    pub outcomes: Option<crate::ids::Outcomes>,
     /// The driver's in-flight budget: arrivals beyond it ended at once as not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_budget: Option<u64>,
@@ -509,11 +513,17 @@ pub struct CrossCheck {
     pub switch_by_state: BTreeMap<String, u64>,
     /// Switch: committed.
     pub switch_committed: u64,
-    /// Agreement: the switch committed every transfer the driver saw committed, and no more
-    /// than the driver's committed plus uncertain.
+    /// Agreement. Id by id when [`CrossCheck::ids`] is there: every transfer the driver saw
+    /// committed is committed on the switch, and none it knows did not commit is. From the
+    /// counts alone (a merge of reports without their outcomes): the switch committed at
+    /// least the driver's committed and no more than those plus the uncertain.
     pub agrees: bool,
     /// One line: agreement or the difference.
     pub summary: String,
+    /// The id-by-id comparison (absent in reports from before it, and when the driver's
+    /// outcomes were not at hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<crate::ids::IdComparison>,
 }
 
 impl CrossCheck {
@@ -554,7 +564,59 @@ impl CrossCheck {
             switch_committed,
             agrees,
             summary,
+            ids: None,
         }
+    }
+
+    /// The verdict from the id-by-id comparison `ids`; the counts stay as a summary.
+    pub fn with_ids(mut self, ids: crate::ids::IdComparison) -> CrossCheck {
+        let counts = format!(
+            "counts: driver {} committed ({} uncertain), {} {}",
+            self.driver_committed, self.driver_uncertain, self.source, self.switch_committed
+        );
+        let first = |v: &[crate::ids::IdMismatch], what: fn(&crate::ids::IdMismatch) -> &str| {
+            v.iter()
+                .take(3)
+                .map(|m| format!("{} ({})", m.id, what(m)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.agrees = ids.mismatches == 0;
+        self.summary = if !self.agrees {
+            let mut parts = vec![format!("CROSS-CHECK FAILED: {} ids differ", ids.mismatches)];
+            if !ids.driver_side.is_empty() {
+                parts.push(format!(
+                    "driver committed, {} not: {}",
+                    self.source,
+                    first(&ids.driver_side, |m| &m.switch)
+                ));
+            }
+            if !ids.switch_side.is_empty() {
+                parts.push(format!(
+                    "{} committed, driver not: {}",
+                    self.source,
+                    first(&ids.switch_side, |m| &m.driver)
+                ));
+            }
+            format!("{}; {counts}", parts.join("; "))
+        } else if ids.equal {
+            format!(
+                "cross-check agrees: driver {} committed, {} {}; id by id: the same {} transfers committed on both sides",
+                self.driver_committed, self.source, self.switch_committed, ids.driver_committed
+            )
+        } else {
+            format!(
+                "cross-check agrees: driver {} committed, {} {}; id by id: the driver's {} committed transfers are committed on the switch, which also committed {} of {} unresolved uncertain ones",
+                self.driver_committed,
+                self.source,
+                self.switch_committed,
+                ids.driver_committed,
+                ids.unresolved_committed,
+                ids.unresolved
+            )
+        };
+        self.ids = Some(ids);
+        self
     }
 }
 

@@ -425,6 +425,7 @@ impl Recorder {
             environment: None,
             reconciliation: None,
             uncertain_transfers: Vec::new(),
+            outcomes: None,
             in_flight_budget: None,
             in_flight_limit_low: None,
             in_flight_peak: None,
