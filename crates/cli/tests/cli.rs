@@ -517,8 +517,12 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     assert!(
         stdout.contains("Accounting adds up: the scheduler started 120 arrivals; 120 ended")
             && stdout.contains("cross-check agrees: driver 120 committed, hub emulator 120")
-            // Counted where they happen: 120 P2P transfers sign 5 and verify 10 times each.
-            && stdout.contains("JWS: 600 signs and 1200 verifies counted (simulators and hub emulator), 5.00 + 10.00 per committed transfer; analytic per p2p transfer: 5 + 10"),
+            // Counted where they happen: 120 P2P transfers sign 5 and verify 10 times each,
+            // the hub 5 of the verifies.
+            && stdout.contains("Counted (simulators and hub emulator): 600 JWS signs, 1200 verifies, ")
+            && stdout.contains("(the hub emulator: 600 verifies, 0 signs, ")
+            && stdout.contains("per committed transfer (120): 5.00 signs + 10.00 verifies (hub 5.00), ")
+            && stdout.contains("; analytic JWS per p2p transfer: 5 + 10"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
@@ -556,6 +560,24 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     assert_eq!(report["crosscheck"]["prefix"], tag);
     assert_eq!(report["crosscheck"]["switch_by_state"]["COMMITTED"], 120);
     assert_eq!(report["crosscheck"]["agrees"], true);
+    // Issue 23, item 4: the counts in report.json, the hub's apart; mTLS handshakes counted on
+    // both sides of each new connection.
+    let ops = &report["operations"];
+    assert_eq!(ops["committed"], 120, "{ops}");
+    assert_eq!(ops["simulators"]["jws_signs"], 600, "{ops}");
+    assert_eq!(ops["simulators"]["jws_verifies"], 600, "{ops}");
+    assert_eq!(ops["hub"]["jws_verifies"], 600, "{ops}");
+    assert_eq!(ops["hub"]["jws_signs"], 0, "{ops}");
+    for part in ["simulators", "hub"] {
+        assert!(ops[part]["tls_handshakes"].as_u64().unwrap() > 0, "{ops}");
+    }
+    assert_eq!(ops["per_committed"]["hub_jws_verifies"], 5.0, "{ops}");
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("per committed transfer (120): 5.00 signs + 10.00 verifies (hub 5.00)"),
+        "report.md"
+    );
     assert!(dir.join("report.md").is_file());
     let hist = std::fs::read_to_string(dir.join("histograms.json")).unwrap();
     assert!(

@@ -210,6 +210,24 @@ impl Payers {
         self.sum_over_sims(|s| s.metrics().callbacks_retried_total())
     }
 
+    /// JWS signs and verifies and TLS handshakes of these simulators so far (the driver's
+    /// flows run in them).
+    pub fn operations(&self) -> report::Counted {
+        let (mut c, mut seen) = (report::Counted::default(), Vec::new());
+        for s in self.sims.values() {
+            if seen.contains(&Arc::as_ptr(s)) {
+                continue;
+            }
+            seen.push(Arc::as_ptr(s));
+            let (signs, verifies) = s.jws_operations();
+            let (accepted, made) = s.tls_handshakes();
+            c.jws_signs += signs;
+            c.jws_verifies += verifies;
+            c.tls_handshakes += accepted + made;
+        }
+        c
+    }
+
     /// `count` summed over the simulators, each once (one may serve several FSPs).
     fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();

@@ -144,6 +144,9 @@ pub struct StressReport {
     /// cross-check compares id by id (in memory, and `outcomes.bin` beside the results).
     #[serde(skip)]
     pub outcomes: Option<crate::ids::Outcomes>,
+    /// JWS signs and verifies and TLS handshakes over the whole ramp and recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<crate::report::Operations>,
 }
 
 fn stage_scenario(base: &Scenario, rate: f64, duration: Duration) -> Scenario {
@@ -394,6 +397,7 @@ pub async fn run_with(
         crosscheck: None,
         no_crosscheck: None,
         outcomes: Some(driven.outcomes),
+        operations: None,
     };
     let run_info = payers.run_info(base.peak_rate() * share);
     for (k, slot) in ramp.results.into_iter().enumerate() {
@@ -539,6 +543,9 @@ impl StressReport {
             ));
         }
         m.push_str(&format!("\n{}.\n", self.crosscheck_line()));
+        if let Some(o) = &self.operations {
+            m.push_str(&format!("\n{}.\n", o.line()));
+        }
         if let Some(ids) = self.crosscheck.as_ref().and_then(|c| c.ids.as_ref()) {
             m.push('\n');
             m.push_str(&crate::report::render::ids_markdown(ids));

@@ -96,6 +96,9 @@ pub struct Options {
     /// Security of the connections, as the report states it (`full (mTLS + JWS RS256)`,
     /// `none`, …).
     pub security: Option<String>,
+    /// The hub emulator's own counted operations, when it runs in this process (`perfbed
+    /// local`): the report shows them beside the simulators'.
+    pub hub_operations: Option<Arc<dyn Fn() -> load::report::Counted + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -359,6 +362,8 @@ pub async fn execute(
         p.tick(&format!("note: {w}"));
     }
     let cpu_before = process_cpu_s();
+    let sims_before = target.payers.operations();
+    let hub_before = options.hub_operations.as_ref().map(|f| f());
     let (mut report, mut stress) = match &scenario.stress {
         None => (
             Some(load::run_with(scenario, payers, progress, live).await),
@@ -438,6 +443,16 @@ pub async fn execute(
             _ => {}
         }
     }
+    // Counted over the run (its reconciliation and cross-check send nothing signed).
+    let operations = load::report::Operations::new(
+        target.payers.operations().since(&sims_before),
+        options
+            .hub_operations
+            .as_ref()
+            .zip(hub_before)
+            .map(|(f, before)| f().since(&before)),
+        committed,
+    );
     let cpu_s = process_cpu_s() - cpu_before;
     let environment = load::report::Environment {
         api: api.as_str().into(),
@@ -448,10 +463,12 @@ pub async fn execute(
     };
     if let Some(r) = &mut report {
         r.environment = Some(environment);
+        r.operations = Some(operations);
     } else if let Some(s) = &mut stress {
         for r in &mut s.stage_reports {
             r.environment = Some(environment.clone());
         }
+        s.operations = Some(operations);
     }
     let dir = crate::results::result_dir(out, &name)?;
     if let Some(r) = &report {

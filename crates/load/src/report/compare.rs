@@ -1065,6 +1065,7 @@ mod tests {
             crosscheck: None,
             no_crosscheck: None,
             outcomes: None,
+            operations: None,
         }))
     }
 

@@ -1219,6 +1219,7 @@ mod tests {
             crosscheck: None,
             no_crosscheck: None,
             outcomes: None,
+            operations: None,
         };
         let html = report.to_html();
         for (_, h) in STRESS_SECTIONS {

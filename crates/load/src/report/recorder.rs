@@ -423,6 +423,7 @@ impl Recorder {
             no_crosscheck: None,
             kafka_gate: s.thresholds.kafka_gate,
             environment: None,
+            operations: None,
             reconciliation: None,
             uncertain_transfers: Vec::new(),
             outcomes: None,

@@ -43,6 +43,9 @@ impl Report {
         if let Some(e) = &self.environment {
             m.push_str(&format!("{}.\n\n", e.line()));
         }
+        if let Some(o) = &self.operations {
+            m.push_str(&format!("{}.\n\n", o.line()));
+        }
         match &self.crosscheck {
             Some(c) => m.push_str(&format!(
                 "{} (transfer ids `{}…`; switch states: {}).\n\n",
