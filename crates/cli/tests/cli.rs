@@ -1237,6 +1237,24 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         serde_json::from_slice(&std::fs::read(merged_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(m["replicas"], 3);
     assert_eq!(m["run"]["id"], "dist-1");
+    // Id by id over the union of the three replicas' outcomes (issue 23, item 3): the hub's
+    // 160 transfers are the drivers' 160 committed, none of another run.
+    let ids = &m["crosscheck"]["ids"];
+    assert_eq!(
+        (
+            &ids["switch_ids"],
+            &ids["driver_committed"],
+            &ids["other_ids"],
+            &ids["equal"]
+        ),
+        (
+            &serde_json::json!(160),
+            &serde_json::json!(160),
+            &serde_json::json!(0),
+            &serde_json::json!(true)
+        ),
+        "{ids}"
+    );
     assert_eq!(m["run"]["replica_indices"], serde_json::json!([0, 1, 2]));
     assert_eq!(
         m["committed"], 160,
