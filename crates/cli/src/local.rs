@@ -226,38 +226,29 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
         crosscheck: !args.no_crosscheck,
         name: None,
         security: Some(testbed::Security::from(args.security).describe().into()),
+        hub_operations: Some(env.hub_operations()),
     };
-    let jws_before = env.jws_operations();
     let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
-    let (signs, verifies) = env.jws_operations().since(&jws_before);
     let hub_counts = env.stop().await;
     let outcome = outcome?;
     println!(
         "hub ledger: {} prepared, {} committed, {} aborted, {} expired",
         hub_counts.prepared, hub_counts.committed, hub_counts.aborted, hub_counts.expired,
     );
-    if full {
-        // Counted where they happen (each simulator's and the hub's keys), beside the count
-        // `bench local` derives from the flows.
-        let committed = outcome
-            .report
-            .as_ref()
-            .map(|r| r.committed)
-            .or_else(|| outcome.stress.as_ref().map(|s| s.committed()))
-            .unwrap_or(0);
+    // Counted where they happen (each simulator's and the hub's keys and TLS handshakes; in
+    // report.json as `operations`), beside the count `bench local` derives from the flows.
+    let operations = outcome
+        .report
+        .as_ref()
+        .and_then(|r| r.operations.as_ref())
+        .or_else(|| outcome.stress.as_ref().and_then(|s| s.operations.as_ref()));
+    if let Some(o) = operations {
         let (a_signs, a_verifies) = testbed::bench_local::jws_ops(scenario.flow);
         println!(
-            "JWS: {signs} signs and {verifies} verifies counted (simulators and hub emulator){}; analytic per {} transfer: {a_signs} + {a_verifies}",
-            if committed > 0 {
-                format!(
-                    ", {:.2} + {:.2} per committed transfer",
-                    signs as f64 / committed as f64,
-                    verifies as f64 / committed as f64
-                )
-            } else {
-                String::new()
-            },
-            scenario.flow.as_str()
+            "{}; analytic JWS per {} transfer{}: {a_signs} + {a_verifies}",
+            o.line(),
+            scenario.flow.as_str(),
+            if full { "" } else { " with full security" }
         );
     }
     if let Some(path) = &args.junit {

@@ -132,7 +132,20 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         }
     };
     let mut parts = Vec::new();
+    // Each replica's outcome of each arrival, for the id-by-id cross-check: all of them, or
+    // (results from before outcomes.bin) none, and the merge compares counts.
+    let mut outcomes = Vec::new();
+    let mut without_outcomes = Vec::new();
     for d in &dirs {
+        let file = d.join(load::ids::FILE);
+        if file.exists() {
+            outcomes.push(
+                load::ids::Outcomes::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+            );
+        } else {
+            without_outcomes.push(d.display().to_string());
+        }
         let json = std::fs::read(d.join("report.json"))
             .with_context(|| format!("cannot read {}/report.json", d.display()))?;
         let mut report: load::Report = serde_json::from_slice(&json)
@@ -167,11 +180,24 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         Some(ledger) => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            if !without_outcomes.is_empty() {
+                merged.notes.push(format!(
+                    "cross-checked by counts only: no {} in {}",
+                    load::ids::FILE,
+                    without_outcomes.join(", ")
+                ));
+                outcomes.clear();
+            }
+            // ISO 20022 ids start with the tag's ULID form, not its hex.
+            let prefix = outcomes
+                .first()
+                .map_or_else(|| merged.run.tag.clone(), |o| o.space.prefix());
             match runtime.block_on(testbed::crosscheck(
                 &ledger,
-                &merged.run.tag,
+                &prefix,
                 merged.committed,
                 merged.uncertain(),
+                outcomes,
             )) {
                 Ok(c) => merged.crosscheck = Some(c),
                 Err(n) => merged.no_crosscheck = Some(n),

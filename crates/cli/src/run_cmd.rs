@@ -199,6 +199,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             crosscheck: !args.no_crosscheck,
             name: Some(name),
             security: Some(security),
+            hub_operations: None,
         };
         let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
         if let Some(r) = &replica {

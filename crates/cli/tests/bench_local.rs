@@ -70,10 +70,37 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
     // verified by the hub and by its recipient.
     assert_eq!(c["signatures"], 2);
     assert_eq!(c["verifications"], 4);
+    assert!(
+        (f(&c["analytic_floor_ms"]) - (2.0 * sign + 4.0 * verify) / 1000.0).abs() < 1e-9,
+        "{c}"
+    );
+    // The floor divides what was counted where it happened (the simulators' and the hub's
+    // keys) by the committed transfers: at a rate every transfer commits at, exactly the two
+    // signs and four verifies of the flow, two of the verifies the hub's (issue 23, item 4).
+    let m = &c["measured"];
+    assert_eq!(
+        (
+            f(&m["jws_signs"]),
+            f(&m["jws_verifies"]),
+            f(&m["hub_jws_verifies"])
+        ),
+        (2.0, 4.0, 2.0),
+        "{c}"
+    );
+    // mTLS: each new connection is a handshake, counted on both ends (how many per transfer
+    // depends on how warm the pools were).
+    let tls = f(&m["tls_handshakes"]);
+    assert!(tls > 0.0, "{c}");
     let floor = f(&c["floor_ms"]);
     assert!(
-        (floor - (2.0 * sign + 4.0 * verify) / 1000.0).abs() < 1e-9,
+        (floor - (f(&m["jws_signs"]) * sign + f(&m["jws_verifies"]) * verify) / 1000.0).abs()
+            < 1e-9,
         "{c}"
+    );
+    assert!(
+        stdout.contains("(2.00+4.00 counted, hub 2.00 of the verifies")
+            && stdout.contains("; 2+4 analytic)"),
+        "{stdout}"
     );
     let bound = f(&c["bound_tps"]);
     assert!((bound - 1000.0 / floor).abs() < 1e-6, "{c}");
@@ -135,6 +162,22 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
             "{s}"
         );
         assert_eq!(report["environment"]["cores"], 1, "{report}");
+        // Each step's report counts the operations of its own run, the hub's apart.
+        let ops = &report["operations"];
+        assert_eq!(ops["committed"], report["committed"], "{ops}");
+        assert_eq!(s["operations"], ops["per_committed"], "{s}");
+        if passes {
+            let committed = report["committed"].as_u64().unwrap();
+            assert_eq!(
+                ops["hub"]["jws_verifies"].as_u64().unwrap(),
+                2 * committed,
+                "the hub verifies POST and PUT /transfers: {ops}"
+            );
+            assert_eq!(
+                ops["hub"]["jws_signs"], 0,
+                "the local hub has no key: {ops}"
+            );
+        }
         if passes {
             passing.push((rate, s["cpu_ms_per_transfer"].clone()));
         }

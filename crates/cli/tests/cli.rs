@@ -517,8 +517,12 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     assert!(
         stdout.contains("Accounting adds up: the scheduler started 120 arrivals; 120 ended")
             && stdout.contains("cross-check agrees: driver 120 committed, hub emulator 120")
-            // Counted where they happen: 120 P2P transfers sign 5 and verify 10 times each.
-            && stdout.contains("JWS: 600 signs and 1200 verifies counted (simulators and hub emulator), 5.00 + 10.00 per committed transfer; analytic per p2p transfer: 5 + 10"),
+            // Counted where they happen: 120 P2P transfers sign 5 and verify 10 times each,
+            // the hub 5 of the verifies.
+            && stdout.contains("Counted (simulators and hub emulator): 600 JWS signs, 1200 verifies, ")
+            && stdout.contains("(the hub emulator: 600 verifies, 0 signs, ")
+            && stdout.contains("per committed transfer (120): 5.00 signs + 10.00 verifies (hub 5.00), ")
+            && stdout.contains("; analytic JWS per p2p transfer: 5 + 10"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
@@ -556,6 +560,24 @@ fn local_runs_the_whole_testbed_with_security_on_and_writes_a_valid_report() {
     assert_eq!(report["crosscheck"]["prefix"], tag);
     assert_eq!(report["crosscheck"]["switch_by_state"]["COMMITTED"], 120);
     assert_eq!(report["crosscheck"]["agrees"], true);
+    // Issue 23, item 4: the counts in report.json, the hub's apart; mTLS handshakes counted on
+    // both sides of each new connection.
+    let ops = &report["operations"];
+    assert_eq!(ops["committed"], 120, "{ops}");
+    assert_eq!(ops["simulators"]["jws_signs"], 600, "{ops}");
+    assert_eq!(ops["simulators"]["jws_verifies"], 600, "{ops}");
+    assert_eq!(ops["hub"]["jws_verifies"], 600, "{ops}");
+    assert_eq!(ops["hub"]["jws_signs"], 0, "{ops}");
+    for part in ["simulators", "hub"] {
+        assert!(ops[part]["tls_handshakes"].as_u64().unwrap() > 0, "{ops}");
+    }
+    assert_eq!(ops["per_committed"]["hub_jws_verifies"], 5.0, "{ops}");
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("per committed transfer (120): 5.00 signs + 10.00 verifies (hub 5.00)"),
+        "report.md"
+    );
     assert!(dir.join("report.md").is_file());
     let hist = std::fs::read_to_string(dir.join("histograms.json")).unwrap();
     assert!(
@@ -743,6 +765,7 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
         stdout.contains("cross-check agrees: driver 60 committed, hub emulator 60"),
         "{stdout}"
     );
+    ids_are_compared_one_by_one(&hub, &only_result(dir.path()));
 
     // Positions moved by the run; an admin-API reset gives back the configured headroom.
     let positions = |args: &[&str]| {
@@ -827,6 +850,130 @@ fn run_against_a_separate_hub_after_onboard_and_msisdn_seed() {
     assert!(
         stdout.contains("perfbed stress to failure — ramp"),
         "{stdout}"
+    );
+}
+
+/// Issue 23, item 3: the cross-check compares the run's transfers id by id. `result` is a
+/// run of 60 committed arrivals against the emulator at `hub`. The emulator's own list of the
+/// run's ids is the independent side: the report's comparison must cover exactly those ids;
+/// then the driver's outcomes file is edited the way the issue describes — one committed
+/// arrival turned rejected, and one arrival the driver never made added as committed, so the
+/// counts still agree (60 and 60) — and `report merge` against the same hub must fail, naming
+/// the two ids with their states on each side.
+fn ids_are_compared_one_by_one(hub: &str, result: &std::path::Path) {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("report.json")).unwrap()).unwrap();
+    let tag = report["run"]["tag"].as_str().unwrap().to_owned();
+    let ids = &report["crosscheck"]["ids"];
+    assert_eq!(ids["switch_ids"], 60, "{ids}");
+    assert_eq!(ids["driver_committed"], 60, "{ids}");
+    assert_eq!(ids["switch_committed"], 60, "{ids}");
+    assert_eq!(ids["mismatches"], 0, "{ids}");
+    assert_eq!(ids["equal"], true, "{ids}");
+    // The hub's own list, in two pages.
+    let page = |after: Option<&str>| -> serde_json::Value {
+        let mut url = format!("{hub}/admin/perfbed/transfers/ids?prefix={tag}&limit=40");
+        if let Some(a) = after {
+            url.push_str(&format!("&after={a}"));
+        }
+        serde_json::from_str(&ureq_get(&url)).unwrap()
+    };
+    let first = page(None);
+    let next = first["next"].as_str().unwrap().to_owned();
+    let second = page(Some(&next));
+    assert!(second["next"].is_null(), "{second}");
+    let on_hub: Vec<(String, String)> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["transfers"].as_array().unwrap().clone())
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_owned(),
+                t["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(on_hub.len(), 60);
+    assert!(on_hub.windows(2).all(|w| w[0].0 < w[1].0), "in id order");
+    assert!(on_hub
+        .iter()
+        .all(|(id, s)| id.starts_with(&tag) && s == "COMMITTED"));
+
+    // The outcomes file: a 29-byte header (magic, tag, nonce, API, stamp, replicas, length),
+    // then one byte per arrival (1 committed, 3 rejected).
+    let mut bytes = std::fs::read(result.join("outcomes.bin")).unwrap();
+    assert_eq!(&bytes[..8], b"PBOUTC01");
+    assert_eq!(bytes.len(), 29 + 60);
+    assert!(bytes[29..].iter().all(|b| *b == 1), "60 committed");
+    let part = tempfile::tempdir().unwrap();
+    for f in ["report.json", "histograms.json"] {
+        std::fs::copy(result.join(f), part.path().join(f)).unwrap();
+    }
+    let merge = |bytes: &[u8]| {
+        std::fs::write(part.path().join("outcomes.bin"), bytes).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let o = perfbed()
+            .args(["report", "merge"])
+            .arg(part.path())
+            .args(["--hub-admin", &format!("{hub}/admin"), "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let folder = only_result(out.path());
+        let mut merged: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(folder.join("report.json")).unwrap()).unwrap();
+        merged["__md"] = std::fs::read_to_string(folder.join("report.md"))
+            .unwrap()
+            .into();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            merged,
+        )
+    };
+    let (code, said, merged) = merge(&bytes);
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(merged["crosscheck"]["ids"]["equal"], true, "{said}");
+    // Arrival 7 rejected; arrival 60 (never made) committed: 60 committed by count still.
+    bytes[29 + 7] = 3;
+    bytes.push(1);
+    bytes[21..29].copy_from_slice(&61u64.to_be_bytes());
+    let (code, said, merged) = merge(&bytes);
+    assert_eq!(code, Some(1), "{said}");
+    let c = &merged["crosscheck"];
+    assert_eq!(c["driver_committed"], 60, "the counts alone agree: {c}");
+    assert_eq!(c["switch_committed"], 60, "{c}");
+    assert_eq!(c["agrees"], false, "{c}");
+    assert_eq!(c["ids"]["mismatches"], 2, "{c}");
+    let switch_side = c["ids"]["switch_side"].as_array().unwrap();
+    let driver_side = c["ids"]["driver_side"].as_array().unwrap();
+    assert_eq!((switch_side.len(), driver_side.len()), (1, 1), "{c}");
+    // The switch committed it, the driver says rejected: one of the hub's ids.
+    let rejected = switch_side[0]["id"].as_str().unwrap();
+    assert!(on_hub.iter().any(|(id, _)| id == rejected), "{c}");
+    assert_eq!(switch_side[0]["driver"], "rejected");
+    assert_eq!(switch_side[0]["switch"], "COMMITTED");
+    // The driver says committed, the switch has no such transfer: not one of the hub's ids,
+    // but one of this run's.
+    let missing = driver_side[0]["id"].as_str().unwrap();
+    assert!(missing.starts_with(&tag), "{c}");
+    assert!(on_hub.iter().all(|(id, _)| id != missing), "{c}");
+    assert_eq!(driver_side[0]["switch"], "absent");
+    assert!(
+        said.contains("CROSS-CHECK FAILED: 2 ids differ")
+            && said.contains(rejected)
+            && said.contains(missing),
+        "{said}"
+    );
+    let md = &merged["__md"];
+    assert!(
+        md.as_str()
+            .unwrap()
+            .contains(&format!("| `{rejected}` | rejected | COMMITTED |"))
+            && md
+                .as_str()
+                .unwrap()
+                .contains(&format!("| `{missing}` | committed | absent |")),
+        "{md}"
     );
 }
 
@@ -1090,6 +1237,24 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         serde_json::from_slice(&std::fs::read(merged_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(m["replicas"], 3);
     assert_eq!(m["run"]["id"], "dist-1");
+    // Id by id over the union of the three replicas' outcomes (issue 23, item 3): the hub's
+    // 160 transfers are the drivers' 160 committed, none of another run.
+    let ids = &m["crosscheck"]["ids"];
+    assert_eq!(
+        (
+            &ids["switch_ids"],
+            &ids["driver_committed"],
+            &ids["other_ids"],
+            &ids["equal"]
+        ),
+        (
+            &serde_json::json!(160),
+            &serde_json::json!(160),
+            &serde_json::json!(0),
+            &serde_json::json!(true)
+        ),
+        "{ids}"
+    );
     assert_eq!(m["run"]["replica_indices"], serde_json::json!([0, 1, 2]));
     assert_eq!(
         m["committed"], 160,

@@ -1229,4 +1229,61 @@ fn the_ledger_database_counts_a_runs_transfers_by_their_latest_state() {
         expired.by_enumeration(),
         states(&[("ABORTED", 4), ("COMMITTED", 3)])
     );
+
+    // Id by id (issue 23, item 3): keyset pages of 3 list exactly these seven ids, in id
+    // order, each with its latest state.
+    let mut want: Vec<(String, String)> = commit
+        .iter()
+        .map(|t| (t.id.clone(), "COMMITTED".to_owned()))
+        .chain([
+            (reject.id.clone(), "ABORTED_ERROR".to_owned()),
+            (reserve.id.clone(), "EXPIRED_RESERVED".to_owned()),
+            (over_ndc.id.clone(), "ABORTED_REJECTED".to_owned()),
+            (invalid.id.clone(), "INVALID".to_owned()),
+        ])
+        .collect();
+    want.sort();
+    let mut listed = Vec::new();
+    let n = runtime()
+        .block_on(ops::crosscheck::each_transfer_sql(
+            &r.ledger_db,
+            &tag,
+            3,
+            |id, state| listed.push((id.to_owned(), state.to_owned())),
+        ))
+        .unwrap();
+    assert_eq!((n, &listed), (7, &want));
+    let page = runtime()
+        .block_on(async {
+            let pool = ops::positions::connect(&r.ledger_db).await.unwrap();
+            let p = ops::crosscheck::transfer_ids_on(&pool, &tag, Some(&want[2].0), 3).await;
+            pool.close().await;
+            p
+        })
+        .unwrap();
+    assert_eq!(
+        page.transfers,
+        want[3..6].to_vec(),
+        "the page after the third id"
+    );
+    assert_eq!(page.next.as_deref(), Some(want[5].0.as_str()));
+    let mut near_ids = 0;
+    runtime()
+        .block_on(ops::crosscheck::each_transfer_sql(
+            &r.ledger_db,
+            &near,
+            3,
+            |_, _| near_ids += 1,
+        ))
+        .unwrap();
+    assert_eq!(near_ids, 0, "another tag lists none of them");
+    assert_eq!(
+        runtime()
+            .block_on(ops::crosscheck::emulator_transfer_ids(
+                &admin, &tag, None, 10
+            ))
+            .unwrap(),
+        None,
+        "the real central-ledger has no emulator route"
+    );
 }

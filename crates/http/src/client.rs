@@ -272,6 +272,8 @@ struct Inner {
     timeout: Duration,
     max_idle_per_host: usize,
     slots: tokio::sync::Semaphore,
+    /// TLS handshakes completed (new connections to `https` origins).
+    handshakes: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -284,6 +286,14 @@ impl std::fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
+    /// TLS handshakes this client (and its clones) completed so far: one per new connection to
+    /// an `https` origin.
+    pub fn tls_handshakes(&self) -> u64 {
+        self.inner
+            .handshakes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Builds the client.
     pub fn new(options: ClientOptions) -> HttpClient {
         let tls = options.tls.map(|config| {
@@ -300,6 +310,7 @@ impl HttpClient {
                 timeout: options.timeout,
                 max_idle_per_host: options.max_idle_per_host,
                 slots: tokio::sync::Semaphore::new(options.max_in_flight.max(1)),
+                handshakes: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -495,6 +506,8 @@ impl Inner {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| ClientError::NotSent(format!("TLS with {host}:{port}: {e}")))?;
+            self.handshakes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             handshake(TokioIo::new(stream)).await?
         } else {
             handshake(TokioIo::new(tcp)).await?

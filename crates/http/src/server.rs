@@ -41,6 +41,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
+    let handshakes = Arc::default();
+    serve_counted(listener, app, tls, shutdown, drain_timeout, handshakes).await
+}
+
+/// [`serve`], counting each TLS handshake it completes in `handshakes` (what a run reports per
+/// committed transfer: with keep-alive, close to none).
+pub async fn serve_counted(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send,
+    drain_timeout: Duration,
+    handshakes: Arc<std::sync::atomic::AtomicU64>,
+) -> std::io::Result<()> {
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let app = app.layer(axum::middleware::map_response(keep_alive));
@@ -68,6 +82,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
             let result = match acceptor {
                 None => {
@@ -76,6 +91,7 @@ pub async fn serve(
                 }
                 Some(acceptor) => match acceptor.accept(tcp).await {
                     Ok(stream) => {
+                        handshakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         watcher.watch(conn).await
                     }

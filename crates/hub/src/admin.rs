@@ -5,7 +5,8 @@
 //! participants are inactive until `initialPositionAndLimits`, which works once (then 500/2001),
 //! accounts are `[]` before it, funds-in is asynchronous (202, visible shortly after), duplicates
 //! answer 400. Two routes are perfbed's own, on the emulator only: `GET /perfbed/transfers?prefix=`
-//! (a run's transfers by final state) and `POST /perfbed/transfers/states` (given transfers'
+//! (a run's transfers by final state), `GET /perfbed/transfers/ids?prefix=&after=&limit=` (a
+//! run's transfers id by id, in pages) and `POST /perfbed/transfers/states` (given transfers'
 //! states); a real central-ledger answers them 404.
 
 use axum::extract::{Path, Query, State};
@@ -160,6 +161,7 @@ pub fn central_ledger_router() -> Router<Arc<Hub>> {
         .route("/settlementModels", get(list_models).post(create_model))
         .route("/perfbed/transfers", get(transfers_by_run_tag))
         .route("/perfbed/transfers/states", post(transfer_states))
+        .route("/perfbed/transfers/ids", get(transfer_ids_by_run_tag))
 }
 
 fn participant_json(hub: &Hub, p: &Participant) -> Value {
@@ -625,6 +627,61 @@ async fn create_model(State(hub): Hs, Json(body): Json<Value>) -> Response {
 fn is_run_tag(s: &str) -> bool {
     (s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
         || fspiop::iso::is_ulid_prefix(s)
+}
+
+/// The largest page of [`transfer_ids_by_run_tag`].
+pub const IDS_PAGE_MAX: usize = 100_000;
+
+/// `GET /perfbed/transfers/ids?prefix=<run tag>&after=<id>&limit=<n>`: the transfers whose id
+/// starts with the run tag and sorts after `after` (all when absent), at most `limit` (default
+/// and most [`IDS_PAGE_MAX`]), in id order, each with its state
+/// ([`crate::ledger::Ledger::ids_by_prefix`]):
+/// `{"prefix": "1a2b3c4d", "transfers": [{"id": "…", "state": "COMMITTED"}, …], "next": "…"}`;
+/// `next` (the last id) is there while the page was full: ask again with `after=next`.
+/// A missing or malformed prefix or limit is 3100.
+async fn transfer_ids_by_run_tag(
+    State(hub): Hs,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let one = |name: &str| {
+        let mut v = q.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        match (v.next(), v.next()) {
+            (a, None) => Ok(a),
+            _ => Err(()),
+        }
+    };
+    let (Ok(Some(prefix)), Ok(after), Ok(limit)) = (one("prefix"), one("after"), one("limit"))
+    else {
+        return err(
+            ErrorCode::GenericValidationError,
+            "give one prefix, and at most one after and one limit",
+        );
+    };
+    let limit = match limit.map(str::parse::<usize>) {
+        None => IDS_PAGE_MAX,
+        Some(Ok(n)) if (1..=IDS_PAGE_MAX).contains(&n) => n,
+        Some(_) => {
+            return err(
+                ErrorCode::GenericValidationError,
+                format!("limit must be 1 to {IDS_PAGE_MAX}"),
+            )
+        }
+    };
+    if !is_run_tag(prefix) {
+        return err(
+            ErrorCode::GenericValidationError,
+            "the prefix must be a run tag of 8 lowercase hex characters (ISO 20022 ids: its \
+             7-character ULID prefix)",
+        );
+    }
+    let page = hub.ledger.ids_by_prefix(prefix, after, limit);
+    let next = (page.len() == limit).then(|| page.last().map(|(id, _)| id.clone()));
+    let transfers: Vec<Value> = page
+        .into_iter()
+        .map(|(id, s)| json!({ "id": id, "state": s.name() }))
+        .collect();
+    Json(json!({ "prefix": prefix, "transfers": transfers, "next": next.flatten() }))
+        .into_response()
 }
 
 /// `GET /perfbed/transfers?prefix=<run tag>`: how the emulator's ledger ended the transfers

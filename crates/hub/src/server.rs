@@ -139,13 +139,15 @@ pub async fn start_layout(
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("{name} on {addr}: {e}")))?;
         let (token, tls) = (stop.clone(), tls.clone());
+        let handshakes = hub.tls_accepted.clone();
         servers.push(tokio::spawn(async move {
-            perfbed_http::server::serve(
+            perfbed_http::server::serve_counted(
                 listener,
                 app,
                 tls,
                 token.cancelled_owned(),
                 Duration::from_secs(5),
+                handshakes,
             )
             .await
         }));

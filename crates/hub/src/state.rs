@@ -34,6 +34,8 @@ pub struct Hub {
     /// `FSPIOP-Source` and `Content-Type` values of the hub's own messages, built once.
     pub(crate) own_source: HeaderValue,
     pub(crate) own_content_types: [(&'static str, HeaderValue); 4],
+    /// TLS handshakes its servers accepted (its client counts its own).
+    pub(crate) tls_accepted: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The resources the hub sends messages about.
@@ -56,6 +58,14 @@ impl Hub {
             .map_or((0, 0), |p| p.keys.operations())
     }
 
+    /// TLS handshakes so far, `(accepted by its servers, made by its client)`.
+    pub fn tls_handshakes(&self) -> (u64, u64) {
+        (
+            self.tls_accepted.load(std::sync::atomic::Ordering::Relaxed),
+            self.client.tls_handshakes(),
+        )
+    }
+
     /// Builds the hub.
     pub fn new(config: HubConfig, client_tls: Option<Arc<rustls::ClientConfig>>) -> Arc<Hub> {
         let jws_policy = config
@@ -75,6 +85,7 @@ impl Hub {
             jws_policy,
             tracker: TaskTracker::new(),
             body_hasher: foldhash::quality::RandomState::default(),
+            tls_accepted: Arc::default(),
             registry: crate::metrics::registry(&stats, hub.clone()),
             stats,
             own_source: HeaderValue::from_str(&config.hub_id)

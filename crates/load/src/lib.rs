@@ -18,6 +18,7 @@
 
 pub mod admission;
 pub mod histograms;
+pub mod ids;
 
 pub mod live;
 pub mod report;
@@ -33,7 +34,7 @@ pub use sim::{Latency, RejectRule, SimConfig};
 use fspiop::ilp::{IlpSecret, IlpVersion, TransactionObject};
 use fspiop::iso::Api;
 use fspiop::models::{Money, Party, PartyIdInfo, PartyIdType, QuotesPost, TransfersPost};
-use fspiop::types::{CorrelationId, DateTime};
+use fspiop::types::DateTime;
 use sim::{FlowError, Sim};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -98,6 +99,9 @@ pub struct Payers {
     pub replica: Option<sim::Replicas>,
     /// The run: its id goes in the report, its tag starts every transfer id.
     pub run: RunId,
+    /// This driver's nonce in its ids ([`ids::IdSpace`]): two runs with the same run id
+    /// still make different ids.
+    nonce: u32,
 }
 
 /// A run's identity, shared by all its replicas. Its tag (4 bytes, derived from the id) is the
@@ -167,6 +171,7 @@ impl Payers {
             http,
             replica: None,
             run: RunId::random(),
+            nonce: ids::IdSpace::random_nonce(),
         }
     }
 
@@ -205,6 +210,24 @@ impl Payers {
         self.sum_over_sims(|s| s.metrics().callbacks_retried_total())
     }
 
+    /// JWS signs and verifies and TLS handshakes of these simulators so far (the driver's
+    /// flows run in them).
+    pub fn operations(&self) -> report::Counted {
+        let (mut c, mut seen) = (report::Counted::default(), Vec::new());
+        for s in self.sims.values() {
+            if seen.contains(&Arc::as_ptr(s)) {
+                continue;
+            }
+            seen.push(Arc::as_ptr(s));
+            let (signs, verifies) = s.jws_operations();
+            let (accepted, made) = s.tls_handshakes();
+            c.jws_signs += signs;
+            c.jws_verifies += verifies;
+            c.tls_handshakes += accepted + made;
+        }
+        c
+    }
+
     /// `count` summed over the simulators, each once (one may serve several FSPs).
     fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();
@@ -227,23 +250,23 @@ impl Payers {
         self
     }
 
-    fn new_id(&self) -> CorrelationId {
-        let mut bytes: [u8; 16] = rand::random();
-        bytes[..4].copy_from_slice(&self.run.tag);
-        let bytes = match &self.replica {
-            Some(r) => r.stamp(bytes),
-            None => bytes,
-        };
-        match self.api() {
-            Api::Fspiop => CorrelationId::v4_from_bytes(bytes),
-            // A ULID (the ISO switch's id rule) with the tag in its top 32 bits and a zero
-            // bit after it, so every id of the run starts with `iso::ulid_prefix(tag)`; the
-            // replica stamp stays in the low 16 bits.
-            Api::Iso20022 => {
-                let bits = u128::from_be_bytes(bytes) & !(1u128 << 95);
-                fspiop::iso::ulid_from_u128(bits)
-            }
+    /// How this driver makes its ids: run tag, nonce, arrival index, replica stamp (see
+    /// [`ids`]), so each arrival's transfer id can be rebuilt after the run.
+    pub fn id_space(&self) -> ids::IdSpace {
+        ids::IdSpace {
+            tag: self.run.tag,
+            nonce: self.nonce,
+            api: self.api(),
+            stamp: self.replica.as_ref().map_or(0, |r| r.index),
         }
+    }
+
+    /// An empty outcomes table for this driver's arrivals.
+    pub fn outcomes(&self) -> ids::Outcomes {
+        ids::Outcomes::new(
+            self.id_space(),
+            self.replica.as_ref().map_or(1, |r| r.count),
+        )
     }
 
     /// The API the payer simulators speak (all of them speak the same).
@@ -257,10 +280,7 @@ impl Payers {
     /// The prefix every transfer id of this run starts with: the run tag as 8 hex digits
     /// (UUIDs), or as the 7-character ULID prefix in ISO 20022 mode.
     pub fn id_prefix(&self) -> String {
-        match self.api() {
-            Api::Fspiop => self.run.prefix(),
-            Api::Iso20022 => fspiop::iso::ulid_prefix(self.run.tag),
-        }
+        self.id_space().prefix()
     }
 
     fn get(&self, fsp: &str) -> Option<&Arc<Sim>> {
@@ -395,9 +415,10 @@ async fn iteration(scenario: &Scenario, payers: &Payers, index: u64, corridor: u
             None,
         );
     };
+    let space = payers.id_space();
     let quote = QuotesPost::p2p(
-        payers.new_id(),
-        payers.new_id(),
+        space.id(ids::KIND_QUOTE, index),
+        space.id(ids::KIND_TRANSFER, index),
         Party::with_id(payer_id),
         Party::with_id(payee_id),
         money.clone(),
@@ -589,6 +610,10 @@ pub(crate) struct Driven {
     pub in_flight_peak: u64,
     /// The lowest the adaptive limit went (the budget when it never bound).
     pub in_flight_limit_low: u64,
+    /// What became of each arrival (one byte each).
+    pub outcomes: ids::Outcomes,
+    /// The index the next drive of the same payers starts at (its ids must not repeat).
+    pub next_index: u64,
 }
 
 /// An iteration in flight. Its sample is sent when it ends; if the iteration dies instead (a
@@ -615,7 +640,7 @@ impl Drop for Flight {
 }
 
 /// Offers the scenario's schedule (open model) and hands every ended arrival to `observer`;
-/// returns when the last one has ended.
+/// returns when the last one has ended. Arrival indices (and so ids) start at `first`.
 pub(crate) async fn drive(
     scenario: Arc<Scenario>,
     payers: Arc<Payers>,
@@ -623,7 +648,10 @@ pub(crate) async fn drive(
     live: Option<Arc<live::LiveMetrics>>,
     observer: &mut (dyn Observer + Send),
     tally: Arc<Tally>,
+    first: u64,
 ) -> Driven {
+    let mut outcomes = payers.outcomes();
+    let next_index = Arc::new(AtomicU64::new(first));
     let weights: Vec<f64> = scenario.corridors.iter().map(|c| c.weight).collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -645,7 +673,7 @@ pub(crate) async fn drive(
     // every arrival that is due: at high rates it wakes a few thousand times a second and
     // starts batches. It never waits for responses (open model). It counts what it starts.
     let scheduler = {
-        let (scenario, payers, in_flight, tx, tally, peak, limit) = (
+        let (scenario, payers, in_flight, tx, tally, peak, limit, next_index) = (
             scenario.clone(),
             payers.clone(),
             in_flight.clone(),
@@ -653,15 +681,17 @@ pub(crate) async fn drive(
             tally.clone(),
             peak.clone(),
             limit.clone(),
+            next_index.clone(),
         );
         tokio::spawn(async move {
             let timer = timer::PreciseTimer::new();
             let mut woke = tokio::time::Instant::now();
             let mut offsets = schedule::Arrivals::new(&scenario.stages);
-            let mut i = 0u64;
+            let mut i = first;
             while let Some(offset) = offsets.next() {
                 let index = i;
                 i += 1;
+                next_index.store(i, Ordering::Release);
                 let intended = start + offset;
                 if intended > tokio::time::Instant::now() {
                     timer
@@ -750,6 +780,7 @@ pub(crate) async fn drive(
                         l.outcome(&s.outcome);
                         l.sample(&s, &scenario.corridors[s.corridor].name());
                     }
+                    outcomes.set(s.index, ids::Fate::of(&s));
                     observer.record(&s, &tally);
                 }
                 None => break,
@@ -782,6 +813,8 @@ pub(crate) async fn drive(
         in_flight_budget: budget as u64,
         in_flight_peak: peak.load(Ordering::Relaxed) as u64,
         in_flight_limit_low: controller.low() as u64,
+        outcomes,
+        next_index: next_index.load(Ordering::Acquire),
     }
 }
 
@@ -801,6 +834,18 @@ pub async fn run_with(
     progress: Option<Arc<dyn Progress>>,
     live: Option<Arc<live::LiveMetrics>>,
 ) -> Report {
+    run_from(scenario, payers, progress, live, 0).await
+}
+
+/// [`run_with`], its arrival indices (and so its ids) starting at `first`: a later drive of
+/// the same payers (a stress run's recovery stage) must not repeat the ids of an earlier one.
+pub(crate) async fn run_from(
+    scenario: &Scenario,
+    payers: Payers,
+    progress: Option<Arc<dyn Progress>>,
+    live: Option<Arc<live::LiveMetrics>>,
+    first: u64,
+) -> Report {
     let scenario = Arc::new(scenario.clone());
     let payers = Arc::new(payers);
     let started_wall = time::OffsetDateTime::now_utc();
@@ -819,9 +864,11 @@ pub async fn run_with(
         live,
         &mut recorder,
         tally,
+        first,
     )
     .await;
     let mut report = recorder.finish(driven.started);
+    report.outcomes = Some(driven.outcomes);
     report.notes.extend(driven.notes);
     report.in_flight_budget = Some(driven.in_flight_budget);
     report.in_flight_peak = Some(driven.in_flight_peak);

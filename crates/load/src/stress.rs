@@ -140,6 +140,13 @@ pub struct StressReport {
     /// Why there is no cross-check, when there is none (a `failed` one fails the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_crosscheck: Option<crate::report::NoCrossCheck>,
+    /// What became of each arrival of the ramp and the recovery, one byte each: what the
+    /// cross-check compares id by id (in memory, and `outcomes.bin` beside the results).
+    #[serde(skip)]
+    pub outcomes: Option<crate::ids::Outcomes>,
+    /// JWS signs and verifies and TLS handshakes over the whole ramp and recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<crate::report::Operations>,
 }
 
 fn stage_scenario(base: &Scenario, rate: f64, duration: Duration) -> Scenario {
@@ -363,6 +370,7 @@ pub async fn run_with(
         live.clone(),
         &mut ramp,
         tally.clone(),
+        0,
     )
     .await;
     // Stages the scheduler stopped in (or never reached) are closed with their final counts.
@@ -388,6 +396,8 @@ pub async fn run_with(
         stage_reports: Vec::new(),
         crosscheck: None,
         no_crosscheck: None,
+        outcomes: Some(driven.outcomes),
+        operations: None,
     };
     let run_info = payers.run_info(base.peak_rate() * share);
     for (k, slot) in ramp.results.into_iter().enumerate() {
@@ -437,13 +447,18 @@ pub async fn run_with(
         // Let the switch's queues drain before judging recovery.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let payers = Arc::try_unwrap(payers).unwrap_or_else(|p| (*p).clone());
-        let report = crate::run_with(
+        // Its indices go on after the ramp's: the same payers, so the same ids otherwise.
+        let mut report = crate::run_from(
             &stage_scenario(base, rate, duration),
             payers,
             progress,
             live,
+            driven.next_index,
         )
         .await;
+        if let (Some(all), Some(recovery)) = (&mut out.outcomes, report.outcomes.take()) {
+            all.absorb(&recovery);
+        }
         let verdict = judge(plan, rate, &report);
         out.recovered = Some(verdict.broken_by.is_empty());
         out.recovery = Some(verdict);
@@ -528,6 +543,13 @@ impl StressReport {
             ));
         }
         m.push_str(&format!("\n{}.\n", self.crosscheck_line()));
+        if let Some(o) = &self.operations {
+            m.push_str(&format!("\n{}.\n", o.line()));
+        }
+        if let Some(ids) = self.crosscheck.as_ref().and_then(|c| c.ids.as_ref()) {
+            m.push('\n');
+            m.push_str(&crate::report::render::ids_markdown(ids));
+        }
         let adds_up = self.stage_reports.iter().all(Report::adds_up);
         m.push_str(&format!(
             "\nAccounting {}: {} arrivals started by the scheduler, each ended as exactly one outcome in its stage.\n",

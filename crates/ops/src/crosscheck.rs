@@ -16,6 +16,10 @@
 //! [`transfer_states_on`] / [`transfer_states_sql`] (the latest state of each id), and
 //! [`Settled`] to read what became of them.
 //!
+//! Id by id, for the cross-check that compares each transfer with the driver's outcome:
+//! [`emulator_transfer_ids`] (`GET /perfbed/transfers/ids`) and [`transfer_ids_on`] (keyset
+//! pages on `transferId`), one page at a time so a 2-hour run is never held whole.
+//!
 //! Read them after the switch has drained: a real switch goes on committing what the driver
 //! has stopped waiting for (reference: real-switch.md).
 
@@ -313,6 +317,161 @@ pub async fn transfer_states_on(
         );
     }
     Ok(out)
+}
+
+/// One page of a run's transfers, id by id: `(id, state name)` in id order, and the id to ask
+/// after for the next page (`None` on the last page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdsPage {
+    /// The transfers, in id order.
+    pub transfers: Vec<(String, String)>,
+    /// Where the next page starts (`after`), while there may be more.
+    pub next: Option<String>,
+}
+
+/// The emulator's transfers whose id starts with `prefix` (a run tag) and sorts after
+/// `after`, at most `limit` (`GET /perfbed/transfers/ids`); `Ok(None)` when the hub answers
+/// 404 (not the emulator).
+pub async fn emulator_transfer_ids(
+    admin: &Admin,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Option<IdsPage>, OpsError> {
+    let prefix = run_tag(prefix)?;
+    let mut path = format!("/perfbed/transfers/ids?prefix={prefix}&limit={limit}");
+    if let Some(a) = after {
+        // Ids are UUIDs or ULIDs: nothing to escape; anything else is refused here.
+        if !a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(OpsError::Invalid(format!("'{a}' is not a transfer id")));
+        }
+        path.push_str(&format!("&after={a}"));
+    }
+    let (status, body) = admin.call(Method::GET, &path, None).await?;
+    let refused = |why: String| OpsError::Refused {
+        method: Method::GET,
+        url: path.clone(),
+        status,
+        body: why,
+    };
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        state: String,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        prefix: String,
+        transfers: Vec<Row>,
+        next: Option<String>,
+    }
+    match status {
+        404 => Ok(None),
+        200 => {
+            let a: Answer = serde_json::from_value(body.clone())
+                .map_err(|e| refused(format!("{e}: {body}")))?;
+            if a.prefix != prefix
+                || a.transfers.len() > limit
+                || a.transfers.iter().any(|r| !r.id.starts_with(prefix))
+            {
+                return Err(refused(format!(
+                    "an answer for another prefix or longer than asked: {body}"
+                )));
+            }
+            Ok(Some(IdsPage {
+                transfers: a.transfers.into_iter().map(|r| (r.id, r.state)).collect(),
+                next: a.next,
+            }))
+        }
+        _ => Err(refused(body.to_string())),
+    }
+}
+
+/// A run's transfers in a central_ledger database, id by id: those whose `transferId`
+/// starts with `prefix` (a run tag) and sorts after `after` (keyset paging on the primary
+/// key), at most `limit`, each with its latest state (`NO_STATE` without a state change).
+pub async fn transfer_ids_on(
+    pool: &MySqlPool,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<IdsPage, OpsError> {
+    let prefix = run_tag(prefix)?;
+    let sql = "SELECT t.transferId, (SELECT tsc.transferStateId FROM transferStateChange tsc \
+         WHERE tsc.transferId = t.transferId ORDER BY tsc.transferStateChangeId DESC LIMIT 1) \
+         FROM transfer t WHERE t.transferId LIKE ? AND t.transferId > ? \
+         ORDER BY t.transferId LIMIT ?";
+    let rows = sqlx::query_as::<_, (String, Option<String>)>(sql)
+        .bind(format!("{prefix}%"))
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing a run's transfers id by id"))?;
+    let next = (rows.len() == limit).then(|| rows.last().map(|(id, _)| id.clone()));
+    Ok(IdsPage {
+        transfers: rows
+            .into_iter()
+            .map(|(id, s)| (id, s.unwrap_or_else(|| NO_STATE.to_owned())))
+            .collect(),
+        next: next.flatten(),
+    })
+}
+
+/// Every transfer of the run tagged `prefix` in a central_ledger database (`db_url`), id by
+/// id in pages of `page`, handed to `each(id, state)` as it comes: the run is never held whole.
+pub async fn each_transfer_sql(
+    db_url: &str,
+    prefix: &str,
+    page: usize,
+    mut each: impl FnMut(&str, &str),
+) -> Result<u64, OpsError> {
+    run_tag(prefix)?;
+    let pool = connect(db_url).await?;
+    let mut after: Option<String> = None;
+    let mut n = 0u64;
+    let out = loop {
+        match transfer_ids_on(&pool, prefix, after.as_deref(), page).await {
+            Ok(p) => {
+                for (id, state) in &p.transfers {
+                    each(id, state);
+                }
+                n += p.transfers.len() as u64;
+                match p.next {
+                    Some(next) => after = Some(next),
+                    None => break Ok(n),
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    pool.close().await;
+    out
+}
+
+/// [`each_transfer_sql`] on the hub emulator (`GET /perfbed/transfers/ids`); `Ok(None)` when
+/// the hub answers 404 (not the emulator).
+pub async fn each_transfer_emulator(
+    admin: &Admin,
+    prefix: &str,
+    page: usize,
+    mut each: impl FnMut(&str, &str),
+) -> Result<Option<u64>, OpsError> {
+    let mut after: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        let Some(p) = emulator_transfer_ids(admin, prefix, after.as_deref(), page).await? else {
+            return Ok(None);
+        };
+        for (id, state) in &p.transfers {
+            each(id, state);
+        }
+        n += p.transfers.len() as u64;
+        match p.next {
+            Some(next) => after = Some(next),
+            None => return Ok(Some(n)),
+        }
+    }
 }
 
 /// [`transfer_states_on`] on a database URL.

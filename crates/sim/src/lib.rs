@@ -97,6 +97,8 @@ pub struct Sim {
     /// The latest `PUT /participants/…` answers: (path without `/error`, error?, body).
     participant_answers:
         std::sync::Mutex<std::collections::VecDeque<(String, bool, serde_json::Value)>>,
+    /// TLS handshakes its server accepted (its client counts its own).
+    tls_accepted: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How many `PUT /participants/…` answers a simulator keeps for
@@ -188,6 +190,7 @@ impl Sim {
             metrics: Metrics::new(),
             callbacks_failed: Default::default(),
             participant_answers: Default::default(),
+            tls_accepted: Default::default(),
             config,
         }))
     }
@@ -206,6 +209,15 @@ impl Sim {
     /// its own keys as they are used.
     pub fn jws_operations(&self) -> (u64, u64) {
         self.keys.operations()
+    }
+
+    /// TLS handshakes so far, `(accepted by its server, made by its client)`: each new mTLS
+    /// connection costs one on each side (an RSA or ECDSA signature and verifications).
+    pub fn tls_handshakes(&self) -> (u64, u64) {
+        (
+            self.tls_accepted.load(std::sync::atomic::Ordering::Relaxed),
+            self.client.tls_handshakes(),
+        )
     }
 
     /// Whether the hub's own messages must be signed: JWS is on and the key store holds a
@@ -829,13 +841,15 @@ pub async fn start(
     let stop = CancellationToken::new();
     let app = router(sim.clone());
     let token = stop.clone();
+    let handshakes = sim.tls_accepted.clone();
     let server = tokio::spawn(async move {
-        perfbed_http::server::serve(
+        perfbed_http::server::serve_counted(
             listener,
             app,
             server_tls,
             token.cancelled_owned(),
             Duration::from_secs(5),
+            handshakes,
         )
         .await
     });

@@ -225,6 +225,10 @@ pub struct Step {
     pub not_sent: u64,
     /// The process's CPU per committed transfer over the step, ms.
     pub cpu_ms_per_transfer: Option<f64>,
+    /// JWS signs and verifies (the hub's verifies apart) and TLS handshakes counted over the
+    /// step, per committed transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<load::report::PerTransfer>,
     /// The step's report.json.
     pub report: PathBuf,
 }
@@ -268,12 +272,20 @@ pub struct CaseResult {
     pub flow: String,
     /// `full` or `none`.
     pub security: String,
-    /// RS256 signatures per transfer.
+    /// RS256 signatures per transfer, from the flow ([`jws_ops`]: analytic).
     pub signatures: u32,
-    /// RS256 verifications per transfer.
+    /// RS256 verifications per transfer, from the flow ([`jws_ops`]: analytic).
     pub verifications: u32,
-    /// CPU-ms of RSA per transfer (0 without security).
+    /// Signs, verifies (the hub's apart) and TLS handshakes counted per committed transfer
+    /// at the knee (the last step when none passed): what the floor divides by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<load::report::PerTransfer>,
+    /// CPU-ms of RSA per transfer (0 without security): the measured counts × the timed
+    /// sign and verify, or the analytic counts before anything was measured.
     pub floor_ms: f64,
+    /// The same floor from the analytic counts.
+    #[serde(default)]
+    pub analytic_floor_ms: f64,
     /// cores / floor, transfers/s (none without security).
     pub bound_tps: Option<f64>,
     /// The highest passing offered rate (none: no step passed).
@@ -520,10 +532,28 @@ async fn run_step(
     // FSPIOP ids start with the run's hex tag, ISO 20022 ULIDs with its base-32 form.
     let prefix = payers.id_prefix();
     let cpu_before = process_cpu_s();
+    let sims_before = payers.operations();
+    let counters = payers.clone();
+    let hub_ops = env.hub_operations();
+    let hub_before = hub_ops();
     let mut report = load::run_with(scenario, payers, None, None).await;
     let cpu_s = process_cpu_s() - cpu_before;
+    report.operations = Some(load::report::Operations::new(
+        counters.operations().since(&sims_before),
+        Some(hub_ops().since(&hub_before)),
+        report.committed,
+    ));
     let ledger = crate::Ledger::Emulator(env.admin.clone());
-    match crate::crosscheck(&ledger, &prefix, report.committed, report.uncertain()).await {
+    let outcomes = report.outcomes.iter().cloned().collect();
+    match crate::crosscheck(
+        &ledger,
+        &prefix,
+        report.committed,
+        report.uncertain(),
+        outcomes,
+    )
+    .await
+    {
         Ok(c) => report.crosscheck = Some(c),
         Err(n) => report.no_crosscheck = Some(n),
     }
@@ -735,8 +765,6 @@ async fn run_case(
     let bound_tps = (floor_ms > 0.0).then(|| cores as f64 * 1000.0 / floor_ms);
     let exchanges = crate::exchange::exchanges(case.flow);
     let transport_floor_ms = f64::from(exchanges) * per_exchange_us / 1000.0;
-    let bound_with_transport_tps = (floor_ms + transport_floor_ms > 0.0)
-        .then(|| cores as f64 * 1000.0 / (floor_ms + transport_floor_ms));
     let per_core_none = match case.flow {
         Flow::P2p => o.start_none_per_core,
         _ => o.start_none_per_core * 2.5,
@@ -779,6 +807,7 @@ async fn run_case(
                 .environment
                 .as_ref()
                 .and_then(|e| e.cpu_ms_per_transfer),
+            operations: report.operations.as_ref().and_then(|o| o.per_committed),
             report: path,
         };
         say(
@@ -814,6 +843,19 @@ async fn run_case(
         .max_by(|a, b| a.rate.total_cmp(&b.rate));
     let knee_tps = knee_step.map(|s| s.rate);
     let cpu_ms_per_transfer = knee_step.and_then(|s| s.cpu_ms_per_transfer);
+    // The floor from what was counted (the knee step, else the last), not from the flow's
+    // description: a flow that signs more than it says shows here.
+    let measured = knee_step.or(steps.last()).and_then(|s| s.operations);
+    let analytic_floor_ms = floor_ms;
+    let floor_ms = match (crypto, measured) {
+        (Some(c), Some(m)) if case.security == Security::Full => {
+            (m.jws_signs * c.sign_us + m.jws_verifies * c.verify_us) / 1000.0
+        }
+        _ => floor_ms,
+    };
+    let bound_tps = (floor_ms > 0.0).then(|| cores as f64 * 1000.0 / floor_ms);
+    let bound_with_transport_tps = (floor_ms + transport_floor_ms > 0.0)
+        .then(|| cores as f64 * 1000.0 / (floor_ms + transport_floor_ms));
     let share_of_bound = knee_tps.zip(bound_tps).map(|(k, b)| k / b);
     let share_of_bound_with_transport = knee_tps.zip(bound_with_transport_tps).map(|(k, b)| k / b);
     let crypto_share_of_cpu = cpu_ms_per_transfer
@@ -843,7 +885,9 @@ async fn run_case(
         },
         signatures,
         verifications,
+        measured,
         floor_ms,
+        analytic_floor_ms,
         bound_tps,
         knee_tps,
         cpu_ms_per_transfer,
@@ -1009,10 +1053,21 @@ impl BenchLocal {
                 c.knee_tps.map_or("none".into(), |k| format!("{k}")),
                 c.cpu_ms_per_transfer
                     .map_or("-".into(), |v| format!("{v:.3}")),
-                if c.floor_ms > 0.0 {
-                    format!("{:.3} ({}+{})", c.floor_ms, c.signatures, c.verifications)
-                } else {
-                    "-".into()
+                match (&c.measured, c.floor_ms > 0.0) {
+                    (Some(m), true) => format!(
+                        "{:.3} ({:.2}+{:.2} counted, hub {:.2} of the verifies, {:.3} TLS; {}+{} analytic)",
+                        c.floor_ms,
+                        m.jws_signs,
+                        m.jws_verifies,
+                        m.hub_jws_verifies.unwrap_or(0.0),
+                        m.tls_handshakes,
+                        c.signatures,
+                        c.verifications
+                    ),
+                    (None, true) => {
+                        format!("{:.3} ({}+{} analytic)", c.floor_ms, c.signatures, c.verifications)
+                    }
+                    _ => "-".into(),
                 },
                 c.bound_tps.map_or("-".into(), |b| format!("{b:.0}")),
                 c.share_of_bound

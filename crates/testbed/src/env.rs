@@ -279,6 +279,32 @@ impl LocalEnv {
         }
     }
 
+    /// TLS handshakes of the simulators so far, `(accepted by their servers, made by their
+    /// clients)`, summed.
+    pub fn sims_tls_handshakes(&self) -> (u64, u64) {
+        self.sims
+            .iter()
+            .map(|s| s.sim().tls_handshakes())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// The hub emulator's counted operations (JWS signs and verifies on its keys, TLS
+    /// handshakes of its servers and client), as [`crate::Options::hub_operations`] reads them.
+    pub fn hub_operations(
+        &self,
+    ) -> std::sync::Arc<dyn Fn() -> load::report::Counted + Send + Sync> {
+        let hub = self.hub().clone();
+        std::sync::Arc::new(move || {
+            let (jws_signs, jws_verifies) = hub.jws_operations();
+            let (accepted, made) = hub.tls_handshakes();
+            load::report::Counted {
+                jws_signs,
+                jws_verifies,
+                tls_handshakes: accepted + made,
+            }
+        })
+    }
+
     /// Every simulator as a payer.
     pub fn payers(&self) -> load::Payers {
         load::Payers::new(

@@ -96,6 +96,9 @@ pub struct Options {
     /// Security of the connections, as the report states it (`full (mTLS + JWS RS256)`,
     /// `none`, …).
     pub security: Option<String>,
+    /// The hub emulator's own counted operations, when it runs in this process (`perfbed
+    /// local`): the report shows them beside the simulators'.
+    pub hub_operations: Option<Arc<dyn Fn() -> load::report::Counted + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -235,20 +238,68 @@ fn process_cpu_s() -> f64 {
     })
 }
 
-/// The cross-check of a driver's counts against `ledger` for the run tagged `prefix`, or why
-/// there is none: [`NoCrossCheckKind::Unavailable`] when the ledger cannot be asked at all,
+/// Pages of the emulator's id-by-id route (a page of 100,000 is ~6 MB of JSON).
+const EMULATOR_PAGE: usize = 100_000;
+/// Pages of the central_ledger query (keyset on the primary key).
+const SQL_PAGE: usize = 10_000;
+
+impl Ledger {
+    /// Holds every transfer of the run tagged `prefix` against the drivers' `outcomes`, id by
+    /// id, page by page; `Ok(None)` when this ledger cannot list transfers.
+    pub async fn compare_ids(
+        &self,
+        prefix: &str,
+        outcomes: Vec<load::ids::Outcomes>,
+    ) -> Result<Option<load::ids::IdComparison>, String> {
+        use ops::crosscheck::Settled;
+        let mut check = load::ids::IdCheck::new(outcomes);
+        let mut each = |id: &str, state: &str| {
+            check.feed(id, state, Settled::of(state) == Some(Settled::Committed));
+        };
+        let listed = match self {
+            Ledger::Emulator(admin) | Ledger::Probe(admin) => {
+                ops::crosscheck::each_transfer_emulator(admin, prefix, EMULATOR_PAGE, &mut each)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Ledger::Sql(db) => Some(
+                ops::crosscheck::each_transfer_sql(db, prefix, SQL_PAGE, &mut each)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            Ledger::None(_) => None,
+        };
+        Ok(listed.map(|_| check.finish()))
+    }
+}
+
+/// The cross-check of a driver against `ledger` for the run tagged `prefix`, or why there is
+/// none: [`NoCrossCheckKind::Unavailable`] when the ledger cannot be asked at all,
 /// [`NoCrossCheckKind::Failed`] (the run fails) when it could be and asking failed — with the
-/// reason and the fix.
+/// reason and the fix. With the drivers' `outcomes` (one table per replica) it compares id by
+/// id, and the counts stay as a summary; without (reports from before), by counts.
 pub async fn crosscheck(
     ledger: &Ledger,
     prefix: &str,
     committed: u64,
     uncertain: u64,
+    outcomes: Vec<load::ids::Outcomes>,
 ) -> Result<CrossCheck, NoCrossCheck> {
+    let failed = |e: String| NoCrossCheck::new(NoCrossCheckKind::Failed, ledger.failed_because(&e));
     match ledger.states(prefix).await {
-        Ok(Some((source, states))) => Ok(CrossCheck::judge(
-            &source, prefix, committed, uncertain, states,
-        )),
+        Ok(Some((source, states))) => {
+            let counts = CrossCheck::judge(&source, prefix, committed, uncertain, states);
+            if outcomes.is_empty() {
+                return Ok(counts);
+            }
+            match ledger.compare_ids(prefix, outcomes).await {
+                Ok(Some(ids)) => Ok(counts.with_ids(ids)),
+                Ok(None) => Err(failed(
+                    "it answered by counts but cannot list its transfers id by id".into(),
+                )),
+                Err(e) => Err(failed(e)),
+            }
+        }
         Ok(None) => Err(NoCrossCheck::new(
             NoCrossCheckKind::Unavailable,
             match ledger {
@@ -256,10 +307,7 @@ pub async fn crosscheck(
                 _ => "the hub is not the emulator and no ledger_db was given (give --testbed FILE with ledger_db to cross-check a real Mojaloop)".into(),
             },
         )),
-        Err(e) => Err(NoCrossCheck::new(
-            NoCrossCheckKind::Failed,
-            ledger.failed_because(&e),
-        )),
+        Err(e) => Err(failed(e)),
     }
 }
 
@@ -314,6 +362,8 @@ pub async fn execute(
         p.tick(&format!("note: {w}"));
     }
     let cpu_before = process_cpu_s();
+    let sims_before = target.payers.operations();
+    let hub_before = options.hub_operations.as_ref().map(|f| f());
     let (mut report, mut stress) = match &scenario.stress {
         None => (
             Some(load::run_with(scenario, payers, progress, live).await),
@@ -329,6 +379,7 @@ pub async fn execute(
     if options.crosscheck && scenario.flow != load::Flow::Ping {
         if let Some(r) = &mut report {
             match crate::reconcile::reconcile(&target.ledger, r).await {
+                // The uncertain transfers it resolved are in `r.outcomes` now.
                 Ok(done) => r.reconciliation = done,
                 Err(e) => r
                     .notes
@@ -363,6 +414,11 @@ pub async fn execute(
         (None, Some(s)) => (s.committed(), s.uncertain()),
         (None, None) => (0, 0),
     };
+    let outcomes: Vec<load::ids::Outcomes> = match (&report, &stress) {
+        (Some(r), _) => r.outcomes.iter().cloned().collect(),
+        (None, Some(s)) => s.outcomes.iter().cloned().collect(),
+        (None, None) => Vec::new(),
+    };
     {
         let checked = if !options.crosscheck {
             Err(NoCrossCheck::off())
@@ -377,7 +433,7 @@ pub async fn execute(
                 "one replica of several: the cross-check belongs to the merged report (perfbed report merge --testbed FILE, --ledger-db URL or --hub-admin URL)",
             ))
         } else {
-            crosscheck(&target.ledger, &prefix, committed, uncertain).await
+            crosscheck(&target.ledger, &prefix, committed, uncertain, outcomes).await
         };
         match (checked, &mut report, &mut stress) {
             (Ok(c), Some(r), _) => r.crosscheck = Some(c),
@@ -387,6 +443,16 @@ pub async fn execute(
             _ => {}
         }
     }
+    // Counted over the run (its reconciliation and cross-check send nothing signed).
+    let operations = load::report::Operations::new(
+        target.payers.operations().since(&sims_before),
+        options
+            .hub_operations
+            .as_ref()
+            .zip(hub_before)
+            .map(|(f, before)| f().since(&before)),
+        committed,
+    );
     let cpu_s = process_cpu_s() - cpu_before;
     let environment = load::report::Environment {
         api: api.as_str().into(),
@@ -397,10 +463,12 @@ pub async fn execute(
     };
     if let Some(r) = &mut report {
         r.environment = Some(environment);
+        r.operations = Some(operations);
     } else if let Some(s) = &mut stress {
         for r in &mut s.stage_reports {
             r.environment = Some(environment.clone());
         }
+        s.operations = Some(operations);
     }
     let dir = crate::results::result_dir(out, &name)?;
     if let Some(r) = &report {

@@ -50,8 +50,13 @@ impl Ledger {
 
 /// Asks `ledger` what became of the report's uncertain transfers, waiting while some are
 /// still in flight, until the last one's expiration plus [`SWEEP_MARGIN`]. `Ok(None)` when
-/// there is nothing uncertain or the ledger cannot be asked per transfer.
-pub async fn reconcile(ledger: &Ledger, report: &Report) -> Result<Option<Reconciliation>, String> {
+/// there is nothing uncertain or the ledger cannot be asked per transfer. Each one found
+/// final is resolved in the report's outcomes (committed, or aborted/expired), which the
+/// id-by-id cross-check then holds the switch to.
+pub async fn reconcile(
+    ledger: &Ledger,
+    report: &mut Report,
+) -> Result<Option<Reconciliation>, String> {
     let uncertain = report.uncertain();
     if uncertain == 0 {
         return Ok(None);
@@ -91,6 +96,19 @@ pub async fn reconcile(ledger: &Ledger, report: &Report) -> Result<Option<Reconc
         }
         let now = Instant::now();
         if counts[3] == 0 || now >= deadline {
+            if let Some(o) = &mut report.outcomes {
+                for (id, state) in &states {
+                    match Settled::of(state) {
+                        Some(Settled::Committed) => {
+                            o.resolve(id, true);
+                        }
+                        Some(Settled::Aborted | Settled::Expired) => {
+                            o.resolve(id, false);
+                        }
+                        Some(Settled::InFlight) | None => {}
+                    }
+                }
+            }
             return Ok(Some(Reconciliation::new(
                 &source,
                 uncertain,

@@ -35,9 +35,22 @@ pub fn result_dir(out: &Path, name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Writes DIR/report.{json,md,html} and histograms.json, and prints the Markdown summary.
+/// Writes DIR/outcomes.bin: the driver's outcome of each arrival, one byte each, which `report
+/// merge` compares with the switch id by id.
+fn write_outcomes(dir: &Path, outcomes: Option<&load::ids::Outcomes>) -> Result<()> {
+    if let Some(o) = outcomes {
+        let path = dir.join(load::ids::FILE);
+        o.write(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes DIR/report.{json,md,html}, outcomes.bin and histograms.json, and prints the Markdown
+/// summary.
 pub fn write_report(dir: &Path, report: &load::Report) -> Result<()> {
     std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report)?)?;
+    write_outcomes(dir, report.outcomes.as_ref())?;
     let md = report.to_markdown();
     std::fs::write(dir.join("report.md"), &md)?;
     std::fs::write(dir.join("report.html"), report.to_html())?;
@@ -54,6 +67,7 @@ pub fn write_report(dir: &Path, report: &load::Report) -> Result<()> {
 /// stress summary.
 pub fn write_stress(dir: &Path, stress: &load::stress::StressReport) -> Result<()> {
     std::fs::write(dir.join("stress.json"), serde_json::to_vec_pretty(stress)?)?;
+    write_outcomes(dir, stress.outcomes.as_ref())?;
     let md = stress.to_markdown();
     std::fs::write(dir.join("stress.md"), &md)?;
     std::fs::write(dir.join("stress.html"), stress.to_html())?;

@@ -303,6 +303,16 @@ enum Load {
 }
 
 impl Load {
+    /// The hub emulator's counted operations, when it runs in this process.
+    fn hub_operations(
+        &self,
+    ) -> Option<std::sync::Arc<dyn Fn() -> load::report::Counted + Send + Sync>> {
+        match self {
+            Load::Local(env) => Some(env.hub_operations()),
+            Load::Hub { .. } => None,
+        }
+    }
+
     fn payers(&self) -> load::Payers {
         match self {
             Load::Local(env) => env.payers(),
@@ -647,6 +657,7 @@ async fn stages(
             crosscheck: true,
             name: None,
             security: Some(target.security()),
+            hub_operations: target.hub_operations(),
         };
         let outcome = crate::execute(sc, &run, &stage_dir, &options).await?;
         st.accounting_adds_up = Some(outcome.adds_up());

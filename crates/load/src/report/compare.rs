@@ -1064,6 +1064,8 @@ mod tests {
             stage_reports: Vec::new(),
             crosscheck: None,
             no_crosscheck: None,
+            outcomes: None,
+            operations: None,
         }))
     }
 

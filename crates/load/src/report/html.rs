@@ -1218,6 +1218,8 @@ mod tests {
             stage_reports: Vec::new(),
             crosscheck: None,
             no_crosscheck: None,
+            outcomes: None,
+            operations: None,
         };
         let html = report.to_html();
         for (_, h) in STRESS_SECTIONS {

@@ -17,7 +17,7 @@ pub mod judge;
 pub mod merge;
 pub mod model;
 pub mod recorder;
-mod render;
+pub(crate) mod render;
 mod svg;
 
 pub use merge::merge;

@@ -415,6 +415,10 @@ pub struct Report {
     /// puts side by side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<Environment>,
+    /// RSA/ECDSA work counted where it happens over the run (JWS signs and verifies, TLS
+    /// handshakes), for dividing by the committed transfers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Operations>,
     /// What became, on the switch, of the transfers the driver stopped waiting for (asked
     /// after the run, once the switch settled them or a bounded wait ended). Informational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,6 +427,10 @@ pub struct Report {
     /// what the reconciliation asks about (in memory only).
     #[serde(skip)]
     pub uncertain_transfers: Vec<UncertainTransfer>,
+    /// What became of each arrival, one byte each: what the cross-check compares id by id
+    /// (in memory, and `outcomes.bin` beside `report.json`).
+    #[serde(skip)]
+    pub outcomes: Option<crate::ids::Outcomes>,
     /// The driver's in-flight budget: arrivals beyond it ended at once as not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_budget: Option<u64>,
@@ -440,6 +448,119 @@ pub struct Report {
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Expensive operations of one part of the testbed, counted where they happen.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counted {
+    /// JWS signatures made.
+    pub jws_signs: u64,
+    /// JWS signatures verified.
+    pub jws_verifies: u64,
+    /// TLS handshakes completed, server and client side.
+    pub tls_handshakes: u64,
+}
+
+impl Counted {
+    /// What was counted since `before` (counters only grow).
+    pub fn since(&self, before: &Counted) -> Counted {
+        Counted {
+            jws_signs: self.jws_signs.saturating_sub(before.jws_signs),
+            jws_verifies: self.jws_verifies.saturating_sub(before.jws_verifies),
+            tls_handshakes: self.tls_handshakes.saturating_sub(before.tls_handshakes),
+        }
+    }
+
+    fn plus(&self, o: &Counted) -> Counted {
+        Counted {
+            jws_signs: self.jws_signs + o.jws_signs,
+            jws_verifies: self.jws_verifies + o.jws_verifies,
+            tls_handshakes: self.tls_handshakes + o.tls_handshakes,
+        }
+    }
+}
+
+/// The run's counted operations, and per committed transfer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Operations {
+    /// The simulators in this process: the payers (the driver's flows run in them), and in
+    /// `perfbed local` the payees too.
+    pub simulators: Counted,
+    /// The hub emulator, when it runs in this process (`perfbed local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<Counted>,
+    /// Committed transfers of the run (what the per-transfer numbers divide by).
+    pub committed: u64,
+    /// Simulators and hub together, per committed transfer (absent when nothing committed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_committed: Option<PerTransfer>,
+}
+
+/// Operations per committed transfer.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct PerTransfer {
+    /// JWS signatures.
+    pub jws_signs: f64,
+    /// JWS verifications (the hub's included).
+    pub jws_verifies: f64,
+    /// Of those, the hub emulator's verifications (absent without the hub in the process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_jws_verifies: Option<f64>,
+    /// TLS handshakes.
+    pub tls_handshakes: f64,
+}
+
+impl Operations {
+    /// From what the simulators and the hub (when counted) did over the run.
+    pub fn new(simulators: Counted, hub: Option<Counted>, committed: u64) -> Operations {
+        let all = hub.map_or(simulators, |h| simulators.plus(&h));
+        let per = |n: u64| n as f64 / committed as f64;
+        Operations {
+            simulators,
+            hub,
+            committed,
+            per_committed: (committed > 0).then(|| PerTransfer {
+                jws_signs: per(all.jws_signs),
+                jws_verifies: per(all.jws_verifies),
+                hub_jws_verifies: hub.map(|h| per(h.jws_verifies)),
+                tls_handshakes: per(all.tls_handshakes),
+            }),
+        }
+    }
+
+    /// One line for report.md and the terminal.
+    pub fn line(&self) -> String {
+        let all = self
+            .hub
+            .map_or(self.simulators, |h| self.simulators.plus(&h));
+        let whose = if self.hub.is_some() {
+            "simulators and hub emulator"
+        } else {
+            "this process's simulators (the hub's own are not counted here)"
+        };
+        let mut line = format!(
+            "Counted ({whose}): {} JWS signs, {} verifies, {} TLS handshakes",
+            all.jws_signs, all.jws_verifies, all.tls_handshakes
+        );
+        if let Some(h) = &self.hub {
+            line.push_str(&format!(
+                " (the hub emulator: {} verifies, {} signs, {} TLS handshakes)",
+                h.jws_verifies, h.jws_signs, h.tls_handshakes
+            ));
+        }
+        if let Some(p) = &self.per_committed {
+            line.push_str(&format!(
+                "; per committed transfer ({}): {:.2} signs + {:.2} verifies{}, {:.3} TLS handshakes",
+                self.committed,
+                p.jws_signs,
+                p.jws_verifies,
+                p.hub_jws_verifies
+                    .map_or(String::new(), |h| format!(" (hub {h:.2})")),
+                p.tls_handshakes
+            ));
+        }
+        line
+    }
 }
 
 /// How a run ran.
@@ -509,11 +630,17 @@ pub struct CrossCheck {
     pub switch_by_state: BTreeMap<String, u64>,
     /// Switch: committed.
     pub switch_committed: u64,
-    /// Agreement: the switch committed every transfer the driver saw committed, and no more
-    /// than the driver's committed plus uncertain.
+    /// Agreement. Id by id when [`CrossCheck::ids`] is there: every transfer the driver saw
+    /// committed is committed on the switch, and none it knows did not commit is. From the
+    /// counts alone (a merge of reports without their outcomes): the switch committed at
+    /// least the driver's committed and no more than those plus the uncertain.
     pub agrees: bool,
     /// One line: agreement or the difference.
     pub summary: String,
+    /// The id-by-id comparison (absent in reports from before it, and when the driver's
+    /// outcomes were not at hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<crate::ids::IdComparison>,
 }
 
 impl CrossCheck {
@@ -554,7 +681,59 @@ impl CrossCheck {
             switch_committed,
             agrees,
             summary,
+            ids: None,
         }
+    }
+
+    /// The verdict from the id-by-id comparison `ids`; the counts stay as a summary.
+    pub fn with_ids(mut self, ids: crate::ids::IdComparison) -> CrossCheck {
+        let counts = format!(
+            "counts: driver {} committed ({} uncertain), {} {}",
+            self.driver_committed, self.driver_uncertain, self.source, self.switch_committed
+        );
+        let first = |v: &[crate::ids::IdMismatch], what: fn(&crate::ids::IdMismatch) -> &str| {
+            v.iter()
+                .take(3)
+                .map(|m| format!("{} ({})", m.id, what(m)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.agrees = ids.mismatches == 0;
+        self.summary = if !self.agrees {
+            let mut parts = vec![format!("CROSS-CHECK FAILED: {} ids differ", ids.mismatches)];
+            if !ids.driver_side.is_empty() {
+                parts.push(format!(
+                    "driver committed, {} not: {}",
+                    self.source,
+                    first(&ids.driver_side, |m| &m.switch)
+                ));
+            }
+            if !ids.switch_side.is_empty() {
+                parts.push(format!(
+                    "{} committed, driver not: {}",
+                    self.source,
+                    first(&ids.switch_side, |m| &m.driver)
+                ));
+            }
+            format!("{}; {counts}", parts.join("; "))
+        } else if ids.equal {
+            format!(
+                "cross-check agrees: driver {} committed, {} {}; id by id: the same {} transfers committed on both sides",
+                self.driver_committed, self.source, self.switch_committed, ids.driver_committed
+            )
+        } else {
+            format!(
+                "cross-check agrees: driver {} committed, {} {}; id by id: the driver's {} committed transfers are committed on the switch, which also committed {} of {} unresolved uncertain ones",
+                self.driver_committed,
+                self.source,
+                self.switch_committed,
+                ids.driver_committed,
+                ids.unresolved_committed,
+                ids.unresolved
+            )
+        };
+        self.ids = Some(ids);
+        self
     }
 }
 

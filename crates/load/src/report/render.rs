@@ -43,6 +43,9 @@ impl Report {
         if let Some(e) = &self.environment {
             m.push_str(&format!("{}.\n\n", e.line()));
         }
+        if let Some(o) = &self.operations {
+            m.push_str(&format!("{}.\n\n", o.line()));
+        }
         match &self.crosscheck {
             Some(c) => m.push_str(&format!(
                 "{} (transfer ids `{}…`; switch states: {}).\n\n",
@@ -55,6 +58,9 @@ impl Report {
                     .join(", ")
             )),
             None => m.push_str(&format!("{}.\n\n", self.crosscheck_line())),
+        }
+        if let Some(ids) = self.crosscheck.as_ref().and_then(|c| c.ids.as_ref()) {
+            m.push_str(&ids_markdown(ids));
         }
         if let Some(r) = &self.reconciliation {
             m.push_str(&format!(
@@ -231,4 +237,35 @@ impl Report {
             )
         }
     }
+}
+
+/// The id-by-id comparison: a line of numbers, and the first mismatched ids of each side.
+pub(crate) fn ids_markdown(ids: &crate::ids::IdComparison) -> String {
+    let mut m = format!(
+        "Id by id: {} of this run's transfers on the switch ({} committed), the driver's committed set {}, {} uncertain unresolved ({} of them committed on the switch), {} ids with the run's prefix from another run; {} mismatches.\n\n",
+        ids.switch_ids,
+        ids.switch_committed,
+        ids.driver_committed,
+        ids.unresolved,
+        ids.unresolved_committed,
+        ids.other_ids,
+        ids.mismatches
+    );
+    for (title, side) in [
+        ("Driver committed, switch not", &ids.driver_side),
+        ("Switch committed, driver not", &ids.switch_side),
+    ] {
+        if side.is_empty() {
+            continue;
+        }
+        m.push_str(&format!(
+            "{title} (first {}):\n\n| Transfer id | driver | switch |\n|---|---|---|\n",
+            side.len()
+        ));
+        for x in side {
+            m.push_str(&format!("| `{}` | {} | {} |\n", x.id, x.driver, x.switch));
+        }
+        m.push('\n');
+    }
+    m
 }
