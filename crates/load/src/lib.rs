@@ -228,6 +228,19 @@ impl Payers {
         c
     }
 
+    /// Waits until these simulators have no callback in flight (delivered, or failed after its
+    /// retries), at most `bound`; returns how many are still in flight.
+    pub async fn settle_callbacks(&self, bound: Duration) -> u64 {
+        let deadline = Instant::now() + bound;
+        loop {
+            let n = self.sum_over_sims(|s| s.callbacks_in_flight() as u64);
+            if n == 0 || Instant::now() >= deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `count` summed over the simulators, each once (one may serve several FSPs).
     fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();
@@ -521,6 +534,10 @@ async fn iteration(scenario: &Scenario, payers: &Payers, index: u64, corridor: u
         }
     }
 }
+
+/// How long the end of a run waits for the simulators' callbacks still being sent again
+/// (the default retries of a refused connection take 3.5 s).
+const CALLBACK_SETTLE: Duration = Duration::from_secs(10);
 
 /// The scheduler's shortest sleep: bounds its wake-ups to 2,000/s at any rate (each wake-up
 /// starts a batch; fewer, larger batches cost the driver less per arrival) and the start lag
@@ -882,6 +899,15 @@ pub(crate) async fn run_from(
         ));
     }
     report.run = payers.run_info(scenario.peak_rate() * share);
+    // A callback the simulators are still sending again (see `callback_retry`) ends
+    // delivered or failed shortly: count it either way, within a bound.
+    let still = payers.settle_callbacks(CALLBACK_SETTLE).await;
+    if still > 0 {
+        report.notes.push(format!(
+            "{still} simulator callbacks were still being sent again {} s after the run ended: not counted as delivered or failed",
+            CALLBACK_SETTLE.as_secs()
+        ));
+    }
     report.late_callbacks = payers.late_callbacks() - late_before;
     report.callbacks_failed = payers.callbacks_failed() - failed_before;
     report
