@@ -182,25 +182,40 @@ fn bench_local_finds_a_knee_among_its_steps_and_states_it_against_the_crypto_bou
             passing.push((rate, s["cpu_ms_per_transfer"].clone()));
         }
     }
-    // 10/s is a hundredth of what one core carries: a testbed that cannot pass it is broken,
-    // however busy the machine (this judges correctness, not speed).
+    // 10/s is a hundredth of what one core carries: at it, a working testbed commits every
+    // arrival, accounts for each, and the hub's ledger agrees. This judges correctness, not
+    // speed: whether the step also met the latency and achieved-rate criteria depends on how
+    // busy the machine is (re-judged above either way).
+    let first: Value =
+        serde_json::from_slice(&std::fs::read(steps[0]["report"].as_str().unwrap()).unwrap())
+            .unwrap();
     assert_eq!(
-        steps[0]["passed"], true,
-        "the 10/s step failed: {}",
+        (
+            first["committed"].as_u64(),
+            first["arrivals"].as_u64(),
+            first["crosscheck"]["agrees"].as_bool()
+        ),
+        (Some(20), Some(20), Some(true)),
+        "the 10/s step is broken: {}",
         steps[0]
     );
-    let (rate, cpu) = passing
-        .iter()
-        .cloned()
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .unwrap();
-    assert_eq!(f(&c["knee_tps"]), rate, "{c}");
-    assert_eq!(c["cpu_ms_per_transfer"], cpu, "{c}");
-    assert!((f(&c["share_of_bound"]) - rate / bound).abs() < 1e-9, "{c}");
-    assert!(
-        (f(&c["share_of_bound_with_transport"]) - rate / bound_wt).abs() < 1e-9,
-        "{c}"
-    );
+    let best = passing.iter().cloned().max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((rate, cpu)) => {
+            assert_eq!(f(&c["knee_tps"]), rate, "{c}");
+            assert_eq!(c["cpu_ms_per_transfer"], cpu, "{c}");
+            assert!((f(&c["share_of_bound"]) - rate / bound).abs() < 1e-9, "{c}");
+            assert!(
+                (f(&c["share_of_bound_with_transport"]) - rate / bound_wt).abs() < 1e-9,
+                "{c}"
+            );
+        }
+        None => {
+            assert!(c["knee_tps"].is_null(), "{c}");
+            assert!(c["share_of_bound"].is_null(), "{c}");
+            assert!(c["share_of_bound_with_transport"].is_null(), "{c}");
+        }
+    }
 
     // The results folder holds the same JSON and the text table.
     let folder = std::fs::read_dir(dir.path())
@@ -261,12 +276,17 @@ fn bench_local_runs_in_iso20022_mode() {
     assert!(out.status.success(), "bench local failed:\n{stderr}");
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["api"], "iso20022", "{v}");
-    // A step passes only when the hub's ledger agrees with the driver.
-    assert_eq!(v["cases"][0]["steps"][0]["passed"], true, "{v}");
+    // Every arrival committed through the ISO hub and the hub's ledger agrees (whether the
+    // step met its latency and rate criteria depends on how busy the machine is).
     let step = &v["cases"][0]["steps"][0];
     let report: Value =
         serde_json::from_slice(&std::fs::read(step["report"].as_str().unwrap()).unwrap()).unwrap();
     assert_eq!(report["environment"]["api"], "iso20022");
+    assert_eq!(
+        (report["committed"].as_u64(), report["arrivals"].as_u64()),
+        (Some(20), Some(20)),
+        "{step}"
+    );
     let cc = &report["crosscheck"];
     let prefix = cc["prefix"].as_str().unwrap();
     assert_eq!(prefix.len(), 7, "a ULID prefix: {cc}");
