@@ -473,71 +473,55 @@ const RETRY: Retry = Retry {
     backoff: Duration::from_millis(10),
 };
 
+/// Delivers one `method` request to a server that answers as `reply`, with a client whose
+/// timeout is `timeout`: what became of it, and the requests the server read (after a pause
+/// in which a wrongly resent one would have arrived).
+async fn deliver_to(
+    reply: Reply,
+    method: Method,
+    timeout: Duration,
+) -> (perfbed_http::Delivery, usize) {
+    let (addr, seen) = server(reply).await;
+    let d = client(timeout)
+        .deliver(request(method, &format!("http://{addr}/x"), "{}"), RETRY)
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = seen.lock().unwrap().requests.len();
+    (d, n)
+}
+
 #[tokio::test]
 async fn an_unanswered_callback_is_delivered_again_and_the_attempts_are_counted() {
-    let (addr, seen) = server(Reply::Silent).await;
-    let c = client(Duration::from_millis(100));
-    let d = c
-        .deliver(
-            request(Method::PUT, &format!("http://{addr}/x"), "{}"),
-            RETRY,
-        )
-        .await;
+    let (d, seen) = deliver_to(Reply::Silent, Method::PUT, Duration::from_millis(100)).await;
     assert!(!d.ok());
     assert_eq!(d.attempts, 3, "{d:?}");
     assert!(matches!(d.result, Err(ClientError::Timeout(_))), "{d:?}");
-    assert_eq!(
-        seen.lock().unwrap().requests.len(),
-        3,
-        "one PUT per attempt"
-    );
+    assert_eq!(seen, 3, "one PUT per attempt");
 }
 
 #[tokio::test]
 async fn a_post_that_may_have_arrived_is_never_delivered_twice() {
-    let (addr, seen) = server(Reply::Silent).await;
-    let c = client(Duration::from_millis(100));
-    let d = c
-        .deliver(
-            request(Method::POST, &format!("http://{addr}/x"), "{}"),
-            RETRY,
-        )
-        .await;
+    let (d, seen) = deliver_to(Reply::Silent, Method::POST, Duration::from_millis(100)).await;
     assert_eq!(d.attempts, 1, "{d:?}");
     assert!(d.result.unwrap_err().sent());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+    assert_eq!(seen, 1);
 }
 
 #[tokio::test]
 async fn a_receiver_that_shed_the_request_gets_it_again_even_a_post() {
-    let (addr, seen) = server(Reply::UnavailableFirst).await;
-    let c = client(Duration::from_secs(5));
-    let d = c
-        .deliver(
-            request(Method::POST, &format!("http://{addr}/x"), "{}"),
-            RETRY,
-        )
-        .await;
+    let (d, seen) = deliver_to(Reply::UnavailableFirst, Method::POST, Duration::from_secs(5)).await;
     assert!(d.ok(), "{d:?}");
     assert_eq!(d.attempts, 2);
-    assert_eq!(seen.lock().unwrap().requests.len(), 2);
+    assert_eq!(seen, 2);
 }
 
 #[tokio::test]
 async fn a_refusal_is_not_retried() {
-    let (addr, seen) = server(Reply::BadRequest).await;
-    let c = client(Duration::from_secs(5));
-    let d = c
-        .deliver(
-            request(Method::PUT, &format!("http://{addr}/x"), "{}"),
-            RETRY,
-        )
-        .await;
+    let (d, seen) = deliver_to(Reply::BadRequest, Method::PUT, Duration::from_secs(5)).await;
     assert!(!d.ok());
     assert_eq!(d.attempts, 1);
     assert_eq!(d.result.unwrap().status(), 400);
-    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+    assert_eq!(seen, 1);
 }
 
 #[tokio::test]

@@ -71,6 +71,17 @@ fn muted(text: &str) -> String {
     format!(r#"<p class="muted">{}</p>"#, esc(text))
 }
 
+/// The paragraph of a run without a cross-check: rightly not run (`ok`), or one that could
+/// run and failed to ask the switch.
+fn no_crosscheck(ok: bool, line: &str) -> String {
+    let label = if ok {
+        "not cross-checked"
+    } else {
+        "CROSS-CHECK FAILED"
+    };
+    format!("<p>{} {}</p>", badge(label, ok), esc(line))
+}
+
 fn badge(text: &str, ok: bool) -> String {
     format!(
         r#"<span class="v {}">{}</span>"#,
@@ -204,21 +215,7 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join(", "))
             )),
-            None => {
-                let ok = self.crosscheck_ok();
-                b.push_str(&format!(
-                    "<p>{} {}</p>",
-                    badge(
-                        if ok {
-                            "not cross-checked"
-                        } else {
-                            "CROSS-CHECK FAILED"
-                        },
-                        ok
-                    ),
-                    esc(&self.crosscheck_line())
-                ));
-            }
+            None => b.push_str(&no_crosscheck(self.crosscheck_ok(), &self.crosscheck_line())),
         }
         let failures = self.failures();
         if !failures.is_empty() {
@@ -870,21 +867,7 @@ impl StressReport {
                 badge(if c.agrees { "agrees" } else { "DISAGREES" }, c.agrees),
                 esc(&c.summary)
             )),
-            None => {
-                let ok = self.crosscheck_ok();
-                b.push_str(&format!(
-                    "<p>{} {}</p>",
-                    badge(
-                        if ok {
-                            "not cross-checked"
-                        } else {
-                            "CROSS-CHECK FAILED"
-                        },
-                        ok
-                    ),
-                    esc(&self.crosscheck_line())
-                ));
-            }
+            None => b.push_str(&no_crosscheck(self.crosscheck_ok(), &self.crosscheck_line())),
         }
         let notes: Vec<&String> = self
             .stage_reports
