@@ -227,6 +227,7 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
         name: None,
         security: Some(testbed::Security::from(args.security).describe().into()),
         hub_operations: Some(env.hub_operations()),
+        start_at: None,
     };
     let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
     let hub_counts = env.stop().await;

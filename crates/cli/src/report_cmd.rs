@@ -9,6 +9,13 @@ use std::path::PathBuf;
 /// report: counts and rates add up, latency percentiles come from the merged HDR histograms
 /// (exact), thresholds are judged again on the whole. Exit code 1 when a threshold fails.
 ///
+/// Stress runs merge too: stage by stage, each stage judged again on the replicas' sum (their
+/// shares add up to the stage rate), by the same stop rules.
+///
+/// Refused, naming the culprits: parts of different runs or scenarios, a replica present twice
+/// or missing, and replicas whose steady-state windows overlap less than 90 % (they ran at
+/// different times, so their rates do not add up: start them with `perfbed run --start-at`).
+///
 /// Each DIR is a result folder or a folder holding them (searched 3 levels deep; earlier
 /// `*-merged` results are skipped). In a cluster the collector waits for every replica:
 /// `--expect N --wait 2h`.
@@ -48,11 +55,18 @@ pub(crate) struct MergeArgs {
     hub_admin: Option<String>,
 }
 
-/// Result folders under `roots`: a folder is one when it holds both files (histograms.json is
-/// written last, atomically).
+/// A result folder: a run's (report.json and histograms.json) or a stress run's (stress.json
+/// and its stage histograms); the histograms are written last, atomically.
+fn is_result(d: &std::path::Path) -> bool {
+    (d.join("report.json").is_file() && d.join("histograms.json").is_file())
+        || (d.join("stress.json").is_file()
+            && d.join(testbed::results::STRESS_HISTOGRAMS).is_file())
+}
+
+/// Result folders under `roots` ([`is_result`]).
 fn find_results(roots: &[PathBuf], out: &std::path::Path) -> Vec<PathBuf> {
     fn walk(d: &std::path::Path, depth: u32, out: &std::path::Path, found: &mut Vec<PathBuf>) {
-        if d.join("report.json").is_file() && d.join("histograms.json").is_file() {
+        if is_result(d) {
             let merged = d
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().contains("-merged-"));
@@ -132,6 +146,7 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         }
     };
     let mut parts = Vec::new();
+    let mut stress_parts = Vec::new();
     // Each replica's outcome of each arrival, for the id-by-id cross-check: all of them, or
     // (results from before outcomes.bin) none, and the merge compares counts.
     let mut outcomes = Vec::new();
@@ -146,15 +161,11 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         } else {
             without_outcomes.push(d.display().to_string());
         }
-        let json = std::fs::read(d.join("report.json"))
-            .with_context(|| format!("cannot read {}/report.json", d.display()))?;
-        let mut report: load::Report = serde_json::from_slice(&json)
-            .with_context(|| format!("{}/report.json is not a perfbed report", d.display()))?;
-        let hist = std::fs::read(d.join("histograms.json"))
-            .with_context(|| format!("cannot read {}/histograms.json", d.display()))?;
-        report.histograms = load::histograms::HistogramSet::from_json(&hist)
-            .with_context(|| format!("{}/histograms.json", d.display()))?;
-        parts.push(report);
+        if d.join("report.json").is_file() {
+            parts.push(read_part(d)?);
+        } else {
+            stress_parts.push(read_stress_part(d)?);
+        }
     }
     eprintln!(
         "merging {} results: {}",
@@ -164,8 +175,13 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut merged =
-        load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    if !parts.is_empty() && !stress_parts.is_empty() {
+        anyhow::bail!(
+            "cannot merge: {} results are stress runs and {} are not",
+            stress_parts.len(),
+            parts.len()
+        );
+    }
     let ledger = match (&args.testbed, &args.ledger_db, &args.hub_admin) {
         (Some(p), _, _) => {
             let t = ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?;
@@ -176,49 +192,26 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         (None, None, Some(url)) => Some(testbed::Ledger::Emulator(ops::Admin::plain(url))),
         (None, None, None) => None,
     };
-    match ledger {
-        Some(ledger) => {
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            if !without_outcomes.is_empty() {
-                merged.notes.push(format!(
-                    "cross-checked by counts only: no {} in {}",
-                    load::ids::FILE,
-                    without_outcomes.join(", ")
-                ));
-                outcomes.clear();
-            }
-            // ISO 20022 ids start with the tag's ULID form, not its hex.
-            let prefix = outcomes
-                .first()
-                .map_or_else(|| merged.run.tag.clone(), |o| o.space.prefix());
-            match runtime.block_on(testbed::crosscheck(
-                &ledger,
-                &prefix,
-                merged.committed,
-                merged.uncertain(),
-                outcomes,
-            )) {
-                Ok(c) => merged.crosscheck = Some(c),
-                Err(n) => merged.no_crosscheck = Some(n),
-            }
-        }
-        None => {
-            merged.no_crosscheck = Some(load::report::NoCrossCheck::new(
-                load::report::NoCrossCheckKind::Unavailable,
-                "no ledger given to the merge (--testbed FILE, --ledger-db URL or --hub-admin URL)",
-            ))
-        }
+    let check = Check {
+        ledger,
+        outcomes,
+        without_outcomes,
+    };
+    if !stress_parts.is_empty() {
+        return merge_stress(&args, &stress_parts, check);
     }
-    if let Some(n) = args.expect {
-        let distinct = merged.run.replica_indices.len();
-        if distinct != n || merged.run.replica_count as usize != n {
-            anyhow::bail!(
-                "--expect {n}: the results hold {distinct} distinct replicas of a {}-replica run",
-                merged.run.replica_count
-            );
-        }
-    }
+    let mut merged =
+        load::report::merge(&parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let (crosscheck, none, note) =
+        check.run(&merged.run.tag, merged.committed, merged.uncertain())?;
+    merged.crosscheck = crosscheck;
+    merged.no_crosscheck = none;
+    merged.notes.extend(note);
+    expect(
+        args.expect,
+        merged.run.replica_indices.len(),
+        merged.run.replica_count,
+    )?;
     let name = format!("{}-merged", merged.scenario);
     let dir = testbed::results::result_dir(&args.out, &name)?;
     testbed::results::write_report(&dir, &merged)?;
@@ -234,6 +227,146 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
         println!("not passed: {f}");
     }
     Ok(merged.ok())
+}
+
+/// One replica's report.json with its histograms.
+fn read_part(d: &std::path::Path) -> Result<load::Report> {
+    let json = std::fs::read(d.join("report.json"))
+        .with_context(|| format!("cannot read {}/report.json", d.display()))?;
+    let mut report: load::Report = serde_json::from_slice(&json)
+        .with_context(|| format!("{}/report.json is not a perfbed report", d.display()))?;
+    let hist = std::fs::read(d.join("histograms.json"))
+        .with_context(|| format!("cannot read {}/histograms.json", d.display()))?;
+    report.histograms = load::histograms::HistogramSet::from_json(&hist)
+        .with_context(|| format!("{}/histograms.json", d.display()))?;
+    Ok(report)
+}
+
+/// One replica's stress.json with every stage report's histograms.
+fn read_stress_part(d: &std::path::Path) -> Result<load::stress::StressReport> {
+    let json = std::fs::read(d.join("stress.json"))
+        .with_context(|| format!("cannot read {}/stress.json", d.display()))?;
+    let mut stress: load::stress::StressReport = serde_json::from_slice(&json)
+        .with_context(|| format!("{}/stress.json is not a perfbed stress report", d.display()))?;
+    let file = d.join(testbed::results::STRESS_HISTOGRAMS);
+    let hist = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let sets =
+        load::histograms::from_json_list(&hist).with_context(|| format!("{}", file.display()))?;
+    if sets.len() != stress.stage_reports.len() {
+        anyhow::bail!(
+            "{}: {} histogram sets for {} stage reports",
+            file.display(),
+            sets.len(),
+            stress.stage_reports.len()
+        );
+    }
+    for (r, h) in stress.stage_reports.iter_mut().zip(sets) {
+        r.histograms = h;
+    }
+    Ok(stress)
+}
+
+/// `--expect N`: the merge holds N distinct replicas of an N-replica run.
+fn expect(n: Option<usize>, distinct: usize, count: u32) -> Result<()> {
+    match n {
+        Some(n) if distinct != n || count as usize != n => anyhow::bail!(
+            "--expect {n}: the results hold {distinct} distinct replicas of a {count}-replica run"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The merged run's cross-check: where to ask, and the replicas' outcomes.
+struct Check {
+    ledger: Option<testbed::Ledger>,
+    outcomes: Vec<load::ids::Outcomes>,
+    without_outcomes: Vec<String>,
+}
+
+impl Check {
+    /// Asks the ledger about the run's transfers (`tag`: the run's tag, for counts only):
+    /// the cross-check or why there is none, and a note for the report.
+    fn run(
+        self,
+        tag: &str,
+        committed: u64,
+        uncertain: u64,
+    ) -> Result<(
+        Option<load::report::CrossCheck>,
+        Option<load::report::NoCrossCheck>,
+        Option<String>,
+    )> {
+        let Some(ledger) = self.ledger else {
+            return Ok((
+                None,
+                Some(load::report::NoCrossCheck::new(
+                    load::report::NoCrossCheckKind::Unavailable,
+                    "no ledger given to the merge (--testbed FILE, --ledger-db URL or --hub-admin URL)",
+                )),
+                None,
+            ));
+        };
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let (mut outcomes, mut note) = (self.outcomes, None);
+        if !self.without_outcomes.is_empty() {
+            note = Some(format!(
+                "cross-checked by counts only: no {} in {}",
+                load::ids::FILE,
+                self.without_outcomes.join(", ")
+            ));
+            outcomes.clear();
+        }
+        // ISO 20022 ids start with the tag's ULID form, not its hex.
+        let prefix = outcomes
+            .first()
+            .map_or_else(|| tag.to_owned(), |o| o.space.prefix());
+        Ok(
+            match runtime.block_on(testbed::crosscheck(
+                &ledger, &prefix, committed, uncertain, outcomes,
+            )) {
+                Ok(c) => (Some(c), None, note),
+                Err(n) => (None, Some(n), note),
+            },
+        )
+    }
+}
+
+/// The stress runs of the replicas into one: stage by stage, judged again on the sum.
+fn merge_stress(
+    args: &MergeArgs,
+    parts: &[load::stress::StressReport],
+    check: Check,
+) -> Result<bool> {
+    let mut merged =
+        load::stress::merge(parts).map_err(|e| anyhow::anyhow!("cannot merge: {e}"))?;
+    let run = merged
+        .stage_reports
+        .first()
+        .map(|r| r.run.clone())
+        .context("the merged stress run has no stage")?;
+    let (crosscheck, none, note) = check.run(&run.tag, merged.committed(), merged.uncertain())?;
+    merged.crosscheck = crosscheck;
+    merged.no_crosscheck = none;
+    merged.notes.extend(note);
+    expect(args.expect, run.replica_indices.len(), run.replica_count)?;
+    let name = format!("{}-merged", merged.scenario);
+    let dir = testbed::results::result_dir(&args.out, &name)?;
+    testbed::results::write_stress(&dir, &merged)?;
+    let adds_up = merged.adds_up();
+    println!(
+        "merged {} replicas of stress run {}: breaking point {}, recovered {}; accounting {}",
+        run.replica_indices.len(),
+        run.id,
+        merged
+            .breaking_point_tps
+            .map_or("none".into(), |b| format!("{b}/s")),
+        merged
+            .recovered
+            .map_or("n/a", |r| if r { "yes" } else { "NO" }),
+        if adds_up { "adds up" } else { "FAILED" }
+    );
+    println!("{}", merged.crosscheck_line());
+    Ok(merged.recovered != Some(false) && adds_up && merged.crosscheck_ok())
 }
 
 /// Compare two or more runs side by side, against the first (the baseline).

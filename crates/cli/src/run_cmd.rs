@@ -67,6 +67,13 @@ pub(crate) struct RunArgs {
     /// `http://perfbed-load-{i}.perfbed-load:4001`) or a comma-separated list.
     #[arg(long, value_name = "URLS", env = "PERFBED_PEERS", requires = "replica")]
     peers: Option<String>,
+    /// Start the load at this time, waiting for it after the payer simulators listen: RFC 3339
+    /// (`2026-03-01T12:00:00Z`) or Unix seconds (`1772366400`). Give every replica of a
+    /// distributed run the same time, so they offer their shares together (`report merge`
+    /// refuses replicas whose measured windows overlap less than 90 %). A time already past
+    /// starts at once (the report notes by how much, beyond a second).
+    #[arg(long, value_name = "TIME", env = "PERFBED_START_AT", value_parser = parse_start_at)]
+    start_at: Option<std::time::SystemTime>,
     /// Testbed file of the switch (admin API, Kafka): the report then carries switch-side
     /// evidence — Kafka counts, validity ratios and lag over the steady-state window, and every
     /// FSP's position and headroom before and after.
@@ -101,6 +108,24 @@ fn parse_replica(spec: &str, peers: &str) -> Result<sim::Replicas> {
     );
     sim::Replicas::new(i, n, sim::Replicas::peers_from(peers, n))
         .map_err(|e| anyhow::anyhow!("--peers: {e}"))
+}
+
+/// `--start-at`: RFC 3339, or Unix seconds (a fraction allowed).
+fn parse_start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(format!("'{s}': Unix seconds must be ≥ 0"));
+        }
+        return std::time::UNIX_EPOCH
+            .checked_add(Duration::from_secs_f64(secs))
+            .ok_or_else(|| format!("'{s}': too far in the future"));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            format!("'{s}': neither Unix seconds nor RFC 3339 (2026-03-01T12:00:00Z): {e}")
+        })?;
+    Ok(std::time::SystemTime::from(t))
 }
 
 /// The run id given, or a random one.
@@ -200,6 +225,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             name: Some(name),
             security: Some(security),
             hub_operations: None,
+            start_at: args.start_at,
         };
         let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;
         if let Some(r) = &replica {
@@ -223,4 +249,23 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         println!("{}", outcome.summary());
         Ok(outcome.passed())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_at_reads_rfc3339_and_unix_seconds_alike() {
+        let unix = parse_start_at("1772366400").unwrap();
+        assert_eq!(parse_start_at("2026-03-01T12:00:00Z").unwrap(), unix);
+        assert_eq!(parse_start_at("2026-03-01T14:00:00+02:00").unwrap(), unix);
+        assert_eq!(
+            parse_start_at("1772366400.5").unwrap(),
+            unix + Duration::from_millis(500)
+        );
+        for bad in ["", "tomorrow", "-1", "2026-03-01 12:00"] {
+            assert!(parse_start_at(bad).is_err(), "{bad}");
+        }
+    }
 }

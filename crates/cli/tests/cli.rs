@@ -1109,22 +1109,133 @@ fn round_robin(backends: Vec<String>) -> String {
     addr
 }
 
+/// Driver replicas on ephemeral ports, whose callbacks reach them through ONE address that
+/// spreads connections over them (like a Kubernetes Service in front of pods).
+struct Replicas {
+    addrs: Vec<String>,
+    service: String,
+}
+
+impl Replicas {
+    fn new(n: usize) -> Replicas {
+        let addrs: Vec<String> = (0..n)
+            .map(|_| {
+                let p = std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                format!("127.0.0.1:{p}")
+            })
+            .collect();
+        let service = round_robin(addrs.clone());
+        Replicas { addrs, service }
+    }
+
+    /// Runs `scenario` on every replica (run id `id`, each waiting for `start_at`, Unix
+    /// seconds) with results under OUT/r<i>; every replica must pass. Their result folders
+    /// (named `<name>-replica<i>-…`) and the callbacks they relayed, in all.
+    fn run(
+        &self,
+        hub: &str,
+        scenario: &std::path::Path,
+        name: &str,
+        id: &str,
+        start_at: u64,
+        out: &std::path::Path,
+    ) -> (Vec<std::path::PathBuf>, u64) {
+        let n = self.addrs.len();
+        let peers = self
+            .addrs
+            .iter()
+            .map(|r| format!("http://{r}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let children: Vec<_> = (0..n)
+            .map(|i| {
+                perfbed()
+                    .args(["run"])
+                    .arg(scenario)
+                    .args(["--hub", hub, "--listen", &self.addrs[i], "--no-jws"])
+                    .args([
+                        "--run-id",
+                        id,
+                        "--replica",
+                        &format!("{i}/{n}"),
+                        "--peers",
+                        &peers,
+                        "--linger",
+                        "2s",
+                        "--start-at",
+                        &start_at.to_string(),
+                    ])
+                    .arg("--out")
+                    .arg(out.join(format!("r{i}")))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut relayed = 0u64;
+        let mut result_dirs = Vec::new();
+        for (i, c) in children.into_iter().enumerate() {
+            let ran = c.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&ran.stderr);
+            assert!(
+                ran.status.success(),
+                "replica {i}: {}\n{stderr}",
+                String::from_utf8_lossy(&ran.stdout)
+            );
+            let line = stderr
+                .lines()
+                .find(|l| l.starts_with(&format!("replica {i}/{n}: relayed ")))
+                .unwrap_or_else(|| panic!("{stderr}"));
+            relayed += line
+                .split_whitespace()
+                .nth(3)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+            let sub = only_result(&out.join(format!("r{i}")));
+            assert!(
+                sub.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{name}-replica{i}-")),
+                "{}",
+                sub.display()
+            );
+            result_dirs.push(sub);
+        }
+        (result_dirs, relayed)
+    }
+}
+
+/// A start time a few seconds ahead, Unix seconds: every replica waits for it.
+fn start_soon() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 4
+}
+
+/// A report's `started`, Unix seconds.
+fn started_s(report: &serde_json::Value) -> f64 {
+    let t = time::OffsetDateTime::parse(
+        report["started"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    t.unix_timestamp_nanos() as f64 / 1e9
+}
+
 #[test]
 fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
     let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    let replicas: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    // The payer's callbacks go to ONE address that spreads connections over the replicas.
-    let service = round_robin(replicas.clone());
-    onboard_and_seed(&hub, &format!("http://{service}"), &payee, 90);
+    let replicas = Replicas::new(3);
+    onboard_and_seed(&hub, &format!("http://{}", replicas.service), &payee, 90);
 
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("dist.toml");
@@ -1134,71 +1245,22 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
          corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\nsuccess_rate = 99.5\n",
     )
     .unwrap();
-    let peers = replicas
-        .iter()
-        .map(|r| format!("http://{r}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let children: Vec<_> = (0..3)
-        .map(|i| {
-            perfbed()
-                .args(["run"])
-                .arg(&scenario)
-                .args(["--hub", &hub, "--listen", &replicas[i], "--no-jws"])
-                .args([
-                    "--run-id",
-                    "dist-1",
-                    "--replica",
-                    &format!("{i}/3"),
-                    "--peers",
-                    &peers,
-                    "--linger",
-                    "2s",
-                ])
-                .arg("--out")
-                .arg(dir.path().join(format!("r{i}")))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut relayed = 0u64;
-    let mut result_dirs = Vec::new();
-    for (i, c) in children.into_iter().enumerate() {
-        let out = c.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "replica {i}: {}\n{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let line = stderr
-            .lines()
-            .find(|l| l.starts_with(&format!("replica {i}/3: relayed ")))
-            .unwrap_or_else(|| panic!("{stderr}"));
-        relayed += line
-            .split_whitespace()
-            .nth(3)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap();
-        let sub = std::fs::read_dir(dir.path().join(format!("r{i}")))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        assert!(sub
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("dist-replica"));
-        let r: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(sub.join("report.json")).unwrap()).unwrap();
+    let start_at = start_soon();
+    let (result_dirs, relayed) =
+        replicas.run(&hub, &scenario, "dist", "dist-1", start_at, dir.path());
+    let report = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap()
+    };
+    for (i, d) in result_dirs.iter().enumerate() {
+        let r = report(d);
         // Arrival indexes ≡ i (mod 3) of 160: 54, 53, 53.
         assert_eq!(r["committed"], [54, 53, 53][i], "replica {i}: {r}");
-        result_dirs.push(sub);
+        // Every replica waited for the start time (--start-at) before it began.
+        assert!(
+            started_s(&r) >= start_at as f64,
+            "replica {i} started at {} before --start-at {start_at}",
+            r["started"]
+        );
     }
     assert!(
         relayed > 0,
@@ -1311,6 +1373,176 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
     union.add(&parts[1]).unwrap();
     union.add(&parts[2]).unwrap();
     assert_eq!(whole.value_at_quantile(0.99), union.value_at_quantile(0.99));
+
+    // Replicas that ran at different times do not add up (issue 24): replica 2's result
+    // moved later by a share of its window is refused below 90 % overlap, naming the pairs
+    // and by how much; moved by 5 % it still merges.
+    let r2 = report(&result_dirs[2]);
+    let w = &r2["method"]["window_s"];
+    let window = w[1].as_f64().unwrap() - w[0].as_f64().unwrap();
+    let shifted = |share: f64| {
+        let to = dir.path().join(format!("shifted-{share}"));
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["histograms.json", "outcomes.bin"] {
+            std::fs::copy(result_dirs[2].join(f), to.join(f)).unwrap();
+        }
+        let mut r = r2.clone();
+        let t = time::OffsetDateTime::parse(
+            r["started"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+            + Duration::from_secs_f64(window * share);
+        r["started"] = serde_json::json!(t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap());
+        std::fs::write(to.join("report.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+        perfbed()
+            .args(["report", "merge"])
+            .arg(&result_dirs[0])
+            .arg(&result_dirs[1])
+            .arg(&to)
+            .arg("--out")
+            .arg(dir.path().join(format!("merged-{share}")))
+            .output()
+            .unwrap()
+    };
+    let apart = shifted(0.5);
+    let err = String::from_utf8_lossy(&apart.stderr);
+    assert_eq!(apart.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("measured windows overlap less than 90 %"),
+        "{err}"
+    );
+    for pair in ["replicas 0 and 2 overlap", "replicas 1 and 2 overlap"] {
+        assert!(err.contains(pair), "{pair}: {err}");
+    }
+    assert!(!err.contains("replicas 0 and 1 overlap"), "{err}");
+    // How much: 0 and 2 share about half the window (the replicas' own starts differ by
+    // little after waiting for one start time).
+    let pct: f64 = err
+        .split("replicas 0 and 2 overlap ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((30.0..70.0).contains(&pct), "{err}");
+    let near = shifted(0.05);
+    assert!(
+        near.status.success(),
+        "{}",
+        String::from_utf8_lossy(&near.stderr)
+    );
+}
+
+/// Issue 24: a stress ramp run by three replicas. Each replica offers a third of every
+/// stage's rate and is judged against that third (judged against the whole rate, its
+/// achieved/rate is about 1/3, below `min_achieved_ratio` = 0.5, and the first stage would
+/// break); the merged stress report judges the sum — shares adding up to the whole rate —
+/// stage by stage, and the merged run's transfers are the hub's.
+#[test]
+fn three_driver_replicas_run_one_stress_ramp_judged_per_share_and_merged_on_the_sum() {
+    let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
+    let replicas = Replicas::new(3);
+    onboard_and_seed(&hub, &format!("http://{}", replicas.service), &payee, 90);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("dstress.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"dstress\"\nflow = \"p2p\"\nmsisdns_per_fsp = 90\nstages = [{ rate = 1, duration = \"1s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n\
+         [stress]\nstart_rate = 30\nstep = 30\nstep_duration = \"4s\"\nmax_rate = 60\n\
+         min_achieved_ratio = 0.5\nmax_p99_ms = 5000\n",
+    )
+    .unwrap();
+    let start_at = start_soon();
+    let (result_dirs, _) = replicas.run(
+        &hub,
+        &scenario,
+        "dstress",
+        "dstress-1",
+        start_at,
+        dir.path(),
+    );
+    let stress = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("stress.json")).unwrap()).unwrap()
+    };
+    let parts: Vec<serde_json::Value> = result_dirs.iter().map(|d| stress(d)).collect();
+    for (i, p) in parts.iter().enumerate() {
+        let stages = p["stages"].as_array().unwrap();
+        assert_eq!(stages.len(), 2, "replica {i}: {p}");
+        for s in stages {
+            assert!(
+                (s["share"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+                "{s}"
+            );
+            assert!(
+                !s["broken_by"].to_string().contains("achieved"),
+                "replica {i} judged against more than its share: {s}"
+            );
+        }
+        for r in p["stage_reports"].as_array().unwrap() {
+            assert!(
+                started_s(r) >= start_at as f64,
+                "replica {i}: {}",
+                r["started"]
+            );
+        }
+    }
+    let merged_out = dir.path().join("merged");
+    let merge = perfbed()
+        .args(["report", "merge"])
+        .arg(dir.path())
+        .args(["--expect", "3", "--wait", "10s"])
+        .args(["--hub-admin", &format!("{hub}/admin")])
+        .arg("--out")
+        .arg(&merged_out)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&merge.stdout);
+    assert!(
+        merge.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&merge.stderr)
+    );
+    assert!(
+        said.contains("merged 3 replicas of stress run dstress-1"),
+        "{said}"
+    );
+    assert!(said.contains("cross-check agrees"), "{said}");
+    let m = stress(&only_result(&merged_out));
+    let stages = m["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 2, "{m}");
+    for (k, s) in stages.iter().enumerate() {
+        // Judged on the sum: the shares add up to the whole stage rate …
+        assert!((s["share"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{s}");
+        // … and so do the counts and the achieved rates.
+        let sum = |f: &str| -> f64 {
+            parts
+                .iter()
+                .map(|p| p["stages"][k][f].as_f64().unwrap())
+                .sum()
+        };
+        assert_eq!(s["arrivals"].as_f64().unwrap(), sum("arrivals"), "{s}");
+        assert!(
+            (s["achieved_tps"].as_f64().unwrap() - sum("achieved_tps")).abs() < 1e-6,
+            "{s}"
+        );
+        assert!(!s["broken_by"].to_string().contains("achieved"), "{s}");
+        assert_eq!(m["stage_reports"][k]["replicas"], 3);
+    }
+    // Merging the replicas' stress results refuses a replica missing, as for a plain run.
+    let missing = perfbed()
+        .args(["report", "merge"])
+        .arg(&result_dirs[0])
+        .arg(&result_dirs[2])
+        .arg("--out")
+        .arg(dir.path().join("bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("missing replica(s) 1"), "{err}");
 }
 
 #[test]

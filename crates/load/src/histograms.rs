@@ -3,6 +3,8 @@
 //!
 //! Format: `{"version":1,"unit":"us","histograms":{"e2e": "<base64 of HDR V2 deflate>", …}}`,
 //! keys `e2e`, `e2e_raw`, `lookup`, `quote`, `transfer`, `corridor:<payer→payee>`.
+//! A stress run writes `stress-histograms.json`: a JSON array of such objects, one per stage
+//! report in order ([`to_json_list`], [`from_json_list`]).
 
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
@@ -98,10 +100,43 @@ impl HistogramSet {
     }
 }
 
+/// Several sets as one JSON array (a stress run's stage reports, in order).
+pub fn to_json_list<'a>(sets: impl IntoIterator<Item = &'a HistogramSet>) -> Vec<u8> {
+    let mut out = b"[".to_vec();
+    for (i, s) in sets.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend(s.to_json());
+    }
+    out.push(b']');
+    out
+}
+
+/// Parses [`to_json_list`]'s array.
+pub fn from_json_list(bytes: &[u8]) -> Result<Vec<HistogramSet>, HistogramError> {
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| HistogramError::Format(e.to_string()))?;
+    items
+        .iter()
+        .map(|v| HistogramSet::from_json(v.to_string().as_bytes()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_list_of_sets_round_trips() {
+        let mut a = HistogramSet::default();
+        a.by_name.insert("e2e".into(), hist(&[1, 2, 3]));
+        let b = HistogramSet::default();
+        let back = from_json_list(&to_json_list([&a, &b])).unwrap();
+        assert_eq!(back, vec![a, b]);
+        assert!(from_json_list(b"{}").is_err());
+    }
 
     fn hist(values: &[u64]) -> Histogram<u64> {
         let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap();

@@ -69,6 +69,15 @@ impl StressPlan {
         Ok(())
     }
 
+    /// The stop rules, as the report keeps them (a merge judges the replicas' sum with them).
+    pub fn rules(&self) -> StopRules {
+        StopRules {
+            max_error_pct: self.max_error_pct,
+            max_p99_ms: self.max_p99_ms,
+            min_achieved_ratio: self.min_achieved_ratio,
+        }
+    }
+
     /// The rates of the ramp.
     pub fn rates(&self) -> Vec<f64> {
         let mut v = Vec::new();
@@ -81,6 +90,21 @@ impl StressPlan {
     }
 }
 
+/// The stop rules a stage is judged by (from [`StressPlan`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct StopRules {
+    /// More than this share of a stage failed, percent.
+    pub max_error_pct: f64,
+    /// A stage's end-to-end p99 above this, ms.
+    pub max_p99_ms: f64,
+    /// A stage achieved less than this share of what it was offered (its share of the rate).
+    pub min_achieved_ratio: f64,
+}
+
+fn whole() -> f64 {
+    1.0
+}
+
 /// One stage's headline numbers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StageResult {
@@ -89,6 +113,10 @@ pub struct StageResult {
     /// Arrivals the scheduler started in this stage.
     #[serde(default)]
     pub arrivals: u64,
+    /// The share of `rate` these results' replicas offered, and are judged against: 1/N for
+    /// one replica of N, the replicas' sum (1) for a merged run.
+    #[serde(default = "whole")]
+    pub share: f64,
     /// Committed per second inside the stage's window.
     pub achieved_tps: f64,
     /// Committed share, percent.
@@ -134,6 +162,13 @@ pub struct StressReport {
     pub recovered: Option<bool>,
     /// Full reports of every stage (ramp stages, then recovery).
     pub stage_reports: Vec<Report>,
+    /// The stop rules every stage was judged by (absent in reports from before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<StopRules>,
+    /// What the verdict leaves out or could not judge (a merge's stages that not every replica
+    /// ran, a recovery run at different times).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The driver's counts over every stage against the switch's ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crosscheck: Option<crate::report::CrossCheck>,
@@ -164,31 +199,40 @@ fn stage_scenario(base: &Scenario, rate: f64, duration: Duration) -> Scenario {
     s
 }
 
-fn judge(plan: &StressPlan, rate: f64, r: &Report) -> StageResult {
+/// Judges one stage's report by the stop rules. `share` is the part of `rate` the report's
+/// replicas offered (1/N for one replica of N): the achieved rate is held against that, never
+/// against the whole stage rate.
+fn judge(rules: &StopRules, rate: f64, share: f64, r: &Report) -> StageResult {
     let mut broken_by = Vec::new();
     let failed_pct = 100.0 - r.success_rate;
-    if failed_pct > plan.max_error_pct {
+    if failed_pct > rules.max_error_pct {
         broken_by.push(format!(
             "error rate {failed_pct:.2} % > {} %",
-            plan.max_error_pct
+            rules.max_error_pct
         ));
     }
-    if r.latency_ms.e2e.p99 > plan.max_p99_ms || (r.latency_ms.e2e.count == 0 && r.arrivals > 0) {
+    if r.latency_ms.e2e.p99 > rules.max_p99_ms || (r.latency_ms.e2e.count == 0 && r.arrivals > 0) {
         broken_by.push(format!(
             "p99 {:.1} ms > {} ms",
-            r.latency_ms.e2e.p99, plan.max_p99_ms
+            r.latency_ms.e2e.p99, rules.max_p99_ms
         ));
     }
-    let ratio = if rate > 0.0 {
-        r.achieved_tps / rate
+    let offered = rate * share;
+    let ratio = if offered > 0.0 {
+        r.achieved_tps / offered
     } else {
         1.0
     };
-    if ratio < plan.min_achieved_ratio {
+    if ratio < rules.min_achieved_ratio {
+        let of = if (share - 1.0).abs() < 1e-9 {
+            format!("{rate}/s")
+        } else {
+            format!("{offered:.1}/s (this share, {:.3} of {rate}/s)", share)
+        };
         broken_by.push(format!(
-            "achieved {:.1}/s < {:.0} % of {rate}/s",
+            "achieved {:.1}/s < {:.0} % of {of}",
             r.achieved_tps,
-            plan.min_achieved_ratio * 100.0
+            rules.min_achieved_ratio * 100.0
         ));
     }
     if r.timed_out + r.failed_after_send > 0 {
@@ -203,6 +247,7 @@ fn judge(plan: &StressPlan, rate: f64, r: &Report) -> StageResult {
     StageResult {
         rate,
         arrivals: r.arrivals,
+        share,
         achieved_tps: r.achieved_tps,
         success_rate: r.success_rate,
         p99_ms: r.latency_ms.e2e.p99,
@@ -216,6 +261,8 @@ fn judge(plan: &StressPlan, rate: f64, r: &Report) -> StageResult {
 /// the first broken stage stops the scheduler.
 struct Ramp<'a> {
     plan: &'a StressPlan,
+    /// This driver's share of each stage's rate.
+    share: f64,
     rates: Vec<f64>,
     /// The whole ramp (progress, live metrics).
     whole: Recorder,
@@ -238,7 +285,7 @@ impl Ramp<'_> {
     fn close(&mut self, k: usize, arrivals: u64) {
         if let Some(rec) = self.stages[k].take() {
             let report = rec.finish(arrivals);
-            let mut result = judge(self.plan, self.rates[k], &report);
+            let mut result = judge(&self.plan.rules(), self.rates[k], self.share, &report);
             if self.broke.is_some_and(|b| b < k) {
                 result.interrupted = true;
             }
@@ -342,6 +389,7 @@ pub async fn run_with(
     let now = time::OffsetDateTime::now_utc();
     let mut ramp = Ramp {
         plan,
+        share,
         whole: Recorder::new(&ramp_scenario, now).share(share),
         stages: rates
             .iter()
@@ -380,64 +428,23 @@ pub async fn run_with(
             ramp.close(k, started);
         }
     }
-    let mut out = StressReport {
-        scenario: base.name.clone(),
-        stages: Vec::new(),
-        breaking_point_tps: None,
-        broke_at_tps: None,
-        broke_by: Vec::new(),
-        first_error_at_s: ramp.first_error.as_ref().map(|(t, _)| t.as_secs_f64()),
-        first_error: ramp.first_error.take().map(|(_, e)| e),
-        most_frequent_error: None,
-        slowest_phase: None,
-        slowest_corridor: None,
-        recovery: None,
-        recovered: None,
-        stage_reports: Vec::new(),
-        crosscheck: None,
-        no_crosscheck: None,
-        outcomes: Some(driven.outcomes),
-        operations: None,
-    };
+    let mut out = StressReport::empty(&base.name, plan.rules());
+    out.first_error_at_s = ramp.first_error.as_ref().map(|(t, _)| t.as_secs_f64());
+    out.first_error = ramp.first_error.take().map(|(_, e)| e);
+    out.outcomes = Some(driven.outcomes);
     let run_info = payers.run_info(base.peak_rate() * share);
-    for (k, slot) in ramp.results.into_iter().enumerate() {
-        let Some((mut result, mut report)) = slot else {
-            continue;
-        };
-        report.run = run_info.clone();
-        report.notes.extend(driven.notes.iter().cloned());
-        if ramp.broke == Some(k) {
-            out.broke_at_tps = Some(result.rate);
-            out.broke_by = result.broken_by.clone();
-            out.most_frequent_error = report
-                .errors_by_code
-                .iter()
-                .max_by_key(|(_, n)| **n)
-                .map(|(k, _)| k.clone());
-            let l = &report.latency_ms;
-            out.slowest_phase = [
-                ("lookup", l.lookup.p99),
-                ("quote", l.quote.p99),
-                ("transfer", l.transfer.p99),
-            ]
-            .into_iter()
-            .filter(|(_, p)| *p > 0.0)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(n, _)| n.to_owned());
-            out.slowest_corridor = report
-                .corridors
-                .iter()
-                .max_by(|a, b| a.e2e.p99.total_cmp(&b.e2e.p99))
-                .map(|c| c.corridor.clone());
-        } else if ramp.broke.is_none_or(|b| k < b) && result.broken_by.is_empty() {
-            out.breaking_point_tps = Some(result.rate);
-        }
-        if ramp.broke.is_some_and(|b| k > b) {
-            result.interrupted = true;
-        }
-        out.stages.push(result);
-        out.stage_reports.push(report);
-    }
+    let stages = ramp
+        .results
+        .into_iter()
+        .map(|slot| {
+            slot.map(|(result, mut report)| {
+                report.run = run_info.clone();
+                report.notes.extend(driven.notes.iter().cloned());
+                (result, report)
+            })
+        })
+        .collect();
+    out.verdict(stages, ramp.broke);
     if out.broke_at_tps.is_some() {
         let rate = plan.recovery_rate.unwrap_or(plan.start_rate);
         let duration = plan.recovery_duration.unwrap_or(plan.step_duration);
@@ -459,7 +466,7 @@ pub async fn run_with(
         if let (Some(all), Some(recovery)) = (&mut out.outcomes, report.outcomes.take()) {
             all.absorb(&recovery);
         }
-        let verdict = judge(plan, rate, &report);
+        let verdict = judge(&plan.rules(), rate, share, &report);
         out.recovered = Some(verdict.broken_by.is_empty());
         out.recovery = Some(verdict);
         out.stage_reports.push(report);
@@ -467,7 +474,211 @@ pub async fn run_with(
     out
 }
 
+/// Merges the stress reports of the replicas of one run (their stage reports with histograms
+/// loaded): stage by stage, each stage's reports merge exactly ([`crate::report::merge`]:
+/// one run, every replica, windows that overlap) and the sum is judged again by the same stop
+/// rules against the whole stage rate (the replicas' shares added up). A stage that not every
+/// replica ran (their ramps stopped at different stages) is merged for the accounting, marked
+/// interrupted and not judged; so is a recovery that not every replica ran.
+pub fn merge(parts: &[StressReport]) -> Result<StressReport, String> {
+    use crate::report::merge::{check_one_run, merge_with, Checks};
+    let first = parts.first().ok_or("nothing to merge")?;
+    let rules = first.rules.ok_or(
+        "part 0 carries no stop rules (made by an older perfbed): cannot judge the replicas' sum",
+    )?;
+    for (i, p) in parts.iter().enumerate() {
+        if p.rules != Some(rules) {
+            return Err(format!(
+                "part {i} was judged by other stop rules than part 0: {:?} against {rules:?}",
+                p.rules
+            ));
+        }
+        if p.stages.is_empty() {
+            return Err(format!("part {i}: no stage ran"));
+        }
+    }
+    // One run, every replica of it: asked of the first stage every replica ran.
+    let firsts: Vec<Report> = parts.iter().map(|p| p.stage_reports[0].clone()).collect();
+    check_one_run(&firsts, true)?;
+    let indices = |with: &[&StressReport]| {
+        with.iter()
+            .flat_map(|p| p.stage_reports[0].run.replica_indices.iter())
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = StressReport::empty(&first.scenario, rules);
+    if let Some((at, e)) = parts
+        .iter()
+        .filter_map(|p| Some((p.first_error_at_s?, p.first_error.clone()?)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+    {
+        out.first_error_at_s = Some(at);
+        out.first_error = Some(e);
+    }
+    let longest = parts.iter().map(|p| p.stages.len()).max().unwrap_or(0);
+    let mut stages = Vec::new();
+    let mut broke = None;
+    for k in 0..longest {
+        let with: Vec<&StressReport> = parts.iter().filter(|p| p.stages.len() > k).collect();
+        let rate = with[0].stages[k].rate;
+        if let Some(p) = with.iter().find(|p| p.stages[k].rate != rate) {
+            return Err(format!(
+                "stage {k}: one replica ran it at {rate}/s, another at {}/s: not one ramp",
+                p.stages[k].rate
+            ));
+        }
+        let every = with.len() == parts.len();
+        let reports: Vec<Report> = with.iter().map(|p| p.stage_reports[k].clone()).collect();
+        let report = merge_with(
+            &reports,
+            Checks {
+                every_replica: every,
+                overlap: every,
+            },
+        )
+        .map_err(|e| format!("stage at {rate}/s: {e}"))?;
+        let share = with.iter().map(|p| p.stages[k].share).sum();
+        let mut result = judge(&rules, rate, share, &report);
+        if every {
+            if broke.is_none() && !result.broken_by.is_empty() {
+                broke = Some(k);
+            }
+        } else {
+            result.interrupted = true;
+            out.notes.push(format!(
+                "the stage at {rate}/s ran on replica(s) {} only (the others' ramps had stopped): merged for the accounting, not judged",
+                indices(&with)
+            ));
+        }
+        stages.push(Some((result, report)));
+    }
+    out.verdict(stages, broke);
+    let with: Vec<&StressReport> = parts.iter().filter(|p| p.recovery.is_some()).collect();
+    if let Some(r0) = with.first().and_then(|p| p.recovery.as_ref()) {
+        let rate = r0.rate;
+        let every = with.len() == parts.len();
+        let reports: Vec<Report> = with
+            .iter()
+            .filter_map(|p| p.stage_reports.get(p.stages.len()).cloned())
+            .collect();
+        if reports.len() != with.len() {
+            return Err("a part has a recovery verdict and no recovery stage report".into());
+        }
+        let loose = Checks {
+            every_replica: false,
+            overlap: false,
+        };
+        let strict = if every {
+            merge_with(&reports, Checks::ALL)
+                .map_err(|e| format!("the recovery stages cannot be judged as one: {e}"))
+        } else {
+            Err(format!(
+                "the recovery stage ran on replica(s) {} only: merged for the accounting, not judged",
+                indices(&with)
+            ))
+        };
+        let (report, judged) = match strict {
+            Ok(r) => (r, true),
+            Err(why) => {
+                out.notes.push(why);
+                (merge_with(&reports, loose)?, false)
+            }
+        };
+        let share = with
+            .iter()
+            .filter_map(|p| p.recovery.as_ref())
+            .map(|r| r.share)
+            .sum();
+        let mut verdict = judge(&rules, rate, share, &report);
+        if judged {
+            out.recovered = Some(verdict.broken_by.is_empty());
+        } else {
+            verdict.interrupted = true;
+        }
+        out.recovery = Some(verdict);
+        out.stage_reports.push(report);
+    }
+    if out.broke_at_tps.is_none() && parts.iter().any(|p| p.broke_at_tps.is_some()) {
+        out.notes.push(format!(
+            "no stage every replica ran broke a rule on the sum, but the ramps of replica(s) {} stopped at a stage that broke on their share",
+            indices(&parts.iter().filter(|p| p.broke_at_tps.is_some()).collect::<Vec<_>>())
+        ));
+    }
+    Ok(out)
+}
+
 impl StressReport {
+    /// A report with no stage yet.
+    fn empty(scenario: &str, rules: StopRules) -> StressReport {
+        StressReport {
+            scenario: scenario.to_owned(),
+            stages: Vec::new(),
+            breaking_point_tps: None,
+            broke_at_tps: None,
+            broke_by: Vec::new(),
+            first_error: None,
+            first_error_at_s: None,
+            most_frequent_error: None,
+            slowest_phase: None,
+            slowest_corridor: None,
+            recovery: None,
+            recovered: None,
+            stage_reports: Vec::new(),
+            rules: Some(rules),
+            notes: Vec::new(),
+            crosscheck: None,
+            no_crosscheck: None,
+            outcomes: None,
+            operations: None,
+        }
+    }
+
+    /// Takes the judged ramp stages (in order; `None` for a stage that never started) and
+    /// `broke`, the first stage that broke a rule: the breaking point, where and by what it
+    /// broke, and the stages after it marked interrupted.
+    fn verdict(&mut self, stages: Vec<Option<(StageResult, Report)>>, broke: Option<usize>) {
+        for (k, slot) in stages.into_iter().enumerate() {
+            let Some((mut result, report)) = slot else {
+                continue;
+            };
+            if broke == Some(k) {
+                self.broke_at_tps = Some(result.rate);
+                self.broke_by = result.broken_by.clone();
+                self.most_frequent_error = report
+                    .errors_by_code
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(k, _)| k.clone());
+                let l = &report.latency_ms;
+                self.slowest_phase = [
+                    ("lookup", l.lookup.p99),
+                    ("quote", l.quote.p99),
+                    ("transfer", l.transfer.p99),
+                ]
+                .into_iter()
+                .filter(|(_, p)| *p > 0.0)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(n, _)| n.to_owned());
+                self.slowest_corridor = report
+                    .corridors
+                    .iter()
+                    .max_by(|a, b| a.e2e.p99.total_cmp(&b.e2e.p99))
+                    .map(|c| c.corridor.clone());
+            } else if broke.is_none_or(|b| k < b)
+                && result.broken_by.is_empty()
+                && !result.interrupted
+            {
+                self.breaking_point_tps = Some(result.rate);
+            }
+            if broke.is_some_and(|b| k > b) {
+                result.interrupted = true;
+            }
+            self.stages.push(result);
+            self.stage_reports.push(report);
+        }
+    }
+
     /// Every stage's accounting adds up.
     pub fn adds_up(&self) -> bool {
         self.stage_reports.iter().all(Report::adds_up)
@@ -549,6 +760,9 @@ impl StressReport {
         if let Some(ids) = self.crosscheck.as_ref().and_then(|c| c.ids.as_ref()) {
             m.push('\n');
             m.push_str(&crate::report::render::ids_markdown(ids));
+        }
+        for n in &self.notes {
+            m.push_str(&format!("\nNote: {n}.\n"));
         }
         let adds_up = self.stage_reports.iter().all(Report::adds_up);
         m.push_str(&format!(

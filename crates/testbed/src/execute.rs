@@ -99,6 +99,35 @@ pub struct Options {
     /// The hub emulator's own counted operations, when it runs in this process (`perfbed
     /// local`): the report shows them beside the simulators'.
     pub hub_operations: Option<Arc<dyn Fn() -> load::report::Counted + Send + Sync>>,
+    /// Start the load at this wall-clock time (`--start-at`): the replicas of a distributed
+    /// run wait for one time, so they offer their shares together.
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// Waits until `at` (wall clock); a note when it had already passed by more than a second
+/// (this driver came late and started at once: the merge measures by how much the replicas'
+/// windows then overlap).
+async fn wait_until(
+    at: std::time::SystemTime,
+    progress: Option<&Arc<dyn load::Progress>>,
+) -> Option<String> {
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(left) => {
+            if let Some(p) = progress {
+                p.tick(&format!(
+                    "waiting {:.1} s for the start time (--start-at)",
+                    left.as_secs_f64()
+                ));
+            }
+            tokio::time::sleep(left).await;
+            None
+        }
+        Err(e) if e.duration() > std::time::Duration::from_secs(1) => Some(format!(
+            "this driver reached its start time (--start-at) {:.1} s after it had passed, and started at once",
+            e.duration().as_secs_f64()
+        )),
+        Err(_) => None,
+    }
 }
 
 impl std::fmt::Debug for Options {
@@ -361,6 +390,10 @@ pub async fn execute(
     if let (Some(p), Some(w)) = (&options.progress, scenario.expiry_warning()) {
         p.tick(&format!("note: {w}"));
     }
+    let late = match options.start_at {
+        Some(at) => wait_until(at, options.progress.as_ref()).await,
+        None => None,
+    };
     let cpu_before = process_cpu_s();
     let sims_before = target.payers.operations();
     let hub_before = options.hub_operations.as_ref().map(|f| f());
@@ -396,6 +429,13 @@ pub async fn execute(
             if let Some(last) = s.stage_reports.last_mut() {
                 last.switch = Some(evidence);
             }
+        }
+    }
+    if let Some(note) = late {
+        if let Some(r) = &mut report {
+            r.notes.push(note);
+        } else if let Some(s) = &mut stress {
+            s.notes.push(note);
         }
     }
     // The Kafka gate, when the scenario asks for it, is judged on what the switch showed: in

@@ -1,5 +1,6 @@
 //! Results on disk: one folder per run, `report.{json,md,html}` and `histograms.json` (written
-//! last and atomically: a folder with it is complete), `stress.{json,md,html}` for stress runs.
+//! last and atomically: a folder with it is complete), `stress.{json,md,html}` and
+//! `stress-histograms.json` (last and atomically) for stress runs.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ pub fn write_report(dir: &Path, report: &load::Report) -> Result<()> {
     Ok(())
 }
 
+/// A stress result's stage histograms, beside stress.json.
+pub const STRESS_HISTOGRAMS: &str = "stress-histograms.json";
+
 /// Writes DIR/stress.{json,md,html} (the stage reports are inside stress.json), and prints the
 /// stress summary.
 pub fn write_stress(dir: &Path, stress: &load::stress::StressReport) -> Result<()> {
@@ -71,6 +75,12 @@ pub fn write_stress(dir: &Path, stress: &load::stress::StressReport) -> Result<(
     let md = stress.to_markdown();
     std::fs::write(dir.join("stress.md"), &md)?;
     std::fs::write(dir.join("stress.html"), stress.to_html())?;
+    // Last, and atomically: every stage report's histograms, in order, so `report merge`
+    // merges the replicas' stages exactly; a folder with it is a complete stress result.
+    write_atomic(
+        &dir.join(STRESS_HISTOGRAMS),
+        &load::histograms::to_json_list(stress.stage_reports.iter().map(|r| &r.histograms)),
+    )?;
     println!("{md}");
     println!("stress report: {}", dir.join("stress.json").display());
     println!("stress page: {}", dir.join("stress.html").display());

@@ -658,6 +658,7 @@ async fn stages(
             name: None,
             security: Some(target.security()),
             hub_operations: target.hub_operations(),
+            start_at: None,
         };
         let outcome = crate::execute(sc, &run, &stage_dir, &options).await?;
         st.accounting_adds_up = Some(outcome.adds_up());

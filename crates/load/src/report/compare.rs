@@ -1042,6 +1042,7 @@ mod tests {
         let st = |rate: f64| StageResult {
             rate,
             arrivals: 10,
+            share: 1.0,
             achieved_tps: rate,
             success_rate: 100.0,
             p99_ms: 5.0,
@@ -1062,6 +1063,8 @@ mod tests {
             recovery: Some(st(100.0)),
             recovered: Some(recovered),
             stage_reports: Vec::new(),
+            rules: None,
+            notes: Vec::new(),
             crosscheck: None,
             no_crosscheck: None,
             outcomes: None,

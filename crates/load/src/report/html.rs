@@ -1021,6 +1021,7 @@ mod tests {
         StageResult {
             rate,
             arrivals: (rate * 4.0) as u64,
+            share: 1.0,
             achieved_tps: achieved,
             success_rate: 100.0,
             p99_ms: p99,
@@ -1199,6 +1200,8 @@ mod tests {
             recovery: Some(stage(100.0, 100.0, 4.0, &[])),
             recovered: Some(true),
             stage_reports: Vec::new(),
+            rules: None,
+            notes: Vec::new(),
             crosscheck: None,
             no_crosscheck: None,
             outcomes: None,

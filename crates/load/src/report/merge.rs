@@ -1,7 +1,8 @@
 //! Merging the reports of driver replicas into the report of the run: counts and rates add up,
 //! latencies come from the merged histograms (exact), thresholds are judged again on the whole
 //! with the same table. What cannot be one run is refused, naming the culprits: parts of
-//! different runs or scenarios, a replica present twice, a replica missing.
+//! different runs or scenarios, a replica present twice, a replica missing, replicas that did
+//! not measure the same time (their steady-state windows overlap less than [`MIN_OVERLAP`]).
 
 use std::collections::BTreeMap;
 
@@ -9,12 +10,42 @@ use super::{
     attribution_from, hist_or_empty, judge, latencies_from, percentiles, Report, ALL, COMMITTED,
 };
 
+/// The least share of the longer window that every two replicas' steady-state windows must
+/// have in common: below it their rates were offered at different times and do not add up.
+pub const MIN_OVERLAP: f64 = 0.9;
+
+/// What a merge asks of its parts beyond being replicas of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    /// Every replica of the run is there.
+    pub every_replica: bool,
+    /// Their windows overlap by [`MIN_OVERLAP`] at least.
+    pub overlap: bool,
+}
+
+impl Checks {
+    /// Both.
+    pub const ALL: Checks = Checks {
+        every_replica: true,
+        overlap: true,
+    };
+}
+
 /// Merges the reports of the replicas of one run (each with its `histograms` loaded). The
 /// timeline's per-second percentiles (p50, p95, p99, each phase's p95) are the worst
 /// replica's (an upper bound; per-second histograms are not kept).
 pub fn merge(parts: &[Report]) -> Result<Report, String> {
+    merge_with(parts, Checks::ALL)
+}
+
+/// [`merge`], asking only `checks` of the parts (a stress merge's stage that not every
+/// replica ran).
+pub fn merge_with(parts: &[Report], checks: Checks) -> Result<Report, String> {
     let first = parts.first().ok_or("nothing to merge")?;
-    check_one_run(parts)?;
+    check_one_run(parts, checks.every_replica)?;
+    if checks.overlap {
+        check_overlap(parts)?;
+    }
     let mut set = crate::histograms::HistogramSet::default();
     let mut out = first.clone();
     for (i, p) in parts.iter().enumerate() {
@@ -130,8 +161,72 @@ pub fn merge(parts: &[Report]) -> Result<Report, String> {
     Ok(out)
 }
 
-/// Refuses parts that cannot be the replicas of one run.
-fn check_one_run(parts: &[Report]) -> Result<(), String> {
+/// The replicas a part holds, for messages: `2`, or `0+1` for a merged part.
+fn replicas_of(p: &Report) -> String {
+    p.run
+        .replica_indices
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// A part's steady-state window, seconds since the Unix epoch.
+fn window_of(p: &Report, i: usize) -> Result<(f64, f64), String> {
+    let t = time::OffsetDateTime::parse(&p.started, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("part {i}: start '{}' is not RFC 3339: {e}", p.started))?;
+    let t0 = t.unix_timestamp_nanos() as f64 / 1e9;
+    Ok((t0 + p.method.window_s[0], t0 + p.method.window_s[1]))
+}
+
+/// Refuses replicas that measured different times: every two steady-state windows must share
+/// [`MIN_OVERLAP`] of the longer one. Names every pair below it, and by how much.
+pub fn check_overlap(parts: &[Report]) -> Result<(), String> {
+    let windows = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| window_of(p, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut short = Vec::new();
+    for i in 0..parts.len() {
+        for j in i + 1..parts.len() {
+            let (a, b) = (windows[i], windows[j]);
+            let longer = (a.1 - a.0).max(b.1 - b.0);
+            if longer <= 0.0 {
+                continue;
+            }
+            let common = (a.1.min(b.1) - a.0.max(b.0)).max(0.0);
+            let overlap = common / longer;
+            if overlap < MIN_OVERLAP {
+                let (early, late, by) = if b.0 >= a.0 {
+                    (i, j, b.0 - a.0)
+                } else {
+                    (j, i, a.0 - b.0)
+                };
+                short.push(format!(
+                    "replicas {} and {} overlap {:.1} % of {longer:.1} s: replica {}'s window began {by:.1} s after replica {}'s",
+                    replicas_of(&parts[i]),
+                    replicas_of(&parts[j]),
+                    overlap * 100.0,
+                    replicas_of(&parts[late]),
+                    replicas_of(&parts[early]),
+                ));
+            }
+        }
+    }
+    if short.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the replicas' measured windows overlap less than {:.0} %, so their rates do not add up: {}; start every replica at one time (perfbed run --start-at)",
+            MIN_OVERLAP * 100.0,
+            short.join("; ")
+        ))
+    }
+}
+
+/// Refuses parts that cannot be the replicas of one run (with `every`: of the whole run).
+pub(crate) fn check_one_run(parts: &[Report], every: bool) -> Result<(), String> {
     let first = &parts[0];
     if first.run.id.is_empty() {
         return Err("part 0 carries no run id (made by an older perfbed): cannot tell which run it belongs to".into());
@@ -168,7 +263,7 @@ fn check_one_run(parts: &[Report]) -> Result<(), String> {
         .filter(|r| !seen.contains_key(r))
         .map(|r| r.to_string())
         .collect();
-    if !missing.is_empty() {
+    if every && !missing.is_empty() {
         return Err(format!(
             "run '{}' has {} replicas; missing replica(s) {}",
             first.run.id,
