@@ -192,6 +192,10 @@ pub struct SimConfig {
     /// This process is one of several driver replicas behind one address (distributed load).
     /// Replicas authenticate the callbacks they relay to each other with `ilp_secret`.
     pub replicas: Option<Replicas>,
+    /// TEST ONLY: shifts this simulator's wall clock (trace stamps, relay receipt times, the
+    /// clock its peers measure, `/health`'s time) by this many nanoseconds, so a test can run
+    /// replicas whose clocks disagree (`perfbed run --test-clock-shift`). Zero otherwise.
+    pub test_clock_shift_ns: i64,
 }
 
 /// Replica `index` of `count`, each owning a disjoint slice of ids and numbers; a payer callback
@@ -217,9 +221,13 @@ pub const TEST_ILP_SECRET: &str = "perfbed-test-ilp-secret";
 pub const RELAYED_AT: &str = "x-perfbed-relayed-at";
 
 /// Header proving a relay came from a peer replica: hex HMAC-SHA256 over the method, path,
-/// [`RELAYED_AT`] value and body, keyed with a key derived from the ILP secret every replica
+/// [`RELAYED_AT`] and [`RELAYED_BY`] values and body, keyed with a key derived from the ILP secret every replica
 /// shares (`--ilp-secret`).
 pub const RELAY_MAC: &str = "x-perfbed-relay-mac";
+
+/// Header naming the replica (its index) that relayed a callback: whose clock its
+/// [`RELAYED_AT`] is on (see [`crate::clock`]). Covered by [`RELAY_MAC`].
+pub const RELAYED_BY: &str = "x-perfbed-relayed-by";
 
 impl Replicas {
     /// Checks the index, count and peers.
@@ -316,6 +324,7 @@ impl SimConfig {
             http_timeout: Duration::from_secs(20),
             callback_retry: perfbed_http::Retry::default(),
             replicas: None,
+            test_clock_shift_ns: 0,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! [`start`] binds a listener and serves; [`router`] gives the axum `Router` for tests.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 mod iso;
 pub mod metrics;
@@ -88,6 +89,10 @@ pub struct Sim {
     secret: IlpSecret,
     /// Authenticates relays between replicas (derived from the ILP secret).
     relay_key: ring::hmac::Key,
+    /// This simulator's wall clock (shifted only in tests).
+    wall: clock::WallClock,
+    /// A replica's measurements of its peers' clocks (see [`clock`]).
+    clocks: Option<clock::PeerClocks>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     pending: Pending,
@@ -181,6 +186,13 @@ impl Sim {
         Ok(Arc::new(Sim {
             secret: IlpSecret::new(config.ilp_secret.as_bytes()),
             relay_key: relay_key(&config.ilp_secret),
+            wall: clock::WallClock {
+                shift_ns: config.test_clock_shift_ns,
+            },
+            clocks: config
+                .replicas
+                .as_ref()
+                .map(|r| clock::PeerClocks::new(r.index, r.count)),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             jws_policy,
             client,
@@ -203,6 +215,17 @@ impl Sim {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// This simulator's wall clock.
+    pub fn wall(&self) -> clock::WallClock {
+        self.wall
+    }
+
+    /// A replica's peers' clocks as measured so far, and the relayed callbacks converted with
+    /// them (`None` when this simulator is no replica).
+    pub fn peer_clocks(&self) -> Option<Vec<clock::PeerClock>> {
+        self.clocks.as_ref().map(clock::PeerClocks::snapshot)
     }
 
     /// JWS signatures this simulator made and checked so far, `(signs, verifies)`: counted on
@@ -287,7 +310,7 @@ impl Sim {
             .map_err(|e| FlowError::NotSent(e.to_string()))?;
         // The request leaves now, signed: its send time goes into our tracestate entry (not a
         // signed header), so signing counts as simulator time, not switch time.
-        stamp_sent(req.headers_mut());
+        stamp_sent(req.headers_mut(), self.wall.now_us());
         Ok(req)
     }
 
@@ -388,6 +411,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/perfbed/participants/{t}/{id}", get(participant_answer))
+        .route(clock::CLOCK_PATH, get(clock_answer))
         .fallback(fspiop_request)
         .with_state(sim)
 }
@@ -401,7 +425,7 @@ async fn health(State(sim): State<Arc<Sim>>) -> Response {
         "hubSigns": sim.hub_signs(),
         "callbacksInFlight": sim.callbacks_in_flight(),
         // Unix ms: `perfbed preflight` measures clock skew with it.
-        "time": trace::now_us() / 1000,
+        "time": sim.wall.now_us() / 1000,
         "payerWaiting": sim.waiting(),
     });
     (StatusCode::OK, axum::Json(body)).into_response()
@@ -427,6 +451,101 @@ async fn participant_answer(
             (StatusCode::OK, axum::Json(answer)).into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `GET /perfbed/clock?n=NONCE` (hex), for a peer replica measuring this one's clock
+/// ([`clock`]): `{"replica": I, "unixNs": "…", "mac": "…"}`, the MAC (hex HMAC-SHA256 with the
+/// relay key) over the nonce, this replica's index and the time, so the peer knows a replica
+/// of its run answered. 404 when this simulator is no replica.
+async fn clock_answer(State(sim): State<Arc<Sim>>, uri: Uri) -> Response {
+    let Some(r) = sim.config.replicas.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let nonce = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("n=")))
+        .filter(|n| !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+    let Some(nonce) = nonce else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let at = sim.wall.now_ns().to_string();
+    let mac = relay_mac(&sim.relay_key, &clock::clock_mac_input(nonce, r.index, &at));
+    let body = serde_json::json!({ "replica": r.index, "unixNs": at, "mac": mac });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// How long one clock exchange with a peer may take.
+const CLOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One clock exchange with replica `peer` ([`clock`]).
+async fn measure_clock(sim: &Sim, r: &Replicas, peer: u16) -> Result<clock::Sample, String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        replica: u16,
+        #[serde(rename = "unixNs")]
+        unix_ns: String,
+        mac: String,
+    }
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    let url = format!(
+        "{}{}?n={nonce}",
+        r.peers[usize::from(peer)],
+        clock::CLOCK_PATH
+    );
+    let req = http::Request::get(&url)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let t0_wall = sim.wall.now_ns();
+    let t0 = Instant::now();
+    let resp = sim
+        .client
+        .send_within(req, CLOCK_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let t3 = Instant::now();
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status().as_u16()));
+    }
+    let a: Answer = serde_json::from_slice(resp.body()).map_err(|e| e.to_string())?;
+    if a.replica != peer {
+        return Err(format!("answered as replica {}", a.replica));
+    }
+    let tag = from_hex(&a.mac).ok_or("malformed MAC")?;
+    ring::hmac::verify(
+        &sim.relay_key,
+        &clock::clock_mac_input(&nonce, peer, &a.unix_ns),
+        &tag,
+    )
+    .map_err(|_| "its MAC does not verify: not a replica of this run (another --ilp-secret?)")?;
+    let peer_ns = a.unix_ns.parse::<i128>().map_err(|e| e.to_string())?;
+    Ok(clock::Sample::new(t0, t0_wall, t3, peer_ns))
+}
+
+/// Measures every peer replica's clock, again and again ([`clock`]), until `stop`.
+async fn sample_peer_clocks(sim: Arc<Sim>, stop: CancellationToken) {
+    let (Some(r), Some(clocks)) = (sim.config.replicas.as_ref(), sim.clocks.as_ref()) else {
+        return;
+    };
+    loop {
+        let round = async {
+            let mut fast = false;
+            for peer in (0..r.count).filter(|p| *p != r.index) {
+                match measure_clock(&sim, r, peer).await {
+                    Ok(s) => clocks.record(peer, s),
+                    Err(why) => {
+                        clocks.failed(peer);
+                        tracing::debug!(peer, "clock exchange failed: {why}");
+                    }
+                }
+                fast |= clocks.samples(peer) < clock::FAST_SAMPLES;
+            }
+            tokio::time::sleep(if fast { clock::FAST } else { clock::SLOW }).await;
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = round => {}
+        }
     }
 }
 
@@ -478,7 +597,7 @@ async fn fspiop_request(
         Ok(target) => {
             let route = target.name();
             let relayed = relayed_at(&sim, &method, uri.path(), &headers, &body);
-            let (received, received_wall) = receipt(relayed, started);
+            let arrival = sim.arrival(relayed, started);
             let relay_to = match relayed {
                 Some(_) => None, // relayed here by its owner's peer: ours
                 None => relay_target(&sim, &target),
@@ -490,15 +609,7 @@ async fn fspiop_request(
                 }
                 None => (
                     route,
-                    handle(
-                        &sim,
-                        target,
-                        &method,
-                        uri.path(),
-                        &headers,
-                        body,
-                        (received, received_wall),
-                    ),
+                    handle(&sim, target, &method, uri.path(), &headers, body, arrival),
                 ),
             }
         }
@@ -528,13 +639,22 @@ fn relay_key(ilp_secret: &str) -> ring::hmac::Key {
     ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
 }
 
-/// What a relay MAC covers: method, path, receipt time and body.
-fn relay_mac_input(method: &Method, path: &str, relayed_at: &str, body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(method.as_str().len() + path.len() + relayed_at.len() + 3);
+/// What a relay MAC covers: method, path, receipt time, relaying replica and body.
+fn relay_mac_input(
+    method: &Method,
+    path: &str,
+    relayed_at: &str,
+    relayed_by: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(
+        method.as_str().len() + path.len() + relayed_at.len() + relayed_by.len() + 4,
+    );
     for part in [
         method.as_str().as_bytes(),
         path.as_bytes(),
         relayed_at.as_bytes(),
+        relayed_by.as_bytes(),
     ] {
         m.extend_from_slice(part);
         m.push(b'\n');
@@ -561,17 +681,22 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The first replica's receipt time (Unix ns) of a callback relayed here by a peer replica.
-/// A receipt-time header from anyone else — no replicas configured, no or a wrong MAC — is
-/// dropped (counted), and the callback counts as received now.
+/// The first replica's receipt time (Unix ns, on its clock) of a callback relayed here by a
+/// peer replica, and that replica's index. A receipt-time header from anyone else — no
+/// replicas configured, no or a wrong MAC, no or a bad relaying index — is dropped (counted),
+/// and the callback counts as received now.
 fn relayed_at(
     sim: &Sim,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Option<u128> {
+) -> Option<(i128, u16)> {
     let value = headers.get(config::RELAYED_AT)?;
+    let by = headers
+        .get(config::RELAYED_BY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let from_peer = sim.config.replicas.is_some()
         && value.to_str().ok().is_some_and(|at| {
             headers
@@ -579,13 +704,19 @@ fn relayed_at(
                 .and_then(|v| v.to_str().ok())
                 .and_then(from_hex)
                 .is_some_and(|tag| {
-                    let input = relay_mac_input(method, path, at, body);
+                    let input = relay_mac_input(method, path, at, by, body);
                     ring::hmac::verify(&sim.relay_key, &input, &tag).is_ok()
                 })
         });
-    let nanos = value.to_str().ok().and_then(|v| v.parse::<u128>().ok());
-    match (from_peer, nanos) {
-        (true, Some(n)) => Some(n),
+    let nanos = value.to_str().ok().and_then(|v| v.parse::<i128>().ok());
+    let peer = by.parse::<u16>().ok().filter(|p| {
+        sim.config
+            .replicas
+            .as_ref()
+            .is_some_and(|r| *p < r.count && *p != r.index)
+    });
+    match (from_peer, nanos, peer) {
+        (true, Some(n), Some(p)) => Some((n, p)),
         _ => {
             sim.metrics.relay_header_dropped();
             tracing::debug!(path, "relay receipt time dropped: not from a peer replica");
@@ -594,17 +725,53 @@ fn relayed_at(
     }
 }
 
-/// When a request arrived, as an instant and in Unix µs: now, or for a callback relayed by a
-/// peer replica ([`relayed_at`]) the first replica's receipt time.
-fn receipt(relayed: Option<u128>, now: Instant) -> (Instant, u64) {
-    let wall_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let Some(nanos) = relayed else {
-        return (now, (wall_now / 1000) as u64);
-    };
-    let ago = Duration::from_nanos(wall_now.saturating_sub(nanos).min(u64::MAX as u128) as u64);
-    (now.checked_sub(ago).unwrap_or(now), (nanos / 1000) as u64)
+/// When a request arrived.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    /// The instant.
+    at: Instant,
+    /// The same moment on this simulator's wall clock, Unix µs (latency attribution).
+    wall_us: u64,
+    /// Relayed by this peer, converted with this uncertainty.
+    relayed: Option<(u16, Duration)>,
+}
+
+impl Sim {
+    /// When a request arrived: `now`, or for a callback relayed by a peer replica
+    /// ([`relayed_at`]) the first replica's receipt time, converted from the relaying
+    /// replica's clock to this one's with the clock measured on the relay link ([`clock`]).
+    /// A relay from a peer whose clock was never measured counts as arriving now, relay hop
+    /// included (counted: [`clock::PeerClock::unconverted`]).
+    fn arrival(&self, relayed: Option<(i128, u16)>, now: Instant) -> Arrival {
+        let wall_us = self.wall.now_us();
+        let here = Arrival {
+            at: now,
+            wall_us,
+            relayed: None,
+        };
+        let (Some((peer_ns, peer)), Some(clocks)) = (relayed, self.clocks.as_ref()) else {
+            return here;
+        };
+        match clocks.convert(peer, peer_ns, now) {
+            Some((at, u)) => Arrival {
+                at,
+                wall_us: wall_us.saturating_sub(now.duration_since(at).as_micros() as u64),
+                relayed: Some((peer, u)),
+            },
+            None => here,
+        }
+    }
+
+    /// A relayed callback answered a request sent at `sent`: its converted receipt time
+    /// cannot be earlier by more than the conversion's uncertainty; if it is, the clock
+    /// conversion is wrong (counted, and the run's report refuses it).
+    pub(crate) fn check_relayed(&self, delivered: &pending::Delivered, sent: Instant) {
+        if let (Some((peer, u)), Some(clocks)) = (delivered.relayed, self.clocks.as_ref()) {
+            if delivered.at + u < sent {
+                clocks.before_send(peer);
+            }
+        }
+    }
 }
 
 /// The replica a payer callback belongs to, when it is not this one.
@@ -621,9 +788,7 @@ fn relay(sim: &Arc<Sim>, owner: u16, method: &Method, uri: &Uri, headers: &Heade
         return;
     };
     let url = format!("{}{}", r.peers[owner as usize], uri.path());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = sim.wall.now_ns();
     let mut b = http::Request::builder().method(method.clone()).uri(&url);
     for (k, v) in headers {
         if !matches!(
@@ -633,18 +798,21 @@ fn relay(sim: &Arc<Sim>, owner: u16, method: &Method, uri: &Uri, headers: &Heade
                 | "connection"
                 | "transfer-encoding"
                 | config::RELAYED_AT
+                | config::RELAYED_BY
                 | config::RELAY_MAC
         ) {
             b = b.header(k, v);
         }
     }
     let at = nanos.to_string();
+    let by = r.index.to_string();
     let mac = relay_mac(
         &sim.relay_key,
-        &relay_mac_input(method, uri.path(), &at, &body),
+        &relay_mac_input(method, uri.path(), &at, &by, &body),
     );
     let Ok(req) = b
         .header(config::RELAYED_AT, at)
+        .header(config::RELAYED_BY, by)
         .header(config::RELAY_MAC, mac)
         .body(http_body_util::Full::new(body))
     else {
@@ -669,8 +837,9 @@ fn handle(
     path: &str,
     headers: &HeaderMap,
     body: Bytes,
-    (received, received_wall): (Instant, u64),
+    arrival: Arrival,
 ) -> Result<StatusCode, FspiopError> {
+    let received = arrival.at;
     // In ISO mode every route takes the ISO media types (as the switch's per-service header
     // check); `/participants` bodies stay FSPIOP (there is no ISO message for them).
     let api = sim.config.api;
@@ -730,7 +899,8 @@ fn handle(
         destination,
         version,
         received,
-        received_wall,
+        received_wall: arrival.wall_us,
+        relayed: arrival.relayed,
         traceparent: headers.get(trace::TRACEPARENT).cloned(),
         tracestate: headers.get(trace::TRACESTATE).cloned(),
     };
@@ -777,7 +947,7 @@ fn handle(
 
 /// A request leaving: a payer request's send time (`s`), or a payee callback's (`c`), goes
 /// into our `tracestate` entry.
-fn stamp_sent(headers: &mut HeaderMap) {
+fn stamp_sent(headers: &mut HeaderMap, now_us: u64) {
     let Some(v) = headers.get_mut(trace::TRACESTATE) else {
         return;
     };
@@ -785,8 +955,8 @@ fn stamp_sent(headers: &mut HeaderMap) {
         return;
     };
     match (st.payee_in, st.payee_out) {
-        (None, _) => st.sent = trace::now_us(),
-        (Some(_), None) => st.payee_out = Some(trace::now_us()),
+        (None, _) => st.sent = now_us,
+        (Some(_), None) => st.payee_out = Some(now_us),
         (Some(_), Some(_)) => return,
     }
     if let Ok(nv) = st.merge_into(v.to_str().ok()).parse() {
@@ -839,6 +1009,10 @@ pub async fn start(
                 source,
             })?;
     let stop = CancellationToken::new();
+    if sim.clocks.is_some() {
+        sim.tracker
+            .spawn(sample_peer_clocks(sim.clone(), stop.clone()));
+    }
     let app = router(sim.clone());
     let token = stop.clone();
     let handshakes = sim.tls_accepted.clone();
@@ -866,21 +1040,46 @@ mod relay_tests {
     use super::*;
 
     #[test]
-    fn a_relayed_callback_keeps_its_first_receipt_time() {
+    fn a_relayed_callback_keeps_its_first_receipt_time_on_the_owners_clock() {
+        // This replica's clock is 2 s behind; peer 1 measured 3 ms round trip.
+        let mut c = SimConfig::new(&["perffsp1".into()], "http://hub");
+        c.replicas = Some(Replicas::new(0, 2, vec!["http://a".into(), "http://b".into()]).unwrap());
+        c.test_clock_shift_ns = -2_000_000_000;
+        let sim = Sim::new(c, KeyStore::new(), None).unwrap();
         let now = Instant::now();
-        assert_eq!(receipt(None, now).0, now, "not relayed: now");
-        let sent = std::time::SystemTime::now() - Duration::from_millis(50);
-        let nanos = sent
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let (at, wall) = receipt(Some(nanos), now);
-        assert_eq!(u128::from(wall), nanos / 1000);
-        let earlier = now.duration_since(at);
-        assert!(
-            earlier >= Duration::from_millis(50) && earlier < Duration::from_millis(60),
-            "{earlier:?}"
+        let here = sim.arrival(None, now);
+        assert_eq!((here.at, here.relayed), (now, None), "not relayed: now");
+        // Not measured yet: received now, counted.
+        let own_t0 = sim.wall().now_ns() - 500_000_000;
+        // The peer's clock is exactly 2 s ahead of this one.
+        let peer_now = own_t0 + 500_000_000 + 2_000_000_000;
+        let early = sim.arrival(Some((peer_now, 1)), now);
+        assert_eq!((early.at, early.relayed), (now, None));
+        let t0 = now - Duration::from_millis(500);
+        let sample = clock::Sample::new(
+            t0,
+            own_t0,
+            t0 + Duration::from_millis(3),
+            peer_now - 500_000_000 + 1_500_000,
         );
+        sim.clocks.as_ref().unwrap().record(1, sample);
+        // The peer received it 50 ms before `now` (its clock): 50 ms before `now` here.
+        let before = sim.wall().now_us();
+        let relayed = sim.arrival(Some((peer_now - 50_000_000, 1)), now);
+        let after = sim.wall().now_us();
+        let (peer, u) = relayed.relayed.unwrap();
+        assert_eq!((peer, u), (1, Duration::from_micros(1500)));
+        assert_eq!(now.duration_since(relayed.at), Duration::from_millis(50));
+        // On this replica's wall clock (2 s behind the peer's): 50 ms before it was read.
+        assert!(
+            (before - 50_000..=after - 50_000).contains(&relayed.wall_us),
+            "{before} {} {after}",
+            relayed.wall_us
+        );
+        let p = &sim.peer_clocks().unwrap()[0];
+        assert_eq!((p.relayed, p.unconverted), (1, 1));
+        assert_eq!(p.offset_ns, Some(2_000_000_000));
+        assert_eq!(p.uncertainty_ns, Some(1_500_000));
     }
 
     fn sim(replicas: bool, secret: &str) -> Arc<Sim> {
@@ -896,10 +1095,11 @@ mod relay_tests {
     fn relay_headers(secret: &str, path: &str, at: &str, body: &[u8]) -> HeaderMap {
         let mac = relay_mac(
             &relay_key(secret),
-            &relay_mac_input(&Method::PUT, path, at, body),
+            &relay_mac_input(&Method::PUT, path, at, "1", body),
         );
         let mut h = HeaderMap::new();
         h.insert(config::RELAYED_AT, at.parse().unwrap());
+        h.insert(config::RELAYED_BY, "1".parse().unwrap());
         h.insert(config::RELAY_MAC, mac.parse().unwrap());
         h
     }
@@ -909,7 +1109,10 @@ mod relay_tests {
         let (path, body) = ("/parties/MSISDN/254705000001", b"{}".as_slice());
         let peer = sim(true, "shared");
         let h = relay_headers("shared", path, "1000", body);
-        assert_eq!(relayed_at(&peer, &Method::PUT, path, &h, body), Some(1000));
+        assert_eq!(
+            relayed_at(&peer, &Method::PUT, path, &h, body),
+            Some((1000, 1))
+        );
         assert_eq!(peer.metrics.relay_headers_dropped_total(), 0);
         // Another secret, another path, another body, another time, no MAC: dropped.
         let other = relay_headers("other", path, "1000", body);
@@ -925,7 +1128,11 @@ mod relay_tests {
         let mut bare = h.clone();
         bare.remove(config::RELAY_MAC);
         assert_eq!(relayed_at(&peer, &Method::PUT, path, &bare, body), None);
-        assert_eq!(peer.metrics.relay_headers_dropped_total(), 5);
+        // Another relaying replica than the MAC covers.
+        let mut by = h.clone();
+        by.insert(config::RELAYED_BY, "0".parse().unwrap());
+        assert_eq!(relayed_at(&peer, &Method::PUT, path, &by, body), None);
+        assert_eq!(peer.metrics.relay_headers_dropped_total(), 6);
         // Without replicas no relay is expected: even a valid MAC is dropped.
         let alone = sim(false, "shared");
         assert_eq!(relayed_at(&alone, &Method::PUT, path, &h, body), None);

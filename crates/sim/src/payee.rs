@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub received: std::time::Instant,
     /// The same moment, Unix microseconds (for latency attribution).
     pub received_wall: u64,
+    /// Relayed by this peer replica, its receipt time converted with this uncertainty.
+    pub relayed: Option<(u16, std::time::Duration)>,
     /// Inbound `traceparent`, when present.
     pub traceparent: Option<http::HeaderValue>,
     /// Inbound `tracestate`, when present.

@@ -20,6 +20,7 @@ use crate::{Callback, Sim};
 fn delivered(ctx: &Ctx) -> Delivered {
     Delivered {
         at: ctx.received,
+        relayed: ctx.relayed,
         split: ctx
             .tracestate
             .as_ref()
@@ -143,6 +144,9 @@ impl Sim {
             .and_then(crate::trace::trace_id);
         let deadline = tokio::time::Instant::now() + timeout;
         let (token, mut rx) = self.pending.register(key.clone(), payer, trace);
+        // Nothing can answer the request before this: a relayed answer converted to earlier
+        // shows a wrong clock conversion.
+        let sent = Instant::now();
         // The HTTP call gets what is left of the flow's time, so that a timeout says whether
         // the request had left.
         let resp = match self.send(out, timeout).await {
@@ -150,6 +154,7 @@ impl Sim {
             Err(e) => {
                 // The switch took it and answered even though the HTTP exchange failed.
                 if let Ok(answer) = rx.try_recv() {
+                    self.check_relayed(&answer.1, sent);
                     return Ok(answer);
                 }
                 let may_come = matches!(e, FlowError::FailedAfterSend(_));
@@ -172,7 +177,10 @@ impl Sim {
             });
         }
         match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(answer)) => Ok(answer),
+            Ok(Ok(answer)) => {
+                self.check_relayed(&answer.1, sent);
+                Ok(answer)
+            }
             _ => {
                 // Accepted, so its answer may still come: it must not complete a later request.
                 self.pending.give_up(&key, token, true);

@@ -52,12 +52,18 @@ pub struct Delivered {
     pub at: Instant,
     /// The phase's split, when the payee stamped the trace.
     pub split: Option<crate::trace::Split>,
+    /// Relayed by this peer replica, `at` converted from its clock with this uncertainty.
+    pub relayed: Option<(u16, Duration)>,
 }
 
 impl Delivered {
     /// Arrived at `at`, no trace.
     pub fn at(at: Instant) -> Delivered {
-        Delivered { at, split: None }
+        Delivered {
+            at,
+            split: None,
+            relayed: None,
+        }
     }
 }
 
