@@ -93,6 +93,24 @@ pub(crate) struct RunArgs {
     /// iterations have ended.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
     linger: Duration,
+    /// Distributed run: the largest uncertainty accepted of a peer replica's clock offset.
+    /// Each replica measures every peer's clock on the relay link (repeated request/response
+    /// exchanges; the uncertainty is half the best round trip) and converts the receipt times
+    /// of the callbacks the peer relays to it with that offset, so clock offsets between nodes
+    /// do not move latency. The run fails when a peer relayed callbacks and its offset was never
+    /// measured or was more uncertain than this; the report lists every offset measured.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20ms")]
+    max_clock_uncertainty: Duration,
+    /// TEST ONLY: shift this driver's simulator wall clock by this many milliseconds (may be
+    /// negative): how tests run replicas whose clocks disagree. Never use it in a real run.
+    #[arg(
+        long,
+        hide = true,
+        env = "PERFBED_TEST_CLOCK_SHIFT_MS",
+        allow_hyphen_values = true,
+        default_value_t = 0
+    )]
+    test_clock_shift_ms: i64,
     /// Also write JUnit XML here, for CI: one test case per threshold, one for the accounting
     /// and one for the cross-check (a stress run: the recovery instead of thresholds).
     #[arg(long, value_name = "FILE")]
@@ -158,6 +176,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         _ => None,
     };
     let replica = config.replicas.clone();
+    config.test_clock_shift_ns = args.test_clock_shift_ms.saturating_mul(1_000_000);
     config.ilp_secret = args.ilp_secret.clone();
     config.api = crate::api_arg::effective(args.api, scenario.api);
     let keys = args.jws.apply(&mut config)?;
@@ -191,7 +210,9 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
         let mut drivers =
             load::Payers::new(&[running.sim().clone()], &args.ilp_secret).run_id(run_id);
         if let Some(r) = &replica {
-            drivers = drivers.replica(r.clone());
+            drivers = drivers
+                .replica(r.clone())
+                .max_clock_uncertainty(args.max_clock_uncertainty);
         }
         // Live metrics for a Prometheus scrape while the run goes (--metrics-listen).
         let live = Arc::new(load::live::LiveMetrics::default());
@@ -238,6 +259,29 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
                     r.count,
                     running.sim().metrics().relayed_total()
                 );
+                // What this replica measured of its peers' clocks (the report has the same,
+                // counted over the run).
+                for p in running.sim().peer_clocks().unwrap_or_default() {
+                    eprintln!(
+                        "replica {}/{}: clock of replica {}: {}, {} exchanges ({} failed); {} callbacks it relayed here converted with it, {} before it was measured, {} before their request was sent",
+                        r.index,
+                        r.count,
+                        p.peer,
+                        match (p.offset_ns, p.uncertainty_ns) {
+                            (Some(o), Some(u)) => format!(
+                                "offset {:+.3} ms ±{:.3}",
+                                o as f64 / 1e6,
+                                u as f64 / 1e6
+                            ),
+                            _ => "offset unknown".into(),
+                        },
+                        p.samples,
+                        p.failures,
+                        p.relayed,
+                        p.unconverted,
+                        p.before_send
+                    );
+                }
             }
         }
         running.shutdown(Duration::from_secs(5)).await;

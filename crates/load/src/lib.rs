@@ -102,7 +102,15 @@ pub struct Payers {
     /// This driver's nonce in its ids ([`ids::IdSpace`]): two runs with the same run id
     /// still make different ids.
     nonce: u32,
+    /// Distributed run: the largest uncertainty of a peer's clock offset with which relayed
+    /// callbacks' receipt times may be converted; beyond it the report fails the run.
+    pub max_clock_uncertainty: Duration,
 }
+
+/// The default bound on a peer replica's clock-offset uncertainty (half the best round trip on
+/// the relay link): far above a cluster network's (well under a millisecond), far below the
+/// latencies judged (hundreds of milliseconds).
+pub const DEFAULT_MAX_CLOCK_UNCERTAINTY: Duration = Duration::from_millis(20);
 
 /// A run's identity, shared by all its replicas. Its tag (4 bytes, derived from the id) is the
 /// first 8 hex digits of every transfer id the run makes, so the switch's ledger can be asked
@@ -172,6 +180,7 @@ impl Payers {
             replica: None,
             run: RunId::random(),
             nonce: ids::IdSpace::random_nonce(),
+            max_clock_uncertainty: DEFAULT_MAX_CLOCK_UNCERTAINTY,
         }
     }
 
@@ -261,6 +270,53 @@ impl Payers {
     pub fn replica(mut self, r: sim::Replicas) -> Payers {
         self.replica = Some(r);
         self
+    }
+
+    /// Distributed run: the largest clock-offset uncertainty accepted for relayed callbacks
+    /// (default [`DEFAULT_MAX_CLOCK_UNCERTAINTY`]).
+    pub fn max_clock_uncertainty(mut self, bound: Duration) -> Payers {
+        self.max_clock_uncertainty = bound;
+        self
+    }
+
+    /// The peers' clocks as this replica's simulator measured them so far (`None`: not a
+    /// replica).
+    pub fn peer_clocks(&self) -> Option<Vec<sim::clock::PeerClock>> {
+        self.replica.as_ref()?;
+        self.sims.values().find_map(|s| s.peer_clocks())
+    }
+
+    /// The report's clock section: the offsets now, the relayed callbacks counted since
+    /// `before` (the same simulator's [`Payers::peer_clocks`] at the start).
+    pub fn clocks_report(&self, before: &[sim::clock::PeerClock]) -> Option<report::ReplicaClocks> {
+        let r = self.replica.as_ref()?;
+        let now = self.peer_clocks()?;
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let peers = now
+            .iter()
+            .map(|p| {
+                let b = before.iter().find(|b| b.peer == p.peer);
+                let since = |f: fn(&sim::clock::PeerClock) -> u64| {
+                    f(p).saturating_sub(b.map_or(0, f))
+                };
+                report::PeerClock {
+                    peer: u32::from(p.peer),
+                    offset_ms: p.offset_ns.map(|o| o as f64 / 1e6),
+                    uncertainty_ms: p.uncertainty_ns.map(ms),
+                    samples: p.samples,
+                    failures: p.failures,
+                    relayed: since(|c| c.relayed),
+                    unconverted: since(|c| c.unconverted),
+                    before_send: since(|c| c.before_send),
+                    worst_used_ms: p.worst_used_ns.map(ms),
+                }
+            })
+            .collect();
+        Some(report::ReplicaClocks {
+            replica: u32::from(r.index),
+            max_uncertainty_ms: self.max_clock_uncertainty.as_secs_f64() * 1e3,
+            peers,
+        })
     }
 
     /// How this driver makes its ids: run tag, nonce, arrival index, replica stamp (see
@@ -874,6 +930,7 @@ pub(crate) async fn run_from(
     let tally = Arc::new(Tally::new(scenario.stages.len()));
     let late_before = payers.late_callbacks();
     let failed_before = payers.callbacks_failed();
+    let clocks_before = payers.peer_clocks().unwrap_or_default();
     let driven = drive(
         scenario.clone(),
         payers.clone(),
@@ -910,6 +967,8 @@ pub(crate) async fn run_from(
     }
     report.late_callbacks = payers.late_callbacks() - late_before;
     report.callbacks_failed = payers.callbacks_failed() - failed_before;
+    report.clocks = payers.clocks_report(&clocks_before).into_iter().collect();
+    report.settle_passed();
     report
 }
 

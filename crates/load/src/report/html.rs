@@ -250,6 +250,49 @@ impl Report {
             "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.",
             self.window.shift_s, self.completion_tps
         )));
+        if !self.clocks.is_empty() {
+            b.push_str("<h3>Clocks of the driver replicas</h3>");
+            b.push_str(&p("A callback relayed between replicas carries the relaying replica's receipt time; its owner converts it with the relaying replica's clock as it measured it on the relay link (best of repeated exchanges, ± half that exchange's round trip). Offset: the peer's clock minus the replica's."));
+            let ms = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.2}"));
+            let rows: Vec<Vec<String>> = self
+                .clocks
+                .iter()
+                .flat_map(|c| {
+                    c.peers.iter().map(move |q| {
+                        vec![
+                            c.replica.to_string(),
+                            q.peer.to_string(),
+                            q.offset_ms
+                                .map_or("unknown".into(), |o| format!("{o:+.2}")),
+                            ms(q.uncertainty_ms),
+                            q.samples.to_string(),
+                            q.failures.to_string(),
+                            q.relayed.to_string(),
+                            q.unconverted.to_string(),
+                            q.before_send.to_string(),
+                            ms(q.worst_used_ms),
+                            format!("{:.1}", c.max_uncertainty_ms),
+                        ]
+                    })
+                })
+                .collect();
+            b.push_str(&table(
+                &[
+                    "Replica",
+                    "peer",
+                    "offset ms",
+                    "± ms",
+                    "samples",
+                    "failed",
+                    "relayed callbacks",
+                    "unconverted",
+                    "before send",
+                    "worst ± used ms",
+                    "bound ± ms",
+                ],
+                &rows,
+            ));
+        }
         if let Some(r) = &self.reconciliation {
             b.push_str(&format!(
                 "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).</p>",

@@ -74,6 +74,8 @@ pub fn merge_with(parts: &[Report], checks: Checks) -> Result<Report, String> {
         // Each replica shifted by its own median; the merged window states the largest.
         out.window.shift_s = out.window.shift_s.max(p.window.shift_s);
         out.notes.extend(p.notes.iter().cloned());
+        // Each replica measured its own peers: all of them are kept, and judged.
+        out.clocks.extend(p.clocks.iter().cloned());
         // Each replica keeps its own budget: the run's is their sum, and the sum of their
         // peaks bounds the run's.
         let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
@@ -118,6 +120,7 @@ pub fn merge_with(parts: &[Report], checks: Checks) -> Result<Report, String> {
         }
     }
     out.run.replica_indices.sort_unstable();
+    out.clocks.sort_by_key(|c| c.replica);
     // A per-replica cross-check does not hold for the whole; the caller checks the merged run.
     out.crosscheck = None;
     out.no_crosscheck = None;

@@ -448,6 +448,94 @@ pub struct Report {
     /// What went wrong in the driver itself (a scheduler that died, lost iterations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Distributed runs: each replica's measurements of its peers' clocks, with which the
+    /// receipt times of callbacks relayed between replicas were converted (one entry per
+    /// replica; a merged report keeps them all). Unknown or too uncertain offsets of a peer
+    /// that relayed callbacks fail the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clocks: Vec<ReplicaClocks>,
+}
+
+/// What one driver replica measured of its peers' clocks on the relay link (request/response,
+/// NTP-style, repeated; see `sim::clock`), and the relayed callbacks it converted with them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplicaClocks {
+    /// The replica that measured.
+    pub replica: u32,
+    /// The largest conversion uncertainty it accepts, ms (`perfbed run
+    /// --max-clock-uncertainty`): beyond it the latency of relayed callbacks is not known well
+    /// enough and the run fails.
+    pub max_uncertainty_ms: f64,
+    /// Every peer, by index.
+    pub peers: Vec<PeerClock>,
+}
+
+/// One peer's clock as a replica measured it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeerClock {
+    /// The peer's replica index.
+    pub peer: u32,
+    /// The peer's clock minus this replica's at the end of the run, ms (best exchange of the
+    /// last minute); null when never measured.
+    pub offset_ms: Option<f64>,
+    /// What that offset can be wrong by: half the best exchange's round trip, ms.
+    pub uncertainty_ms: Option<f64>,
+    /// Exchanges answered (over the replica's life).
+    pub samples: u64,
+    /// Exchanges that failed (no answer, not a replica of this run).
+    pub failures: u64,
+    /// Callbacks the peer relayed to this replica during the run whose receipt times were
+    /// converted with its clock.
+    pub relayed: u64,
+    /// Callbacks it relayed before its clock was measured: timed on arrival here (the relay
+    /// hop counted in).
+    pub unconverted: u64,
+    /// Relayed callbacks whose converted receipt fell before their request was sent (by more
+    /// than the conversion's uncertainty): impossible with a right conversion; fails the run.
+    pub before_send: u64,
+    /// The worst uncertainty of a conversion made during the run, ms (null: none made).
+    pub worst_used_ms: Option<f64>,
+}
+
+impl ReplicaClocks {
+    /// Why these clocks make the run's latencies unknown, one line each (empty: they do not).
+    pub fn failures(&self) -> Vec<String> {
+        let r = self.replica;
+        let mut out = Vec::new();
+        for p in &self.peers {
+            if p.before_send > 0 {
+                out.push(format!(
+                    "replica {r}: {} callbacks relayed by replica {} were converted to before their request was sent: the clock offset measured ({}) is wrong (a clock stepped during the run?), so their latency is unknown",
+                    p.before_send,
+                    p.peer,
+                    p.offset_text()
+                ));
+            }
+            if p.unconverted > 0 && p.offset_ms.is_none() {
+                out.push(format!(
+                    "replica {r}: replica {} relayed {} callbacks but its clock offset was never measured ({} exchanges failed): their latency is unknown; every replica must reach every other at its --peers URL",
+                    p.peer, p.unconverted, p.failures
+                ));
+            }
+            if let Some(w) = p.worst_used_ms.filter(|w| *w > self.max_uncertainty_ms) {
+                out.push(format!(
+                    "replica {r}: replica {}'s clock offset was known only to ±{w:.1} ms when its {} relayed callbacks were converted, more than the bound ±{:.1} ms (--max-clock-uncertainty): their latency is uncertain by that much",
+                    p.peer, p.relayed, self.max_uncertainty_ms
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl PeerClock {
+    /// `+2000.1 ms ±0.2` or `unknown`.
+    pub fn offset_text(&self) -> String {
+        match (self.offset_ms, self.uncertainty_ms) {
+            (Some(o), Some(u)) => format!("{o:+.1} ms ±{u:.1}"),
+            _ => "unknown".into(),
+        }
+    }
 }
 
 /// Expensive operations of one part of the testbed, counted where they happen.
@@ -932,7 +1020,8 @@ impl Report {
 
     /// What keeps a run from passing whatever its thresholds say: iterations that died (the
     /// driver failed, so its numbers are incomplete), and a run whose arrivals committed
-    /// nothing (nothing was proved). Empty when neither.
+    /// nothing (nothing was proved), and clock offsets of peer replicas unknown or too uncertain for
+    /// the relayed callbacks converted with them. Empty when none.
     pub fn evidence_failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.lost > 0 {
@@ -953,6 +1042,7 @@ impl Report {
             ));
         }
         out.extend(self.kafka_failure());
+        out.extend(self.clocks.iter().flat_map(ReplicaClocks::failures));
         if self.arrivals > 0 && self.committed == 0 {
             out.push(format!(
                 "nothing committed: {} arrivals, 0 committed (is the switch up and onboarded?)",

@@ -431,6 +431,7 @@ impl Recorder {
             in_flight_limit_low: None,
             in_flight_peak: None,
             notes: Vec::new(),
+            clocks: Vec::new(),
             latency_ms: latencies_from(&set, ALL),
             latency_committed_ms: latencies_from(&set, COMMITTED),
             histograms: set,

@@ -68,6 +68,7 @@ impl Report {
                 r.source, r.waited_s, r.uncertain, r.before_transfer, r.asked, r.committed, r.aborted, r.expired, r.in_flight, r.unknown
             ));
         }
+        m.push_str(&clocks_markdown(&self.clocks));
         if self.lost > 0 {
             m.push_str(&format!(
                 "**{} iterations were LOST (the driver itself failed: see the errors table). This is a perfbed bug; please report it.**\n\n",
@@ -267,5 +268,36 @@ pub(crate) fn ids_markdown(ids: &crate::ids::IdComparison) -> String {
         }
         m.push('\n');
     }
+    m
+}
+
+/// The clocks section of a distributed run: each replica's measurements of its peers.
+pub(crate) fn clocks_markdown(clocks: &[super::ReplicaClocks]) -> String {
+    if clocks.is_empty() {
+        return String::new();
+    }
+    let ms = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.2}"));
+    let mut m = String::from(
+        "## Clocks of the driver replicas\n\nA callback relayed between replicas carries the relaying replica's receipt time; its owner converts it with the relaying replica's clock as it measured it on the relay link (best of repeated exchanges, ± half that exchange's round trip). Offset: the peer's clock minus the replica's.\n\n| Replica | peer | offset ms | ± ms | samples | failed | relayed callbacks | unconverted | before send | worst ± used ms | bound ± ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in clocks {
+        for p in &c.peers {
+            m.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
+                c.replica,
+                p.peer,
+                p.offset_ms.map_or("unknown".into(), |o| format!("{o:+.2}")),
+                ms(p.uncertainty_ms),
+                p.samples,
+                p.failures,
+                p.relayed,
+                p.unconverted,
+                p.before_send,
+                ms(p.worst_used_ms),
+                c.max_uncertainty_ms
+            ));
+        }
+    }
+    m.push('\n');
     m
 }
