@@ -1114,6 +1114,9 @@ fn round_robin(backends: Vec<String>) -> String {
 struct Replicas {
     addrs: Vec<String>,
     service: String,
+    /// Per replica: its simulator's wall clock shifted by this many ms (the hidden test-only
+    /// `--test-clock-shift-ms`, through its environment variable).
+    clock_shift_ms: Vec<i64>,
 }
 
 impl Replicas {
@@ -1129,7 +1132,11 @@ impl Replicas {
             })
             .collect();
         let service = round_robin(addrs.clone());
-        Replicas { addrs, service }
+        Replicas {
+            addrs,
+            service,
+            clock_shift_ms: vec![0; n],
+        }
     }
 
     /// Runs `scenario` on every replica (run id `id`, each waiting for `start_at`, Unix
@@ -1168,7 +1175,15 @@ impl Replicas {
                         "2s",
                         "--start-at",
                         &start_at.to_string(),
+                        // The bound on a peer clock's uncertainty for a test machine that may
+                        // be loaded (a cluster's round trips are far below the 20 ms default).
+                        "--max-clock-uncertainty",
+                        "250ms",
                     ])
+                    .env(
+                        "PERFBED_TEST_CLOCK_SHIFT_MS",
+                        self.clock_shift_ms[i].to_string(),
+                    )
                     .arg("--out")
                     .arg(out.join(format!("r{i}")))
                     .stdout(Stdio::piped())
@@ -1434,6 +1449,165 @@ fn three_driver_replicas_behind_one_address_merge_into_one_exact_report() {
         "{}",
         String::from_utf8_lossy(&near.stderr)
     );
+}
+
+/// Issue 24, clocks: three replicas, replica 1's clock 2 s ahead of the others'. Callbacks
+/// relayed between replicas carry the relaying replica's receipt time; each replica measures
+/// its peers' clocks on the relay link and converts with them, so (1) every replica measures
+/// replica 1's offset as +2 s (replica 1 the others' as −2 s) within the uncertainty it
+/// states, (2) callbacks were relayed into replica 1 and converted, (3) no converted receipt
+/// falls before its request was sent and no replica's end-to-end median is off by the 2 s
+/// (taken as replica 1's own clock, the others' receipt times would make its callbacks 2 s
+/// early: before their requests, latency 0), (4) each report and the merged one state the
+/// offsets, and a merged run whose offsets are unknown or too uncertain fails.
+#[test]
+fn three_driver_replicas_one_clock_2s_ahead_measure_and_correct_the_offset() {
+    let (_hub, hub, _payee, payee) = hub_and_payee(&[]);
+    let mut replicas = Replicas::new(3);
+    replicas.clock_shift_ms[1] = 2000;
+    onboard_and_seed(&hub, &format!("http://{}", replicas.service), &payee, 90);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("clocks.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"clocks\"\nflow = \"p2p\"\nmsisdns_per_fsp = 90\nwarmup = \"1s\"\nstages = [{ rate = 40, duration = \"4s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\nsuccess_rate = 99.5\n",
+    )
+    .unwrap();
+    // Every replica must pass: Replicas::run asserts it.
+    let (result_dirs, relayed) = replicas.run(
+        &hub,
+        &scenario,
+        "clocks",
+        "clocks-1",
+        start_soon(),
+        dir.path(),
+    );
+    assert!(relayed > 0, "nothing was relayed");
+    let report = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap()
+    };
+    let mut into_shifted = 0;
+    for (i, d) in result_dirs.iter().enumerate() {
+        let r = report(d);
+        let clocks = r["clocks"].as_array().unwrap_or_else(|| panic!("{r}"));
+        assert_eq!(clocks.len(), 1, "{r}");
+        let c = &clocks[0];
+        assert_eq!(c["replica"], i, "{c}");
+        assert_eq!(c["max_uncertainty_ms"], 250.0, "{c}");
+        let peers = c["peers"].as_array().unwrap();
+        let expect: Vec<usize> = (0..3).filter(|p| *p != i).collect();
+        assert_eq!(
+            peers
+                .iter()
+                .map(|p| p["peer"].as_u64().unwrap() as usize)
+                .collect::<Vec<_>>(),
+            expect,
+            "{c}"
+        );
+        for p in peers {
+            let peer = p["peer"].as_u64().unwrap() as usize;
+            let truth = (replicas.clock_shift_ms[peer] - replicas.clock_shift_ms[i]) as f64;
+            let offset = p["offset_ms"].as_f64().unwrap_or_else(|| panic!("{p}"));
+            let u = p["uncertainty_ms"].as_f64().unwrap();
+            // Within the stated uncertainty (plus the two clock reads' gap, well under 1 ms).
+            assert!(
+                (offset - truth).abs() <= u + 1.0,
+                "replica {i} measured replica {peer}'s clock at {offset} ms ±{u}, truly {truth}: {p}"
+            );
+            assert!(p["samples"].as_u64().unwrap() > 0, "{p}");
+            assert_eq!(p["before_send"], 0, "replica {i}: {p}");
+            if peer != 1 && i == 1 {
+                into_shifted += p["relayed"].as_u64().unwrap();
+            }
+        }
+        let e2e = &r["latency_ms"]["e2e"];
+        let p50 = e2e["p50"].as_f64().unwrap();
+        // Not moved by the 2 s either way: above zero (callbacks taken 2 s early make 0),
+        // far below 2 s (one taken 2 s late).
+        assert!(p50 > 0.0 && p50 < 1000.0, "replica {i}: e2e {e2e}");
+        assert_eq!(r["passed"], true, "replica {i}: {r}");
+        let md = std::fs::read_to_string(d.join("report.md")).unwrap();
+        assert!(md.contains("## Clocks of the driver replicas"), "{md}");
+    }
+    assert!(
+        into_shifted > 0,
+        "no callback was relayed into the replica whose clock is ahead: nothing tested"
+    );
+    // The merged report keeps every replica's clocks and says them.
+    let merged_out = dir.path().join("merged");
+    let merge = |parts: &[&std::path::Path], out: &std::path::Path| {
+        perfbed()
+            .args(["report", "merge"])
+            .args(parts)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let parts: Vec<&std::path::Path> = result_dirs.iter().map(|d| d.as_path()).collect();
+    let ran = merge(&parts, &merged_out);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let merged_dir = only_result(&merged_out);
+    let m = report(&merged_dir);
+    assert_eq!(
+        m["clocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["replica"].clone())
+            .collect::<Vec<_>>(),
+        vec![
+            serde_json::json!(0),
+            serde_json::json!(1),
+            serde_json::json!(2)
+        ]
+    );
+    let md = std::fs::read_to_string(merged_dir.join("report.md")).unwrap();
+    let rows = md
+        .lines()
+        .skip_while(|l| !l.starts_with("| Replica | peer | offset ms"))
+        .take_while(|l| l.starts_with('|'))
+        .count();
+    // Header, separator, and each replica's two peers.
+    assert_eq!(rows, 2 + 6, "{md}");
+    assert!(md.contains("+2000."), "{md}");
+    // A replica whose peer's offset was too uncertain, or never measured though it relayed:
+    // the merged run fails, saying why.
+    let r2 = report(&result_dirs[2]);
+    for (what, edit, says) in [
+        (
+            "uncertain",
+            serde_json::json!({ "worst_used_ms": 300.0, "relayed": 5 }),
+            "more than the bound ±250.0 ms (--max-clock-uncertainty)",
+        ),
+        (
+            "unknown",
+            serde_json::json!({ "offset_ms": null, "uncertainty_ms": null, "worst_used_ms": null, "relayed": 0, "unconverted": 5 }),
+            "relayed 5 callbacks but its clock offset was never measured",
+        ),
+    ] {
+        let to = dir.path().join(what);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["histograms.json", "outcomes.bin"] {
+            std::fs::copy(result_dirs[2].join(f), to.join(f)).unwrap();
+        }
+        let mut r = r2.clone();
+        for (k, v) in edit.as_object().unwrap() {
+            r["clocks"][0]["peers"][0][k] = v.clone();
+        }
+        std::fs::write(to.join("report.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+        let out = dir.path().join(format!("merged-{what}"));
+        let ran = merge(&[parts[0], parts[1], &to], &out);
+        let said = String::from_utf8_lossy(&ran.stdout);
+        assert_eq!(ran.status.code(), Some(1), "{what}: {said}");
+        assert!(said.contains(says), "{what}: {said}");
+        assert_eq!(report(&only_result(&out))["passed"], false, "{what}");
+    }
 }
 
 /// Issue 24: a stress ramp run by three replicas. Each replica offers a third of every

@@ -296,9 +296,8 @@ impl Payers {
             .iter()
             .map(|p| {
                 let b = before.iter().find(|b| b.peer == p.peer);
-                let since = |f: fn(&sim::clock::PeerClock) -> u64| {
-                    f(p).saturating_sub(b.map_or(0, f))
-                };
+                let since =
+                    |f: fn(&sim::clock::PeerClock) -> u64| f(p).saturating_sub(b.map_or(0, f));
                 report::PeerClock {
                     peer: u32::from(p.peer),
                     offset_ms: p.offset_ns.map(|o| o as f64 / 1e6),

@@ -262,8 +262,7 @@ impl Report {
                         vec![
                             c.replica.to_string(),
                             q.peer.to_string(),
-                            q.offset_ms
-                                .map_or("unknown".into(), |o| format!("{o:+.2}")),
+                            q.offset_ms.map_or("unknown".into(), |o| format!("{o:+.2}")),
                             ms(q.uncertainty_ms),
                             q.samples.to_string(),
                             q.failures.to_string(),
