@@ -1536,7 +1536,7 @@ fn three_driver_replicas_one_clock_2s_ahead_measure_and_correct_the_offset() {
         for name in ["e2e", "lookup", "quote", "transfer"] {
             let h = &set.by_name[name];
             assert!(
-                h.len() > 0 && h.min() > 1,
+                !h.is_empty() && h.min() > 1,
                 "replica {i}: {name} min {} µs",
                 h.min()
             );
