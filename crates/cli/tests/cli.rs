@@ -1569,6 +1569,23 @@ fn three_driver_replicas_one_clock_2s_ahead_measure_and_correct_the_offset() {
     );
     let merged_dir = only_result(&merged_out);
     let m = report(&merged_dir);
+    // The schema knows the clocks (additional properties are refused).
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    for r in [report(&result_dirs[1]), m.clone()] {
+        let errors: Vec<String> = validator
+            .iter_errors(&r)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
     assert_eq!(
         m["clocks"]
             .as_array()
