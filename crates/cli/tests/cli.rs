@@ -2746,3 +2746,81 @@ fn pki_writes_private_keys_0600_and_never_through_an_existing_file_or_link() {
     );
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
+
+/// `perfbed run` of a one-corridor scenario (perffsp1 → perffsp5; `body` adds the rest: name,
+/// flow, stages, …) against `hub`, payers on `port`, results under `out`, with `extra` flags.
+fn run_one_corridor(
+    hub: &str,
+    port: u16,
+    out: &std::path::Path,
+    body: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let scenario = out.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "{body}\nmsisdns_per_fsp = 10\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
+        ),
+    )
+    .unwrap();
+    perfbed()
+        .args(["run"])
+        .arg(&scenario)
+        .args(["--hub", hub, "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Issue 25, item 1: a switch whose prepares sit in Kafka before its ledger sees them. The
+/// driver times out (1 s) long before the ledger knows the transfers (the hub's `queue`
+/// latency, 5 s); the reconciliation must keep waiting for those unknown ids, as for in-flight
+/// ones, and find them committed — and say that every transfer being final ended the wait.
+#[test]
+fn reconciliation_waits_for_transfers_the_ledger_does_not_know_yet() {
+    let (_hub, hub, _payee, payee) =
+        hub_and_payee(&["--sweep", "1s", "--latency", "queue=5s"]);
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        dir.path(),
+        "name = \"queued\"\nflow = \"transfer\"\ntimeout = \"1s\"\ntransfer_expiry = \"20s\"\n\
+         stages = [{ rate = 5, duration = \"2s\" }]",
+        &["--no-jws", "--quiet"],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(dir.path()).join("report.json")).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(
+        (report["arrivals"].as_u64(), report["timed_out"].as_u64()),
+        (Some(10), Some(10)),
+        "every arrival timed out before its prepare left the queue: {stdout}"
+    );
+    let rec = &report["reconciliation"];
+    assert_eq!(
+        (
+            rec["asked"].as_u64(),
+            rec["committed"].as_u64(),
+            rec["in_flight"].as_u64(),
+            rec["unknown"].as_u64()
+        ),
+        (Some(10), Some(10), Some(0), Some(0)),
+        "{rec}"
+    );
+    let ended = rec["ended"].as_str().unwrap();
+    assert!(ended.starts_with("every transfer was final after "), "{rec}");
+    let md = std::fs::read_to_string(only_result(dir.path()).join("report.md")).unwrap();
+    assert!(md.contains("; the wait ended: every transfer was final after "), "{md}");
+    assert!(
+        stdout.contains("cross-check agrees"),
+        "the ledger's 10 commits are the driver's reconciled ones: {stdout}"
+    );
+}

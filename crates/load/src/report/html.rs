@@ -249,9 +249,10 @@ impl Report {
         )));
         if let Some(r) = &self.reconciliation {
             b.push_str(&format!(
-                "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).</p>",
+                "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.1} s for it to settle them{}).</p>",
                 esc(&r.source),
-                r.waited_s
+                r.waited_s,
+                esc(&crate::report::render::ended_clause(&r.ended))
             ));
             b.push_str(&table(
                 &[

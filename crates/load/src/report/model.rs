@@ -838,6 +838,10 @@ pub struct Reconciliation {
     pub unknown: u64,
     /// How long perfbed waited for the switch to settle them, seconds.
     pub waited_s: f64,
+    /// What ended the wait: every transfer final, or the last expiration plus the switch's
+    /// sweep passed (with how many were still in flight or unknown then).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ended: String,
     /// One line.
     pub summary: String,
 }
@@ -862,6 +866,22 @@ impl Reconciliation {
             ],
             std::time::Duration::from_secs_f64(self.waited_s.max(o.waited_s)),
         )
+        .ended(&if self.ended == o.ended || o.ended.is_empty() {
+            self.ended.clone()
+        } else if self.ended.is_empty() {
+            o.ended.clone()
+        } else {
+            format!("{}; {}", self.ended, o.ended)
+        })
+    }
+
+    /// The same, saying what ended the wait (also at the end of the summary).
+    pub fn ended(mut self, why: &str) -> Reconciliation {
+        if !why.is_empty() {
+            self.summary = format!("{}; the wait ended: {why}", self.summary);
+        }
+        self.ended = why.to_owned();
+        self
     }
 
     /// From the switch's answer: `uncertain` arrivals, of which `asked` had a transfer, and how
@@ -888,6 +908,7 @@ impl Reconciliation {
             in_flight,
             unknown,
             waited_s: waited.as_secs_f64(),
+            ended: String::new(),
             summary,
         }
     }

@@ -64,8 +64,8 @@ impl Report {
         }
         if let Some(r) = &self.reconciliation {
             m.push_str(&format!(
-                "## Reconciliation\n\nWhat the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).\n\n| Timed out or failed after send | before the transfer | transfer asked | later committed | aborted | expired | still in flight | unknown |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
-                r.source, r.waited_s, r.uncertain, r.before_transfer, r.asked, r.committed, r.aborted, r.expired, r.in_flight, r.unknown
+                "## Reconciliation\n\nWhat the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.1} s for it to settle them{}).\n\n| Timed out or failed after send | before the transfer | transfer asked | later committed | aborted | expired | still in flight | unknown |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+                r.source, r.waited_s, ended_clause(&r.ended), r.uncertain, r.before_transfer, r.asked, r.committed, r.aborted, r.expired, r.in_flight, r.unknown
             ));
         }
         if self.lost > 0 {
@@ -268,4 +268,13 @@ pub(crate) fn ids_markdown(ids: &crate::ids::IdComparison) -> String {
         m.push('\n');
     }
     m
+}
+
+/// `; the wait ended: WHY` after a reconciliation's wait, nothing for an older report.
+pub(crate) fn ended_clause(ended: &str) -> String {
+    if ended.is_empty() {
+        String::new()
+    } else {
+        format!("; the wait ended: {ended}")
+    }
 }
