@@ -2824,3 +2824,58 @@ fn reconciliation_waits_for_transfers_the_ledger_does_not_know_yet() {
         "the ledger's 10 commits are the driver's reconciled ones: {stdout}"
     );
 }
+
+/// Issue 25, item 2: against a slow switch (every prepare held 3 s before the hub sends it on)
+/// the progress lines say what is happening — how many iterations are in flight and for how
+/// long the oldest has been, and the commits of the last second by completion time — instead
+/// of "0 ok, 0 failed" about arrivals that have not ended yet.
+#[test]
+fn progress_lines_show_a_slow_switch_working() {
+    let (_hub, hub, _payee, payee) = hub_and_payee(&["--latency", "prepare=3s"]);
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        dir.path(),
+        "name = \"slow\"\nflow = \"transfer\"\ntimeout = \"20s\"\nstages = [{ rate = 5, duration = \"4s\" }]",
+        &["--no-jws"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    // `… | in flight N[, oldest X s] | committed in the last second M | …`
+    let field = |line: &str, name: &str| -> Option<String> {
+        line.split(" | ")
+            .find_map(|part| part.strip_prefix(name))
+            .map(str::to_owned)
+    };
+    let mut busy = 0;
+    let mut committed_seen = 0.0;
+    for line in &lines {
+        let flight = field(line, "in flight ").unwrap_or_else(|| panic!("{line}"));
+        let (n, oldest) = match flight.split_once(", oldest ") {
+            Some((n, age)) => (n.parse::<u64>().unwrap(), Some(age.to_owned())),
+            None => (flight.parse::<u64>().unwrap(), None),
+        };
+        // The oldest iteration's age is said exactly when something is in flight.
+        assert_eq!(n > 0, oldest.is_some(), "{line}");
+        if let Some(age) = oldest {
+            let secs: f64 = age.strip_suffix(" s").unwrap().parse().unwrap();
+            assert!(secs >= 0.0, "{line}");
+            busy += 1;
+        }
+        let recent = field(line, "committed in the last second ").unwrap_or_else(|| panic!("{line}"));
+        committed_seen += recent.parse::<f64>().unwrap();
+    }
+    assert!(busy > 0, "the switch held iterations in flight: {stderr}");
+    assert!(
+        committed_seen > 0.0,
+        "commits completed while the lines were printed, and some line says so: {stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(dir.path()).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["committed"], 20, "{stderr}");
+}

@@ -339,9 +339,20 @@ impl crate::Observer for Ramp<'_> {
         }
     }
 
-    fn progress(&self, elapsed: Duration, tally: &crate::Tally, in_flight: usize) -> String {
-        self.whole
-            .progress_line(elapsed, self.whole.total(), tally.started(), in_flight)
+    fn progress(
+        &self,
+        elapsed: Duration,
+        tally: &crate::Tally,
+        in_flight: usize,
+        oldest: Option<Duration>,
+    ) -> String {
+        self.whole.progress_line(
+            elapsed,
+            self.whole.total(),
+            tally.started(),
+            in_flight,
+            oldest,
+        )
     }
 
     fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
