@@ -2879,3 +2879,131 @@ fn progress_lines_show_a_slow_switch_working() {
     .unwrap();
     assert_eq!(report["committed"], 20, "{stderr}");
 }
+
+/// Issue 25, item 3: the simulators expect the hub to sign (Hub.pem in their keys) and the
+/// hub emulator does not sign its confirmations. The payee simulator, a separate `perfbed sim`,
+/// refuses every commit confirmation (3105) while every payer flow commits: the run must read
+/// the payee's counters at the URL of the testbed file, fail naming the fix, and the simulator
+/// must say so in its log. Without the testbed file, the report says it could not read it.
+#[test]
+fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
+    let keys = tempfile::tempdir().unwrap();
+    let pki = perfbed()
+        .args(["pki", "--out"])
+        .arg(keys.path())
+        .args(["--fsp", "perffsp1,perffsp5,Hub", "--force"])
+        .output()
+        .unwrap();
+    assert!(pki.status.success(), "{}", String::from_utf8_lossy(&pki.stderr));
+    let keys_dir = keys.path().to_str().unwrap();
+    let (_hub_p, hub) = serve(&["hub", "--listen", "127.0.0.1:0"], "hub emulator listening on ");
+    // The payee, its log kept.
+    let mut child = perfbed()
+        .args(["sim", "--fsp", "perffsp5", "--hub", &hub, "--listen", "127.0.0.1:0"])
+        .args(["--keys", keys_dir])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = "perffsp listening on http://";
+    let line = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+        .expect("no banner")
+        .unwrap();
+    let payee = line[banner.len()..].split_whitespace().next().unwrap().to_owned();
+    let _payee_p = Proc(child);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                log.lock().unwrap().push(l);
+            }
+        });
+    }
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let testbed = dir.path().join("testbed.toml");
+    std::fs::write(
+        &testbed,
+        format!(
+            "[hub]\nadmin = \"{hub}/admin\"\n[[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n"
+        ),
+    )
+    .unwrap();
+    let body = "name = \"unsigned\"\nflow = \"transfer\"\nstages = [{ rate = 5, duration = \"2s\" }]";
+    let with_file = dir.path().join("with");
+    std::fs::create_dir(&with_file).unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        &with_file,
+        body,
+        &["--keys", keys_dir, "--quiet", "--testbed", testbed.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(&with_file).join("report.json")).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&run.stderr)));
+    assert_eq!(report["committed"], 10, "every payer flow committed: {stdout}");
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.contains("the simulators refused 10 messages from the hub for their signature")
+            && last.contains("Hub.pem")
+            && last.contains("[hub] signs = false"),
+        "{last}"
+    );
+    let rows = report["simulators"]["read"].as_array().unwrap();
+    let payee_row = rows
+        .iter()
+        .find(|r| r["name"] == format!("http://{payee}"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(
+        (
+            payee_row["hub_jws_failures"].as_u64(),
+            payee_row["jws_failures"].as_u64()
+        ),
+        (Some(10), Some(10)),
+        "{payee_row}"
+    );
+    assert!(payee_row["refused"].as_u64().unwrap() >= 10, "{payee_row}");
+    assert!(
+        rows.iter()
+            .any(|r| r["name"] == "in-process (perffsp1)" && r["hub_jws_failures"] == 0),
+        "{rows:?}"
+    );
+    let md = std::fs::read_to_string(only_result(&with_file).join("report.md")).unwrap();
+    assert!(md.contains("the simulators refused 10 messages from the hub"), "{md}");
+    // The simulator said it, in its log, with the fix.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let said = log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("refused for their signature") && l.contains("remove Hub.pem"));
+        if said {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", log.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Without the testbed file nobody knows where the payee runs: the report says so.
+    let without = dir.path().join("without");
+    std::fs::create_dir(&without).unwrap();
+    let run = run_one_corridor(&hub, port, &without, body, &["--keys", keys_dir, "--quiet"]);
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(&without).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    let not_read = report["simulators"]["not_read"][0].as_str().unwrap_or_default();
+    assert!(
+        not_read.contains("perffsp5") && not_read.contains("--testbed"),
+        "{}: {report}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}

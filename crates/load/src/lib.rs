@@ -241,6 +241,33 @@ impl Payers {
         }
     }
 
+    /// Each simulator once: the FSPs it serves (sorted, joined with `, `) and its metrics
+    /// text, as its `/metrics` would answer.
+    pub fn simulator_metrics(&self) -> Vec<(String, String)> {
+        let mut by_sim: Vec<(*const Sim, Vec<&str>, &Arc<Sim>)> = Vec::new();
+        for (fsp, s) in &self.sims {
+            let p = Arc::as_ptr(s);
+            match by_sim.iter_mut().find(|(q, _, _)| *q == p) {
+                Some((_, fsps, _)) => fsps.push(fsp),
+                None => by_sim.push((p, vec![fsp], s)),
+            }
+        }
+        let mut out: Vec<(String, String)> = by_sim
+            .into_iter()
+            .map(|(_, mut fsps, s)| {
+                fsps.sort_unstable();
+                (fsps.join(", "), s.metrics().render())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether one of these simulators serves `fsp`.
+    pub fn serves(&self, fsp: &str) -> bool {
+        self.sims.contains_key(fsp)
+    }
+
     /// `count` summed over the simulators, each once (one may serve several FSPs).
     fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();

@@ -198,7 +198,13 @@ impl Outcome {
                 s.recovered != Some(false)
                     && s.adds_up()
                     && self.crosscheck_ok()
-                    && s.stage_reports.iter().all(|r| r.kafka_failure().is_none())
+                    && s.stage_reports.iter().all(|r| {
+                        r.kafka_failure().is_none()
+                            && r.simulators
+                                .as_ref()
+                                .and_then(load::report::Simulators::failure)
+                                .is_none()
+                    })
             }
             (None, None) => false,
         }
@@ -396,6 +402,12 @@ pub async fn execute(
     };
     let cpu_before = process_cpu_s();
     let sims_before = target.payers.operations();
+    let sim_watch = crate::simulators::SimWatch::start(
+        &target.payers,
+        scenario,
+        target.testbed.as_ref(),
+    )
+    .await;
     let hub_before = options.hub_operations.as_ref().map(|f| f());
     let (mut report, mut stress) = match &scenario.stress {
         None => (
@@ -436,6 +448,16 @@ pub async fn execute(
             r.notes.push(note);
         } else if let Some(s) = &mut stress {
             s.notes.push(note);
+        }
+    }
+    // What the simulators refused or failed to deliver, read after the switch drained (a hub
+    // confirmation refused for its signature fails the run: see `Report::evidence_failures`).
+    let simulators = sim_watch.finish(&target.payers).await;
+    if let Some(r) = &mut report {
+        r.simulators = Some(simulators);
+    } else if let Some(s) = &mut stress {
+        if let Some(last) = s.stage_reports.last_mut() {
+            last.simulators = Some(simulators);
         }
     }
     // The Kafka gate, when the scenario asks for it, is judged on what the switch showed: in

@@ -237,6 +237,9 @@ impl Report {
                 self.late_callbacks
             )));
         }
+        if let Some(sims) = &self.simulators {
+            b.push_str(&p(&format!("{}.", sims.line())));
+        }
         if self.callbacks_failed > 0 {
             b.push_str(&format!(
                 "<p><strong>{} callbacks failed</strong>: the simulators could not deliver them to the hub (refused, reset or unanswered; the simulator's log says why). Each left a flow waiting on the switch.</p>",

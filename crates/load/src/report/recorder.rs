@@ -429,6 +429,7 @@ impl Recorder {
             environment: None,
             operations: None,
             reconciliation: None,
+            simulators: None,
             uncertain_transfers: Vec::new(),
             outcomes: None,
             in_flight_budget: None,

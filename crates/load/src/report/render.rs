@@ -80,6 +80,9 @@ impl Report {
                 self.late_callbacks
             ));
         }
+        if let Some(sims) = &self.simulators {
+            m.push_str(&format!("{}.\n\n", sims.line()));
+        }
         if self.callbacks_failed > 0 {
             m.push_str(&format!(
                 "**{} callbacks failed**: the simulators could not deliver them to the hub, even after sending each again while it went unanswered (refused, or unanswered through every retry: the simulator's log says why). This is the testbed's own loss, not the switch's: each left a flow waiting on the switch.\n\n",
