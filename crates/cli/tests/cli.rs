@@ -2437,7 +2437,7 @@ fn a_run_against_a_hub_that_is_down_proves_nothing_and_fails_saying_why() {
     assert_eq!(code, Some(1), "{text}");
     // Latency limits with no samples fail as "no data"; nothing committed fails the run.
     assert!(
-        summary.starts_with("perfbed: only-latency CROSS-CHECK FAILED — 20 arrivals, 0 committed, 0.0/s achieved, p95 no data, p99 no data;"),
+        summary.starts_with("perfbed: only-latency CROSS-CHECK FAILED — 20 arrivals, 0 committed over the run; steady window 0–2 s: 0.0/s achieved, success 0.00 %, p95 no data, p99 no data;"),
         "{summary}"
     );
     assert!(
@@ -2475,6 +2475,19 @@ fn a_run_against_a_hub_that_is_down_proves_nothing_and_fails_saying_why() {
     let md = std::fs::read_to_string(result.join("report.md")).unwrap();
     assert!(
         md.contains("| e2e_p95_ms | 300 | no data | **FAILED: no data** |"),
+        "{md}"
+    );
+    // Issue 25, item 4: which numbers are the whole run's and which the window's, and no
+    // latency shift made up from nothing.
+    assert!(
+        md.contains("| Arrivals (scheduler, whole run) | Committed (whole run) |")
+            && md.contains("| Success (window) |")
+            && md.contains("Counts cover the whole run; Target TPS, Achieved TPS and Success cover the steady-state window 0–2 s (0 of its 20 arrivals committed)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("shifted by the median latency of its committed arrivals (no data: no arrival of the window committed")
+            && !md.contains("(0.00 s)"),
         "{md}"
     );
     // The kind of an outcome is said once: `not sent: connect to …`.
@@ -3006,4 +3019,62 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         "{}: {report}",
         String::from_utf8_lossy(&run.stdout)
     );
+}
+
+/// Issue 25, item 4: `kafka create-topics` makes quoting-service's topics too (its quotes, FX
+/// quotes and bulk quotes topics, post/put/get), beside central-ledger's.
+#[test]
+fn kafka_create_topics_covers_the_quoting_service() {
+    let out = perfbed()
+        .args(["kafka", "create-topics", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let topics: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for t in [
+        "topic-transfer-prepare",
+        "topic-notification-event",
+        "topic-quotes-post",
+        "topic-quotes-put",
+        "topic-quotes-get",
+        "topic-fx-quotes-post",
+        "topic-fx-quotes-put",
+        "topic-fx-quotes-get",
+        "topic-bulkquotes-post",
+        "topic-bulkquotes-put",
+        "topic-bulkquotes-get",
+    ] {
+        assert!(topics.iter().any(|x| x == t), "{t} missing: {topics:?}");
+    }
+}
+
+/// Issue 25, item 4: `perfbed run --ledger-db URL` cross-checks against that database, not
+/// the hub's admin API: with a database that is not there, the run says it could not read
+/// the central_ledger database (and never prints the password).
+#[test]
+fn run_takes_the_ledger_database_from_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!(
+        "mysql://perfbed:s3cret@127.0.0.1:{}/central_ledger",
+        closed_port()
+    );
+    let hub = format!("http://127.0.0.1:{}", closed_port());
+    let run = run_one_corridor(
+        &hub,
+        closed_port(),
+        dir.path(),
+        "name = \"ledger-flag\"\nflow = \"transfer\"\nstages = [{ rate = 5, duration = \"1s\" }]",
+        &["--no-jws", "--quiet", "--ledger-db", &db],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert!(
+        summary.contains("CROSS-CHECK FAILED: could not read the central_ledger database"),
+        "{summary}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
 }

@@ -216,12 +216,15 @@ impl Outcome {
         match (&self.report, &self.stress) {
             (Some(r), _) => {
                 let mut line = format!(
-                    "perfbed: {} {} — {} arrivals, {} committed, {:.1}/s achieved, p95 {}, p99 {}; accounting {}; {check}",
+                    "perfbed: {} {} — {} arrivals, {} committed over the run; steady window {:.0}–{:.0} s: {:.1}/s achieved, success {:.2} %, p95 {}, p99 {}; accounting {}; {check}",
                     r.scenario,
                     r.verdict(),
                     r.arrivals,
                     r.committed,
+                    r.method.window_s[0],
+                    r.method.window_s[1],
                     r.achieved_tps,
+                    r.success_rate,
                     ms_or_no_data(r.latency_ms.e2e.count, r.latency_ms.e2e.p95),
                     ms_or_no_data(r.latency_ms.e2e.count, r.latency_ms.e2e.p99),
                     if r.adds_up() { "adds up" } else { "FAILED" },

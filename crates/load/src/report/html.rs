@@ -164,17 +164,17 @@ impl Report {
     fn html_accounting(&self) -> String {
         let mut b = table(
             &[
-                "Arrivals (scheduler)",
-                "Committed",
+                "Arrivals (scheduler, whole run)",
+                "Committed (whole run)",
                 "Rejected",
                 "Timed out",
                 "Failed after send",
                 "Not sent",
                 "Lost",
                 "Late starts (>10 ms)",
-                "Target TPS",
-                "Achieved TPS",
-                "Success",
+                "Target TPS (window)",
+                "Achieved TPS (window)",
+                "Success (window)",
             ],
             &[vec![
                 self.arrivals.to_string(),
@@ -246,10 +246,7 @@ impl Report {
                 self.callbacks_failed
             ));
         }
-        b.push_str(&p(&format!(
-            "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.",
-            self.window.shift_s, self.completion_tps
-        )));
+        b.push_str(&p(&self.window_note()));
         if let Some(r) = &self.reconciliation {
             b.push_str(&format!(
                 "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.1} s for it to settle them{}).</p>",

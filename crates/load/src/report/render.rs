@@ -12,7 +12,7 @@ impl Report {
             self.scenario, self.flow
         ));
         m.push_str(&format!("Started {}, {:.0} s scheduled; headline numbers over the steady-state window {:.0}–{:.0} s.\n\n", self.started, self.duration_s, self.method.window_s[0], self.method.window_s[1]));
-        m.push_str("| Arrivals (scheduler) | Committed | Rejected | Timed out | Failed after send | Not sent | Lost | Late starts (>10 ms) | Target TPS | Achieved TPS | Success |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        m.push_str("| Arrivals (scheduler, whole run) | Committed (whole run) | Rejected | Timed out | Failed after send | Not sent | Lost | Late starts (>10 ms) | Target TPS (window) | Achieved TPS (window) | Success (window) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         m.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.2} % |\n\n",
             self.arrivals,
@@ -27,10 +27,7 @@ impl Report {
             self.achieved_tps,
             self.success_rate
         ));
-        m.push_str(&format!(
-            "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.\n\n",
-            self.window.shift_s, self.completion_tps
-        ));
+        m.push_str(&format!("{}\n\n", self.window_note()));
         m.push_str(&format!("{}\n\n", self.accounting_line()));
         let failures = self.failures();
         if !failures.is_empty() {
@@ -279,5 +276,23 @@ pub(crate) fn ended_clause(ended: &str) -> String {
         String::new()
     } else {
         format!("; the wait ended: {ended}")
+    }
+}
+
+impl Report {
+    /// What the counts and the rates cover: the counts the whole run, the rates and the
+    /// success rate the steady-state window; and how achieved TPS was shifted (no shift, and
+    /// "no data", when no arrival of the window committed).
+    pub fn window_note(&self) -> String {
+        let [from, to] = self.method.window_s;
+        let shift = if self.window.committed == 0 {
+            "no data: no arrival of the window committed, so the window is not shifted".to_owned()
+        } else {
+            format!("{:.2} s", self.window.shift_s)
+        };
+        format!(
+            "Counts cover the whole run; Target TPS, Achieved TPS and Success cover the steady-state window {from:.0}–{to:.0} s ({} of its {} arrivals committed). Achieved TPS counts commits completed over the window shifted by the median latency of its committed arrivals ({shift}); commits completed inside the window itself: {:.1}/s.",
+            self.window.committed, self.window.arrivals, self.completion_tps
+        )
     }
 }
