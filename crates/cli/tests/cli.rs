@@ -2794,8 +2794,7 @@ fn run_one_corridor(
 /// ones, and find them committed — and say that every transfer being final ended the wait.
 #[test]
 fn reconciliation_waits_for_transfers_the_ledger_does_not_know_yet() {
-    let (_hub, hub, _payee, payee) =
-        hub_and_payee(&["--sweep", "1s", "--latency", "queue=5s"]);
+    let (_hub, hub, _payee, payee) = hub_and_payee(&["--sweep", "1s", "--latency", "queue=5s"]);
     let port = closed_port();
     onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
     let dir = tempfile::tempdir().unwrap();
@@ -2829,9 +2828,15 @@ fn reconciliation_waits_for_transfers_the_ledger_does_not_know_yet() {
         "{rec}"
     );
     let ended = rec["ended"].as_str().unwrap();
-    assert!(ended.starts_with("every transfer was final after "), "{rec}");
+    assert!(
+        ended.starts_with("every transfer was final after "),
+        "{rec}"
+    );
     let md = std::fs::read_to_string(only_result(dir.path()).join("report.md")).unwrap();
-    assert!(md.contains("; the wait ended: every transfer was final after "), "{md}");
+    assert!(
+        md.contains("; the wait ended: every transfer was final after "),
+        "{md}"
+    );
     assert!(
         stdout.contains("cross-check agrees"),
         "the ledger's 10 commits are the driver's reconciled ones: {stdout}"
@@ -2878,7 +2883,8 @@ fn progress_lines_show_a_slow_switch_working() {
             assert!(secs >= 0.0, "{line}");
             busy += 1;
         }
-        let recent = field(line, "committed in the last second ").unwrap_or_else(|| panic!("{line}"));
+        let recent =
+            field(line, "committed in the last second ").unwrap_or_else(|| panic!("{line}"));
         committed_seen += recent.parse::<f64>().unwrap();
     }
     assert!(busy > 0, "the switch held iterations in flight: {stderr}");
@@ -2907,12 +2913,27 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         .args(["--fsp", "perffsp1,perffsp5,Hub", "--force"])
         .output()
         .unwrap();
-    assert!(pki.status.success(), "{}", String::from_utf8_lossy(&pki.stderr));
+    assert!(
+        pki.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pki.stderr)
+    );
     let keys_dir = keys.path().to_str().unwrap();
-    let (_hub_p, hub) = serve(&["hub", "--listen", "127.0.0.1:0"], "hub emulator listening on ");
+    let (_hub_p, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
     // The payee, its log kept.
     let mut child = perfbed()
-        .args(["sim", "--fsp", "perffsp5", "--hub", &hub, "--listen", "127.0.0.1:0"])
+        .args([
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--keys", keys_dir])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -2924,7 +2945,11 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
         .expect("no banner")
         .unwrap();
-    let payee = line[banner.len()..].split_whitespace().next().unwrap().to_owned();
+    let payee = line[banner.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let _payee_p = Proc(child);
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     {
@@ -2946,7 +2971,8 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         ),
     )
     .unwrap();
-    let body = "name = \"unsigned\"\nflow = \"transfer\"\nstages = [{ rate = 5, duration = \"2s\" }]";
+    let body =
+        "name = \"unsigned\"\nflow = \"transfer\"\nstages = [{ rate = 5, duration = \"2s\" }]";
     let with_file = dir.path().join("with");
     std::fs::create_dir(&with_file).unwrap();
     let run = run_one_corridor(
@@ -2954,14 +2980,23 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         port,
         &with_file,
         body,
-        &["--keys", keys_dir, "--quiet", "--testbed", testbed.to_str().unwrap()],
+        &[
+            "--keys",
+            keys_dir,
+            "--quiet",
+            "--testbed",
+            testbed.to_str().unwrap(),
+        ],
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let report: serde_json::Value = serde_json::from_slice(
         &std::fs::read(only_result(&with_file).join("report.json")).unwrap(),
     )
     .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&run.stderr)));
-    assert_eq!(report["committed"], 10, "every payer flow committed: {stdout}");
+    assert_eq!(
+        report["committed"], 10,
+        "every payer flow committed: {stdout}"
+    );
     assert_eq!(run.status.code(), Some(1), "{stdout}");
     let last = stdout.lines().last().unwrap();
     assert!(
@@ -2990,7 +3025,10 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         "{rows:?}"
     );
     let md = std::fs::read_to_string(only_result(&with_file).join("report.md")).unwrap();
-    assert!(md.contains("the simulators refused 10 messages from the hub"), "{md}");
+    assert!(
+        md.contains("the simulators refused 10 messages from the hub"),
+        "{md}"
+    );
     // The simulator said it, in its log, with the fix.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -3009,11 +3047,12 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
     let without = dir.path().join("without");
     std::fs::create_dir(&without).unwrap();
     let run = run_one_corridor(&hub, port, &without, body, &["--keys", keys_dir, "--quiet"]);
-    let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(only_result(&without).join("report.json")).unwrap(),
-    )
-    .unwrap();
-    let not_read = report["simulators"]["not_read"][0].as_str().unwrap_or_default();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only_result(&without).join("report.json")).unwrap())
+            .unwrap();
+    let not_read = report["simulators"]["not_read"][0]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         not_read.contains("perffsp5") && not_read.contains("--testbed"),
         "{}: {report}",
@@ -3029,7 +3068,11 @@ fn kafka_create_topics_covers_the_quoting_service() {
         .args(["kafka", "create-topics", "--dry-run"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let topics: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)

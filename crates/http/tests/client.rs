@@ -509,7 +509,12 @@ async fn a_post_that_may_have_arrived_is_never_delivered_twice() {
 
 #[tokio::test]
 async fn a_receiver_that_shed_the_request_gets_it_again_even_a_post() {
-    let (d, seen) = deliver_to(Reply::UnavailableFirst, Method::POST, Duration::from_secs(5)).await;
+    let (d, seen) = deliver_to(
+        Reply::UnavailableFirst,
+        Method::POST,
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(d.ok(), "{d:?}");
     assert_eq!(d.attempts, 2);
     assert_eq!(seen, 2);

@@ -48,7 +48,11 @@ pub const QUOTING_TOPICS: &[&str] = &[
 /// Every topic `perfbed kafka create-topics` makes sure exists by default: the transfer side
 /// ([`MOJALOOP_TOPICS`]) and quoting-service's ([`QUOTING_TOPICS`]).
 pub fn topics_to_create() -> Vec<&'static str> {
-    MOJALOOP_TOPICS.iter().chain(QUOTING_TOPICS).copied().collect()
+    MOJALOOP_TOPICS
+        .iter()
+        .chain(QUOTING_TOPICS)
+        .copied()
+        .collect()
 }
 
 /// What went wrong talking to Kafka.

@@ -405,12 +405,8 @@ pub async fn execute(
     };
     let cpu_before = process_cpu_s();
     let sims_before = target.payers.operations();
-    let sim_watch = crate::simulators::SimWatch::start(
-        &target.payers,
-        scenario,
-        target.testbed.as_ref(),
-    )
-    .await;
+    let sim_watch =
+        crate::simulators::SimWatch::start(&target.payers, scenario, target.testbed.as_ref()).await;
     let hub_before = options.hub_operations.as_ref().map(|f| f());
     let (mut report, mut stress) = match &scenario.stress {
         None => (

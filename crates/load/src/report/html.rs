@@ -215,7 +215,10 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join(", "))
             )),
-            None => b.push_str(&no_crosscheck(self.crosscheck_ok(), &self.crosscheck_line())),
+            None => b.push_str(&no_crosscheck(
+                self.crosscheck_ok(),
+                &self.crosscheck_line(),
+            )),
         }
         let failures = self.failures();
         if !failures.is_empty() {
@@ -868,7 +871,10 @@ impl StressReport {
                 badge(if c.agrees { "agrees" } else { "DISAGREES" }, c.agrees),
                 esc(&c.summary)
             )),
-            None => b.push_str(&no_crosscheck(self.crosscheck_ok(), &self.crosscheck_line())),
+            None => b.push_str(&no_crosscheck(
+                self.crosscheck_ok(),
+                &self.crosscheck_line(),
+            )),
         }
         let notes: Vec<&String> = self
             .stage_reports

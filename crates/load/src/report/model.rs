@@ -858,7 +858,12 @@ impl SimulatorCounts {
                     let status = labels
                         .split(',')
                         .find_map(|l| l.trim().strip_prefix("status=\""))
-                        .and_then(|s| s.trim_end_matches('}').trim_end_matches('"').parse::<u16>().ok());
+                        .and_then(|s| {
+                            s.trim_end_matches('}')
+                                .trim_end_matches('"')
+                                .parse::<u16>()
+                                .ok()
+                        });
                     if status.is_some_and(|s| s >= 400) {
                         c.refused += v;
                     }
@@ -878,8 +883,12 @@ impl SimulatorCounts {
             name: self.name.clone(),
             refused: self.refused.saturating_sub(before.refused),
             jws_failures: self.jws_failures.saturating_sub(before.jws_failures),
-            hub_jws_failures: self.hub_jws_failures.saturating_sub(before.hub_jws_failures),
-            callbacks_failed: self.callbacks_failed.saturating_sub(before.callbacks_failed),
+            hub_jws_failures: self
+                .hub_jws_failures
+                .saturating_sub(before.hub_jws_failures),
+            callbacks_failed: self
+                .callbacks_failed
+                .saturating_sub(before.callbacks_failed),
         }
     }
 }

@@ -282,7 +282,8 @@ impl Recorder {
         in_flight: usize,
         oldest: Option<Duration>,
     ) -> String {
-        let recent = self.completed_between(elapsed.saturating_sub(Duration::from_secs(1)), elapsed);
+        let recent =
+            self.completed_between(elapsed.saturating_sub(Duration::from_secs(1)), elapsed);
         let oldest = match oldest {
             Some(age) => format!(", oldest {:.1} s", age.as_secs_f64()),
             None => String::new(),
