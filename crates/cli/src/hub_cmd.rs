@@ -67,7 +67,9 @@ pub(crate) struct HubArgs {
     #[arg(long)]
     no_confirm_to_payee: bool,
     /// Emulated processing latency, STAGE=SPEC (repeatable). Stages: lookup, quote, prepare,
-    /// fulfil, all. SPEC: 5ms, uniform:2ms:20ms, lognormal:10ms:0.5 (median, sigma).
+    /// fulfil, all (those four), and queue: before a prepare reaches the ledger at all (the
+    /// Kafka topic in front of central-ledger's prepare handler; the ledger does not know the
+    /// transfer meanwhile). SPEC: 5ms, uniform:2ms:20ms, lognormal:10ms:0.5 (median, sigma).
     #[arg(long = "latency", value_name = "STAGE=SPEC")]
     latency: Vec<String>,
     /// Share of callbacks to drop silently (0–1).
@@ -118,9 +120,15 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
             "quote" => latency.quote = l,
             "prepare" => latency.prepare = l,
             "fulfil" => latency.fulfil = l,
-            "all" => latency = hub::StageLatency::all(l),
+            "queue" => latency.queue = l,
+            "all" => {
+                latency = hub::StageLatency {
+                    queue: latency.queue,
+                    ..hub::StageLatency::all(l)
+                }
+            }
             other => anyhow::bail!(
-                "--latency: unknown stage '{other}' (lookup, quote, prepare, fulfil, all)"
+                "--latency: unknown stage '{other}' (lookup, quote, prepare, fulfil, queue, all)"
             ),
         }
     }

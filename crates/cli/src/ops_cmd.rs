@@ -609,17 +609,27 @@ pub(crate) struct CreateTopicsArgs {
     /// Partitions per new topic.
     #[arg(long, default_value_t = 1)]
     partitions: i32,
-    /// Topics (default: every Mojaloop transfer, notification, admin and bulk topic).
+    /// Print the topics it would make sure exist, one a line, and contact no broker.
+    #[arg(long)]
+    dry_run: bool,
+    /// Topics (default: every Mojaloop transfer, notification, admin and bulk topic, and
+    /// quoting-service's quotes, FX quotes and bulk quotes topics).
     topics: Vec<String>,
 }
 
 pub(crate) fn create_topics(args: CreateTopicsArgs) -> Result<()> {
-    let brokers = args.broker.brokers()?;
     let topics: Vec<&str> = if args.topics.is_empty() {
-        ops::kafka::MOJALOOP_TOPICS.to_vec()
+        ops::kafka::topics_to_create()
     } else {
         args.topics.iter().map(String::as_str).collect()
     };
+    if args.dry_run {
+        for t in &topics {
+            println!("{t}");
+        }
+        return Ok(());
+    }
+    let brokers = args.broker.brokers()?;
     let created = runtime()?.block_on(ops::kafka::create_topics(
         &brokers,
         &topics,

@@ -85,6 +85,11 @@ pub(crate) struct RunArgs {
     /// --replica; default: random.
     #[arg(long, env = "PERFBED_RUN_ID")]
     run_id: Option<String>,
+    /// The real central-ledger's database (mysql://user:pass@host:3306/central_ledger): the
+    /// cross-check and the reconciliation ask it. Wins over the testbed file's ledger_db;
+    /// without either, the hub emulator's admin API is asked.
+    #[arg(long, value_name = "URL", env = "PERFBED_LEDGER_DB")]
+    ledger_db: Option<String>,
     /// Do not cross-check the driver's counts against the switch's ledger (the testbed's
     /// ledger_db, or the hub emulator's admin API). A disagreement otherwise fails the run.
     #[arg(long)]
@@ -220,10 +225,13 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             Some(addr) => Some(testbed::metrics::serve_metrics(addr, live.clone()).await?),
             None => None,
         };
-        let testbed = match &args.testbed {
+        let mut testbed = match &args.testbed {
             Some(p) => Some(ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?),
             None => None,
         };
+        if let (Some(t), Some(db)) = (&mut testbed, &args.ledger_db) {
+            t.hub.ledger_db = Some(db.clone());
+        }
         // The hub emulator serves its admin API under the FSPIOP address; a real switch
         // answers 404 there, and then only a testbed's ledger_db gives a cross-check.
         let admin = testbed
@@ -232,7 +240,10 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             .unwrap_or_else(|| format!("{}/admin", args.hub.hub.trim_end_matches('/')));
         let target = testbed::Target {
             payers: drivers,
-            ledger: testbed::Ledger::choose(testbed.as_ref(), Some(ops::Admin::plain(&admin))),
+            ledger: match (&testbed, &args.ledger_db) {
+                (None, Some(db)) => testbed::Ledger::Sql(db.clone()),
+                _ => testbed::Ledger::choose(testbed.as_ref(), Some(ops::Admin::plain(&admin))),
+            },
             testbed,
         };
         let name = match &replica {

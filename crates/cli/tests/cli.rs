@@ -2644,7 +2644,7 @@ fn a_run_against_a_hub_that_is_down_proves_nothing_and_fails_saying_why() {
     assert_eq!(code, Some(1), "{text}");
     // Latency limits with no samples fail as "no data"; nothing committed fails the run.
     assert!(
-        summary.starts_with("perfbed: only-latency CROSS-CHECK FAILED — 20 arrivals, 0 committed, 0.0/s achieved, p95 no data, p99 no data;"),
+        summary.starts_with("perfbed: only-latency CROSS-CHECK FAILED — 20 arrivals, 0 committed over the run; steady window 0–2 s: 0.0/s achieved, success 0.00 %, p95 no data, p99 no data;"),
         "{summary}"
     );
     assert!(
@@ -2682,6 +2682,19 @@ fn a_run_against_a_hub_that_is_down_proves_nothing_and_fails_saying_why() {
     let md = std::fs::read_to_string(result.join("report.md")).unwrap();
     assert!(
         md.contains("| e2e_p95_ms | 300 | no data | **FAILED: no data** |"),
+        "{md}"
+    );
+    // Issue 25, item 4: which numbers are the whole run's and which the window's, and no
+    // latency shift made up from nothing.
+    assert!(
+        md.contains("| Arrivals (scheduler, whole run) | Committed (whole run) |")
+            && md.contains("| Success (window) |")
+            && md.contains("Counts cover the whole run; Target TPS, Achieved TPS and Success cover the steady-state window 0–2 s (0 of its 20 arrivals committed)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("shifted by the median latency of its committed arrivals (no data: no arrival of the window committed")
+            && !md.contains("(0.00 s)"),
         "{md}"
     );
     // The kind of an outcome is said once: `not sent: connect to …`.
@@ -2952,4 +2965,366 @@ fn pki_writes_private_keys_0600_and_never_through_an_existing_file_or_link() {
         "the link was replaced by a file"
     );
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+/// `perfbed run` of a one-corridor scenario (perffsp1 → perffsp5; `body` adds the rest: name,
+/// flow, stages, …) against `hub`, payers on `port`, results under `out`, with `extra` flags.
+fn run_one_corridor(
+    hub: &str,
+    port: u16,
+    out: &std::path::Path,
+    body: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let scenario = out.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "{body}\nmsisdns_per_fsp = 10\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
+        ),
+    )
+    .unwrap();
+    perfbed()
+        .args(["run"])
+        .arg(&scenario)
+        .args(["--hub", hub, "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Issue 25, item 1: a switch whose prepares sit in Kafka before its ledger sees them. The
+/// driver times out (1 s) long before the ledger knows the transfers (the hub's `queue`
+/// latency, 5 s); the reconciliation must keep waiting for those unknown ids, as for in-flight
+/// ones, and find them committed — and say that every transfer being final ended the wait.
+#[test]
+fn reconciliation_waits_for_transfers_the_ledger_does_not_know_yet() {
+    let (_hub, hub, _payee, payee) = hub_and_payee(&["--sweep", "1s", "--latency", "queue=5s"]);
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        dir.path(),
+        "name = \"queued\"\nflow = \"transfer\"\ntimeout = \"1s\"\ntransfer_expiry = \"20s\"\n\
+         stages = [{ rate = 5, duration = \"2s\" }]",
+        &["--no-jws", "--quiet"],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(dir.path()).join("report.json")).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(
+        (report["arrivals"].as_u64(), report["timed_out"].as_u64()),
+        (Some(10), Some(10)),
+        "every arrival timed out before its prepare left the queue: {stdout}"
+    );
+    let rec = &report["reconciliation"];
+    assert_eq!(
+        (
+            rec["asked"].as_u64(),
+            rec["committed"].as_u64(),
+            rec["in_flight"].as_u64(),
+            rec["unknown"].as_u64()
+        ),
+        (Some(10), Some(10), Some(0), Some(0)),
+        "{rec}"
+    );
+    let ended = rec["ended"].as_str().unwrap();
+    assert!(
+        ended.starts_with("every transfer was final after "),
+        "{rec}"
+    );
+    let md = std::fs::read_to_string(only_result(dir.path()).join("report.md")).unwrap();
+    assert!(
+        md.contains("; the wait ended: every transfer was final after "),
+        "{md}"
+    );
+    assert!(
+        stdout.contains("cross-check agrees"),
+        "the ledger's 10 commits are the driver's reconciled ones: {stdout}"
+    );
+}
+
+/// Issue 25, item 2: against a slow switch (every prepare held 3 s before the hub sends it on)
+/// the progress lines say what is happening — how many iterations are in flight and for how
+/// long the oldest has been, and the commits of the last second by completion time — instead
+/// of "0 ok, 0 failed" about arrivals that have not ended yet.
+#[test]
+fn progress_lines_show_a_slow_switch_working() {
+    let (_hub, hub, _payee, payee) = hub_and_payee(&["--latency", "prepare=3s"]);
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        dir.path(),
+        "name = \"slow\"\nflow = \"transfer\"\ntimeout = \"20s\"\nstages = [{ rate = 5, duration = \"4s\" }]",
+        &["--no-jws"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    // `… | in flight N[, oldest X s] | committed in the last second M | …`
+    let field = |line: &str, name: &str| -> Option<String> {
+        line.split(" | ")
+            .find_map(|part| part.strip_prefix(name))
+            .map(str::to_owned)
+    };
+    let mut busy = 0;
+    let mut committed_seen = 0.0;
+    for line in &lines {
+        let flight = field(line, "in flight ").unwrap_or_else(|| panic!("{line}"));
+        let (n, oldest) = match flight.split_once(", oldest ") {
+            Some((n, age)) => (n.parse::<u64>().unwrap(), Some(age.to_owned())),
+            None => (flight.parse::<u64>().unwrap(), None),
+        };
+        // The oldest iteration's age is said exactly when something is in flight.
+        assert_eq!(n > 0, oldest.is_some(), "{line}");
+        if let Some(age) = oldest {
+            let secs: f64 = age.strip_suffix(" s").unwrap().parse().unwrap();
+            assert!(secs >= 0.0, "{line}");
+            busy += 1;
+        }
+        let recent =
+            field(line, "committed in the last second ").unwrap_or_else(|| panic!("{line}"));
+        committed_seen += recent.parse::<f64>().unwrap();
+    }
+    assert!(busy > 0, "the switch held iterations in flight: {stderr}");
+    assert!(
+        committed_seen > 0.0,
+        "commits completed while the lines were printed, and some line says so: {stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(dir.path()).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["committed"], 20, "{stderr}");
+}
+
+/// Issue 25, item 3: the simulators expect the hub to sign (Hub.pem in their keys) and the
+/// hub emulator does not sign its confirmations. The payee simulator, a separate `perfbed sim`,
+/// refuses every commit confirmation (3105) while every payer flow commits: the run must read
+/// the payee's counters at the URL of the testbed file, fail naming the fix, and the simulator
+/// must say so in its log. Without the testbed file, the report says it could not read it.
+#[test]
+fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
+    let keys = tempfile::tempdir().unwrap();
+    let pki = perfbed()
+        .args(["pki", "--out"])
+        .arg(keys.path())
+        .args(["--fsp", "perffsp1,perffsp5,Hub", "--force"])
+        .output()
+        .unwrap();
+    assert!(
+        pki.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pki.stderr)
+    );
+    let keys_dir = keys.path().to_str().unwrap();
+    let (_hub_p, hub) = serve(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    // The payee, its log kept.
+    let mut child = perfbed()
+        .args([
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--keys", keys_dir])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = "perffsp listening on http://";
+    let line = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+        .expect("no banner")
+        .unwrap();
+    let payee = line[banner.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let _payee_p = Proc(child);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                log.lock().unwrap().push(l);
+            }
+        });
+    }
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let testbed = dir.path().join("testbed.toml");
+    std::fs::write(
+        &testbed,
+        format!(
+            "[hub]\nadmin = \"{hub}/admin\"\n[[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n"
+        ),
+    )
+    .unwrap();
+    let body =
+        "name = \"unsigned\"\nflow = \"transfer\"\nstages = [{ rate = 5, duration = \"2s\" }]";
+    let with_file = dir.path().join("with");
+    std::fs::create_dir(&with_file).unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        &with_file,
+        body,
+        &[
+            "--keys",
+            keys_dir,
+            "--quiet",
+            "--testbed",
+            testbed.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_result(&with_file).join("report.json")).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&run.stderr)));
+    assert_eq!(
+        report["committed"], 10,
+        "every payer flow committed: {stdout}"
+    );
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.contains("the simulators refused 10 messages from the hub for their signature")
+            && last.contains("Hub.pem")
+            && last.contains("[hub] signs = false"),
+        "{last}"
+    );
+    let rows = report["simulators"]["read"].as_array().unwrap();
+    let payee_row = rows
+        .iter()
+        .find(|r| r["name"] == format!("http://{payee}"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(
+        (
+            payee_row["hub_jws_failures"].as_u64(),
+            payee_row["jws_failures"].as_u64()
+        ),
+        (Some(10), Some(10)),
+        "{payee_row}"
+    );
+    assert!(payee_row["refused"].as_u64().unwrap() >= 10, "{payee_row}");
+    assert!(
+        rows.iter()
+            .any(|r| r["name"] == "in-process (perffsp1)" && r["hub_jws_failures"] == 0),
+        "{rows:?}"
+    );
+    let md = std::fs::read_to_string(only_result(&with_file).join("report.md")).unwrap();
+    assert!(
+        md.contains("the simulators refused 10 messages from the hub"),
+        "{md}"
+    );
+    // The simulator said it, in its log, with the fix.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let said = log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("refused for their signature") && l.contains("remove Hub.pem"));
+        if said {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", log.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Without the testbed file nobody knows where the payee runs: the report says so.
+    let without = dir.path().join("without");
+    std::fs::create_dir(&without).unwrap();
+    let run = run_one_corridor(&hub, port, &without, body, &["--keys", keys_dir, "--quiet"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only_result(&without).join("report.json")).unwrap())
+            .unwrap();
+    let not_read = report["simulators"]["not_read"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        not_read.contains("perffsp5") && not_read.contains("--testbed"),
+        "{}: {report}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}
+
+/// Issue 25, item 4: `kafka create-topics` makes quoting-service's topics too (its quotes, FX
+/// quotes and bulk quotes topics, post/put/get), beside central-ledger's.
+#[test]
+fn kafka_create_topics_covers_the_quoting_service() {
+    let out = perfbed()
+        .args(["kafka", "create-topics", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let topics: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for t in [
+        "topic-transfer-prepare",
+        "topic-notification-event",
+        "topic-quotes-post",
+        "topic-quotes-put",
+        "topic-quotes-get",
+        "topic-fx-quotes-post",
+        "topic-fx-quotes-put",
+        "topic-fx-quotes-get",
+        "topic-bulkquotes-post",
+        "topic-bulkquotes-put",
+        "topic-bulkquotes-get",
+    ] {
+        assert!(topics.iter().any(|x| x == t), "{t} missing: {topics:?}");
+    }
+}
+
+/// Issue 25, item 4: `perfbed run --ledger-db URL` cross-checks against that database, not
+/// the hub's admin API: with a database that is not there, the run says it could not read
+/// the central_ledger database (and never prints the password).
+#[test]
+fn run_takes_the_ledger_database_from_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!(
+        "mysql://perfbed:s3cret@127.0.0.1:{}/central_ledger",
+        closed_port()
+    );
+    let hub = format!("http://127.0.0.1:{}", closed_port());
+    let run = run_one_corridor(
+        &hub,
+        closed_port(),
+        dir.path(),
+        "name = \"ledger-flag\"\nflow = \"transfer\"\nstages = [{ rate = 5, duration = \"1s\" }]",
+        &["--no-jws", "--quiet", "--ledger-db", &db],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert!(
+        summary.contains("CROSS-CHECK FAILED: could not read the central_ledger database"),
+        "{summary}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
 }

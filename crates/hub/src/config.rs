@@ -55,6 +55,10 @@ pub struct StageLatency {
     pub prepare: Latency,
     /// Before the fulfil (or an error) goes on to the payer, and confirmations to the payee.
     pub fulfil: Latency,
+    /// Before a prepare reaches the ledger at all (the Kafka topic in front of central-ledger's
+    /// prepare handler): meanwhile the ledger does not know the transfer. Not part of
+    /// [`StageLatency::all`].
+    pub queue: Latency,
 }
 
 impl StageLatency {
@@ -65,6 +69,7 @@ impl StageLatency {
             quote: l.clone(),
             prepare: l.clone(),
             fulfil: l,
+            queue: Latency::default(),
         }
     }
 

@@ -80,6 +80,22 @@ pub(crate) fn prepare(
     body: Bytes,
 ) -> Result<(), FspiopError> {
     let t: TransfersPost = hub.read_prepare(source, &body)?;
+    let queued = hub.config.latency.queue.sample(&mut rand::rng());
+    if queued.is_zero() {
+        record_prepare(hub, source, h, body, t);
+    } else {
+        // Accepted (202) now; the ledger sees it only after the queue.
+        let (hub2, source, h) = (hub.clone(), source.to_owned(), h.clone());
+        hub.tracker.spawn(async move {
+            tokio::time::sleep(queued).await;
+            record_prepare(&hub2, &source, &h, body, t);
+        });
+    }
+    Ok(())
+}
+
+/// A validated prepare reaches the ledger: duplicates, liquidity/NDC, reserve, forward.
+fn record_prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes, t: TransfersPost) {
     let id = t.transfer_id.as_str().to_owned();
     let vars = vec![("transferId", id.clone())];
     if hub.config.reject_prepares > 0.0 && rand::random::<f64>() < hub.config.reject_prepares {
@@ -92,7 +108,7 @@ pub(crate) fn prepare(
             ErrorCode::InternalServerError,
             "injected failure",
         );
-        return Ok(());
+        return;
     }
     let result = hub.ledger.prepare(
         &id,
@@ -156,7 +172,6 @@ pub(crate) fn prepare(
             &r.reason,
         ),
     }
-    Ok(())
 }
 
 /// `PUT /transfers/{ID}` from the payee: fulfil check and commit, notify payer and payee.

@@ -250,6 +250,33 @@ impl Payers {
         }
     }
 
+    /// Each simulator once: the FSPs it serves (sorted, joined with `, `) and its metrics
+    /// text, as its `/metrics` would answer.
+    pub fn simulator_metrics(&self) -> Vec<(String, String)> {
+        let mut by_sim: Vec<(*const Sim, Vec<&str>, &Arc<Sim>)> = Vec::new();
+        for (fsp, s) in &self.sims {
+            let p = Arc::as_ptr(s);
+            match by_sim.iter_mut().find(|(q, _, _)| *q == p) {
+                Some((_, fsps, _)) => fsps.push(fsp),
+                None => by_sim.push((p, vec![fsp], s)),
+            }
+        }
+        let mut out: Vec<(String, String)> = by_sim
+            .into_iter()
+            .map(|(_, mut fsps, s)| {
+                fsps.sort_unstable();
+                (fsps.join(", "), s.metrics().render())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether one of these simulators serves `fsp`.
+    pub fn serves(&self, fsp: &str) -> bool {
+        self.sims.contains_key(fsp)
+    }
+
     /// `count` summed over the simulators, each once (one may serve several FSPs).
     fn sum_over_sims(&self, count: impl Fn(&Sim) -> u64) -> u64 {
         let mut seen: Vec<*const Sim> = Vec::new();
@@ -652,8 +679,15 @@ impl Tally {
 pub(crate) trait Observer {
     /// One arrival ended.
     fn record(&mut self, s: &Sample, tally: &Tally);
-    /// One progress line.
-    fn progress(&self, elapsed: Duration, tally: &Tally, in_flight: usize) -> String;
+    /// One progress line; `oldest` is how long the oldest iteration in flight has been going
+    /// (from its intended start).
+    fn progress(
+        &self,
+        elapsed: Duration,
+        tally: &Tally,
+        in_flight: usize,
+        oldest: Option<Duration>,
+    ) -> String;
     /// p95 and p99 (µs) of the last full second.
     fn last_second_us(&self, elapsed: Duration) -> (u64, u64);
 }
@@ -662,8 +696,14 @@ impl Observer for report::Recorder {
     fn record(&mut self, s: &Sample, _: &Tally) {
         report::Recorder::record(self, s);
     }
-    fn progress(&self, elapsed: Duration, tally: &Tally, in_flight: usize) -> String {
-        self.progress_line(elapsed, self.total(), tally.started(), in_flight)
+    fn progress(
+        &self,
+        elapsed: Duration,
+        tally: &Tally,
+        in_flight: usize,
+        oldest: Option<Duration>,
+    ) -> String {
+        self.progress_line(elapsed, self.total(), tally.started(), in_flight, oldest)
     }
     fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
         report::Recorder::last_second_us(self, elapsed)
@@ -686,6 +726,77 @@ pub(crate) struct Driven {
     pub outcomes: ids::Outcomes,
     /// The index the next drive of the same payers starts at (its ids must not repeat).
     pub next_index: u64,
+}
+
+/// The oldest iteration still in flight, from the aggregator's side alone: arrivals start in
+/// index order, so the lowest index of this driver's that has not ended is the oldest one
+/// going; its intended start comes from walking the same schedule as the scheduler, one
+/// arrival per index passed (constant work per arrival, no shared state with the hot path).
+struct Oldest {
+    /// The lowest index of ours not known to have ended, and its intended start.
+    next: u64,
+    offset: Option<Duration>,
+    arrivals: schedule::Arrivals,
+    /// Indices above `next` that ended already.
+    ended: std::collections::BTreeSet<u64>,
+    /// (index, count) of this replica: indices that are not ours never end here.
+    replica: Option<(u64, u64)>,
+}
+
+impl Oldest {
+    fn new(stages: &[scenario::Stage], first: u64, replica: Option<(u64, u64)>) -> Oldest {
+        let mut arrivals = schedule::Arrivals::new(stages);
+        let offset = arrivals.next();
+        let mut o = Oldest {
+            next: first,
+            offset,
+            arrivals,
+            ended: std::collections::BTreeSet::new(),
+            replica,
+        };
+        o.skip_others();
+        o
+    }
+
+    fn ours(&self, index: u64) -> bool {
+        self.replica.is_none_or(|(i, n)| index % n == i)
+    }
+
+    fn step(&mut self) {
+        self.next += 1;
+        self.offset = self.arrivals.next();
+    }
+
+    fn skip_others(&mut self) {
+        while self.offset.is_some() && !self.ours(self.next) {
+            self.step();
+        }
+    }
+
+    /// Arrival `index` ended.
+    fn ended(&mut self, index: u64) {
+        if index != self.next {
+            if index > self.next {
+                self.ended.insert(index);
+            }
+            return;
+        }
+        loop {
+            self.step();
+            self.skip_others();
+            if self.offset.is_none() || !self.ended.remove(&self.next) {
+                break;
+            }
+        }
+    }
+
+    /// How long the oldest iteration in flight has been going at `elapsed`, when some are.
+    fn age(&self, elapsed: Duration, in_flight: usize) -> Option<Duration> {
+        if in_flight == 0 {
+            return None;
+        }
+        self.offset.map(|o| elapsed.saturating_sub(o))
+    }
 }
 
 /// An iteration in flight. Its sample is sent when it ends; if the iteration dies instead (a
@@ -833,6 +944,14 @@ pub(crate) async fn drive(
     };
     drop(tx);
 
+    let mut oldest = Oldest::new(
+        &scenario.stages,
+        first,
+        payers
+            .replica
+            .as_ref()
+            .map(|r| (u64::from(r.index), u64::from(r.count))),
+    );
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -853,6 +972,7 @@ pub(crate) async fn drive(
                         l.sample(&s, &scenario.corridors[s.corridor].name());
                     }
                     outcomes.set(s.index, ids::Fate::of(&s));
+                    oldest.ended(s.index);
                     observer.record(&s, &tally);
                 }
                 None => break,
@@ -866,7 +986,7 @@ pub(crate) async fn drive(
                     l.second(flying, share * schedule::rate_at(&scenario.stages, elapsed), p95, p99);
                 }
                 if let Some(p) = &progress {
-                    p.tick(&observer.progress(elapsed, &tally, flying));
+                    p.tick(&observer.progress(elapsed, &tally, flying, oldest.age(elapsed, flying)));
                 }
             }
         }
@@ -977,6 +1097,33 @@ mod tests {
 
     fn blank(index: u64) -> Sample {
         Sample::started(index, Duration::ZERO, 0)
+    }
+
+    #[test]
+    fn the_oldest_in_flight_is_the_lowest_index_not_ended_whatever_the_order_they_end_in() {
+        // 10/s for 1 s, indices starting at 100: arrival 100 + k is intended at a[k].
+        let stages = Scenario::constant("t", Flow::Transfer, 10.0, Duration::from_secs(1)).stages;
+        let a = schedule::arrivals(&stages);
+        assert_eq!(a.len(), 10);
+        let mut o = Oldest::new(&stages, 100, None);
+        let at = Duration::from_secs(2);
+        assert_eq!(o.age(at, 0), None, "nothing in flight, no age");
+        assert_eq!(o.age(at, 3), Some(at - a[0]));
+        o.ended(102);
+        o.ended(101);
+        assert_eq!(o.age(at, 3), Some(at - a[0]), "100 still going");
+        o.ended(100);
+        // 100, 101 and 102 ended: 103 is the oldest.
+        assert_eq!(o.age(at, 3), Some(at - a[3]));
+        for i in 103..110 {
+            o.ended(i);
+        }
+        assert_eq!(o.age(at, 1), None, "every arrival ended");
+        // Replica 1 of 3 owns 1, 4, 7: the others never end here and are skipped.
+        let mut r = Oldest::new(&stages, 0, Some((1, 3)));
+        assert_eq!(r.age(at, 1), Some(at - a[1]));
+        r.ended(1);
+        assert_eq!(r.age(at, 1), Some(at - a[4]));
     }
 
     #[tokio::test]

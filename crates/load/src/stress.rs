@@ -339,9 +339,20 @@ impl crate::Observer for Ramp<'_> {
         }
     }
 
-    fn progress(&self, elapsed: Duration, tally: &crate::Tally, in_flight: usize) -> String {
-        self.whole
-            .progress_line(elapsed, self.whole.total(), tally.started(), in_flight)
+    fn progress(
+        &self,
+        elapsed: Duration,
+        tally: &crate::Tally,
+        in_flight: usize,
+        oldest: Option<Duration>,
+    ) -> String {
+        self.whole.progress_line(
+            elapsed,
+            self.whole.total(),
+            tally.started(),
+            in_flight,
+            oldest,
+        )
     }
 
     fn last_second_us(&self, elapsed: Duration) -> (u64, u64) {
@@ -741,11 +752,23 @@ impl StressReport {
             m.push_str(&format!("Slowest corridor: {c}."));
         }
         m.push_str("\n\nStages run back to back (the next starts on schedule while the previous one's last arrivals end); each arrival counts in the stage of its intended start.\n\n| Stage rate /s | arrivals | achieved /s | success % | p99 ms | broke by |\n|---:|---:|---:|---:|---:|---|\n");
-        for s in self.stages.iter().chain(self.recovery.iter()) {
+        for (k, s) in self.stages.iter().chain(self.recovery.iter()).enumerate() {
             m.push_str(&format!(
                 "| {}{} | {} | {:.1} | {:.2} | {:.1} | {} |\n",
                 s.rate,
-                if s.interrupted { " (interrupted)" } else { "" },
+                if s.interrupted {
+                    // Its arrivals stopped part-way: the rate it was offered is not what
+                    // arrived, which its own report shows as its target.
+                    match self.stage_reports.get(k) {
+                        Some(r) => format!(
+                            " offered (interrupted: {:.1}/s arrived, {:.1}/s achieved)",
+                            r.target_tps, r.achieved_tps
+                        ),
+                        None => " (interrupted)".to_owned(),
+                    }
+                } else {
+                    String::new()
+                },
                 s.arrivals,
                 s.achieved_tps,
                 s.success_rate,

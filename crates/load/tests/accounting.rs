@@ -232,6 +232,17 @@ async fn stress_finds_the_breaking_rule_and_checks_recovery() {
     );
     assert!(r.stage_reports.iter().all(load::Report::adds_up));
     assert!(r.to_markdown().contains("did not recover"));
+    // Issue 25, item 4: an interrupted stage shows the rate it was offered and what arrived
+    // and was achieved in it, as its own report says.
+    let md = r.to_markdown();
+    let second = &r.stage_reports[1];
+    assert!(
+        md.contains(&format!(
+            "| 40 offered (interrupted: {:.1}/s arrived, {:.1}/s achieved) | {} |",
+            second.target_tps, second.achieved_tps, r.stages[1].arrivals
+        )),
+        "{md}"
+    );
     for s in bed.sims {
         s.shutdown(Duration::from_secs(1)).await;
     }

@@ -30,6 +30,31 @@ pub const MOJALOOP_TOPICS: &[&str] = &[
     "topic-bulk-get",
 ];
 
+/// quoting-service's topics (its `KAFKA.CONSUMER`/`PRODUCER` config: quotes, FX quotes and
+/// bulk quotes, each post/put/get). In `SIMPLE_ROUTING_MODE` it uses none of them, otherwise
+/// it needs them all, and a broker that does not auto-create them leaves it unable to start.
+pub const QUOTING_TOPICS: &[&str] = &[
+    "topic-quotes-post",
+    "topic-quotes-put",
+    "topic-quotes-get",
+    "topic-fx-quotes-post",
+    "topic-fx-quotes-put",
+    "topic-fx-quotes-get",
+    "topic-bulkquotes-post",
+    "topic-bulkquotes-put",
+    "topic-bulkquotes-get",
+];
+
+/// Every topic `perfbed kafka create-topics` makes sure exists by default: the transfer side
+/// ([`MOJALOOP_TOPICS`]) and quoting-service's ([`QUOTING_TOPICS`]).
+pub fn topics_to_create() -> Vec<&'static str> {
+    MOJALOOP_TOPICS
+        .iter()
+        .chain(QUOTING_TOPICS)
+        .copied()
+        .collect()
+}
+
 /// What went wrong talking to Kafka.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {

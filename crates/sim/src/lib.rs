@@ -99,6 +99,8 @@ pub struct Sim {
     metrics: Metrics,
     /// Callbacks that failed, for the warn log's rate limit (the metric counts them by route).
     callbacks_failed: std::sync::atomic::AtomicU64,
+    /// Requests refused for their signature, for the warn log's rate limit.
+    jws_refused: std::sync::atomic::AtomicU64,
     /// The latest `PUT /participants/…` answers: (path without `/error`, error?, body).
     participant_answers:
         std::sync::Mutex<std::collections::VecDeque<(String, bool, serde_json::Value)>>,
@@ -201,6 +203,7 @@ impl Sim {
             pending: Pending::default(),
             metrics: Metrics::new(),
             callbacks_failed: Default::default(),
+            jws_refused: Default::default(),
             participant_answers: Default::default(),
             tls_accepted: Default::default(),
             config,
@@ -358,6 +361,42 @@ impl Sim {
             sim.metrics.callback(route, ok, started.elapsed());
             drop(permit);
         });
+    }
+
+    /// Counts a request refused for its signature (3105) and logs it at warn level,
+    /// rate-limited like [`Sim::callback_failed`]: a refused hub message says what to fix, since
+    /// the hub's confirmations are never answered by anyone who would notice.
+    fn jws_refused(&self, headers: &HeaderMap, method: &Method, uri: &Uri, why: &str) {
+        const EACH: u64 = 5;
+        self.metrics.jws_failure();
+        let source = headers
+            .get(fspiop::headers::FSPIOP_SOURCE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
+        let from_hub = source == self.config.hub_id;
+        if from_hub {
+            self.metrics.hub_jws_failure();
+        }
+        let n = self
+            .jws_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let fix = if from_hub && self.hub_signs() {
+            format!(
+                "; this simulator has {hub}'s public key, so it wants {hub}'s messages signed: with a hub that does not sign (ml-api-adapter JWS_SIGN off) remove {hub}.pem from its keys (and say `[hub] signs = false` in the testbed file), else give it the key the hub signs with",
+                hub = self.config.hub_id
+            )
+        } else {
+            String::new()
+        };
+        if n <= EACH || n.is_power_of_two() {
+            tracing::warn!(
+                %method,
+                %uri,
+                source,
+                "{n} request(s) refused for their signature so far (the latest: {why}){fix}"
+            );
+        }
     }
 
     /// Logs a failed callback at warn level, rate-limited: the first few each with its URL and
@@ -618,7 +657,7 @@ async fn fspiop_request(
         Ok(status) => status.into_response(),
         Err(e) => {
             if e.code() == ErrorCode::InvalidSignature {
-                sim.metrics.jws_failure();
+                sim.jws_refused(&headers, &method, &uri, &e.to_string());
             }
             tracing::debug!(%method, %uri, error = %e, "refused");
             e.into_response()

@@ -43,6 +43,7 @@ pub struct Metrics {
     callback_latency: HistogramFamily<Route>,
     callbacks_retried: Counter,
     jws_failures: Counter,
+    hub_jws_failures: Counter,
     shed: Counter,
     relayed: Counter,
     relay_headers_dropped: Counter,
@@ -83,6 +84,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let callbacks_retried = Counter::default();
         let jws_failures = Counter::default();
+        let hub_jws_failures = Counter::default();
         let shed = Counter::default();
         let relayed = Counter::default();
         let relay_headers_dropped = Counter::default();
@@ -124,6 +126,11 @@ impl Metrics {
             jws_failures.clone(),
         );
         registry.register(
+            "hub_jws_failures",
+            "Messages from the hub (errors, commit confirmations, PATCH) refused for their signature (3105): the hub does not sign as this simulator expects",
+            hub_jws_failures.clone(),
+        );
+        registry.register(
             "shed",
             "Requests refused with 503/2003 because too many callbacks were in flight",
             shed.clone(),
@@ -157,6 +164,7 @@ impl Metrics {
             callback_latency,
             callbacks_retried,
             jws_failures,
+            hub_jws_failures,
             shed,
             relayed,
             relay_headers_dropped,
@@ -240,6 +248,11 @@ impl Metrics {
     /// One signature refused.
     pub fn jws_failure(&self) {
         self.jws_failures.inc();
+    }
+
+    /// One message from the hub refused for its signature (also a [`Metrics::jws_failure`]).
+    pub fn hub_jws_failure(&self) {
+        self.hub_jws_failures.inc();
     }
 
     /// One request shed.

@@ -198,7 +198,13 @@ impl Outcome {
                 s.recovered != Some(false)
                     && s.adds_up()
                     && self.crosscheck_ok()
-                    && s.stage_reports.iter().all(|r| r.kafka_failure().is_none())
+                    && s.stage_reports.iter().all(|r| {
+                        r.kafka_failure().is_none()
+                            && r.simulators
+                                .as_ref()
+                                .and_then(load::report::Simulators::failure)
+                                .is_none()
+                    })
             }
             (None, None) => false,
         }
@@ -210,12 +216,15 @@ impl Outcome {
         match (&self.report, &self.stress) {
             (Some(r), _) => {
                 let mut line = format!(
-                    "perfbed: {} {} — {} arrivals, {} committed, {:.1}/s achieved, p95 {}, p99 {}; accounting {}; {check}",
+                    "perfbed: {} {} — {} arrivals, {} committed over the run; steady window {:.0}–{:.0} s: {:.1}/s achieved, success {:.2} %, p95 {}, p99 {}; accounting {}; {check}",
                     r.scenario,
                     r.verdict(),
                     r.arrivals,
                     r.committed,
+                    r.method.window_s[0],
+                    r.method.window_s[1],
                     r.achieved_tps,
+                    r.success_rate,
                     ms_or_no_data(r.latency_ms.e2e.count, r.latency_ms.e2e.p95),
                     ms_or_no_data(r.latency_ms.e2e.count, r.latency_ms.e2e.p99),
                     if r.adds_up() { "adds up" } else { "FAILED" },
@@ -396,6 +405,8 @@ pub async fn execute(
     };
     let cpu_before = process_cpu_s();
     let sims_before = target.payers.operations();
+    let sim_watch =
+        crate::simulators::SimWatch::start(&target.payers, scenario, target.testbed.as_ref()).await;
     let hub_before = options.hub_operations.as_ref().map(|f| f());
     let (mut report, mut stress) = match &scenario.stress {
         None => (
@@ -436,6 +447,16 @@ pub async fn execute(
             r.notes.push(note);
         } else if let Some(s) = &mut stress {
             s.notes.push(note);
+        }
+    }
+    // What the simulators refused or failed to deliver, read after the switch drained (a hub
+    // confirmation refused for its signature fails the run: see `Report::evidence_failures`).
+    let simulators = sim_watch.finish(&target.payers).await;
+    if let Some(r) = &mut report {
+        r.simulators = Some(simulators);
+    } else if let Some(s) = &mut stress {
+        if let Some(last) = s.stage_reports.last_mut() {
+            last.simulators = Some(simulators);
         }
     }
     // The Kafka gate, when the scenario asks for it, is judged on what the switch showed: in

@@ -9,6 +9,7 @@
 //! - [`watch`]: Kafka and positions around a run on a real Mojaloop, the "after" side read once
 //!   the switch drained.
 //! - [`reconcile`](mod@reconcile): what became of the transfers the driver stopped waiting for.
+//! - [`simulators`]: every simulator's refusals and failures over a run.
 //! - [`suite`]: suites of stages with gates, position resets, one suite report, resume.
 //! - [`preflight`]: the system-ready checklist before a run.
 //! - [`bench`](mod@bench): the hub emulator's capacity on one core (`bench hub`).
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod preflight;
 pub mod reconcile;
 pub mod results;
+pub mod simulators;
 pub mod suite;
 pub mod watch;
 

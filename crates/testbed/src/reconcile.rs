@@ -16,7 +16,7 @@ use ops::crosscheck::Settled;
 use crate::execute::Ledger;
 
 /// How long after the last transfer's expiration the switch gets to record it: central-ledger's
-/// timeout handler runs every 15 s.
+/// timeout handler runs every 15 s, plus 5 s for it to finish.
 pub const SWEEP_MARGIN: Duration = Duration::from_secs(20);
 
 /// How often the ledger is asked while transfers are still in flight.
@@ -49,7 +49,9 @@ impl Ledger {
 }
 
 /// Asks `ledger` what became of the report's uncertain transfers, waiting while some are
-/// still in flight, until the last one's expiration plus [`SWEEP_MARGIN`]. `Ok(None)` when
+/// still in flight *or not yet known to the switch* (a real switch may still hold their
+/// prepares in Kafka, queued before its ledger), until every one is final or the last one's
+/// expiration plus [`SWEEP_MARGIN`] passed; the reconciliation says which ended the wait. `Ok(None)` when
 /// there is nothing uncertain or the ledger cannot be asked per transfer. Each one found
 /// final is resolved in the report's outcomes (committed, or aborted/expired), which the
 /// id-by-id cross-check then holds the switch to.
@@ -95,7 +97,8 @@ pub async fn reconcile(
             counts[slot] += 1;
         }
         let now = Instant::now();
-        if counts[3] == 0 || now >= deadline {
+        let pending = counts[3] + counts[4];
+        if pending == 0 || now >= deadline {
             if let Some(o) = &mut report.outcomes {
                 for (id, state) in &states {
                     match Settled::of(state) {
@@ -109,12 +112,26 @@ pub async fn reconcile(
                     }
                 }
             }
-            return Ok(Some(Reconciliation::new(
-                &source,
-                uncertain,
-                counts,
-                now - started,
-            )));
+            let waited = now - started;
+            let ended = if ids.is_empty() {
+                "no transfer to ask".to_owned()
+            } else if pending == 0 {
+                format!(
+                    "every transfer was final after {:.1} s",
+                    waited.as_secs_f64()
+                )
+            } else {
+                format!(
+                    "the last expiration + {} s (the switch's timeout sweep) passed after {:.1} s with {} still in flight and {} unknown to the switch",
+                    SWEEP_MARGIN.as_secs(),
+                    waited.as_secs_f64(),
+                    counts[3],
+                    counts[4]
+                )
+            };
+            return Ok(Some(
+                Reconciliation::new(&source, uncertain, counts, waited).ended(&ended),
+            ));
         }
         tokio::time::sleep(POLL.min(deadline - now)).await;
     }

@@ -164,17 +164,17 @@ impl Report {
     fn html_accounting(&self) -> String {
         let mut b = table(
             &[
-                "Arrivals (scheduler)",
-                "Committed",
+                "Arrivals (scheduler, whole run)",
+                "Committed (whole run)",
                 "Rejected",
                 "Timed out",
                 "Failed after send",
                 "Not sent",
                 "Lost",
                 "Late starts (>10 ms)",
-                "Target TPS",
-                "Achieved TPS",
-                "Success",
+                "Target TPS (window)",
+                "Achieved TPS (window)",
+                "Success (window)",
             ],
             &[vec![
                 self.arrivals.to_string(),
@@ -240,16 +240,16 @@ impl Report {
                 self.late_callbacks
             )));
         }
+        if let Some(sims) = &self.simulators {
+            b.push_str(&p(&format!("{}.", sims.line())));
+        }
         if self.callbacks_failed > 0 {
             b.push_str(&format!(
                 "<p><strong>{} callbacks failed</strong>: the simulators could not deliver them to the hub (refused, reset or unanswered; the simulator's log says why). Each left a flow waiting on the switch.</p>",
                 self.callbacks_failed
             ));
         }
-        b.push_str(&p(&format!(
-            "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.",
-            self.window.shift_s, self.completion_tps
-        )));
+        b.push_str(&p(&self.window_note()));
         if !self.clocks.is_empty() {
             b.push_str("<h3>Clocks of the driver replicas</h3>");
             b.push_str(&p("A callback relayed between replicas carries the relaying replica's receipt time; its owner converts it with the relaying replica's clock as it measured it on the relay link (best of repeated exchanges, ± half that exchange's round trip). Offset: the peer's clock minus the replica's."));
@@ -294,9 +294,10 @@ impl Report {
         }
         if let Some(r) = &self.reconciliation {
             b.push_str(&format!(
-                "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).</p>",
+                "<h3>Reconciliation</h3><p>What the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.1} s for it to settle them{}).</p>",
                 esc(&r.source),
-                r.waited_s
+                r.waited_s,
+                esc(&crate::report::render::ended_clause(&r.ended))
             ));
             b.push_str(&table(
                 &[

@@ -130,6 +130,11 @@ pub fn merge_with(parts: &[Report], checks: Checks) -> Result<Report, String> {
         .map(|p| p.reconciliation.clone())
         .reduce(|a, b| Some(a?.add(&b?)))
         .flatten();
+    // Each replica's simulators, side by side (a refusal anywhere fails the merged run too).
+    out.simulators = parts
+        .iter()
+        .filter_map(|p| p.simulators.clone())
+        .reduce(|a, b| a.add(&b));
     let w = &out.window;
     let secs = w.seconds.max(1e-9);
     out.target_tps = w.arrivals as f64 / secs;

@@ -423,6 +423,11 @@ pub struct Report {
     /// after the run, once the switch settled them or a bounded wait ended). Informational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciliation: Option<Reconciliation>,
+    /// What the simulators refused (their answers ≥ 400, signatures among them) and failed to
+    /// deliver over the run, each simulator read where it runs: a hub message refused for
+    /// its signature fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulators: Option<Simulators>,
     /// The transfers of arrivals that timed out or failed after send in the transfer step:
     /// what the reconciliation asks about (in memory only).
     #[serde(skip)]
@@ -891,6 +896,141 @@ pub fn crosscheck_line(c: Option<&CrossCheck>, none: Option<&NoCrossCheck>) -> S
     }
 }
 
+/// Every simulator's refusals and failures over a run (in-process ones from their counters,
+/// separate `perfbed sim` processes from their `/metrics`), and the ones that could not be
+/// read, with why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Simulators {
+    /// One row per simulator read.
+    pub read: Vec<SimulatorCounts>,
+    /// Simulators that could not be read, one line each (e.g. no URL known for them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<String>,
+}
+
+/// One simulator's counts over the run (differences of its counters, end minus start).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SimulatorCounts {
+    /// Which: `in-process (perffsp1, …)` or the URL it was read from.
+    pub name: String,
+    /// Requests it answered with a status ≥ 400 (`perffsp_requests_total`).
+    pub refused: u64,
+    /// Of those, refused for their signature (`perffsp_jws_failures_total`).
+    pub jws_failures: u64,
+    /// Of those, messages from the hub (`perffsp_hub_jws_failures_total`): the hub does not
+    /// sign as the simulator expects.
+    pub hub_jws_failures: u64,
+    /// Callbacks it could not deliver (`perffsp_callbacks_failed_total`).
+    pub callbacks_failed: u64,
+}
+
+impl SimulatorCounts {
+    /// The counts in a simulator's Prometheus text (`GET /metrics`); series it does not
+    /// have read as 0.
+    pub fn from_metrics(name: &str, text: &str) -> SimulatorCounts {
+        let mut c = SimulatorCounts {
+            name: name.to_owned(),
+            ..SimulatorCounts::default()
+        };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(v) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            let v = v as u64;
+            let (metric, labels) = series.split_once('{').unwrap_or((series, ""));
+            match metric {
+                "perffsp_requests_total" => {
+                    let status = labels
+                        .split(',')
+                        .find_map(|l| l.trim().strip_prefix("status=\""))
+                        .and_then(|s| {
+                            s.trim_end_matches('}')
+                                .trim_end_matches('"')
+                                .parse::<u16>()
+                                .ok()
+                        });
+                    if status.is_some_and(|s| s >= 400) {
+                        c.refused += v;
+                    }
+                }
+                "perffsp_jws_failures_total" => c.jws_failures += v,
+                "perffsp_hub_jws_failures_total" => c.hub_jws_failures += v,
+                "perffsp_callbacks_failed_total" => c.callbacks_failed += v,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// These counts since `before` (the same simulator read at the start of the run).
+    pub fn since(&self, before: &SimulatorCounts) -> SimulatorCounts {
+        SimulatorCounts {
+            name: self.name.clone(),
+            refused: self.refused.saturating_sub(before.refused),
+            jws_failures: self.jws_failures.saturating_sub(before.jws_failures),
+            hub_jws_failures: self
+                .hub_jws_failures
+                .saturating_sub(before.hub_jws_failures),
+            callbacks_failed: self
+                .callbacks_failed
+                .saturating_sub(before.callbacks_failed),
+        }
+    }
+}
+
+impl Simulators {
+    /// Both replicas' simulators.
+    pub fn add(&self, o: &Simulators) -> Simulators {
+        Simulators {
+            read: self.read.iter().chain(&o.read).cloned().collect(),
+            not_read: self.not_read.iter().chain(&o.not_read).cloned().collect(),
+        }
+    }
+
+    /// Hub messages refused for their signature, over every simulator read.
+    pub fn hub_jws_failures(&self) -> u64 {
+        self.read.iter().map(|c| c.hub_jws_failures).sum()
+    }
+
+    /// One line: the totals, and the simulators not read.
+    pub fn line(&self) -> String {
+        let sum = |f: fn(&SimulatorCounts) -> u64| self.read.iter().map(f).sum::<u64>();
+        let mut line = format!(
+            "simulators ({} read): {} requests refused ({} for their signature, {} of them from the hub), {} callbacks failed",
+            self.read.len(),
+            sum(|c| c.refused),
+            sum(|c| c.jws_failures),
+            sum(|c| c.hub_jws_failures),
+            sum(|c| c.callbacks_failed)
+        );
+        for n in &self.not_read {
+            line.push_str(&format!("; not read: {n}"));
+        }
+        line
+    }
+
+    /// Why the run fails because of the simulators: hub messages refused for their signature
+    /// (the payees never got the hub's word on their transfers), with the fix.
+    pub fn failure(&self) -> Option<String> {
+        let n = self.hub_jws_failures();
+        (n > 0).then(|| {
+            let who: Vec<&str> = self
+                .read
+                .iter()
+                .filter(|c| c.hub_jws_failures > 0)
+                .map(|c| c.name.as_str())
+                .collect();
+            format!(
+                "the simulators refused {n} messages from the hub for their signature ({}): the hub does not sign as they expect — a hub that does not sign (ml-api-adapter JWS_SIGN off) needs Hub.pem removed from the simulators' keys and `[hub] signs = false` in the testbed file; a hub that signs needs its public key as Hub.pem in the simulators' keys",
+                who.join(", ")
+            )
+        })
+    }
+}
+
 /// A transfer whose fate the driver does not know: its arrival timed out, or failed after the
 /// prepare was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -926,6 +1066,10 @@ pub struct Reconciliation {
     pub unknown: u64,
     /// How long perfbed waited for the switch to settle them, seconds.
     pub waited_s: f64,
+    /// What ended the wait: every transfer final, or the last expiration plus the switch's
+    /// sweep passed (with how many were still in flight or unknown then).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ended: String,
     /// One line.
     pub summary: String,
 }
@@ -950,6 +1094,22 @@ impl Reconciliation {
             ],
             std::time::Duration::from_secs_f64(self.waited_s.max(o.waited_s)),
         )
+        .ended(&if self.ended == o.ended || o.ended.is_empty() {
+            self.ended.clone()
+        } else if self.ended.is_empty() {
+            o.ended.clone()
+        } else {
+            format!("{}; {}", self.ended, o.ended)
+        })
+    }
+
+    /// The same, saying what ended the wait (also at the end of the summary).
+    pub fn ended(mut self, why: &str) -> Reconciliation {
+        if !why.is_empty() {
+            self.summary = format!("{}; the wait ended: {why}", self.summary);
+        }
+        self.ended = why.to_owned();
+        self
     }
 
     /// From the switch's answer: `uncertain` arrivals, of which `asked` had a transfer, and how
@@ -976,6 +1136,7 @@ impl Reconciliation {
             in_flight,
             unknown,
             waited_s: waited.as_secs_f64(),
+            ended: String::new(),
             summary,
         }
     }
@@ -1019,9 +1180,10 @@ impl Report {
     }
 
     /// What keeps a run from passing whatever its thresholds say: iterations that died (the
-    /// driver failed, so its numbers are incomplete), and a run whose arrivals committed
-    /// nothing (nothing was proved), and clock offsets of peer replicas unknown or too uncertain for
-    /// the relayed callbacks converted with them. Empty when none.
+    /// driver failed, so its numbers are incomplete), a failed Kafka gate the scenario asks
+    /// for, clock offsets of peer replicas unknown or too uncertain for the relayed callbacks
+    /// converted with them, hub messages the simulators refused for their signature, and a run
+    /// whose arrivals committed nothing (nothing was proved). Empty when none.
     pub fn evidence_failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.lost > 0 {
@@ -1043,6 +1205,7 @@ impl Report {
         }
         out.extend(self.kafka_failure());
         out.extend(self.clocks.iter().flat_map(ReplicaClocks::failures));
+        out.extend(self.simulators.as_ref().and_then(Simulators::failure));
         if self.arrivals > 0 && self.committed == 0 {
             out.push(format!(
                 "nothing committed: {} arrivals, 0 committed (is the switch up and onboarded?)",

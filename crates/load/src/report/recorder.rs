@@ -270,21 +270,26 @@ impl Recorder {
             })
     }
 
-    /// One progress line; `started` is the scheduler's count so far.
+    /// One progress line; `started` is the scheduler's count so far, `oldest` the age of the
+    /// oldest iteration in flight. What is happening now, by completion time: against a slow
+    /// switch the arrivals of a few seconds ago have not ended, so a line about them says
+    /// nothing; the commits of the last second, what is in flight and for how long, do.
     pub fn progress_line(
         &self,
         elapsed: Duration,
         total: Duration,
         started: u64,
         in_flight: usize,
+        oldest: Option<Duration>,
     ) -> String {
-        let recent = self
-            .seconds
-            .get((elapsed.as_secs() as usize).saturating_sub(2))
-            .map(|s| (s.0, s.1, s.2.as_ref().map_or(0.0, |h| ms_at(h, 0.95))));
-        let (ok, bad, p95) = recent.unwrap_or((0, 0, 0.0));
+        let recent =
+            self.completed_between(elapsed.saturating_sub(Duration::from_secs(1)), elapsed);
+        let oldest = match oldest {
+            Some(age) => format!(", oldest {:.1} s", age.as_secs_f64()),
+            None => String::new(),
+        };
         format!(
-            "[{:>4}s/{}s] started {started}, committed {} / ended {} | last second: {ok} ok, {bad} failed, p95 {p95:.1} ms | in flight {in_flight} | late {}",
+            "[{:>4}s/{}s] started {started}, committed {} / ended {} | in flight {in_flight}{oldest} | committed in the last second {recent:.0} | late {}",
             elapsed.as_secs(),
             total.as_secs(),
             self.counts[0],
@@ -425,6 +430,7 @@ impl Recorder {
             environment: None,
             operations: None,
             reconciliation: None,
+            simulators: None,
             uncertain_transfers: Vec::new(),
             outcomes: None,
             in_flight_budget: None,

@@ -12,7 +12,7 @@ impl Report {
             self.scenario, self.flow
         ));
         m.push_str(&format!("Started {}, {:.0} s scheduled; headline numbers over the steady-state window {:.0}–{:.0} s.\n\n", self.started, self.duration_s, self.method.window_s[0], self.method.window_s[1]));
-        m.push_str("| Arrivals (scheduler) | Committed | Rejected | Timed out | Failed after send | Not sent | Lost | Late starts (>10 ms) | Target TPS | Achieved TPS | Success |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        m.push_str("| Arrivals (scheduler, whole run) | Committed (whole run) | Rejected | Timed out | Failed after send | Not sent | Lost | Late starts (>10 ms) | Target TPS (window) | Achieved TPS (window) | Success (window) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         m.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.2} % |\n\n",
             self.arrivals,
@@ -27,10 +27,7 @@ impl Report {
             self.achieved_tps,
             self.success_rate
         ));
-        m.push_str(&format!(
-            "Achieved TPS counts commits completed over the window shifted by the median latency ({:.2} s); commits completed inside the window itself: {:.1}/s.\n\n",
-            self.window.shift_s, self.completion_tps
-        ));
+        m.push_str(&format!("{}\n\n", self.window_note()));
         m.push_str(&format!("{}\n\n", self.accounting_line()));
         let failures = self.failures();
         if !failures.is_empty() {
@@ -64,8 +61,8 @@ impl Report {
         }
         if let Some(r) = &self.reconciliation {
             m.push_str(&format!(
-                "## Reconciliation\n\nWhat the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.0} s for it to settle them).\n\n| Timed out or failed after send | before the transfer | transfer asked | later committed | aborted | expired | still in flight | unknown |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
-                r.source, r.waited_s, r.uncertain, r.before_transfer, r.asked, r.committed, r.aborted, r.expired, r.in_flight, r.unknown
+                "## Reconciliation\n\nWhat the switch ({}) did with the transfers the driver stopped waiting for, asked after the run (waited {:.1} s for it to settle them{}).\n\n| Timed out or failed after send | before the transfer | transfer asked | later committed | aborted | expired | still in flight | unknown |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} | {} | {} |\n\n",
+                r.source, r.waited_s, ended_clause(&r.ended), r.uncertain, r.before_transfer, r.asked, r.committed, r.aborted, r.expired, r.in_flight, r.unknown
             ));
         }
         m.push_str(&clocks_markdown(&self.clocks));
@@ -80,6 +77,9 @@ impl Report {
                 "{} callbacks came after their request had given up (late; none completed another request).\n\n",
                 self.late_callbacks
             ));
+        }
+        if let Some(sims) = &self.simulators {
+            m.push_str(&format!("{}.\n\n", sims.line()));
         }
         if self.callbacks_failed > 0 {
             m.push_str(&format!(
@@ -300,4 +300,31 @@ pub(crate) fn clocks_markdown(clocks: &[super::ReplicaClocks]) -> String {
     }
     m.push('\n');
     m
+}
+
+/// `; the wait ended: WHY` after a reconciliation's wait, nothing for an older report.
+pub(crate) fn ended_clause(ended: &str) -> String {
+    if ended.is_empty() {
+        String::new()
+    } else {
+        format!("; the wait ended: {ended}")
+    }
+}
+
+impl Report {
+    /// What the counts and the rates cover: the counts the whole run, the rates and the
+    /// success rate the steady-state window; and how achieved TPS was shifted (no shift, and
+    /// "no data", when no arrival of the window committed).
+    pub fn window_note(&self) -> String {
+        let [from, to] = self.method.window_s;
+        let shift = if self.window.committed == 0 {
+            "no data: no arrival of the window committed, so the window is not shifted".to_owned()
+        } else {
+            format!("{:.2} s", self.window.shift_s)
+        };
+        format!(
+            "Counts cover the whole run; Target TPS, Achieved TPS and Success cover the steady-state window {from:.0}–{to:.0} s ({} of its {} arrivals committed). Achieved TPS counts commits completed over the window shifted by the median latency of its committed arrivals ({shift}); commits completed inside the window itself: {:.1}/s.",
+            self.window.committed, self.window.arrivals, self.completion_tps
+        )
+    }
 }
