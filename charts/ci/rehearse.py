@@ -191,6 +191,8 @@ class Cluster:
         sh("ip", "-n", pod.ns, "route", "add", "default", "via", f"{POD_NET}.1")
         sh("ip", "netns", "exec", pod.ns, "iptables", "-t", "nat", "-N", "PB-SERVICES")
         sh("ip", "netns", "exec", pod.ns, "iptables", "-t", "nat", "-A", "OUTPUT", "-j", "PB-SERVICES")
+        sh("ip", "netns", "exec", pod.ns, "iptables", "-t", "filter", "-N", "PB-NO-ENDPOINTS")
+        sh("ip", "netns", "exec", pod.ns, "iptables", "-t", "filter", "-A", "OUTPUT", "-j", "PB-NO-ENDPOINTS")
 
     def hosts_file(self, pod):
         lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.hostname}"]
@@ -218,6 +220,7 @@ class Cluster:
     def sync_rules(self):
         """kube-proxy: every ClusterIP port spread over its ready endpoints, in every pod."""
         rules = ["*nat", ":PB-SERVICES - [0:0]"]
+        reject = ["*filter", ":PB-NO-ENDPOINTS - [0:0]"]
         for name, (ip, spec) in sorted(self.services.items()):
             if not ip:
                 continue
@@ -232,9 +235,12 @@ class Cluster:
                                            str(port["port"]), *prob, "-j", "DNAT", "--to-destination",
                                            f"{p.ip}:{tp}"]))
                 if n == 0:
-                    rules.append(f"-A PB-SERVICES -d {ip}/32 -p tcp --dport {port['port']} -j REJECT")
+                    # kube-proxy: a Service with no ready endpoint refuses connections.
+                    reject.append(f"-A PB-NO-ENDPOINTS -d {ip}/32 -p tcp --dport {port['port']} "
+                                  "-j REJECT --reject-with tcp-reset")
         rules.append("COMMIT")
-        text = "\n".join(rules) + "\n"
+        reject.append("COMMIT")
+        text = "\n".join(rules + reject) + "\n"
         for p in self.pods:
             if p.ns in self.created_ns:
                 sh("ip", "netns", "exec", p.ns, "iptables-restore", "--noflush", input=text)
@@ -531,8 +537,9 @@ def main():
         cluster.plan_services()
         deps = [pods_of(cluster, "Deployment", o) for o in cluster.by_kind.get("Deployment", {}).values()]
         jobs = cluster.by_kind.get("Job", {})
-        ops = [j for n, j in jobs.items() if j["metadata"]["labels"].get("app.kubernetes.io/name") == "perfbed-ops"]
+        # The ops Jobs, by their component label (app.kubernetes.io/name is the alias, `ops`).
         order = {"onboard": 0, "msisdn-seed": 1, "positions-reset": 2}
+        ops = [j for j in jobs.values() if j["metadata"]["labels"].get("app.kubernetes.io/component") in order]
         ops.sort(key=lambda j: order.get(j["metadata"]["labels"].get("app.kubernetes.io/component"), 9))
         drivers = [j for j in jobs.values() if j["metadata"]["labels"].get("app.kubernetes.io/component") == "driver"]
         collectors = [j for j in jobs.values() if j["metadata"]["labels"].get("app.kubernetes.io/component") == "collector"]
@@ -551,7 +558,9 @@ def main():
         if not a.no_shift and len(driver_pods) > 1:
             shifted = driver_pods[1]
             shifted.extra_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": SHIFT,
-                                 "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"}
+                                 "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1",
+                                 # no /dev/shm in the pod: libfaketime's shared memory off
+                                 "FAKETIME_DISABLE_SHM": "1"}
 
         say(f"network: bridge {POD_NET}.1/24 in netns {NODE_NS}, {len(cluster.pods)} pod namespaces")
         cluster.network_up()
