@@ -351,6 +351,8 @@ class Cluster:
             script.append(f"mount -o remount,bind,ro {q(r)}")
         script += [f"mount -t proc proc {q(r)}/proc",
                    f"mount -t tmpfs -o mode=755,size=1m tmpfs {q(r)}/dev"]
+        # Every container gets a /dev/shm (libfaketime's semaphores live there).
+        script += [f"mkdir {q(r)}/dev/shm", f"mount -t tmpfs -o mode=1777,size=16m shm {q(r)}/dev/shm"]
         for d in ("null", "zero", "random", "urandom", "full"):
             script += [f"touch {q(r)}/dev/{d}", f"mount --bind /dev/{d} {q(r)}/dev/{d}"]
         script.append(f"mount --bind {q(hosts)} {q(r)}/etc/hosts")
@@ -559,8 +561,7 @@ def main():
             shifted = driver_pods[1]
             shifted.extra_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": SHIFT,
                                  "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1",
-                                 # no /dev/shm in the pod: libfaketime's shared memory off
-                                 "FAKETIME_DISABLE_SHM": "1"}
+}
 
         say(f"network: bridge {POD_NET}.1/24 in netns {NODE_NS}, {len(cluster.pods)} pod namespaces")
         cluster.network_up()
