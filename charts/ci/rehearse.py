@@ -657,8 +657,19 @@ def judge(cluster, driver_pods, collector_pods, shifted, bad, cbad):
     else:
         m = json.load(open(merged[0]))
         print(f"merged report: {merged[0]}")
-        xc = json.dumps(m.get("cross_check") or m.get("crosscheck") or {})[:600]
-        print(f"   cross-check: {xc}")
+        xc = m.get("cross_check") or {}
+        print(f"   {xc.get('summary', 'no cross-check in the merged report')}")
+        if not (xc.get("agrees") and (xc.get("ids") or {}).get("equal")):
+            problems.append("the merged report does not agree id by id with the hub's ledger")
+        # Replica target shares add up to the scenario's rate (the merged report's target).
+        shares = []
+        for d, _, files in os.walk(pvc):
+            if "report.json" in files and "/replica-" in d:
+                shares.append(json.load(open(os.path.join(d, "report.json"))).get("target_tps"))
+        total = sum(x for x in shares if x is not None)
+        print(f"   replica target rates {shares} add up to {total:g}/s; merged target {m.get('target_tps')}/s")
+        if None in shares or len(shares) != len(driver_pods) or abs(total - (m.get("target_tps") or -1)) > 1e-6:
+            problems.append(f"replica target rates {shares} do not add up to the merged {m.get('target_tps')}")
     if problems:
         print("REHEARSAL FAILED:\n- " + "\n- ".join(problems))
         return 1
