@@ -657,7 +657,7 @@ def judge(cluster, driver_pods, collector_pods, shifted, bad, cbad):
     else:
         m = json.load(open(merged[0]))
         print(f"merged report: {merged[0]}")
-        xc = m.get("cross_check") or {}
+        xc = m.get("crosscheck") or {}
         print(f"   {xc.get('summary', 'no cross-check in the merged report')}")
         if not (xc.get("agrees") and (xc.get("ids") or {}).get("equal")):
             problems.append("the merged report does not agree id by id with the hub's ledger")
