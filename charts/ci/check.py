@@ -136,10 +136,18 @@ def kubeconfig(port):
     })
 
 
-def render(config, chart, values):
+def render(config, chart, values, release="ci"):
+    """The manifests `helm install RELEASE CHART` sends to the stub API server, in order."""
     Stub.created.clear()
-    asyncio.run(helm_sdkpy.Install(config).run("ci", chart, values=values, wait=False, timeout=60))
+    asyncio.run(helm_sdkpy.Install(config).run(release, chart, values=values, wait=False, timeout=60))
     return list(Stub.created)
+
+
+def stub_server():
+    """A stub API server on 127.0.0.1 (a daemon thread) and a Helm configuration for it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, helm_sdkpy.Configuration(namespace="perfbed", kubeconfig=kubeconfig(server.server_address[1]))
 
 
 def containers(o):
@@ -182,9 +190,7 @@ def main():
     if not os.access(PERFBED, os.X_OK):
         print(f"FAIL: no perfbed binary at {PERFBED} (cargo build -p perfbed, or set PERFBED_BIN)")
         return 1
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = helm_sdkpy.Configuration(namespace="perfbed", kubeconfig=kubeconfig(server.server_address[1]))
+    server, config = stub_server()
     charts = sys.argv[1:] or sorted(os.path.dirname(p) for p in glob.glob(os.path.join(ROOT, "*", "Chart.yaml")))
     failures = 0
     for chart in charts:
