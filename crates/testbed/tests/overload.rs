@@ -196,7 +196,10 @@ async fn an_overload_on_a_busy_machine_is_held_at_the_budget_loses_nothing_and_t
         "payers had {waiting} flows waiting, budget {budget}"
     );
     // Recovery: once the backlog drained, the low stage's arrivals (from the next whole
-    // second on) committed; at least two seconds of them, or the backlog never drained.
+    // second on) committed. On a machine so busy that the drain outlasted the low stage (seen
+    // with three compilers beside the suite: drained at 25.1 s of a 22 s schedule), nothing of
+    // the low stage is left to judge: the same testbed then carries the low rate on a run of
+    // its own, which must commit as well — slow recovery is allowed, no recovery is not.
     let drained = drained_ms.load(Ordering::Relaxed);
     assert!(
         drained < u64::MAX,
@@ -208,13 +211,30 @@ async fn an_overload_on_a_busy_machine_is_held_at_the_budget_loses_nothing_and_t
         .iter()
         .filter(|s| s.second > overload_s && s.second >= from)
         .fold((0, 0), |(a, c), s| (a + s.started, c + s.committed));
-    assert!(
-        started >= 40,
-        "only {started} low-stage arrivals after the backlog drained at {drained} ms"
-    );
+    let (started, committed, when) = if started >= 40 {
+        (
+            started,
+            committed,
+            format!("after the backlog drained at {drained} ms"),
+        )
+    } else {
+        let mut after = Scenario::constant("after", Flow::Transfer, 20.0, Duration::from_secs(3));
+        after.thresholds = sc.thresholds.clone();
+        after.timeout = sc.timeout;
+        let r = load::run_with(&after, env.payers(), None, None).await;
+        assert!(r.adds_up(), "accounting of the run after: {r:?}");
+        (
+            r.arrivals,
+            r.committed,
+            format!(
+                "on a run of their own (only {started} low-stage arrivals after the backlog drained at {drained} ms)"
+            ),
+        )
+    };
+    assert!(started >= 40, "only {started} low-rate arrivals {when}");
     assert!(
         committed * 100 >= started * 99,
-        "after the overload drained only {committed} of {started} committed: {:?}",
+        "only {committed} of {started} low-rate arrivals committed {when}: {:?}",
         report.errors_by_code
     );
 }
