@@ -2,10 +2,10 @@
 //!
 //! Two sources give the same thing, a snapshot of every histogram series at an instant:
 //! - the services' `/metrics` endpoints, scraped directly ([`scrape`]; a laptop user);
-//! - a Prometheus server's HTTP API, an instant query at a time ([`query_prometheus`]; a
+//! - a Prometheus server's HTTP API, a range query over the window ([`query_prometheus`]; a
 //!   cluster user, whose ServiceMonitors feed it).
 //!
-//! [`delta`] takes two snapshots (the window's start and end) and gives per leg the
+//! [`delta_chain`] takes the snapshots from the window's start to its end and gives per leg the
 //! observations made between them, bucket by bucket, handling counter resets (a series
 //! smaller than before counts from zero again) and series that appeared (first observed
 //! inside the window: counted from zero) or vanished (their process went away: nothing
@@ -234,6 +234,9 @@ impl Buckets {
     }
 
     fn add(&mut self, other: &[(f64, u64)]) -> Result<(), String> {
+        if other.is_empty() {
+            return Ok(());
+        }
         if self.edges.is_empty() {
             self.edges = other.to_vec();
             return Ok(());
@@ -320,6 +323,29 @@ pub fn delta(start: Option<&[Series]>, end: &[Series]) -> LegDelta {
     d
 }
 
+/// The observations of one histogram over a chain of snapshots (oldest first; an empty slice:
+/// the histogram was not there): the sum of each step's [`delta`], so a process that restarted
+/// between two snapshots loses only what it observed before going away.
+pub fn delta_chain(snapshots: &[&[Series]]) -> LegDelta {
+    let mut d = LegDelta::default();
+    for w in snapshots.windows(2) {
+        let step = delta(Some(w[0]), w[1]);
+        if let Err(e) = d.all.add(&step.all.edges) {
+            d.error.get_or_insert(e);
+        }
+        for (k, n) in step.by_success {
+            *d.by_success.entry(k).or_default() += n;
+        }
+        d.resets += step.resets;
+        d.appeared += step.appeared;
+        d.vanished += step.vanished;
+        if let Some(e) = step.error {
+            d.error.get_or_insert(e);
+        }
+    }
+    d
+}
+
 /// A client for scrapes and queries (plain HTTP, 5 s).
 pub fn client() -> HttpClient {
     HttpClient::new(ClientOptions::default())
@@ -352,73 +378,111 @@ fn unix_s(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// What a Prometheus server held for `metric` (a histogram's name, without `_bucket`) at
-/// `at`: its last sample of each series at or before `at` (within its lookback, 5 min by
-/// default), and the oldest and newest of those samples' times (Unix seconds).
+/// What a Prometheus server held for `metric` (a histogram's name, without `_bucket`) from
+/// `start` to `end`, every `step`: at each step, each series' last sample at or before it
+/// (within the server's lookback, 5 min by default). Steps where it held nothing are empty.
 pub async fn query_prometheus(
     client: &HttpClient,
     base: &str,
     metric: &str,
-    at: SystemTime,
-) -> Result<(Vec<Series>, Option<(f64, f64)>), String> {
-    let base = base.trim_end_matches('/');
-    let t = unix_s(at);
-    let ask = |expr: String| {
-        let url = format!(
-            "{base}/api/v1/query?query={}&time={t:.3}",
-            percent_encode(&expr)
-        );
-        async move {
-            let body = get(client, &url).await?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
-            if v["status"] != "success" {
-                return Err(format!("{url}: {}", v["error"]));
-            }
-            Ok::<_, String>(v["data"]["result"].as_array().cloned().unwrap_or_default())
-        }
-    };
+    start: SystemTime,
+    end: SystemTime,
+    step: Duration,
+) -> Result<Vec<(f64, Vec<Series>)>, String> {
     let name = format!("{metric}_bucket");
-    let rows = ask(name.clone()).await?;
-    let mut by: BTreeMap<String, Series> = BTreeMap::new();
+    let url = format!(
+        "{}/api/v1/query_range?query={}&start={:.3}&end={:.3}&step={:.3}",
+        base.trim_end_matches('/'),
+        percent_encode(&name),
+        unix_s(start),
+        unix_s(end),
+        step.as_secs_f64().max(0.001)
+    );
+    let rows = ask(client, &url).await?;
+    let mut steps: BTreeMap<u64, BTreeMap<String, Series>> = BTreeMap::new();
     for r in rows {
-        let mut labels: BTreeMap<String, String> = r["metric"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        labels.remove("__name__");
+        let mut labels = labels_of(&r["metric"]);
         let Some(le) = labels.remove("le") else {
             continue;
         };
         let le: f64 = le.parse().map_err(|_| format!("{name}: le '{le}'"))?;
-        let value: f64 = r["value"][1]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{name}: value {}", r["value"]))?;
-        by.entry(key(&labels))
-            .or_insert_with(|| Series {
-                labels,
-                buckets: Vec::new(),
-            })
-            .buckets
-            .push((le, value));
+        for v in r["values"].as_array().into_iter().flatten() {
+            let t = v[0].as_f64().ok_or_else(|| format!("{name}: time {v}"))?;
+            let value: f64 = v[1]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("{name}: value {v}"))?;
+            steps
+                .entry((t * 1000.0).round() as u64)
+                .or_default()
+                .entry(key(&labels))
+                .or_insert_with(|| Series {
+                    labels: labels.clone(),
+                    buckets: Vec::new(),
+                })
+                .buckets
+                .push((le, value));
+        }
     }
-    let mut series: Vec<Series> = by.into_values().collect();
-    for s in &mut series {
-        s.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    // When its samples were taken (the query's own time is not the scrape's).
-    let times: Vec<f64> = ask(format!("timestamp({name})"))
+    Ok(steps
+        .into_iter()
+        .map(|(ms, by)| {
+            let mut series: Vec<Series> = by.into_values().collect();
+            for s in &mut series {
+                s.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            (ms as f64 / 1000.0, series)
+        })
+        .collect())
+}
+
+/// When the samples a Prometheus server answers with at `at` for `metric` were scraped: the
+/// oldest and newest (Unix seconds), `None` when it holds none.
+pub async fn sample_times(
+    client: &HttpClient,
+    base: &str,
+    metric: &str,
+    at: SystemTime,
+) -> Result<Option<(f64, f64)>, String> {
+    let url = format!(
+        "{}/api/v1/query?query={}&time={:.3}",
+        base.trim_end_matches('/'),
+        percent_encode(&format!("timestamp({metric}_bucket)")),
+        unix_s(at)
+    );
+    let times: Vec<f64> = ask(client, &url)
         .await?
         .iter()
         .filter_map(|r| r["value"][1].as_str().and_then(|s| s.parse().ok()))
         .collect();
-    let span = times.iter().copied().reduce(f64::min).zip(times.iter().copied().reduce(f64::max));
-    Ok((series, span))
+    Ok(times
+        .iter()
+        .copied()
+        .reduce(f64::min)
+        .zip(times.iter().copied().reduce(f64::max)))
+}
+
+async fn ask(client: &HttpClient, url: &str) -> Result<Vec<serde_json::Value>, String> {
+    let body = get(client, url).await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
+    if v["status"] != "success" {
+        return Err(format!("{url}: {}", v["error"]));
+    }
+    Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+}
+
+fn labels_of(m: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = m
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.remove("__name__");
+    labels
 }
 
 fn percent_encode(s: &str) -> String {
@@ -502,6 +566,22 @@ moja_cl_transfer_prepare_count{success=\"true\",fspId=\"a\"} 4\n";
         assert_eq!(d.all.count(), 4);
         let d = delta(None, &other["moja_cl_transfer_prepare"]);
         assert_eq!((d.appeared, d.vanished, d.all.count()), (1, 0, 4));
+    }
+
+    #[test]
+    fn a_chain_sees_a_restart_between_its_ends() {
+        let one = parse(A).unwrap();
+        let restarted = parse(&A.replace("} 4\n", "} 1\n").replace("} 3\n", "} 1\n")).unwrap();
+        let later = parse(&A.replace("} 4\n", "} 5\n").replace("} 3\n", "} 5\n")).unwrap();
+        let m = "moja_cl_transfer_prepare";
+        // 4 → (restart) 1 → 5: 1 + 4 observed after the start; the two ends alone say 1.
+        let d = delta_chain(&[&one[m], &restarted[m], &later[m]]);
+        assert_eq!(d.all.count(), 5);
+        assert_eq!(d.resets, 1);
+        assert_eq!(delta(Some(&one[m]), &later[m]).all.count(), 1);
+        // Gone for a while, then back: counted from zero when it comes back.
+        let d = delta_chain(&[&one[m], &[], &restarted[m]]);
+        assert_eq!((d.vanished, d.appeared, d.all.count()), (1, 1, 1));
     }
 
     #[test]

@@ -384,6 +384,30 @@ fn metrics(run: &Run) -> Vec<Metric> {
                     a.map(|a| a.switch_ms.p95),
                 ));
             }
+            // The switch's own legs (first source per leg): count, and p95/p99 as the upper
+            // edges of their buckets.
+            let mut seen = std::collections::BTreeSet::new();
+            for l in r.switch_metrics.iter().flat_map(|s| &s.legs) {
+                if !seen.insert(l.name.as_str()) {
+                    continue;
+                }
+                m.push(metric(
+                    &format!("switch leg {}: count", l.name),
+                    "",
+                    Kind::Info,
+                    true,
+                    Some(l.count as f64),
+                ));
+                for (q, v) in [("p95", l.p95_ms), ("p99", l.p99_ms)] {
+                    m.push(metric(
+                        &format!("switch leg {}: {q} (bucket upper edge)", l.name),
+                        "ms",
+                        Kind::Latency,
+                        false,
+                        v,
+                    ));
+                }
+            }
             m.push(metric(
                 "CPU per committed transfer (perfbed process)",
                 "ms",
