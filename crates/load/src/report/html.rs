@@ -1277,7 +1277,7 @@ mod tests {
             "> 5000 ms".into(),
             "10, 50, 100, 500, 1000, 2000, 5000 ms".into(),
             "an upper bound at bucket resolution".into(),
-            "true 799, false 1".into(),
+            "false 1, true 799".into(),
             "1.00×".into(),
             "moja_cl_transfer_fulfil: not exposed".into(),
         ];
