@@ -3352,7 +3352,11 @@ fn local_shows_the_hub_emulator_s_own_legs_counting_exactly_the_window_s_transfe
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let dir = only_result(&res);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
@@ -3370,7 +3374,10 @@ fn local_shows_the_hub_emulator_s_own_legs_counting_exactly_the_window_s_transfe
     assert!((0.5..0.9).contains(&a) && (4.0..4.4).contains(&b), "{sm}");
     let start = std::fs::read_to_string(dir.join("switch-metrics/hub-emulator-start.txt")).unwrap();
     let end = std::fs::read_to_string(dir.join("switch-metrics/hub-emulator-end.txt")).unwrap();
-    for name in ["perfbed_hub_transfer_prepare", "perfbed_hub_transfer_fulfil"] {
+    for name in [
+        "perfbed_hub_transfer_prepare",
+        "perfbed_hub_transfer_fulfil",
+    ] {
         let leg = sm["legs"]
             .as_array()
             .unwrap()
@@ -3379,13 +3386,19 @@ fn local_shows_the_hub_emulator_s_own_legs_counting_exactly_the_window_s_transfe
             .unwrap_or_else(|| panic!("{name} in {sm}"));
         assert_eq!(leg["count"], 40, "{leg}");
         assert_eq!(leg["success"]["true"], 40, "{leg}");
-        assert_eq!(leg["phase"].as_str().unwrap().split(' ').next(), Some("transfer"));
+        assert_eq!(
+            leg["phase"].as_str().unwrap().split(' ').next(),
+            Some("transfer")
+        );
         // Recomputed from the raw scrapes with this test's own parse.
         common::RawLeg::between(&start, &end, name).check(leg);
         assert_eq!(leg["bucket_edges_ms"][0], 0.1, "{leg}");
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(md.contains("## The switch's own view") && md.contains("upper bound at bucket resolution"), "{md}");
+    assert!(
+        md.contains("## The switch's own view") && md.contains("upper bound at bucket resolution"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("perfbed_hub_transfer_fulfil"));
 }

@@ -1334,12 +1334,17 @@ fn wait_scraped(base: &str) {
                 .await
                 .ok()?;
             let v: Value = serde_json::from_str(&body).ok()?;
-            v["data"]["result"][0]["value"][1].as_str().map(str::to_owned)
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_owned)
         });
         if up.as_deref() == Some("1") {
             return;
         }
-        assert!(Instant::now() < deadline, "Prometheus at {base} never scraped the handlers");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus at {base} never scraped the handlers"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -1349,7 +1354,13 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = real();
     let dir = tempfile::tempdir().unwrap();
-    let target = r.metrics.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    let target = r
+        .metrics
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let (mut prom_p, prom) = prometheus(&target, dir.path());
     // Its first sample must predate the window: a series it never saw before counts from
     // zero, which would take in what earlier tests did on this ledger.
@@ -1370,13 +1381,32 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
             .unwrap()
             .unwrap();
         std::thread::spawn(move || lines.for_each(drop));
-        (child, line[banner.len()..].split_whitespace().next().unwrap().to_owned())
+        (
+            child,
+            line[banner.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned(),
+        )
     };
     // The driver's load goes through the hub emulator; the real ledger's legs are what this
     // test puts on its Kafka topics inside the window.
-    let (mut hub_p, hub) = spawn(&["hub", "--listen", "127.0.0.1:0"], "hub emulator listening on ");
+    let (mut hub_p, hub) = spawn(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
     let (mut payee_p, payee) = spawn(
-        &["sim", "--fsp", "perffsp5", "--hub", &hub, "--listen", "127.0.0.1:0", "--no-jws"],
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
         "perffsp listening on http://",
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1410,7 +1440,17 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
     let run = perfbed()
         .arg("run")
         .arg(&scenario)
-        .args(["--hub", &hub, "--listen", &format!("127.0.0.1:{port}"), "--no-jws", "--quiet", "--testbed", t, "--out"])
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+            "--quiet",
+            "--testbed",
+            t,
+            "--out",
+        ])
         .arg(&out)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -1425,10 +1465,14 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
         let tr = Transfer::new(&a, &b);
         produce(&r, "topic-transfer-prepare", &tr.id, &tr.prepare("1"));
         let want = k.to_string();
-        wait_positions(&r, &both, &|p| p["fsp"] != a.as_str() || p["position"] == want.as_str());
+        wait_positions(&r, &both, &|p| {
+            p["fsp"] != a.as_str() || p["position"] == want.as_str()
+        });
         produce(&r, "topic-transfer-fulfil", &tr.id, &tr.fulfil());
         let neg = format!("-{k}");
-        wait_positions(&r, &both, &|p| p["fsp"] != b.as_str() || p["position"] == neg.as_str());
+        wait_positions(&r, &both, &|p| {
+            p["fsp"] != b.as_str() || p["position"] == neg.as_str()
+        });
     }
     let caused_by = started.elapsed();
     let run = run.wait_with_output().unwrap();
@@ -1438,26 +1482,35 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
     assert!(run.status.success(), "{stdout}");
     // Well inside the window (a second of margin before its end), or the counts below may
     // miss the last fulfil for a reason that is not perfbed's.
-    assert!(caused_by < Duration::from_secs(10), "the transfers took {caused_by:?}");
+    assert!(
+        caused_by < Duration::from_secs(10),
+        "the transfers took {caused_by:?}"
+    );
     let res = std::fs::read_dir(&out)
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .find(|p| p.join("report.json").exists())
         .unwrap();
-    let rep: Value = serde_json::from_slice(&std::fs::read(res.join("report.json")).unwrap()).unwrap();
+    let rep: Value =
+        serde_json::from_slice(&std::fs::read(res.join("report.json")).unwrap()).unwrap();
     let sm = &rep["switch_metrics"];
     assert_eq!(sm["complete"], true, "{sm}");
     let legs = sm["legs"].as_array().unwrap();
     let find = |name: &str, kind: &str| {
-        let url = if kind == "scrape" { r.metrics.as_str() } else { prom.as_str() };
+        let url = if kind == "scrape" {
+            r.metrics.as_str()
+        } else {
+            prom.as_str()
+        };
         legs.iter()
             .find(|l| l["name"] == name && l["source"] == url)
             .unwrap_or_else(|| panic!("{name} from {kind} in {sm}"))
             .clone()
     };
     // What the run caused: K prepares, K fulfils, and a position change for each of both.
-    let start = std::fs::read_to_string(res.join("switch-metrics/central-ledger-start.txt")).unwrap();
+    let start =
+        std::fs::read_to_string(res.join("switch-metrics/central-ledger-start.txt")).unwrap();
     let end = std::fs::read_to_string(res.join("switch-metrics/central-ledger-end.txt")).unwrap();
     for (name, caused) in [
         ("moja_cl_transfer_prepare", K),
@@ -1477,14 +1530,29 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
         // Prometheus saw the same: its samples around the window's ends bracket the same
         // quiet seconds, so within bucket resolution is here the same bucket.
         let p = find(name, "prometheus");
-        for k in ["count", "success", "p50_ms", "p95_ms", "p99_ms", "bucket_edges_ms"] {
+        for k in [
+            "count",
+            "success",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "bucket_edges_ms",
+        ] {
             assert_eq!(p[k], scraped[k], "{k}: prometheus {p} vs scrape {scraped}");
         }
     }
     // Every known central-ledger leg exists on the running ledger (the curated table's
     // "running" entries hold).
-    for k in ops::switch_metrics::KNOWN_LEGS.iter().filter(|k| k.service == "central-ledger") {
-        assert_eq!(k.verified, ops::switch_metrics::Verified::Running, "{}", k.metric);
+    for k in ops::switch_metrics::KNOWN_LEGS
+        .iter()
+        .filter(|k| k.service == "central-ledger")
+    {
+        assert_eq!(
+            k.verified,
+            ops::switch_metrics::Verified::Running,
+            "{}",
+            k.metric
+        );
         assert!(
             end.contains(&format!("# TYPE {} histogram", k.metric)),
             "{} not on the running ledger's /metrics",
@@ -1493,7 +1561,13 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
     }
     let srcs = sm["sources"].as_array().unwrap();
     let prom_src = srcs.iter().find(|s| s["kind"] == "prometheus").unwrap();
-    assert!(prom_src["start_s"].as_f64().is_some() && prom_src["end_s"].as_f64().is_some(), "{prom_src}");
+    assert!(
+        prom_src["start_s"].as_f64().is_some() && prom_src["end_s"].as_f64().is_some(),
+        "{prom_src}"
+    );
     let md = std::fs::read_to_string(res.join("report.md")).unwrap();
-    assert!(md.contains("moja_cl_transfer_position") && md.contains("## The switch's own view"), "{md}");
+    assert!(
+        md.contains("moja_cl_transfer_position") && md.contains("## The switch's own view"),
+        "{md}"
+    );
 }

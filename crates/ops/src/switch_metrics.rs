@@ -201,7 +201,9 @@ pub fn parse(text: &str) -> Result<Histograms, String> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            out.entry(s.metric).or_default().push(Series { labels, buckets });
+            out.entry(s.metric)
+                .or_default()
+                .push(Series { labels, buckets });
         }
     }
     Ok(out)
@@ -241,8 +243,7 @@ impl Buckets {
             self.edges = other.to_vec();
             return Ok(());
         }
-        if self.edges.len() != other.len()
-            || self.edges.iter().zip(other).any(|(a, b)| a.0 != b.0)
+        if self.edges.len() != other.len() || self.edges.iter().zip(other).any(|(a, b)| a.0 != b.0)
         {
             return Err("its series have different bucket edges".into());
         }
@@ -313,7 +314,11 @@ pub fn delta(start: Option<&[Series]>, end: &[Series]) -> LegDelta {
             }
         };
         let n = edges.last().map_or(0, |e| e.1);
-        let success = s.labels.get("success").cloned().unwrap_or_else(|| "-".into());
+        let success = s
+            .labels
+            .get("success")
+            .cloned()
+            .unwrap_or_else(|| "-".into());
         *d.by_success.entry(success).or_default() += n;
         if let Err(e) = d.all.add(&edges) {
             d.error.get_or_insert(e);
@@ -500,7 +505,8 @@ fn percent_encode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const A: &str = "# HELP moja_cl_transfer_prepare x\n# TYPE moja_cl_transfer_prepare histogram\n\
+    const A: &str =
+        "# HELP moja_cl_transfer_prepare x\n# TYPE moja_cl_transfer_prepare histogram\n\
 moja_cl_transfer_prepare_bucket{le=\"0.01\",success=\"true\",fspId=\"a\"} 1\n\
 moja_cl_transfer_prepare_bucket{le=\"0.05\",success=\"true\",fspId=\"a\"} 3\n\
 moja_cl_transfer_prepare_bucket{le=\"+Inf\",success=\"true\",fspId=\"a\"} 4\n\
@@ -519,7 +525,10 @@ moja_cl_transfer_prepare_count{success=\"true\",fspId=\"a\"} 4\n";
         let s = &h["moja_cl_transfer_prepare"][0];
         assert_eq!(s.labels["fspId"], "a");
         assert!(!s.labels.contains_key("le"));
-        assert_eq!(s.buckets, vec![(0.01, 1.0), (0.05, 3.0), (f64::INFINITY, 4.0)]);
+        assert_eq!(
+            s.buckets,
+            vec![(0.01, 1.0), (0.05, 3.0), (f64::INFINITY, 4.0)]
+        );
     }
 
     #[test]
@@ -587,7 +596,11 @@ moja_cl_transfer_prepare_count{success=\"true\",fspId=\"a\"} 4\n";
     #[test]
     fn series_with_other_edges_are_refused() {
         let a = parse(A).unwrap();
-        let c = parse(&A.replace("0.05", "0.1").replace("fspId=\"a\"", "fspId=\"c\"")).unwrap();
+        let c = parse(
+            &A.replace("0.05", "0.1")
+                .replace("fspId=\"a\"", "fspId=\"c\""),
+        )
+        .unwrap();
         let mut both = a["moja_cl_transfer_prepare"].clone();
         both.extend(c["moja_cl_transfer_prepare"].clone());
         let d = delta(None, &both);

@@ -140,7 +140,9 @@ impl MetricsWatch {
                     for (e, s) in endpoints.iter().zip(out.iter_mut()) {
                         let taken = t0.elapsed().as_secs_f64();
                         match read(&client, &e.reader).await.and_then(|text| {
-                            sm::parse(&text).map(|h| (text, h)).map_err(|e| format!("not the Prometheus text format: {e}"))
+                            sm::parse(&text)
+                                .map(|h| (text, h))
+                                .map_err(|e| format!("not the Prometheus text format: {e}"))
                         }) {
                             Ok((text, mut h)) => {
                                 h.retain(|name, _| src.wanted(name));
@@ -219,12 +221,15 @@ impl MetricsWatch {
                 continue;
             }
             if let (Some(dir), Some(a), Some(b)) = (raw, &s.first_text, &s.last_text) {
-                let name = e.service.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+                let name = e
+                    .service
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
                 let w = std::fs::create_dir_all(dir)
                     .and_then(|()| std::fs::write(dir.join(format!("{name}-start.txt")), a))
                     .and_then(|()| std::fs::write(dir.join(format!("{name}-end.txt")), b));
                 if let Err(err) = w {
-                    out.notes.push(format!("raw snapshots of {} not kept: {err}", e.url));
+                    out.notes
+                        .push(format!("raw snapshots of {} not kept: {err}", e.url));
                 }
             }
             let names: BTreeSet<&String> = s.snapshots.iter().flat_map(|x| x.1.keys()).collect();
@@ -235,7 +240,8 @@ impl MetricsWatch {
                     .map(|x| x.1.get(name).map_or(&[][..], Vec::as_slice))
                     .collect();
                 let d = sm::delta_chain(&chain);
-                out.legs.push(leg(name, &e.service, &e.url, &d, &mut out.notes));
+                out.legs
+                    .push(leg(name, &e.service, &e.url, &d, &mut out.notes));
             }
             for k in sm::KNOWN_LEGS.iter().filter(|k| k.service == e.service) {
                 if !s.snapshots.iter().any(|x| x.1.contains_key(k.metric)) {
@@ -248,11 +254,12 @@ impl MetricsWatch {
             out.sources.push(src);
         }
         if let Some(base) = self.sources.prometheus.clone() {
-            self.from_prometheus(&base, &mut out).await;
+            self.ask_prometheus(&base, &mut out).await;
         }
         for x in &self.sources.extra {
             if !out.legs.iter().any(|l| &l.name == x) {
-                out.notes.push(format!("{x} (extra): not found in any source"));
+                out.notes
+                    .push(format!("{x} (extra): not found in any source"));
             }
         }
         if !self.sources.any() {
@@ -269,13 +276,15 @@ impl MetricsWatch {
         out
     }
 
-    async fn from_prometheus(&self, base: &str, out: &mut SwitchMetrics) {
+    async fn ask_prometheus(&self, base: &str, out: &mut SwitchMetrics) {
         let client = sm::client();
         let at = |d: Duration| self.started + d;
         let span = self.window.1.saturating_sub(self.window.0);
         let interval = self.sources.interval.unwrap_or(DEFAULT_INTERVAL);
         // Steps that land on both ends of the window.
-        let n = (span.as_secs_f64() / interval.as_secs_f64()).ceil().max(1.0);
+        let n = (span.as_secs_f64() / interval.as_secs_f64())
+            .ceil()
+            .max(1.0);
         let step = span.div_f64(n);
         let mut names: Vec<String> = sm::KNOWN_LEGS.iter().map(|k| k.metric.to_owned()).collect();
         names.extend(self.sources.extra.iter().cloned());
@@ -318,7 +327,8 @@ impl MetricsWatch {
             if src.start_s.is_none() {
                 // When the samples it answered with were scraped (not the query's own times).
                 let t = |when| sm::sample_times(&client, base, &name, at(when));
-                if let (Ok(Some(a)), Ok(Some(b))) = (t(self.window.0).await, t(self.window.1).await) {
+                if let (Ok(Some(a)), Ok(Some(b))) = (t(self.window.0).await, t(self.window.1).await)
+                {
                     src.start_s = Some(a.0 - start_unix);
                     src.end_s = Some(b.1 - start_unix);
                 }
@@ -338,7 +348,13 @@ fn ms(s: f64) -> f64 {
     (s * 1e9).round() / 1e6
 }
 
-fn leg(name: &str, service: &str, source: &str, d: &LegDelta, notes: &mut Vec<String>) -> SwitchLeg {
+fn leg(
+    name: &str,
+    service: &str,
+    source: &str,
+    d: &LegDelta,
+    notes: &mut Vec<String>,
+) -> SwitchLeg {
     let k = sm::known(name);
     let mut beyond = Vec::new();
     let mut q = |label: &str, q: f64| match d.all.quantile(q) {

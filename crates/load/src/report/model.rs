@@ -208,7 +208,9 @@ impl SwitchLeg {
             Some(ms) => format!("≤ {}", fmt_ms(ms)),
             None if self.beyond.iter().any(|b| b == name) => format!(
                 "> {}",
-                self.bucket_edges_ms.last().map_or("?".into(), |e| fmt_ms(*e))
+                self.bucket_edges_ms
+                    .last()
+                    .map_or("?".into(), |e| fmt_ms(*e))
             ),
             None => "no data".into(),
         }
@@ -1393,7 +1395,11 @@ impl Report {
         out.extend(self.kafka_failure());
         out.extend(self.clocks.iter().flat_map(ReplicaClocks::failures));
         out.extend(self.simulators.as_ref().and_then(Simulators::failure));
-        out.extend(self.switch_metrics.as_ref().and_then(SwitchMetrics::failure));
+        out.extend(
+            self.switch_metrics
+                .as_ref()
+                .and_then(SwitchMetrics::failure),
+        );
         if self.arrivals > 0 && self.committed == 0 {
             out.push(format!(
                 "nothing committed: {} arrivals, 0 committed (is the switch up and onboarded?)",

@@ -206,7 +206,11 @@ impl Report {
                     m.push_str(&format!(
                         "| `{}` ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                         l.name,
-                        if l.what.is_empty() { &l.verified } else { &l.what },
+                        if l.what.is_empty() {
+                            &l.verified
+                        } else {
+                            &l.what
+                        },
                         l.service,
                         l.phase,
                         l.count,
