@@ -429,30 +429,44 @@ pub async fn query_prometheus(
                 .push((le, value));
         }
     }
-    Ok(steps
-        .into_iter()
-        .map(|(ms, by)| {
-            let mut series: Vec<Series> = by.into_values().collect();
+    // Every step, also those where it held nothing (a range query leaves them out): a series
+    // absent at the window's start counts from zero, not from its first step inside.
+    let (t0, dt) = (unix_s(start), step.as_secs_f64().max(0.001));
+    let n = ((unix_s(end) - t0) / dt + 1e-6).floor() as u64;
+    Ok((0..=n)
+        .map(|i| {
+            let t = t0 + i as f64 * dt;
+            let key = (t * 1000.0).round() as u64;
+            // Prometheus answers with the step times it computed; match them to the ms.
+            let found = steps
+                .range(key.saturating_sub(1)..=key + 1)
+                .next()
+                .map(|(k, _)| *k);
+            let mut series: Vec<Series> = found
+                .and_then(|k| steps.remove(&k))
+                .map(|by| by.into_values().collect())
+                .unwrap_or_default();
             for s in &mut series {
                 s.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
-            (ms as f64 / 1000.0, series)
+            (t, series)
         })
         .collect())
 }
 
-/// When the samples a Prometheus server answers with at `at` for `metric` were scraped: the
-/// oldest and newest (Unix seconds), `None` when it holds none.
+/// When the samples a Prometheus server answers with at `at` for `expr` (a series selector:
+/// `moja_cl_transfer_prepare_bucket`, `up`) were scraped: the oldest and newest (Unix
+/// seconds), `None` when it holds none.
 pub async fn sample_times(
     client: &HttpClient,
     base: &str,
-    metric: &str,
+    expr: &str,
     at: SystemTime,
 ) -> Result<Option<(f64, f64)>, String> {
     let url = format!(
         "{}/api/v1/query?query={}&time={:.3}",
         base.trim_end_matches('/'),
-        percent_encode(&format!("timestamp({metric}_bucket)")),
+        percent_encode(&format!("timestamp({expr})")),
         unix_s(at)
     );
     let times: Vec<f64> = ask(client, &url)

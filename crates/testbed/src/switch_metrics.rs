@@ -325,9 +325,19 @@ impl MetricsWatch {
             let service = sm::known(&name).map_or("?", |k| k.service);
             out.legs.push(leg(&name, service, base, &d, &mut out.notes));
             if src.start_s.is_none() {
-                // When the samples it answered with were scraped (not the query's own times).
-                let t = |when| sm::sample_times(&client, base, &name, at(when));
-                if let (Ok(Some(a)), Ok(Some(b))) = (t(self.window.0).await, t(self.window.1).await)
+                // When the samples it answered with were scraped (not the query's own times);
+                // a leg not there yet at the start: when its targets were scraped then.
+                let bucket = format!("{name}_bucket");
+                let (w0, w1) = (at(self.window.0), at(self.window.1));
+                let a = match sm::sample_times(&client, base, &bucket, w0).await {
+                    Ok(Some(a)) => Some(a),
+                    _ => sm::sample_times(&client, base, "up", w0)
+                        .await
+                        .ok()
+                        .flatten(),
+                };
+                if let (Some(a), Ok(Some(b))) =
+                    (a, sm::sample_times(&client, base, &bucket, w1).await)
                 {
                     src.start_s = Some(a.0 - start_unix);
                     src.end_s = Some(b.1 - start_unix);
