@@ -1042,6 +1042,56 @@ mod tests {
     }
 
     #[test]
+    fn the_switch_s_own_legs_are_compared_by_their_bucket_edges() {
+        let with_leg = |p95: f64, p99: Option<f64>| {
+            let mut r = report("s", 10);
+            r.switch_metrics = Some(crate::report::SwitchMetrics {
+                legs: vec![crate::report::SwitchLeg {
+                    name: "moja_cl_transfer_prepare".into(),
+                    count: 100,
+                    p95_ms: Some(p95),
+                    p99_ms: p99,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            r
+        };
+        let c = compare(
+            &[
+                run("a", with_leg(50.0, Some(5000.0))),
+                run("b", with_leg(500.0, None)),
+            ],
+            false,
+        )
+        .unwrap();
+        let row = |m: &str| c.row(None, m).unwrap();
+        let p95 = row("switch leg moja_cl_transfer_prepare: p95 (bucket upper edge)");
+        assert_eq!(p95.cells[1].verdict, Verdict::Worse);
+        assert_eq!(p95.cells[1].value, Some(500.0));
+        let n = row("switch leg moja_cl_transfer_prepare: count");
+        assert_eq!(n.cells[1].verdict, Verdict::NotJudged);
+        let p99 = row("switch leg moja_cl_transfer_prepare: p99 (bucket upper edge)");
+        assert_eq!(
+            p99.cells[1].verdict,
+            Verdict::Missing,
+            "beyond the edges: no number"
+        );
+        assert!(c
+            .to_markdown()
+            .contains("switch leg moja_cl_transfer_prepare: p95"));
+        // A run without the section has no such rows.
+        let c = compare(
+            &[run("a", report("s", 10)), run("b", report("s", 10))],
+            false,
+        )
+        .unwrap();
+        assert!(c
+            .row(None, "switch leg moja_cl_transfer_prepare: count")
+            .is_none());
+    }
+
+    #[test]
     fn different_scenarios_are_refused_unless_forced() {
         let subjects = [run("a", report("one", 10)), run("b", report("two", 10))];
         let e = compare(&subjects, false).unwrap_err();
