@@ -1494,6 +1494,15 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
         .unwrap();
     let rep: Value =
         serde_json::from_slice(&std::fs::read(res.join("report.json")).unwrap()).unwrap();
+    // PERFBED_REALHUB_KEEP=DIR keeps the result folder (docs' screenshot comes from it).
+    if let Ok(keep) = std::env::var("PERFBED_REALHUB_KEEP") {
+        let _ = std::fs::create_dir_all(&keep);
+        for f in std::fs::read_dir(&res).unwrap().flatten() {
+            if f.path().is_file() {
+                std::fs::copy(f.path(), std::path::Path::new(&keep).join(f.file_name())).unwrap();
+            }
+        }
+    }
     let sm = &rep["switch_metrics"];
     assert_eq!(sm["complete"], true, "{sm}");
     let legs = sm["legs"].as_array().unwrap();
