@@ -3402,3 +3402,95 @@ fn local_shows_the_hub_emulator_s_own_legs_counting_exactly_the_window_s_transfe
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("perfbed_hub_transfer_fulfil"));
 }
+
+#[test]
+fn run_reads_a_separate_hub_s_legs_from_its_metrics_and_through_prometheus_alike() {
+    // A fresh emulator has no leg histogram until its first prepare: Prometheus then holds
+    // nothing at the window's start, and the legs must count from zero there, not from the
+    // first step where the histogram exists.
+    let (_hub_p, hub, _payee_p, payee) = hub_and_payee(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (prom_p, prom) = common::prometheus(hub.trim_start_matches("http://"), dir.path());
+    let _prom_p = Proc(prom_p);
+    common::wait_scraped(&prom);
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let scenario = dir.path().join("legs.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"legs\"\nflow = \"transfer\"\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
+         stages = [{ rate = 0, duration = \"1500ms\" }, { rate = 10, duration = \"3s\" }, { rate = 0, duration = \"2s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\n\
+         [switch_metrics]\nrequired = true\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = perfbed()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+            "--quiet",
+        ])
+        .args(["--metrics-endpoint", &format!("hub-emulator={hub}/metrics")])
+        .args(["--prometheus", &prom, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let res = only_result(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(res.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["window"]["committed"], 30, "{report}");
+    let sm = &report["switch_metrics"];
+    assert_eq!(sm["complete"], true, "{sm}");
+    for name in [
+        "perfbed_hub_transfer_prepare",
+        "perfbed_hub_transfer_fulfil",
+    ] {
+        let of = |source: &str| {
+            sm["legs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["name"] == name && l["source"] == source)
+                .unwrap_or_else(|| panic!("{name} from {source} in {sm}"))
+                .clone()
+        };
+        let (scraped, asked) = (of(&format!("{hub}/metrics")), of(&prom));
+        assert_eq!(scraped["count"], 30, "{scraped}");
+        for k in [
+            "count",
+            "success",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "bucket_edges_ms",
+        ] {
+            assert_eq!(
+                asked[k], scraped[k],
+                "{k}: prometheus {asked} vs scrape {scraped}"
+            );
+        }
+    }
+    // Flags are checked before anything runs.
+    let bad = perfbed()
+        .args(["run", "--metrics-endpoint", "central-ledger"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("give SERVICE=URL"));
+    let bad = perfbed()
+        .args(["run", "--prometheus", "prometheus:9090"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("plain http:// base URL"));
+}

@@ -1293,62 +1293,6 @@ fn the_ledger_database_counts_a_runs_transfers_by_their_latest_state() {
     );
 }
 
-/// A real Prometheus server (Debian's `prometheus`, or `PERFBED_PROMETHEUS`) scraping `target`
-/// (host:port, `/metrics`) every second, on a free port; its base URL. Fails when it is missing.
-fn prometheus(target: &str, dir: &std::path::Path) -> (std::process::Child, String) {
-    let bin = std::env::var("PERFBED_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: central-ledger\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(&bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {bin} ({e}): install Debian's prometheus package (scripts/test does) or set PERFBED_PROMETHEUS")
-        });
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
-/// Waits until Prometheus has scraped its target successfully (`up == 1`).
-fn wait_scraped(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let up = runtime().block_on(async {
-            let url = format!("{base}/api/v1/query?query=up");
-            let body = ops::switch_metrics::scrape(&ops::switch_metrics::client(), &url)
-                .await
-                .ok()?;
-            let v: Value = serde_json::from_str(&body).ok()?;
-            v["data"]["result"][0]["value"][1]
-                .as_str()
-                .map(str::to_owned)
-        });
-        if up.as_deref() == Some("1") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus at {base} never scraped the handlers"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prometheus() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -1361,10 +1305,10 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
         .next()
         .unwrap()
         .to_owned();
-    let (mut prom_p, prom) = prometheus(&target, dir.path());
+    let (mut prom_p, prom) = common::prometheus(&target, dir.path());
     // Its first sample must predate the window: a series it never saw before counts from
     // zero, which would take in what earlier tests did on this ledger.
-    wait_scraped(&prom);
+    common::wait_scraped(&prom);
     let (a, b) = pair("lg");
     onboard(&r, &[&a, &b], &[]);
     let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {

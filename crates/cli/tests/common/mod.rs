@@ -109,3 +109,59 @@ impl RawLeg {
         }
     }
 }
+
+/// A real Prometheus server (Debian's `prometheus`, or `PERFBED_PROMETHEUS`) scraping `target`
+/// (host:port, `/metrics`) every second, on a free port; its base URL. Fails when it is missing.
+pub fn prometheus(target: &str, dir: &std::path::Path) -> (std::process::Child, String) {
+    let bin = std::env::var("PERFBED_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: central-ledger\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    let child = std::process::Command::new(&bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {bin} ({e}): install Debian's prometheus package (scripts/test does) or set PERFBED_PROMETHEUS")
+        });
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Waits until Prometheus has scraped its target successfully (`up == 1`).
+pub fn wait_scraped(base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let up = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let url = format!("{base}/api/v1/query?query=up");
+            let body = ops::switch_metrics::scrape(&ops::switch_metrics::client(), &url)
+                .await
+                .ok()?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_owned)
+        });
+        if up.as_deref() == Some("1") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus at {base} never scraped the handlers"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
