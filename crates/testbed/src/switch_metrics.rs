@@ -267,6 +267,10 @@ impl MetricsWatch {
                 "no source: give [switch_metrics] in the testbed file (endpoint or prometheus), or --metrics-endpoint / --prometheus".into(),
             );
         }
+        // The same leg from each source side by side.
+        out.legs.sort_by(|a, b| {
+            (&a.service, &a.name, &a.source).cmp(&(&b.service, &b.name, &b.source))
+        });
         out.complete = !out.sources.is_empty()
             && out.sources.iter().all(|s| s.error.is_none())
             && !out.legs.is_empty();
