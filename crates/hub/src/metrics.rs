@@ -46,22 +46,35 @@ fn leg_histogram() -> Histogram {
     Histogram::new(LEG_BUCKETS)
 }
 
-/// One leg's histogram by outcome.
+/// One leg's histogram by outcome. A label set appears at its first observation (as with the
+/// real services' prom-client), and its handle is kept then, so later observations are the
+/// histogram's own update only (no label lookup).
 #[derive(Debug)]
-pub struct Leg(Family<Success, Histogram, fn() -> Histogram>);
+pub struct Leg {
+    family: Family<Success, Histogram, fn() -> Histogram>,
+    ok: std::sync::OnceLock<Histogram>,
+    failed: std::sync::OnceLock<Histogram>,
+}
 
 impl Default for Leg {
     fn default() -> Self {
-        Leg(Family::new_with_constructor(leg_histogram))
+        Leg {
+            family: Family::new_with_constructor(leg_histogram),
+            ok: std::sync::OnceLock::new(),
+            failed: std::sync::OnceLock::new(),
+        }
     }
 }
 
 impl Leg {
     /// Observes one handling that began at `since`.
     pub fn observe(&self, since: std::time::Instant, success: bool) {
-        let success = if success { "true" } else { "false" };
-        self.0
-            .get_or_create(&Success { success })
+        let (cell, success) = if success {
+            (&self.ok, "true")
+        } else {
+            (&self.failed, "false")
+        };
+        cell.get_or_init(|| self.family.get_or_create(&Success { success }).clone())
             .observe(since.elapsed().as_secs_f64());
     }
 }
@@ -137,12 +150,12 @@ pub(crate) fn registry(stats: &Stats, hub: Weak<Hub>) -> Registry {
     r.register(
         "transfer_prepare",
         "A prepare from its arrival to the reservation and the forward queued, seconds",
-        stats.transfer_prepare.0.clone(),
+        stats.transfer_prepare.family.clone(),
     );
     r.register(
         "transfer_fulfil",
         "A fulfil from its arrival to the commit and the notifications queued, seconds",
-        stats.transfer_fulfil.0.clone(),
+        stats.transfer_fulfil.family.clone(),
     );
     r.register(
         "shed",
