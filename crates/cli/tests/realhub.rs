@@ -1364,7 +1364,7 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
         format!(
             "[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\n\
              [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n\
-             [switch_metrics]\ninterval = \"1s\"\nprometheus = \"{prom}\"\n\
+             [switch_metrics]\ninterval = \"1s\"\nprometheus = \"{prom}\"\nextra = [\"moja_cl_domain_position\"]\n\
              [[switch_metrics.endpoint]]\nservice = \"central-ledger\"\nurl = \"{}\"\n",
             r.metrics
         ),
@@ -1494,6 +1494,15 @@ fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prom
             assert_eq!(p[k], scraped[k], "{k}: prometheus {p} vs scrape {scraped}");
         }
     }
+    // A histogram beyond the known legs, named in the testbed file, read the same way.
+    let extra = find("moja_cl_domain_position", "scrape");
+    assert_eq!(extra["verified"], "extra", "{extra}");
+    assert!(extra["count"].as_u64().unwrap() >= 2 * K, "{extra}");
+    common::RawLeg::between(&start, &end, "moja_cl_domain_position").check(&extra);
+    assert_eq!(
+        find("moja_cl_domain_position", "prometheus")["count"],
+        extra["count"]
+    );
     // Every known central-ledger leg exists on the running ledger (the curated table's
     // "running" entries hold).
     for k in ops::switch_metrics::KNOWN_LEGS
