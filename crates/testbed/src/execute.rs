@@ -414,6 +414,7 @@ pub async fn execute(
     let sim_watch =
         crate::simulators::SimWatch::start(&target.payers, scenario, target.testbed.as_ref()).await;
     let hub_before = options.hub_operations.as_ref().map(|f| f());
+    let mut stress_note = None;
     let metrics_watch = {
         use crate::switch_metrics::{Endpoint, MetricsWatch, Reader, Sources};
         let mut sources = target
@@ -437,8 +438,11 @@ pub async fn execute(
                 });
             }
         }
-        ((sources.any() || scenario.switch_metrics.required) && scenario.stress.is_none())
-            .then(|| MetricsWatch::start(sources, scenario))
+        let wanted = sources.any() || scenario.switch_metrics.required;
+        if wanted && scenario.stress.is_some() {
+            stress_note = Some("switch metrics: not collected for a stress ramp (its stages have no one steady-state window); run a scenario with stages for the switch's legs".to_owned());
+        }
+        (wanted && scenario.stress.is_none()).then(|| MetricsWatch::start(sources, scenario))
     };
     let (mut report, mut stress) = match &scenario.stress {
         None => (
@@ -473,6 +477,9 @@ pub async fn execute(
                 last.switch = Some(evidence);
             }
         }
+    }
+    if let (Some(note), Some(s)) = (stress_note, &mut stress) {
+        s.notes.push(note);
     }
     if let Some(note) = late {
         if let Some(r) = &mut report {

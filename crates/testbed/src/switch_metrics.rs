@@ -349,9 +349,9 @@ impl MetricsWatch {
             }
         }
         if src.error.is_none() && src.snapshots == 0 {
-            out.notes.push(format!(
-                "prometheus {base}: it holds none of the known histograms (nor the extra ones) for the window"
-            ));
+            let e = "it holds none of the known histograms (nor the extra ones) for the window (does it scrape the switch's services?)";
+            out.notes.push(format!("prometheus {base}: {e}"));
+            src.error = Some(e.into());
         }
         out.sources.push(src);
     }
