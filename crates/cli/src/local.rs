@@ -227,6 +227,8 @@ async fn local(args: LocalArgs, scenario: Scenario, run_id: load::RunId) -> Resu
         name: None,
         security: Some(testbed::Security::from(args.security).describe().into()),
         hub_operations: Some(env.hub_operations()),
+        hub_metrics: Some(env.hub_metrics()),
+        metrics_sources: Default::default(),
         start_at: None,
     };
     let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;

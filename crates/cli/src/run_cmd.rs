@@ -79,6 +79,16 @@ pub(crate) struct RunArgs {
     /// FSP's position and headroom before and after.
     #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
     testbed: Option<PathBuf>,
+    /// The switch's own histograms per leg in the report: scrape this `/metrics` endpoint
+    /// during the run, given as SERVICE=URL (`central-ledger=http://cl-handlers:3001/metrics`;
+    /// repeat for each service). Added to the testbed file's [switch_metrics] endpoints.
+    #[arg(long, value_name = "SERVICE=URL", value_parser = parse_endpoint)]
+    metrics_endpoint: Vec<ops::testbed::MetricsEndpoint>,
+    /// The switch's own histograms per leg from this Prometheus server's HTTP API
+    /// (`http://prometheus:9090`), asked after the run over its window. Wins over the testbed
+    /// file's [switch_metrics] prometheus.
+    #[arg(long, value_name = "URL", value_parser = parse_prometheus)]
+    prometheus: Option<String>,
     /// Run id (1–64 of [A-Za-z0-9._-]), shared by every replica of one run: reports carry it
     /// (`report merge` refuses mixed runs) and every transfer id starts with its 8-hex tag,
     /// which is how the cross-check finds this run's transfers in the ledger. Required with
@@ -120,6 +130,30 @@ pub(crate) struct RunArgs {
     /// and one for the cross-check (a stress run: the recovery instead of thresholds).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+}
+
+fn parse_prometheus(url: &str) -> Result<String, String> {
+    if url.starts_with("http://") {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "'{url}': give the Prometheus server's plain http:// base URL (http://prometheus:9090)"
+        ))
+    }
+}
+
+fn parse_endpoint(spec: &str) -> Result<ops::testbed::MetricsEndpoint, String> {
+    match spec.split_once('=') {
+        Some((service, url)) if !service.is_empty() && url.starts_with("http://") => {
+            Ok(ops::testbed::MetricsEndpoint {
+                service: service.to_owned(),
+                url: url.to_owned(),
+            })
+        }
+        _ => Err(format!(
+            "'{spec}': give SERVICE=URL with a plain http:// URL (central-ledger=http://cl-handlers:3001/metrics)"
+        )),
+    }
 }
 
 fn parse_replica(spec: &str, peers: &str) -> Result<sim::Replicas> {
@@ -257,6 +291,12 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             name: Some(name),
             security: Some(security),
             hub_operations: None,
+            hub_metrics: None,
+            metrics_sources: ops::testbed::SwitchMetricsSources {
+                endpoints: args.metrics_endpoint.clone(),
+                prometheus: args.prometheus.clone(),
+                ..Default::default()
+            },
             start_at: args.start_at,
         };
         let outcome = testbed::execute(&scenario, &target, &args.out, &options).await;

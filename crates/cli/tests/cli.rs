@@ -3328,3 +3328,169 @@ fn run_takes_the_ledger_database_from_a_flag() {
     );
     assert!(!stdout.contains("s3cret"), "{stdout}");
 }
+
+#[test]
+fn local_shows_the_hub_emulator_s_own_legs_counting_exactly_the_window_s_transfers() {
+    // Load only in the middle of the window (quiet at both ends: 1 s of nothing before,
+    // 1.5 s after), so every transfer of the run is prepared and fulfilled inside it: the
+    // emulator's legs must count exactly the driver's committed transfers, no boundary slack.
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("legs.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"legs\"\nflow = \"transfer\"\nwarmup = \"500ms\"\ncooldown = \"500ms\"\n\
+         stages = [{ rate = 0, duration = \"1s\" }, { rate = 20, duration = \"2s\" }, { rate = 0, duration = \"1500ms\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\n",
+    )
+    .unwrap();
+    let res = out.path().join("res");
+    let run = perfbed()
+        .arg("local")
+        .arg(&scenario)
+        .args(["--security", "none", "--quiet", "--out"])
+        .arg(&res)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = only_result(&res);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    // The driver's side: 20/s for 2 s, all inside the window, all committed.
+    assert_eq!(report["arrivals"], 40, "{report}");
+    assert_eq!(report["window"]["committed"], 40);
+    let sm = &report["switch_metrics"];
+    assert_eq!(sm["driver_committed"], 40, "{sm}");
+    assert_eq!(sm["sources"][0]["service"], "hub-emulator", "{sm}");
+    // The window's ends were scraped where the window is (0.5 s and 4.0 s after the start).
+    let (a, b) = (
+        sm["sources"][0]["start_s"].as_f64().unwrap(),
+        sm["sources"][0]["end_s"].as_f64().unwrap(),
+    );
+    assert!((0.5..0.9).contains(&a) && (4.0..4.4).contains(&b), "{sm}");
+    let start = std::fs::read_to_string(dir.join("switch-metrics/hub-emulator-start.txt")).unwrap();
+    let end = std::fs::read_to_string(dir.join("switch-metrics/hub-emulator-end.txt")).unwrap();
+    for name in [
+        "perfbed_hub_transfer_prepare",
+        "perfbed_hub_transfer_fulfil",
+    ] {
+        let leg = sm["legs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {sm}"));
+        assert_eq!(leg["count"], 40, "{leg}");
+        assert_eq!(leg["success"]["true"], 40, "{leg}");
+        assert_eq!(
+            leg["phase"].as_str().unwrap().split(' ').next(),
+            Some("transfer")
+        );
+        // Recomputed from the raw scrapes with this test's own parse.
+        common::RawLeg::between(&start, &end, name).check(leg);
+        assert_eq!(leg["bucket_edges_ms"][0], 0.1, "{leg}");
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("## The switch's own view") && md.contains("upper bound at bucket resolution"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("perfbed_hub_transfer_fulfil"));
+}
+
+#[test]
+fn run_reads_a_separate_hub_s_legs_from_its_metrics_and_through_prometheus_alike() {
+    // A fresh emulator has no leg histogram until its first prepare: Prometheus then holds
+    // nothing at the window's start, and the legs must count from zero there, not from the
+    // first step where the histogram exists.
+    let (_hub_p, hub, _payee_p, payee) = hub_and_payee(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (prom_p, prom) = common::prometheus(hub.trim_start_matches("http://"), dir.path());
+    let _prom_p = Proc(prom_p);
+    common::wait_scraped(&prom);
+    let port = closed_port();
+    onboard_and_seed(&hub, &format!("http://127.0.0.1:{port}"), &payee, 10);
+    let scenario = dir.path().join("legs.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"legs\"\nflow = \"transfer\"\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
+         stages = [{ rate = 0, duration = \"1500ms\" }, { rate = 10, duration = \"3s\" }, { rate = 0, duration = \"2s\" }]\n\
+         corridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n[thresholds]\n\
+         [switch_metrics]\nrequired = true\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = perfbed()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+            "--quiet",
+        ])
+        .args(["--metrics-endpoint", &format!("hub-emulator={hub}/metrics")])
+        .args(["--prometheus", &prom, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let res = only_result(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(res.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["window"]["committed"], 30, "{report}");
+    let sm = &report["switch_metrics"];
+    assert_eq!(sm["complete"], true, "{sm}");
+    for name in [
+        "perfbed_hub_transfer_prepare",
+        "perfbed_hub_transfer_fulfil",
+    ] {
+        let of = |source: &str| {
+            sm["legs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["name"] == name && l["source"] == source)
+                .unwrap_or_else(|| panic!("{name} from {source} in {sm}"))
+                .clone()
+        };
+        let (scraped, asked) = (of(&format!("{hub}/metrics")), of(&prom));
+        assert_eq!(scraped["count"], 30, "{scraped}");
+        for k in [
+            "count",
+            "success",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "bucket_edges_ms",
+        ] {
+            assert_eq!(
+                asked[k], scraped[k],
+                "{k}: prometheus {asked} vs scrape {scraped}"
+            );
+        }
+    }
+    // Flags are checked before anything runs.
+    let bad = perfbed()
+        .args(["run", "--metrics-endpoint", "central-ledger"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("give SERVICE=URL"));
+    let bad = perfbed()
+        .args(["run", "--prometheus", "prometheus:9090"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("plain http:// base URL"));
+}

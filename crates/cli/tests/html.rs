@@ -17,7 +17,7 @@ fn perfbed() -> Command {
 }
 
 /// The headings of report.html's sections, in order (the report promises all of them, always).
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "Accounting and cross-check",
     "Throughput",
     "Latency over time",
@@ -25,6 +25,7 @@ const SECTIONS: [&str; 13] = [
     "Errors over time",
     "Latency",
     "Where the time goes",
+    "The switch's own view",
     "Corridors",
     "Errors by code",
     "Thresholds",

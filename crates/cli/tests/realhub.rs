@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
+mod common;
+
 use serde_json::{json, Value};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Real {
+    /// The handlers' Prometheus endpoint (`/metrics` on the handler port).
+    metrics: String,
     admin: String,
     ledger_db: String,
     oracle_db: String,
@@ -32,6 +36,7 @@ fn real() -> Real {
         })
     };
     Real {
+        metrics: var("PERFBED_REALHUB_METRICS"),
         admin: var("PERFBED_REALHUB_ADMIN"),
         ledger_db: var("PERFBED_REALHUB_LEDGER_DB"),
         oracle_db: var("PERFBED_REALHUB_ORACLE_DB"),
@@ -1285,5 +1290,246 @@ fn the_ledger_database_counts_a_runs_transfers_by_their_latest_state() {
             .unwrap(),
         None,
         "the real central-ledger has no emulator route"
+    );
+}
+
+#[test]
+fn the_real_ledger_s_own_legs_count_what_the_run_caused_scraped_and_through_prometheus() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let dir = tempfile::tempdir().unwrap();
+    let target = r
+        .metrics
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (mut prom_p, prom) = common::prometheus(&target, dir.path());
+    // Its first sample must predate the window: a series it never saw before counts from
+    // zero, which would take in what earlier tests did on this ledger.
+    common::wait_scraped(&prom);
+    let (a, b) = pair("lg");
+    onboard(&r, &[&a, &b], &[]);
+    let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut child = perfbed()
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = lines
+            .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+            .unwrap()
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        (
+            child,
+            line[banner.len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    // The driver's load goes through the hub emulator; the real ledger's legs are what this
+    // test puts on its Kafka topics inside the window.
+    let (mut hub_p, hub) = spawn(
+        &["hub", "--listen", "127.0.0.1:0"],
+        "hub emulator listening on ",
+    );
+    let (mut payee_p, payee) = spawn(
+        &[
+            "sim",
+            "--fsp",
+            "perffsp5",
+            "--hub",
+            &hub,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-jws",
+        ],
+        "perffsp listening on http://",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tb = dir.path().join("testbed.toml");
+    std::fs::write(
+        &tb,
+        format!(
+            "[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\n\
+             [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n\
+             [switch_metrics]\ninterval = \"1s\"\nprometheus = \"{prom}\"\nextra = [\"moja_cl_domain_position\"]\n\
+             [[switch_metrics.endpoint]]\nservice = \"central-ledger\"\nurl = \"{}\"\n",
+            r.metrics
+        ),
+    )
+    .unwrap();
+    let t = tb.to_str().unwrap();
+    ok(&["onboard", "--testbed", t]);
+    let scenario = dir.path().join("legs.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"legs\"\nflow = \"transfer\"\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
+         stages = [{ rate = 2, duration = \"12s\" }]\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n\
+         [switch_metrics]\nrequired = true\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = perfbed()
+        .arg("run")
+        .arg(&scenario)
+        .args([
+            "--hub",
+            &hub,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-jws",
+            "--quiet",
+            "--testbed",
+            t,
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Inside the window (1 s … 11 s after the load starts): K transfers, each prepared,
+    // reserved, then fulfilled, each step seen in the positions before the next.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(2500));
+    const K: u64 = 2;
+    let both = format!("{a},{b}");
+    for k in 1..=K {
+        let tr = Transfer::new(&a, &b);
+        produce(&r, "topic-transfer-prepare", &tr.id, &tr.prepare("1"));
+        let want = k.to_string();
+        wait_positions(&r, &both, &|p| {
+            p["fsp"] != a.as_str() || p["position"] == want.as_str()
+        });
+        produce(&r, "topic-transfer-fulfil", &tr.id, &tr.fulfil());
+        let neg = format!("-{k}");
+        wait_positions(&r, &both, &|p| {
+            p["fsp"] != b.as_str() || p["position"] == neg.as_str()
+        });
+    }
+    let caused_by = started.elapsed();
+    let run = run.wait_with_output().unwrap();
+    let _ = (hub_p.kill(), payee_p.kill(), hub_p.wait(), payee_p.wait());
+    let _ = (prom_p.kill(), prom_p.wait());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    // Well inside the window (a second of margin before its end), or the counts below may
+    // miss the last fulfil for a reason that is not perfbed's.
+    assert!(
+        caused_by < Duration::from_secs(10),
+        "the transfers took {caused_by:?}"
+    );
+    let res = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("report.json").exists())
+        .unwrap();
+    let rep: Value =
+        serde_json::from_slice(&std::fs::read(res.join("report.json")).unwrap()).unwrap();
+    // PERFBED_REALHUB_KEEP=DIR keeps the result folder (docs' screenshot comes from it).
+    if let Ok(keep) = std::env::var("PERFBED_REALHUB_KEEP") {
+        let _ = std::fs::create_dir_all(&keep);
+        for f in std::fs::read_dir(&res).unwrap().flatten() {
+            if f.path().is_file() {
+                std::fs::copy(f.path(), std::path::Path::new(&keep).join(f.file_name())).unwrap();
+            }
+        }
+    }
+    let sm = &rep["switch_metrics"];
+    assert_eq!(sm["complete"], true, "{sm}");
+    let legs = sm["legs"].as_array().unwrap();
+    let find = |name: &str, kind: &str| {
+        let url = if kind == "scrape" {
+            r.metrics.as_str()
+        } else {
+            prom.as_str()
+        };
+        legs.iter()
+            .find(|l| l["name"] == name && l["source"] == url)
+            .unwrap_or_else(|| panic!("{name} from {kind} in {sm}"))
+            .clone()
+    };
+    // What the run caused: K prepares, K fulfils, and a position change for each of both.
+    let start =
+        std::fs::read_to_string(res.join("switch-metrics/central-ledger-start.txt")).unwrap();
+    let end = std::fs::read_to_string(res.join("switch-metrics/central-ledger-end.txt")).unwrap();
+    for (name, caused) in [
+        ("moja_cl_transfer_prepare", K),
+        ("moja_cl_transfer_fulfil", K),
+        ("moja_cl_transfer_position", 2 * K),
+    ] {
+        let scraped = find(name, "scrape");
+        assert_eq!(scraped["count"], caused, "{scraped}");
+        assert_eq!(scraped["success"]["true"], caused, "{scraped}");
+        // The percentiles, recomputed from the raw text of the scrapes with this test's parse.
+        common::RawLeg::between(&start, &end, name).check(&scraped);
+        assert_eq!(
+            scraped["bucket_edges_ms"],
+            json!([10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0]),
+            "{scraped}"
+        );
+        // Prometheus saw the same: its samples around the window's ends bracket the same
+        // quiet seconds, so within bucket resolution is here the same bucket.
+        let p = find(name, "prometheus");
+        for k in [
+            "count",
+            "success",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "bucket_edges_ms",
+        ] {
+            assert_eq!(p[k], scraped[k], "{k}: prometheus {p} vs scrape {scraped}");
+        }
+    }
+    // A histogram beyond the known legs, named in the testbed file, read the same way.
+    let extra = find("moja_cl_domain_position", "scrape");
+    assert_eq!(extra["verified"], "extra", "{extra}");
+    assert!(extra["count"].as_u64().unwrap() >= 2 * K, "{extra}");
+    common::RawLeg::between(&start, &end, "moja_cl_domain_position").check(&extra);
+    assert_eq!(
+        find("moja_cl_domain_position", "prometheus")["count"],
+        extra["count"]
+    );
+    // Every known central-ledger leg exists on the running ledger (the curated table's
+    // "running" entries hold).
+    for k in ops::switch_metrics::KNOWN_LEGS
+        .iter()
+        .filter(|k| k.service == "central-ledger")
+    {
+        assert_eq!(
+            k.verified,
+            ops::switch_metrics::Verified::Running,
+            "{}",
+            k.metric
+        );
+        assert!(
+            end.contains(&format!("# TYPE {} histogram", k.metric)),
+            "{} not on the running ledger's /metrics",
+            k.metric
+        );
+    }
+    let srcs = sm["sources"].as_array().unwrap();
+    let prom_src = srcs.iter().find(|s| s["kind"] == "prometheus").unwrap();
+    assert!(
+        prom_src["start_s"].as_f64().is_some() && prom_src["end_s"].as_f64().is_some(),
+        "{prom_src}"
+    );
+    let md = std::fs::read_to_string(res.join("report.md")).unwrap();
+    assert!(
+        md.contains("moja_cl_transfer_position") && md.contains("## The switch's own view"),
+        "{md}"
     );
 }

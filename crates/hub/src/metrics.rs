@@ -6,6 +6,12 @@
 //! `callbacks_in_flight`, `callbacks_retried_total`, `requests_accepted_total` (FSPIOP requests from DFSPs answered 2xx),
 //! `shed_total` (requests refused with 503/2003 at the callback limit). The ledger's
 //! numbers are read at scrape time (a [`Collector`]); the callback counters are atomic adds.
+//!
+//! Its own legs, as the real services expose theirs (histograms in seconds, label `success`,
+//! so perfbed's switch-metrics section reads them like central-ledger's):
+//! `transfer_prepare` (a prepare from its arrival to the reservation and the forward queued,
+//! any configured queue latency included) and `transfer_fulfil` (a fulfil from its arrival to
+//! the commit and the notifications queued). Buckets: [`LEG_BUCKETS`].
 
 use axum::extract::State;
 use axum::response::Response;
@@ -15,6 +21,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
 use std::sync::{Arc, Weak};
 
 use crate::Hub;
@@ -22,6 +29,54 @@ use crate::Hub;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Success {
+    success: &'static str,
+}
+
+/// Bucket edges of the hub's legs, seconds: 100 µs to 5 s (the emulator works in
+/// microseconds unless latency is configured).
+pub const LEG_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+fn leg_histogram() -> Histogram {
+    Histogram::new(LEG_BUCKETS)
+}
+
+/// One leg's histogram by outcome. A label set appears at its first observation (as with the
+/// real services' prom-client), and its handle is kept then, so later observations are the
+/// histogram's own update only (no label lookup).
+#[derive(Debug)]
+pub struct Leg {
+    family: Family<Success, Histogram, fn() -> Histogram>,
+    ok: std::sync::OnceLock<Histogram>,
+    failed: std::sync::OnceLock<Histogram>,
+}
+
+impl Default for Leg {
+    fn default() -> Self {
+        Leg {
+            family: Family::new_with_constructor(leg_histogram),
+            ok: std::sync::OnceLock::new(),
+            failed: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Leg {
+    /// Observes one handling that began at `since`.
+    pub fn observe(&self, since: std::time::Instant, success: bool) {
+        let (cell, success) = if success {
+            (&self.ok, "true")
+        } else {
+            (&self.failed, "false")
+        };
+        cell.get_or_init(|| self.family.get_or_create(&Success { success }).clone())
+            .observe(since.elapsed().as_secs_f64());
+    }
 }
 
 /// Counters of the hub's own work; each is an atomic add.
@@ -45,6 +100,10 @@ pub struct Stats {
     /// Requests shed with 503/2003 because `max_callbacks_in_flight` callbacks were in
     /// flight: `shed_total`.
     pub shed: Counter,
+    /// Prepares handled: `transfer_prepare` (seconds, by `success`).
+    pub transfer_prepare: Arc<Leg>,
+    /// Fulfils handled: `transfer_fulfil` (seconds, by `success`).
+    pub transfer_fulfil: Arc<Leg>,
     callbacks: Family<Outcome, Counter>,
 }
 
@@ -61,6 +120,8 @@ impl Default for Stats {
             callbacks_dropped: Counter::default(),
             callbacks_in_flight: Gauge::default(),
             shed: Counter::default(),
+            transfer_prepare: Arc::default(),
+            transfer_fulfil: Arc::default(),
             callbacks,
         }
     }
@@ -85,6 +146,16 @@ pub(crate) fn registry(stats: &Stats, hub: Weak<Hub>) -> Registry {
         "requests_accepted",
         "FSPIOP requests from DFSPs accepted (answered 2xx)",
         stats.requests_accepted.clone(),
+    );
+    r.register(
+        "transfer_prepare",
+        "A prepare from its arrival to the reservation and the forward queued, seconds",
+        stats.transfer_prepare.family.clone(),
+    );
+    r.register(
+        "transfer_fulfil",
+        "A fulfil from its arrival to the commit and the notifications queued, seconds",
+        stats.transfer_fulfil.family.clone(),
     );
     r.register(
         "shed",

@@ -50,6 +50,11 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
+    /// Its `/metrics` text now (what a scrape answers), for a reader in the same process.
+    pub fn metrics_text(&self) -> String {
+        perfbed_http::metrics::encode(&self.registry)
+    }
+
     /// JWS signatures the hub checked (and made) so far, `(signs, verifies)`: counted on its
     /// own key store as they are used; `(0, 0)` without JWS.
     pub fn jws_operations(&self) -> (u64, u64) {

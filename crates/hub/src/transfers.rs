@@ -79,23 +79,33 @@ pub(crate) fn prepare(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<(), FspiopError> {
+    let arrived = std::time::Instant::now();
     let t: TransfersPost = hub.read_prepare(source, &body)?;
     let queued = hub.config.latency.queue.sample(&mut rand::rng());
     if queued.is_zero() {
-        record_prepare(hub, source, h, body, t);
+        let ok = record_prepare(hub, source, h, body, t);
+        hub.stats.transfer_prepare.observe(arrived, ok);
     } else {
         // Accepted (202) now; the ledger sees it only after the queue.
         let (hub2, source, h) = (hub.clone(), source.to_owned(), h.clone());
         hub.tracker.spawn(async move {
             tokio::time::sleep(queued).await;
-            record_prepare(&hub2, &source, &h, body, t);
+            let ok = record_prepare(&hub2, &source, &h, body, t);
+            hub2.stats.transfer_prepare.observe(arrived, ok);
         });
     }
     Ok(())
 }
 
 /// A validated prepare reaches the ledger: duplicates, liquidity/NDC, reserve, forward.
-fn record_prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes, t: TransfersPost) {
+/// Whether it was reserved and forwarded.
+fn record_prepare(
+    hub: &Arc<Hub>,
+    source: &str,
+    h: &HeaderMap,
+    body: Bytes,
+    t: TransfersPost,
+) -> bool {
     let id = t.transfer_id.as_str().to_owned();
     let vars = vec![("transferId", id.clone())];
     if hub.config.reject_prepares > 0.0 && rand::random::<f64>() < hub.config.reject_prepares {
@@ -108,7 +118,7 @@ fn record_prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes, t: T
             ErrorCode::InternalServerError,
             "injected failure",
         );
-        return;
+        return false;
     }
     let result = hub.ledger.prepare(
         &id,
@@ -134,6 +144,7 @@ fn record_prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes, t: T
             };
             if let Some(url) = hub.callback_url(&forward) {
                 hub.send_to(url, forward);
+                true
             } else {
                 // Nowhere to send it: abort at once and tell the payer.
                 let _ = hub.ledger.abort(&id, payee);
@@ -146,9 +157,10 @@ fn record_prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes, t: T
                     ErrorCode::DestinationCommunicationError,
                     "no TRANSFER_POST endpoint for the payee",
                 );
+                false
             }
         }
-        Ok(Prepared::DuplicateInFlight) => {}
+        Ok(Prepared::DuplicateInFlight) => false,
         Ok(Prepared::DuplicateFinished(_)) => {
             if let Some(rec) = hub.ledger.transfer(&id) {
                 let put = hub.own_put_body(&state_message(&rec));
@@ -161,16 +173,20 @@ fn record_prepare(hub: &Arc<Hub>, source: &str, h: &HeaderMap, body: Bytes, t: T
                     put,
                 );
             }
+            false
         }
-        Err(r) => hub.error_callback(
-            source,
-            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
-            vars,
-            String::new(),
-            "transfers",
-            r.code,
-            &r.reason,
-        ),
+        Err(r) => {
+            hub.error_callback(
+                source,
+                "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                vars,
+                String::new(),
+                "transfers",
+                r.code,
+                &r.reason,
+            );
+            false
+        }
     }
 }
 
@@ -182,6 +198,20 @@ pub(crate) fn fulfil(
     h: &HeaderMap,
     body: Bytes,
 ) -> Result<(), FspiopError> {
+    let arrived = std::time::Instant::now();
+    let committed = commit(hub, source, id, h, body)?;
+    hub.stats.transfer_fulfil.observe(arrived, committed);
+    Ok(())
+}
+
+/// A fulfil's check and commit; whether it committed the transfer now.
+fn commit(
+    hub: &Arc<Hub>,
+    source: &str,
+    id: &str,
+    h: &HeaderMap,
+    body: Bytes,
+) -> Result<bool, FspiopError> {
     let put: TransfersPut = hub.read_fulfil(&body)?;
     put.check()?;
     let vars = vec![("transferId", id.to_owned())];
@@ -195,7 +225,7 @@ pub(crate) fn fulfil(
             ErrorCode::TransferIdNotFound,
             "",
         );
-        return Ok(());
+        return Ok(false);
     };
     if put.transfer_state != TransferState::Committed
         && put.transfer_state != TransferState::Reserved
@@ -216,7 +246,7 @@ pub(crate) fn fulfil(
         .ledger
         .fulfil(id, source, f, Some(completed.as_str().to_owned()))
     {
-        Ok((ledger::Fulfilled::AlreadyCommitted, _)) => {}
+        Ok((ledger::Fulfilled::AlreadyCommitted, _)) => Ok(false),
         Ok((ledger::Fulfilled::Committed, t)) => {
             let payer = t.payer.as_str();
             if put.transfer_state == TransferState::Reserved {
@@ -270,6 +300,7 @@ pub(crate) fn fulfil(
                     });
                 }
             }
+            Ok(true)
         }
         Err(r) => {
             // Invalid or late fulfil: the transfer is aborted; both sides hear why. Anything
@@ -296,9 +327,9 @@ pub(crate) fn fulfil(
                     &r.reason,
                 );
             }
+            Ok(false)
         }
     }
-    Ok(())
 }
 
 /// `PUT /transfers/{ID}/error` from the payee: abort, forward the error to the payer.

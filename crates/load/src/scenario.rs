@@ -171,6 +171,20 @@ pub struct Scenario {
     /// transfers at the achieved rate.
     #[serde(default)]
     pub cost: Option<CostModel>,
+    /// The switch's own histograms per leg (sources in the testbed file or on the command
+    /// line): `required = true` fails the run when they could not be read.
+    #[serde(default)]
+    pub switch_metrics: SwitchMetricsWanted,
+}
+
+/// `[switch_metrics]` of a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchMetricsWanted {
+    /// The run fails when no source is given, a source cannot be read, or no leg was found.
+    /// Default: the section is evidence only, a note says what is missing.
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// Node prices of the cluster under test.
@@ -286,6 +300,7 @@ impl Scenario {
             stress: None,
             ping_url: None,
             cost: None,
+            switch_metrics: SwitchMetricsWanted::default(),
         }
     }
 

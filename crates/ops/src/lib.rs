@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod money;
 pub mod msisdn;
 pub mod positions;
+pub mod switch_metrics;
 pub mod testbed;
 
 pub use money::Money;

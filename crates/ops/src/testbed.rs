@@ -19,6 +19,14 @@
 //! [[dfsp]]
 //! id = "perffsp1"
 //! callback = "http://perffsp1:4001"
+//!
+//! [switch_metrics]        # the switch's own histograms per leg, in the report
+//! prometheus = "http://prometheus:9090"   # or/and scrape the services directly:
+//! interval = "2s"         # how often perfbed scrapes the endpoints during the run
+//! extra = ["moja_cl_domain_position"]     # histograms beyond the known legs
+//! [[switch_metrics.endpoint]]
+//! service = "central-ledger"
+//! url = "http://central-ledger-handlers:3001/metrics"
 //! ```
 
 use serde::Deserialize;
@@ -46,6 +54,65 @@ pub struct Testbed {
     /// The DFSPs.
     #[serde(default, rename = "dfsp")]
     pub dfsps: Vec<TestbedDfsp>,
+    /// Where the switch's own histograms come from (none: the report has no per-leg section).
+    #[serde(default)]
+    pub switch_metrics: SwitchMetricsSources,
+}
+
+/// Where the switch's Prometheus histograms come from: `/metrics` endpoints perfbed scrapes
+/// during the run, a Prometheus server's HTTP API asked afterwards, or both (the report then
+/// shows each source's legs, for the same window).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchMetricsSources {
+    /// Services' `/metrics` endpoints.
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<MetricsEndpoint>,
+    /// A Prometheus server's base URL (`http://prometheus:9090`).
+    pub prometheus: Option<String>,
+    /// How often the endpoints are scraped (and the Prometheus query's step); default 2 s.
+    #[serde(default, with = "humantime_opt")]
+    pub interval: Option<std::time::Duration>,
+    /// Histograms to show beyond the known legs, by full name (`moja_cl_domain_position`).
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+impl SwitchMetricsSources {
+    /// Whether any source is given.
+    pub fn any(&self) -> bool {
+        !self.endpoints.is_empty() || self.prometheus.is_some()
+    }
+}
+
+/// One service's `/metrics` endpoint.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsEndpoint {
+    /// The service (`central-ledger`, `ml-api-adapter`, …): its known legs are expected there.
+    pub service: String,
+    /// The full URL (`http://central-ledger-handlers:3001/metrics`).
+    pub url: String,
+}
+
+mod humantime_opt {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<std::time::Duration>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!("'{s}': a duration must be more than 0")),
+        Err(e) => Err(format!("'{s}' is not a duration (500ms, 2s, 1m): {e}")),
+    }
 }
 
 /// Addresses of the hub's services (any may be absent; the command that needs one says so).
@@ -106,6 +173,7 @@ impl Default for Testbed {
             msisdns: default_msisdns(),
             hub: HubAddresses::default(),
             dfsps: Vec::new(),
+            switch_metrics: SwitchMetricsSources::default(),
         }
     }
 }
@@ -150,6 +218,14 @@ impl Testbed {
                 }
             }
         }
+        let m = &self.switch_metrics;
+        for u in m.endpoints.iter().map(|e| &e.url).chain(&m.prometheus) {
+            if !u.starts_with("http://") {
+                return Err(format!(
+                    "switch_metrics: '{u}' must start with http:// (plain HTTP, like Prometheus scrapes)"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -182,6 +258,10 @@ mod tests {
         assert_eq!(t.dfsps.len(), 1);
         assert_eq!(t.hub.kafka.as_deref(), Some("kafka:9092"));
         assert_eq!(t.msisdns, 100_000);
+        let m = &t.switch_metrics;
+        assert_eq!(m.endpoints[0].service, "central-ledger");
+        assert_eq!(m.interval, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(m.extra, ["moja_cl_domain_position"]);
     }
 
     #[test]
@@ -204,6 +284,10 @@ mod tests {
         assert!(e.contains("twice"), "{e}");
         let e = Testbed::parse("[[dfsp]]\nid = \"a\"\ncallback = \"ftp://x\"").unwrap_err();
         assert!(e.contains("http://"), "{e}");
+        let e = Testbed::parse("[switch_metrics]\nprometheus = \"prom:9090\"").unwrap_err();
+        assert!(e.contains("http://"), "{e}");
+        let e = Testbed::parse("[switch_metrics]\ninterval = \"2 fortnights\"").unwrap_err();
+        assert!(e.contains("duration"), "{e}");
         let e = Testbed::parse("ndcc = 1").unwrap_err();
         assert!(e.contains("ndcc"), "{e}");
     }

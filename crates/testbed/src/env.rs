@@ -305,6 +305,13 @@ impl LocalEnv {
         })
     }
 
+    /// The hub emulator's `/metrics` text, read in this process (its legs for the report's
+    /// switch-metrics section: [`crate::Options::hub_metrics`]).
+    pub fn hub_metrics(&self) -> std::sync::Arc<dyn Fn() -> String + Send + Sync> {
+        let hub = self.hub().clone();
+        std::sync::Arc::new(move || hub.metrics_text())
+    }
+
     /// Every simulator as a payer.
     pub fn payers(&self) -> load::Payers {
         load::Payers::new(

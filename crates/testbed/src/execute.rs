@@ -99,6 +99,12 @@ pub struct Options {
     /// The hub emulator's own counted operations, when it runs in this process (`perfbed
     /// local`): the report shows them beside the simulators'.
     pub hub_operations: Option<Arc<dyn Fn() -> load::report::Counted + Send + Sync>>,
+    /// The hub emulator's `/metrics` text, when it runs in this process (`perfbed local`):
+    /// its legs are the report's switch metrics when the testbed names no other source.
+    pub hub_metrics: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+    /// Switch-metrics sources from the command line, added to the testbed file's (its
+    /// Prometheus replaced when one is given here).
+    pub metrics_sources: ops::testbed::SwitchMetricsSources,
     /// Start the load at this wall-clock time (`--start-at`): the replicas of a distributed
     /// run wait for one time, so they offer their shares together.
     pub start_at: Option<std::time::SystemTime>,
@@ -408,6 +414,36 @@ pub async fn execute(
     let sim_watch =
         crate::simulators::SimWatch::start(&target.payers, scenario, target.testbed.as_ref()).await;
     let hub_before = options.hub_operations.as_ref().map(|f| f());
+    let mut stress_note = None;
+    let metrics_watch = {
+        use crate::switch_metrics::{Endpoint, MetricsWatch, Reader, Sources};
+        let mut sources = target
+            .testbed
+            .as_ref()
+            .map(|t| t.switch_metrics.clone())
+            .unwrap_or_default();
+        sources
+            .endpoints
+            .extend(options.metrics_sources.endpoints.iter().cloned());
+        if let Some(p) = &options.metrics_sources.prometheus {
+            sources.prometheus = Some(p.clone());
+        }
+        let mut sources = Sources::from_testbed(&sources);
+        if !sources.any() {
+            if let Some(f) = &options.hub_metrics {
+                sources.endpoints.push(Endpoint {
+                    service: "hub-emulator".into(),
+                    url: "in-process /metrics".into(),
+                    reader: Reader::InProcess(f.clone()),
+                });
+            }
+        }
+        let wanted = sources.any() || scenario.switch_metrics.required;
+        if wanted && scenario.stress.is_some() {
+            stress_note = Some("switch metrics: not collected for a stress ramp (its stages have no one steady-state window); run a scenario with stages for the switch's legs".to_owned());
+        }
+        (wanted && scenario.stress.is_none()).then(|| MetricsWatch::start(sources, scenario))
+    };
     let (mut report, mut stress) = match &scenario.stress {
         None => (
             Some(load::run_with(scenario, payers, progress, live).await),
@@ -441,6 +477,9 @@ pub async fn execute(
                 last.switch = Some(evidence);
             }
         }
+    }
+    if let (Some(note), Some(s)) = (stress_note, &mut stress) {
+        s.notes.push(note);
     }
     if let Some(note) = late {
         if let Some(r) = &mut report {
@@ -532,6 +571,11 @@ pub async fn execute(
         s.operations = Some(operations);
     }
     let dir = crate::results::result_dir(out, &name)?;
+    if let (Some(w), Some(r)) = (metrics_watch, &mut report) {
+        let m = w.finish(r, Some(&dir.join("switch-metrics"))).await;
+        r.switch_metrics = Some(m);
+        r.settle_passed();
+    }
     if let Some(r) = &report {
         crate::results::write_report(&dir, r)?;
     }

@@ -8,6 +8,8 @@
 //! - [`env`](mod@env): the local testbed (hub emulator + 8 simulators, onboarded and seeded).
 //! - [`watch`]: Kafka and positions around a run on a real Mojaloop, the "after" side read once
 //!   the switch drained.
+//! - [`switch_metrics`](mod@switch_metrics): the switch's own histograms per leg over the
+//!   window (its `/metrics` scraped, or its Prometheus asked).
 //! - [`reconcile`](mod@reconcile): what became of the transfers the driver stopped waiting for.
 //! - [`simulators`]: every simulator's refusals and failures over a run.
 //! - [`suite`]: suites of stages with gates, position resets, one suite report, resume.
@@ -34,6 +36,7 @@ pub mod reconcile;
 pub mod results;
 pub mod simulators;
 pub mod suite;
+pub mod switch_metrics;
 pub mod watch;
 
 pub use env::{EnvOptions, LocalEnv, Security};

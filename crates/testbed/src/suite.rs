@@ -658,6 +658,8 @@ async fn stages(
             name: None,
             security: Some(target.security()),
             hub_operations: target.hub_operations(),
+            hub_metrics: None,
+            metrics_sources: Default::default(),
             start_at: None,
         };
         let outcome = crate::execute(sc, &run, &stage_dir, &options).await?;

@@ -423,3 +423,72 @@ async fn a_ledger_that_disagrees_fails_the_run() {
     bed.payee.shutdown(Duration::from_secs(1)).await;
     bed.hub.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_metrics_that_cannot_be_read_are_said_and_fail_only_a_run_that_requires_them() {
+    let bed = bed(|_| {}).await;
+    let out = tempfile::tempdir().unwrap();
+    // A live /metrics without any known leg (a simulator's), one where nothing listens, and
+    // a Prometheus where nothing listens.
+    let options = || testbed::Options {
+        metrics_sources: ops::testbed::SwitchMetricsSources {
+            endpoints: vec![
+                ops::testbed::MetricsEndpoint {
+                    service: "central-ledger".into(),
+                    url: format!("http://{}/metrics", bed.payer.addr),
+                },
+                ops::testbed::MetricsEndpoint {
+                    service: "ml-api-adapter".into(),
+                    url: "http://127.0.0.1:9/metrics".into(),
+                },
+            ],
+            prometheus: Some("http://127.0.0.1:9".into()),
+            interval: Some(Duration::from_millis(500)),
+            extra: vec![],
+        },
+        ..options()
+    };
+    let mut s = scenario(10.0, 2);
+    let outcome = testbed::execute(&s, &target(&bed), out.path(), &options())
+        .await
+        .unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    let m = r
+        .switch_metrics
+        .as_ref()
+        .expect("the section is there, saying why it is empty");
+    assert!(m.legs.is_empty() && !m.complete, "{m:?}");
+    let notes = m.notes.join("\n");
+    for said in [
+        "moja_cl_transfer_prepare: not exposed by http://127.0.0.1:",
+        "http://127.0.0.1:9/metrics (ml-api-adapter):",
+        "scrapes failed",
+        "prometheus http://127.0.0.1:9: not read",
+        "no leg found",
+    ] {
+        assert!(notes.contains(said), "{said} in:\n{notes}");
+    }
+    assert!(r.to_markdown().contains("## The switch's own view"));
+    assert!(
+        !r.failures().iter().any(|f| f.contains("switch metrics")),
+        "evidence only: {:?}",
+        r.failures()
+    );
+    // The same, required by the scenario: the run fails and says why.
+    s.switch_metrics.required = true;
+    let outcome = testbed::execute(&s, &target(&bed), out.path(), &options())
+        .await
+        .unwrap();
+    let r = outcome.report.as_ref().unwrap();
+    assert!(!r.passed);
+    assert!(
+        r.failures().iter().any(|f| f.starts_with(
+            "switch metrics required ([switch_metrics] required = true) but incomplete"
+        )),
+        "{:?}",
+        r.failures()
+    );
+    bed.payer.shutdown(Duration::from_secs(1)).await;
+    bed.payee.shutdown(Duration::from_secs(1)).await;
+    bed.hub.shutdown(Duration::from_secs(1)).await;
+}

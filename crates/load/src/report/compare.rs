@@ -384,6 +384,30 @@ fn metrics(run: &Run) -> Vec<Metric> {
                     a.map(|a| a.switch_ms.p95),
                 ));
             }
+            // The switch's own legs (first source per leg): count, and p95/p99 as the upper
+            // edges of their buckets.
+            let mut seen = std::collections::BTreeSet::new();
+            for l in r.switch_metrics.iter().flat_map(|s| &s.legs) {
+                if !seen.insert(l.name.as_str()) {
+                    continue;
+                }
+                m.push(metric(
+                    &format!("switch leg {}: count", l.name),
+                    "",
+                    Kind::Info,
+                    true,
+                    Some(l.count as f64),
+                ));
+                for (q, v) in [("p95", l.p95_ms), ("p99", l.p99_ms)] {
+                    m.push(metric(
+                        &format!("switch leg {}: {q} (bucket upper edge)", l.name),
+                        "ms",
+                        Kind::Latency,
+                        false,
+                        v,
+                    ));
+                }
+            }
             m.push(metric(
                 "CPU per committed transfer (perfbed process)",
                 "ms",
@@ -1015,6 +1039,56 @@ mod tests {
         let html = c.to_html();
         assert!(html.contains(r#"<td class="worse">worse</td>"#));
         assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+
+    #[test]
+    fn the_switch_s_own_legs_are_compared_by_their_bucket_edges() {
+        let with_leg = |p95: f64, p99: Option<f64>| {
+            let mut r = report("s", 10);
+            r.switch_metrics = Some(crate::report::SwitchMetrics {
+                legs: vec![crate::report::SwitchLeg {
+                    name: "moja_cl_transfer_prepare".into(),
+                    count: 100,
+                    p95_ms: Some(p95),
+                    p99_ms: p99,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            r
+        };
+        let c = compare(
+            &[
+                run("a", with_leg(50.0, Some(5000.0))),
+                run("b", with_leg(500.0, None)),
+            ],
+            false,
+        )
+        .unwrap();
+        let row = |m: &str| c.row(None, m).unwrap();
+        let p95 = row("switch leg moja_cl_transfer_prepare: p95 (bucket upper edge)");
+        assert_eq!(p95.cells[1].verdict, Verdict::Worse);
+        assert_eq!(p95.cells[1].value, Some(500.0));
+        let n = row("switch leg moja_cl_transfer_prepare: count");
+        assert_eq!(n.cells[1].verdict, Verdict::NotJudged);
+        let p99 = row("switch leg moja_cl_transfer_prepare: p99 (bucket upper edge)");
+        assert_eq!(
+            p99.cells[1].verdict,
+            Verdict::Missing,
+            "beyond the edges: no number"
+        );
+        assert!(c
+            .to_markdown()
+            .contains("switch leg moja_cl_transfer_prepare: p95"));
+        // A run without the section has no such rows.
+        let c = compare(
+            &[run("a", report("s", 10)), run("b", report("s", 10))],
+            false,
+        )
+        .unwrap();
+        assert!(c
+            .row(None, "switch leg moja_cl_transfer_prepare: count")
+            .is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::stress::StressReport;
 
 /// The sections of a run's HTML report, in order (id, heading): every one is always there,
 /// saying "none" when it has nothing.
-pub const SECTIONS: [(&str, &str); 13] = [
+pub const SECTIONS: [(&str, &str); 14] = [
     ("accounting", "Accounting and cross-check"),
     ("throughput", "Throughput"),
     ("latency-time", "Latency over time"),
@@ -19,6 +19,7 @@ pub const SECTIONS: [(&str, &str); 13] = [
     ("errors-time", "Errors over time"),
     ("latency", "Latency"),
     ("attribution", "Where the time goes"),
+    ("switch-metrics", "The switch's own view"),
     ("corridors", "Corridors"),
     ("errors", "Errors by code"),
     ("thresholds", "Thresholds"),
@@ -152,6 +153,7 @@ impl Report {
         body.push_str(&s("errors-time", self.html_errors_time()));
         body.push_str(&s("latency", self.html_latency()));
         body.push_str(&s("attribution", self.html_attribution()));
+        body.push_str(&s("switch-metrics", self.html_switch_metrics()));
         body.push_str(&s("corridors", self.html_corridors()));
         body.push_str(&s("errors", self.html_errors()));
         body.push_str(&s("thresholds", self.html_thresholds()));
@@ -658,6 +660,62 @@ impl Report {
         table(&["Threshold", "limit", "value", ""], &rows)
     }
 
+    fn html_switch_metrics(&self) -> String {
+        let Some(sm) = &self.switch_metrics else {
+            return muted("No switch metrics: give the switch's /metrics endpoints or its Prometheus ([switch_metrics] in the testbed file, or perfbed run --metrics-endpoint / --prometheus) for its own latency per leg.");
+        };
+        let mut b = p(&sm.intro());
+        if sm.legs.is_empty() {
+            b.push_str(&muted("No leg found."));
+        } else {
+            let rows: Vec<Vec<String>> = sm
+                .legs
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.name.clone(),
+                        l.what.clone(),
+                        l.service.clone(),
+                        l.phase.clone(),
+                        l.count.to_string(),
+                        sm.versus_driver(l),
+                        l.success_text(),
+                        l.pct_text("p50", l.p50_ms),
+                        l.pct_text("p95", l.p95_ms),
+                        l.pct_text("p99", l.p99_ms),
+                        l.edges_text(),
+                        format!("{} ({})", l.source, l.verified),
+                    ]
+                })
+                .collect();
+            b.push_str(&table(
+                &[
+                    "Leg",
+                    "what",
+                    "service",
+                    "perfbed phase",
+                    "count",
+                    "vs driver committed",
+                    "success",
+                    "p50",
+                    "p95",
+                    "p99",
+                    "bucket edges",
+                    "source (checked)",
+                ],
+                &rows,
+            ));
+        }
+        if !sm.notes.is_empty() {
+            b.push_str("<ul>");
+            for n in &sm.notes {
+                b.push_str(&format!("<li>{}</li>", esc(n)));
+            }
+            b.push_str("</ul>");
+        }
+        b
+    }
+
     fn html_switch(&self) -> String {
         let Some(sw) = &self.switch else {
             return muted("No switch-side evidence: give the switch's testbed file (perfbed run --testbed FILE) for Kafka counts, ratios and lag, and positions before and after.");
@@ -1082,7 +1140,8 @@ mod tests {
     /// A report with every part filled: switch evidence, cost, cross-check, notes, errors.
     fn full_report() -> Report {
         use crate::report::{
-            CrossCheck, KafkaEvidence, Outcome, PositionChange, Recorder, SwitchEvidence,
+            CrossCheck, KafkaEvidence, MetricsSource, Outcome, PositionChange, Recorder,
+            SwitchEvidence, SwitchLeg, SwitchMetrics,
         };
         use std::time::Duration;
         let text = "name = \"full\"\nstages = [{ rate = 100, duration = \"10s\" }]\n\
@@ -1145,6 +1204,41 @@ mod tests {
             }],
             notes: vec!["lag sampled once".into()],
         });
+        report.switch_metrics = Some(SwitchMetrics {
+            window_s: [1.0, 9.0],
+            sources: vec![MetricsSource {
+                kind: "scrape".into(),
+                service: "central-ledger".into(),
+                url: "central-ledger:3001/metrics".into(),
+                start_s: Some(1.01),
+                end_s: Some(9.02),
+                snapshots: 5,
+                failed: 0,
+                error: None,
+            }],
+            legs: vec![SwitchLeg {
+                name: "moja_cl_transfer_prepare".into(),
+                service: "central-ledger".into(),
+                source: "central-ledger:3001/metrics".into(),
+                what: "prepare handler".into(),
+                phase: "transfer · switch in".into(),
+                verified: "running".into(),
+                count: 800,
+                success: [("true".to_owned(), 799), ("false".to_owned(), 1)].into(),
+                p50_ms: Some(50.0),
+                p95_ms: Some(500.0),
+                p99_ms: None,
+                beyond: vec!["p99".into()],
+                bucket_edges_ms: vec![10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0],
+                resets: 0,
+                appeared: 1,
+                vanished: 0,
+            }],
+            driver_committed: 800,
+            notes: vec!["moja_cl_transfer_fulfil: not exposed".into()],
+            required: false,
+            complete: true,
+        });
         report
     }
 
@@ -1178,6 +1272,14 @@ mod tests {
             "commits completed inside the window itself".into(),
             "Reconciliation".into(),
             "later committed".into(),
+            "moja_cl_transfer_prepare".into(),
+            "≤ 50 ms".into(),
+            "> 5000 ms".into(),
+            "10, 50, 100, 500, 1000, 2000, 5000 ms".into(),
+            "an upper bound at bucket resolution".into(),
+            "false 1, true 799".into(),
+            "1.00×".into(),
+            "moja_cl_transfer_fulfil: not exposed".into(),
         ];
         for f in &facts {
             let plain = f.replace("&amp;", "&");

@@ -135,6 +135,16 @@ pub fn merge_with(parts: &[Report], checks: Checks) -> Result<Report, String> {
         .iter()
         .filter_map(|p| p.simulators.clone())
         .reduce(|a, b| a.add(&b));
+    // The switch's legs are the switch's own totals, the same whichever replica read them:
+    // the first replica's that has them, against the merged driver count.
+    out.switch_metrics = parts.iter().find_map(|p| p.switch_metrics.clone());
+    if let Some(m) = &mut out.switch_metrics {
+        m.driver_committed = out.window.committed;
+        m.notes.push(format!(
+            "read by one of the {} replicas: the switch's legs count every replica's traffic, compared here with the merged driver count",
+            parts.len()
+        ));
+    }
     let w = &out.window;
     let secs = w.seconds.max(1e-9);
     out.target_tps = w.arrivals as f64 / secs;

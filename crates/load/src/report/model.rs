@@ -110,6 +110,191 @@ pub struct SwitchEvidence {
     pub notes: Vec<String>,
 }
 
+/// The switch's own histograms per leg over the steady-state window (`switch_metrics` in
+/// report.json): what its services measured themselves, beside perfbed's attribution.
+/// Percentiles come from bucket counts: each is the upper edge (`le`) of the bucket where its
+/// rank falls, an upper bound at bucket resolution.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SwitchMetrics {
+    /// The window asked for, seconds from the run's start (the report's steady-state window).
+    pub window_s: [f64; 2],
+    /// Where the numbers came from, and the snapshots used as the window's ends.
+    pub sources: Vec<MetricsSource>,
+    /// One row per histogram found (known legs, and the testbed's `extra`), per source.
+    pub legs: Vec<SwitchLeg>,
+    /// The driver's committed transfers of the window (arrivals inside it), for comparison.
+    pub driver_committed: u64,
+    /// What was missing or odd: sources not read, known legs not exposed, resets, series
+    /// that appeared or vanished.
+    pub notes: Vec<String>,
+    /// The scenario requires the legs (`[switch_metrics] required = true`).
+    #[serde(default)]
+    pub required: bool,
+    /// Whether the section holds what a requiring scenario needs: every source read and at
+    /// least one leg found.
+    #[serde(default)]
+    pub complete: bool,
+}
+
+/// One source of switch metrics.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MetricsSource {
+    /// `scrape` (perfbed read the endpoint during the run) or `prometheus` (its HTTP API,
+    /// asked after the run).
+    pub kind: String,
+    /// The service, as the testbed names it (`prometheus` for a Prometheus server).
+    pub service: String,
+    /// The URL read.
+    pub url: String,
+    /// The snapshot used as the window's start, seconds from the run's start (for
+    /// Prometheus: the oldest sample its answer held there); `None`: none could be read.
+    pub start_s: Option<f64>,
+    /// The snapshot used as the window's end (for Prometheus: the newest sample).
+    pub end_s: Option<f64>,
+    /// Snapshots inside the window that the legs were added up over.
+    pub snapshots: u32,
+    /// Snapshots that failed.
+    pub failed: u32,
+    /// Why nothing came from it, when so.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One leg over the window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SwitchLeg {
+    /// The histogram's full name (`moja_cl_transfer_prepare`).
+    pub name: String,
+    /// The service that exposes it.
+    pub service: String,
+    /// The source's URL (the same leg from two sources is two rows).
+    pub source: String,
+    /// What the leg is (known legs; empty for extra ones).
+    pub what: String,
+    /// perfbed's phase and side it belongs to (`transfer · switch in`).
+    pub phase: String,
+    /// `running` (checked on the running service), `source` (read from its code) or
+    /// `extra` (named in the testbed).
+    pub verified: String,
+    /// Observations inside the window.
+    pub count: u64,
+    /// Observations by the `success` label (`true`, `false`; `-` without one).
+    pub success: BTreeMap<String, u64>,
+    /// Percentiles in ms: upper bounds at bucket resolution; `None` without observations or
+    /// when the rank falls beyond the last finite edge (`beyond` then names it).
+    pub p50_ms: Option<f64>,
+    /// 95th.
+    pub p95_ms: Option<f64>,
+    /// 99th.
+    pub p99_ms: Option<f64>,
+    /// The percentiles whose rank fell beyond the last finite edge (`p99`, …).
+    #[serde(default)]
+    pub beyond: Vec<String>,
+    /// The finite bucket edges used, ms.
+    pub bucket_edges_ms: Vec<f64>,
+    /// Series counted from zero because their counts went down (a restart).
+    pub resets: usize,
+    /// Series first seen inside the window (counted from zero).
+    pub appeared: usize,
+    /// Series gone before the window's end.
+    pub vanished: usize,
+}
+
+impl SwitchLeg {
+    /// A percentile as the report shows it: `≤ 50 ms` (the bucket's upper edge), `> 5000 ms`
+    /// (beyond the last finite edge), `no data`.
+    pub fn pct_text(&self, name: &str, v: Option<f64>) -> String {
+        match v {
+            Some(ms) => format!("≤ {}", fmt_ms(ms)),
+            None if self.beyond.iter().any(|b| b == name) => format!(
+                "> {}",
+                self.bucket_edges_ms
+                    .last()
+                    .map_or("?".into(), |e| fmt_ms(*e))
+            ),
+            None => "no data".into(),
+        }
+    }
+
+    /// `true 10, false 1`.
+    pub fn success_text(&self) -> String {
+        self.success
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The edges in one line: `10, 50, 100, 500, 1000, 2000, 5000 ms`.
+    pub fn edges_text(&self) -> String {
+        let e: Vec<String> = self.bucket_edges_ms.iter().map(|e| fmt_ms(*e)).collect();
+        format!("{} ms", e.join(", ").replace(" ms", ""))
+    }
+}
+
+/// `0.25 ms`, `10 ms`, `5000 ms`: as few digits as the edge needs.
+pub fn fmt_ms(ms: f64) -> String {
+    let t = format!("{ms:.3}");
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    format!("{t} ms")
+}
+
+impl SwitchMetrics {
+    /// The section's introduction: window, snapshots, what the percentiles are.
+    pub fn intro(&self) -> String {
+        let srcs: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| match (&s.error, s.start_s, s.end_s) {
+                (Some(e), _, _) => format!("{} {} ({}): not read: {e}", s.kind, s.url, s.service),
+                (None, Some(a), Some(b)) => format!(
+                    "{} {} ({}): snapshots at {a:.2} s and {b:.2} s used as the window's ends, {} snapshots added up{}",
+                    s.kind,
+                    s.url,
+                    s.service,
+                    s.snapshots,
+                    if s.failed > 0 {
+                        format!(", {} failed", s.failed)
+                    } else {
+                        String::new()
+                    }
+                ),
+                _ => format!("{} {} ({}): no snapshot in the window", s.kind, s.url, s.service),
+            })
+            .collect();
+        format!(
+            "What the switch's services measured themselves (their Prometheus histograms), over the steady-state window {:.1}–{:.1} s; the driver committed {} transfers of that window. Percentiles are read off bucket counts: each is the upper edge of the bucket where its rank falls, an upper bound at bucket resolution (the edges are listed per leg). Sources: {}.",
+            self.window_s[0],
+            self.window_s[1],
+            self.driver_committed,
+            srcs.join("; ")
+        )
+    }
+
+    /// The switch's count against the driver's committed count: `1.00×`.
+    pub fn versus_driver(&self, l: &SwitchLeg) -> String {
+        if self.driver_committed == 0 {
+            "n/a".into()
+        } else {
+            format!("{:.2}×", l.count as f64 / self.driver_committed as f64)
+        }
+    }
+
+    /// Why a run that requires the legs fails, if it does.
+    pub fn failure(&self) -> Option<String> {
+        (self.required && !self.complete).then(|| {
+            format!(
+                "switch metrics required ([switch_metrics] required = true) but incomplete: {}",
+                if self.notes.is_empty() {
+                    "no leg found".to_owned()
+                } else {
+                    self.notes.join("; ")
+                }
+            )
+        })
+    }
+}
+
 /// Message counts and validity ratios on the Mojaloop topics, and the worst consumer lag.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KafkaEvidence {
@@ -404,6 +589,10 @@ pub struct Report {
     /// positions before and after. Informational: it does not change the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch: Option<SwitchEvidence>,
+    /// The switch's own histograms per leg over the window (testbed `[switch_metrics]`, or
+    /// the hub emulator's under `perfbed local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_metrics: Option<SwitchMetrics>,
     /// The driver's counts against the switch's own ledger. A disagreement fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crosscheck: Option<CrossCheck>,
@@ -1206,6 +1395,11 @@ impl Report {
         out.extend(self.kafka_failure());
         out.extend(self.clocks.iter().flat_map(ReplicaClocks::failures));
         out.extend(self.simulators.as_ref().and_then(Simulators::failure));
+        out.extend(
+            self.switch_metrics
+                .as_ref()
+                .and_then(SwitchMetrics::failure),
+        );
         if self.arrivals > 0 && self.committed == 0 {
             out.push(format!(
                 "nothing committed: {} arrivals, 0 committed (is the switch up and onboarded?)",

@@ -424,6 +424,7 @@ impl Recorder {
             replicas: 1,
             cost: s.cost.as_ref().map(|m| cost_of(m, achieved)),
             switch: None,
+            switch_metrics: None,
             crosscheck: None,
             no_crosscheck: None,
             kafka_gate: s.thresholds.kafka_gate,

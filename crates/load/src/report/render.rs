@@ -196,6 +196,39 @@ impl Report {
                 ));
             }
         }
+        if let Some(sm) = &self.switch_metrics {
+            m.push_str("\n## The switch's own view\n\n");
+            m.push_str(&sm.intro());
+            m.push_str("\n\n");
+            if !sm.legs.is_empty() {
+                m.push_str("| Leg | service | perfbed phase | count | vs driver committed | success | p50 | p95 | p99 | bucket edges | source |\n|---|---|---|---:|---:|---|---:|---:|---:|---|---|\n");
+                for l in &sm.legs {
+                    m.push_str(&format!(
+                        "| `{}` ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                        l.name,
+                        if l.what.is_empty() {
+                            &l.verified
+                        } else {
+                            &l.what
+                        },
+                        l.service,
+                        l.phase,
+                        l.count,
+                        sm.versus_driver(l),
+                        l.success_text(),
+                        l.pct_text("p50", l.p50_ms),
+                        l.pct_text("p95", l.p95_ms),
+                        l.pct_text("p99", l.p99_ms),
+                        l.edges_text(),
+                        l.source
+                    ));
+                }
+            }
+            for n in &sm.notes {
+                m.push_str(&format!("\n- {n}"));
+            }
+            m.push('\n');
+        }
         if !self.errors_by_code.is_empty() {
             m.push_str("\n| Error | count |\n|---|---:|\n");
             for (code, n) in &self.errors_by_code {

@@ -142,6 +142,20 @@ fn merge_of_replica_reports_equals_the_report_of_the_whole() {
     );
     let merged = merge(&parts).unwrap();
     assert_eq!(merged.replicas, 3);
+    assert!(merged.switch_metrics.is_none());
+    // The switch's legs (one replica read them) are compared with the merged driver count.
+    let mut with_legs = parts.clone();
+    with_legs[1].switch_metrics = Some(crate::report::SwitchMetrics {
+        driver_committed: with_legs[1].window.committed,
+        ..Default::default()
+    });
+    let m = merge(&with_legs).unwrap().switch_metrics.unwrap();
+    assert_eq!(m.driver_committed, whole.window.committed);
+    assert!(
+        m.notes[0].contains("one of the 3 replicas"),
+        "{:?}",
+        m.notes
+    );
     assert!(!whole.attribution.is_empty());
     assert_eq!(
         merged.attribution, whole.attribution,
