@@ -3250,6 +3250,33 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         assert!(Instant::now() < deadline, "{:?}", log.lock().unwrap());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A stress run says the same in its stress.md, and fails.
+    let ramp = dir.path().join("ramp");
+    std::fs::create_dir(&ramp).unwrap();
+    let run = run_one_corridor(
+        &hub,
+        port,
+        &ramp,
+        "name = \"ramp\"\nflow = \"transfer\"\nstages = [{ rate = 1, duration = \"1s\" }]\n\
+         [stress]\nstart_rate = 5\nstep = 5\nstep_duration = \"2s\"\nmax_rate = 5\n",
+        &[
+            "--keys",
+            keys_dir,
+            "--quiet",
+            "--testbed",
+            testbed.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let md = std::fs::read_to_string(only_result(&ramp).join("stress.md"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(
+        md.contains(
+            "**FAILED: the simulators refused 10 messages from the hub for their signature"
+        ) && md.contains("[hub] signs = false"),
+        "{md}"
+    );
     // Without the testbed file nobody knows where the payee runs: the report says so.
     let without = dir.path().join("without");
     std::fs::create_dir(&without).unwrap();

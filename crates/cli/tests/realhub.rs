@@ -917,140 +917,311 @@ fn one_testbed_file_drives_onboard_seed_check_show_reset_and_kafka() {
     assert!(text(&o).contains("unknown field `callbak`"), "{}", text(&o));
 }
 
+/// The hub emulator, a payee simulator and a testbed file whose hub.kafka is the real broker:
+/// what the Kafka-evidence tests run the load through.
+struct EvidenceBed {
+    hub_p: std::process::Child,
+    payee_p: std::process::Child,
+    hub: String,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl EvidenceBed {
+    fn new(r: &Real) -> EvidenceBed {
+        let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {
+            use std::io::BufRead;
+            let mut child = perfbed()
+                .args(args)
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+            let line = lines
+                .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+                .unwrap()
+                .unwrap();
+            std::thread::spawn(move || lines.for_each(drop));
+            (
+                child,
+                line[banner.len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            )
+        };
+        let (hub_p, hub) = spawn(
+            &["hub", "--listen", "127.0.0.1:0"],
+            "hub emulator listening on ",
+        );
+        let (payee_p, payee) = spawn(
+            &[
+                "sim",
+                "--fsp",
+                "perffsp5",
+                "--hub",
+                &hub,
+                "--listen",
+                "127.0.0.1:0",
+                "--no-jws",
+            ],
+            "perffsp listening on http://",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("testbed.toml"),
+            format!(
+                "msisdns = 20\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\nkafka = \"{}\"\n\
+                 [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n",
+                r.kafka
+            ),
+        )
+        .unwrap();
+        let bed = EvidenceBed {
+            hub_p,
+            payee_p,
+            hub,
+            port,
+            dir,
+        };
+        let t = bed.testbed();
+        ok(&["onboard", "--testbed", &t]);
+        ok(&[
+            "msisdn",
+            "seed",
+            "--testbed",
+            &t,
+            "--via",
+            "oracle",
+            "--fsp",
+            "perffsp5",
+        ]);
+        bed
+    }
+
+    fn testbed(&self) -> String {
+        self.dir
+            .path()
+            .join("testbed.toml")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Starts `perfbed run` of a p2p scenario with this warm-up and steady stage; returns the
+    /// child and its stderr lines.
+    fn run(
+        &self,
+        name: &str,
+        run_id: &str,
+        warmup: &str,
+        steady: &str,
+    ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead;
+        let scenario = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &scenario,
+            format!(
+                "name = \"{name}\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"{warmup}\"\ncooldown = \"1s\"\n\
+                 stages = [{{ rate = 10, duration = \"{steady}\" }}]\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
+            ),
+        )
+        .unwrap();
+        let out = self.dir.path().join(name);
+        let mut run = perfbed()
+            .arg("run")
+            .arg(&scenario)
+            .args([
+                "--hub",
+                &self.hub,
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--no-jws",
+                "--run-id",
+                run_id,
+                "--testbed",
+                &self.testbed(),
+                "--out",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::io::BufReader::new(run.stderr.take().unwrap()).lines();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        (run, rx)
+    }
+
+    /// Waits for the run to end; returns its stdout and report.json.
+    fn finish(&self, name: &str, run: std::process::Child) -> (String, Value) {
+        let out = run.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        let report_dir = std::fs::read_dir(self.dir.path().join(name))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("report.json").exists())
+            .unwrap();
+        let rep: Value =
+            serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap())
+                .unwrap();
+        (stdout, rep)
+    }
+}
+
+impl Drop for EvidenceBed {
+    fn drop(&mut self) {
+        let _ = (self.hub_p.kill(), self.payee_p.kill());
+        let _ = (self.hub_p.wait(), self.payee_p.wait());
+    }
+}
+
+/// Waits for the run's first progress line (its load has started, so its watch has taken the
+/// Kafka offsets it counts from).
+fn load_started(lines: &std::sync::mpsc::Receiver<String>) -> Instant {
+    loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run printed no progress line");
+        if l.starts_with('[') {
+            return Instant::now();
+        }
+    }
+}
+
+/// A prepare of 1, then (once the ledger reserved it) its fulfil, then waits until the payee's
+/// position shows it: one transfer through the real ledger's handlers.
+fn through_the_ledger(r: &Real, t: &Transfer) {
+    let both = format!("{},{}", t.payer, t.payee);
+    let at = |fsp: &str| -> f64 {
+        show(r, &both, false)
+            .iter()
+            .find(|p| p["fsp"] == fsp)
+            .and_then(|p| p["position"].as_str()?.parse().ok())
+            .unwrap()
+    };
+    let (payer_at, payee_at) = (at(&t.payer), at(&t.payee));
+    let is = |p: &Value, want: f64| {
+        p["position"]
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some_and(|v| (v - want).abs() < 1e-9)
+    };
+    produce(r, "topic-transfer-prepare", &t.id, &t.prepare("1"));
+    wait_positions(r, &both, &|p| {
+        p["fsp"] != t.payer.as_str() || is(p, payer_at + 1.0)
+    });
+    produce(r, "topic-transfer-fulfil", &t.id, &t.fulfil());
+    wait_positions(r, &both, &|p| {
+        p["fsp"] != t.payee.as_str() || is(p, payee_at - 1.0)
+    });
+}
+
 #[test]
 fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = real();
     // Load through the hub emulator; Kafka evidence from the real broker, where the real
-    // ledger's topics get two prepares and two fulfils inside the run's window.
+    // ledger's topics carry transfers of this run (ids with its prefix, as the run's own would
+    // be) and foreign ones, during warm-up and after. The gate counts the run's messages only,
+    // by transfer: a warm-up prepare's fulfil after the warm-up counts with its prepare.
     let (a, b) = pair("ev");
-    onboard(&r, &[&a, &b], &[]);
-    let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {
-        use std::io::BufRead;
-        let mut child = perfbed()
-            .args(args)
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let line = lines
-            .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
-            .unwrap()
-            .unwrap();
-        std::thread::spawn(move || lines.for_each(drop));
-        (
-            child,
-            line[banner.len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned(),
-        )
-    };
-    let (mut hub_p, hub) = spawn(
-        &["hub", "--listen", "127.0.0.1:0"],
-        "hub emulator listening on ",
-    );
-    let (mut payee_p, payee) = spawn(
-        &[
-            "sim",
-            "--fsp",
-            "perffsp5",
-            "--hub",
-            &hub,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-jws",
-        ],
-        "perffsp listening on http://",
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let tb = dir.path().join("testbed.toml");
-    std::fs::write(
-        &tb,
-        format!(
-            "msisdns = 20\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\nkafka = \"{}\"\n\
-             [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n",
-            r.kafka
-        ),
-    )
-    .unwrap();
-    let t = tb.to_str().unwrap();
-    ok(&["onboard", "--testbed", t]);
-    ok(&[
-        "msisdn",
-        "seed",
-        "--testbed",
-        t,
-        "--via",
-        "oracle",
-        "--fsp",
-        "perffsp5",
-    ]);
-    let scenario = dir.path().join("ev.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"ev\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
-         stages = [{ rate = 10, duration = \"8s\" }]\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n",
-    )
-    .unwrap();
-    let run = perfbed()
-        .arg("run")
-        .arg(&scenario)
-        .args([
-            "--hub",
-            &hub,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-jws",
-            "--quiet",
-            "--testbed",
-            t,
-            "--out",
-        ])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Inside the window (1 s … 7 s): two transfers, each prepared, reserved, then fulfilled
-    // (a fulfil must not overtake its prepare, or the ledger is left with a reserved transfer).
-    std::thread::sleep(Duration::from_millis(1500));
+    let (c, d) = pair("fo");
+    onboard(&r, &[&a, &b, &c, &d], &[]);
+    let bed = EvidenceBed::new(&r);
+    let run_id = format!("kafka-ev-{}", uuid());
+    let prefix = load::RunId::new(&run_id).unwrap().prefix();
+    let (run, lines) = bed.run("ev", &run_id, "4s", "6s");
+    let started = load_started(&lines);
+    // During the warm-up: the run's first prepare (its fulfil comes after the warm-up), and a
+    // foreign transfer, prepared and fulfilled.
+    let r1 = Transfer::tagged(&prefix, &a, &b);
     let both = format!("{a},{b}");
-    for k in 1..=2 {
-        let tr = Transfer::new(&a, &b);
-        produce(&r, "topic-transfer-prepare", &tr.id, &tr.prepare("1"));
-        let want = k.to_string();
-        wait_positions(&r, &both, &|p| {
-            p["fsp"] != a.as_str() || p["position"] == want.as_str()
-        });
-        produce(&r, "topic-transfer-fulfil", &tr.id, &tr.fulfil());
-        let neg = format!("-{k}");
-        wait_positions(&r, &both, &|p| {
-            p["fsp"] != b.as_str() || p["position"] == neg.as_str()
-        });
+    produce(&r, "topic-transfer-prepare", &r1.id, &r1.prepare("1"));
+    wait_positions(&r, &both, &|p| {
+        p["fsp"] != a.as_str() || p["position"] == "1"
+    });
+    through_the_ledger(&r, &Transfer::new(&c, &d));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the warm-up part took too long to stay inside the 4 s warm-up: {:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(started.elapsed()));
+    // After the warm-up: the first one's fulfil, a second transfer of the run, and two
+    // foreign prepares left without a fulfil (they expire later, after the run).
+    produce(&r, "topic-transfer-fulfil", &r1.id, &r1.fulfil());
+    wait_positions(&r, &both, &|p| {
+        p["fsp"] != b.as_str() || p["position"] == "-1"
+    });
+    through_the_ledger(&r, &Transfer::tagged(&prefix, &a, &b));
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+    for _ in 0..2 {
+        let f = Transfer::new(&c, &d);
+        produce(
+            &r,
+            "topic-transfer-prepare",
+            &f.id,
+            &f.prepare_until("1", expiry),
+        );
     }
-    let out = run.wait_with_output().unwrap();
-    let _ = (hub_p.kill(), payee_p.kill(), hub_p.wait(), payee_p.wait());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let (stdout, rep) = bed.finish("ev", run);
     assert!(stdout.contains("## Switch-side evidence"), "{stdout}");
-    let report_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("report.json").exists())
-        .unwrap();
-    let rep: Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
     let sw = &rep["switch"];
-    assert_eq!(sw["kafka"]["counts"]["topic-transfer-prepare"], 2, "{sw}");
-    assert_eq!(sw["kafka"]["counts"]["topic-transfer-fulfil"], 2, "{sw}");
+    let k = &sw["kafka"];
+    // Exactly the run's: two prepares, two fulfils, and what the ledger made of them.
+    assert_eq!(k["by_transfer"]["prefix"], prefix.as_str(), "{sw}");
+    assert_eq!(k["counts"]["topic-transfer-prepare"], 2, "{sw}");
+    assert_eq!(k["counts"]["topic-transfer-fulfil"], 2, "{sw}");
+    assert_eq!(k["counts"]["topic-notification-event"], 4, "{sw}");
+    let ratio = |name: &str| {
+        k["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x[0] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(ratio("fulfil/prepare")[1], 1.0, "{sw}");
+    assert_eq!(ratio("notification/prepare")[1], 2.0, "{sw}");
+    assert_eq!(k["pass"], true, "{sw}");
+    assert_eq!(k["by_transfer"]["complete"], true, "{sw}");
+    // Read: the foreign messages too (three foreign prepares, one foreign fulfil at least).
+    assert!(
+        k["by_transfer"]["read"]["topic-transfer-prepare"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{sw}"
+    );
+    assert!(
+        k["by_transfer"]["read"]["topic-transfer-fulfil"]
+            .as_u64()
+            .unwrap()
+            >= 3,
+        "{sw}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "of them this run's (transfer ids starting {prefix})"
+        )),
+        "{stdout}"
+    );
     // The "after" side was read once the ledger's consumers had nothing left (an idle test
     // group of another test keeps its lag: the wait ends when nobody commits any more).
     assert!(
@@ -1073,6 +1244,33 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         moved > 0.0,
         "the run's transfers moved the payer's position: {payer}"
     );
+
+    // A run none of whose transfers reach the topics (while foreign traffic goes on): the gate
+    // is not judged, and says so; it is no FAIL of the switch.
+    let quiet_id = format!("kafka-none-{}", uuid());
+    let (run, lines) = bed.run("none", &quiet_id, "1s", "2s");
+    load_started(&lines);
+    through_the_ledger(&r, &Transfer::new(&c, &d));
+    let (stdout, rep) = bed.finish("none", run);
+    let k = &rep["switch"]["kafka"];
+    assert_eq!(
+        k["counts"]["topic-transfer-prepare"].as_u64().unwrap_or(0),
+        0,
+        "{k}"
+    );
+    assert!(
+        k["by_transfer"]["read"]["topic-transfer-prepare"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{k}"
+    );
+    assert!(stdout.contains("gate **not judged**"), "{stdout}");
+    assert!(
+        stdout.contains("not judged: none of this run's prepares on topic-transfer-prepare"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
 /// Polls the ledger's counts for a run tag until `done` holds.

@@ -57,6 +57,11 @@ fn find_pair(s: &str, c: u8) -> Option<usize> {
     None
 }
 
+/// Whether the ALS sends callbacks of this endpoint type (participants and parties).
+fn is_als_endpoint(kind: &str) -> bool {
+    kind.contains("PARTICIPANT") || kind.contains("PARTIES")
+}
+
 /// An outgoing callback: to whom, which endpoint, what.
 pub(crate) struct Callback {
     pub(crate) to: String,
@@ -77,8 +82,27 @@ impl Hub {
         kind: &str,
         vars: &[(&str, String)],
     ) -> Option<String> {
-        let template = self.ledger.participant(fsp)?.endpoint(kind)?;
+        let template = if self.config.als_endpoint_cache.is_zero() || !is_als_endpoint(kind) {
+            self.ledger.participant(fsp)?.endpoint(kind)?
+        } else {
+            self.als_endpoint(fsp, kind)?
+        };
         Some(render_template(&template, vars))
+    }
+
+    /// A participant's endpoint as the ALS sees it: read once, then kept for
+    /// [`HubConfig::als_endpoint_cache`](crate::HubConfig::als_endpoint_cache).
+    fn als_endpoint(&self, fsp: &str, kind: &str) -> Option<String> {
+        let key = (fsp.to_owned(), kind.to_owned());
+        let mut cache = self.als_endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, t)) = cache.get(&key) {
+            if at.elapsed() < self.config.als_endpoint_cache {
+                return t.clone();
+            }
+        }
+        let t = self.ledger.participant(fsp).and_then(|p| p.endpoint(kind));
+        cache.insert(key, (std::time::Instant::now(), t.clone()));
+        t
     }
 
     /// Headers of a message the hub itself sends.

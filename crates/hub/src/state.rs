@@ -36,6 +36,10 @@ pub struct Hub {
     pub(crate) own_content_types: [(&'static str, HeaderValue); 4],
     /// TLS handshakes its servers accepted (its client counts its own).
     pub(crate) tls_accepted: Arc<std::sync::atomic::AtomicU64>,
+    /// The ALS's participant-endpoint cache (see [`HubConfig::als_endpoint_cache`]):
+    /// `(fsp, endpoint type)` → (read at, template).
+    pub(crate) als_endpoints:
+        std::sync::Mutex<HashMap<(String, String), (std::time::Instant, Option<String>)>>,
 }
 
 /// The resources the hub sends messages about.
@@ -86,6 +90,7 @@ impl Hub {
             tracker: TaskTracker::new(),
             body_hasher: foldhash::quality::RandomState::default(),
             tls_accepted: Arc::default(),
+            als_endpoints: std::sync::Mutex::default(),
             registry: crate::metrics::registry(&stats, hub.clone()),
             stats,
             own_source: HeaderValue::from_str(&config.hub_id)
