@@ -213,6 +213,11 @@ pub(crate) struct DirectoryArgs {
     /// which refuses the FSPIOP media types on every resource, participants included.
     #[arg(long, value_enum, env = "PERFBED_API", default_value = "fspiop")]
     api: crate::api_arg::ApiArg,
+    /// JWS keys directory (--via als): each request is signed with the private key of the FSP
+    /// it is sent as (`<fsp>.key`, as `perfbed sim --keys` signs), so an ALS that validates
+    /// signatures (ml-api-adapter/ALS JWS_VALIDATE) takes it. Unsigned without it.
+    #[arg(long, value_name = "DIR")]
+    keys: Option<std::path::PathBuf>,
 }
 
 enum Directory {
@@ -242,11 +247,17 @@ impl DirectoryArgs {
             }
             Via::Als => {
                 let base = need(als, "--als", "als")?;
+                let keys = match &self.keys {
+                    Some(dir) => Some(Arc::new(perfbed_http::keys::load_dir(dir).with_context(
+                        || format!("cannot load JWS keys from {}", dir.display()),
+                    )?)),
+                    None => None,
+                };
                 let (a, addr) = msisdn::Als::start(
                     &base,
                     perfbed_http::HttpClient::new(perfbed_http::ClientOptions::default()),
                     self.callback_listen,
-                    None,
+                    keys,
                     Duration::from_secs(30),
                     self.api.into(),
                 )

@@ -90,18 +90,23 @@ impl Hub {
         Some(render_template(&template, vars))
     }
 
-    /// A participant's endpoint as the ALS sees it: read once, then kept for
+    /// A participant's endpoint as the ALS sees it: all of the FSP's endpoints are read at
+    /// once (as account-lookup-service fetches them), then kept for
     /// [`HubConfig::als_endpoint_cache`](crate::HubConfig::als_endpoint_cache).
     fn als_endpoint(&self, fsp: &str, kind: &str) -> Option<String> {
-        let key = (fsp.to_owned(), kind.to_owned());
         let mut cache = self.als_endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, t)) = cache.get(&key) {
+        if let Some((at, all)) = cache.get(fsp) {
             if at.elapsed() < self.config.als_endpoint_cache {
-                return t.clone();
+                return all.iter().find(|(k, _)| k == kind).map(|(_, v)| v.clone());
             }
         }
-        let t = self.ledger.participant(fsp).and_then(|p| p.endpoint(kind));
-        cache.insert(key, (std::time::Instant::now(), t.clone()));
+        let all = self
+            .ledger
+            .participant(fsp)
+            .map(|p| p.endpoints())
+            .unwrap_or_default();
+        let t = all.iter().find(|(k, _)| k == kind).map(|(_, v)| v.clone());
+        cache.insert(fsp.to_owned(), (std::time::Instant::now(), all));
         t
     }
 

@@ -37,9 +37,9 @@ pub struct Hub {
     /// TLS handshakes its servers accepted (its client counts its own).
     pub(crate) tls_accepted: Arc<std::sync::atomic::AtomicU64>,
     /// The ALS's participant-endpoint cache (see [`HubConfig::als_endpoint_cache`]):
-    /// `(fsp, endpoint type)` → (read at, template).
+    /// FSP → (read at, its endpoints: type, template).
     pub(crate) als_endpoints:
-        std::sync::Mutex<HashMap<(String, String), (std::time::Instant, Option<String>)>>,
+        std::sync::Mutex<HashMap<String, (std::time::Instant, Vec<(String, String)>)>>,
 }
 
 /// The resources the hub sends messages about.
