@@ -1273,6 +1273,83 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
+/// Issue 25, item 1: a lagging real ledger. Its handlers are paused (SIGSTOP) while the run's
+/// last prepares reach the topic and for 12 s after the run (longer than any "nobody commits"
+/// rule would wait), then resumed (SIGCONT): the evidence must be read only once the ledger
+/// has consumed them (Kafka lag 0 on the transfer topics), say so and how long it waited, and
+/// count the notifications the ledger made of them after it resumed.
+#[test]
+fn the_evidence_is_read_after_a_paused_ledger_drained() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let pid_file = std::env::var("PERFBED_REALHUB_HANDLERS_PID").unwrap_or_else(|_| {
+        panic!("PERFBED_REALHUB_HANDLERS_PID is not set: export $(scripts/realhub env)")
+    });
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    let (a, b) = pair("lg");
+    onboard(&r, &[&a, &b], &[]);
+    let bed = EvidenceBed::new(&r);
+    let run_id = format!("kafka-lag-{}", uuid());
+    let prefix = load::RunId::new(&run_id).unwrap().prefix();
+    let (run, lines) = bed.run("lag", &run_id, "1s", "5s");
+    let started = load_started(&lines);
+    // One transfer of the run through the ledger while it keeps up (its consumer groups move).
+    through_the_ledger(&r, &Transfer::tagged(&prefix, &a, &b));
+    // The ledger stops; three more prepares of the run queue in front of it.
+    signal("-STOP");
+    let stopped = Instant::now();
+    for _ in 0..3 {
+        let t = Transfer::tagged(&prefix, &a, &b);
+        produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("1"));
+    }
+    // The load ends 7 s after it started (1 s warm-up, 5 s, 1 s cool-down); the ledger stays
+    // stopped 12 s beyond that.
+    let resume_at = started + Duration::from_secs(7 + 12);
+    std::thread::sleep(resume_at.saturating_duration_since(Instant::now()));
+    signal("-CONT");
+    let paused = stopped.elapsed();
+    let (stdout, rep) = bed.finish("lag", run);
+    let sw = &rep["switch"];
+    let k = &sw["kafka"];
+    assert_eq!(k["counts"]["topic-transfer-prepare"], 4, "{sw}");
+    // Each prepare the ledger took made one notification: those of the three it took after it
+    // resumed are counted, so the counts were read after it drained.
+    assert_eq!(k["counts"]["topic-notification-event"], 5, "{sw}");
+    let note = sw["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|n| {
+            n.starts_with(
+                "read after the switch drained: Kafka consumer lag 0 on the transfer topics",
+            )
+        })
+        .unwrap_or_else(|| panic!("no drain note: {sw}"));
+    let waited: f64 = note
+        .split(") ")
+        .nth(1)
+        .and_then(|x| x.split(" s after the run").next())
+        .and_then(|x| x.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {note:?}"));
+    assert!(
+        waited >= 10.0,
+        "the ledger was paused {paused:?}, 12 s past the run's end, yet the drain took {waited} s: {note}\n{stdout}"
+    );
+    assert!(note.contains("groups "), "{note}");
+}
+
 /// Polls the ledger's counts for a run tag until `done` holds.
 fn wait_states(
     r: &Real,
