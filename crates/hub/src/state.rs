@@ -37,10 +37,13 @@ pub struct Hub {
     /// TLS handshakes its servers accepted (its client counts its own).
     pub(crate) tls_accepted: Arc<std::sync::atomic::AtomicU64>,
     /// The ALS's participant-endpoint cache (see [`HubConfig::als_endpoint_cache`]):
-    /// FSP → (read at, its endpoints: type, template).
-    pub(crate) als_endpoints:
-        std::sync::Mutex<HashMap<String, (std::time::Instant, Vec<(String, String)>)>>,
+    /// The ALS's participant-endpoint cache.
+    pub(crate) als_endpoints: std::sync::Mutex<HashMap<String, CachedEndpoints>>,
 }
+
+/// What the ALS read of one FSP's endpoints, and when: (read at, its endpoints as type and
+/// template).
+pub(crate) type CachedEndpoints = (std::time::Instant, Vec<(String, String)>);
 
 /// The resources the hub sends messages about.
 const OWN_RESOURCES: [&str; 4] = ["parties", "participants", "quotes", "transfers"];

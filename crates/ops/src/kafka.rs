@@ -421,8 +421,10 @@ pub fn read_run_messages(
                     let mut grew = false;
                     for (t, parts) in &to.topics {
                         for p in parts.keys() {
-                            if !next.contains_key(&(t.clone(), *p)) {
-                                next.insert((t.clone(), *p), 0);
+                            if let std::collections::btree_map::Entry::Vacant(e) =
+                                next.entry((t.clone(), *p))
+                            {
+                                e.insert(0);
                                 grew = true;
                             }
                         }
