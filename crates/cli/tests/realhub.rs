@@ -1181,6 +1181,21 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     }
     let (stdout, rep) = bed.finish("ev", run);
     assert!(stdout.contains("## Switch-side evidence"), "{stdout}");
+    // The report with its evidence by transfer is what the schema describes.
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let errors: Vec<String> = jsonschema::draft7::new(&schema)
+        .unwrap()
+        .iter_errors(&rep)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     let sw = &rep["switch"];
     let k = &sw["kafka"];
     // Exactly the run's: two prepares, two fulfils, and what the ledger made of them.
