@@ -1015,14 +1015,14 @@ impl EvidenceBed {
             .to_owned()
     }
 
-    /// Starts `perfbed run` of a p2p scenario with this warm-up and steady stage; returns the
-    /// child and its stderr lines.
+    /// Starts `perfbed run` of a p2p scenario with this warm-up and one stage this long
+    /// (warm-up and the 1 s cool-down included); returns the child and its stderr lines.
     fn run(
         &self,
         name: &str,
         run_id: &str,
         warmup: &str,
-        steady: &str,
+        duration: &str,
     ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
         use std::io::BufRead;
         let scenario = self.dir.path().join(format!("{name}.toml"));
@@ -1030,7 +1030,7 @@ impl EvidenceBed {
             &scenario,
             format!(
                 "name = \"{name}\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"{warmup}\"\ncooldown = \"1s\"\n\
-                 stages = [{{ rate = 10, duration = \"{steady}\" }}]\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
+                 stages = [{{ rate = 10, duration = \"{duration}\" }}]\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
             ),
         )
         .unwrap();
@@ -1093,10 +1093,12 @@ impl Drop for EvidenceBed {
 /// Waits for the run's first progress line (its load has started, so its watch has taken the
 /// Kafka offsets it counts from).
 fn load_started(lines: &std::sync::mpsc::Receiver<String>) -> Instant {
+    let mut seen = Vec::new();
     loop {
         let l = lines
             .recv_timeout(Duration::from_secs(60))
-            .expect("the run printed no progress line");
+            .unwrap_or_else(|e| panic!("the run printed no progress line ({e}): {seen:?}"));
+        seen.push(l.clone());
         if l.starts_with('[') {
             return Instant::now();
         }
@@ -1145,7 +1147,7 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     let bed = EvidenceBed::new(&r);
     let run_id = format!("kafka-ev-{}", uuid());
     let prefix = load::RunId::new(&run_id).unwrap().prefix();
-    let (run, lines) = bed.run("ev", &run_id, "4s", "6s");
+    let (run, lines) = bed.run("ev", &run_id, "10s", "16s");
     let started = load_started(&lines);
     // During the warm-up: the run's first prepare (its fulfil comes after the warm-up), and a
     // foreign transfer, prepared and fulfilled.
@@ -1156,12 +1158,13 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         p["fsp"] != a.as_str() || p["position"] == "1"
     });
     through_the_ledger(&r, &Transfer::new(&c, &d));
+    // The first progress line comes a second into the load: 9 s of warm-up are left.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the warm-up part took too long to stay inside the 4 s warm-up: {:?}",
+        started.elapsed() < Duration::from_secs(8),
+        "the warm-up part took too long to stay inside the 10 s warm-up: {:?}",
         started.elapsed()
     );
-    std::thread::sleep(Duration::from_secs(4).saturating_sub(started.elapsed()));
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(started.elapsed()));
     // After the warm-up: the first one's fulfil, a second transfer of the run, and two
     // foreign prepares left without a fulfil (they expire later, after the run).
     produce(&r, "topic-transfer-fulfil", &r1.id, &r1.fulfil());
@@ -1263,7 +1266,7 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     // A run none of whose transfers reach the topics (while foreign traffic goes on): the gate
     // is not judged, and says so; it is no FAIL of the switch.
     let quiet_id = format!("kafka-none-{}", uuid());
-    let (run, lines) = bed.run("none", &quiet_id, "1s", "2s");
+    let (run, lines) = bed.run("none", &quiet_id, "1s", "4s");
     load_started(&lines);
     through_the_ledger(&r, &Transfer::new(&c, &d));
     let (stdout, rep) = bed.finish("none", run);
@@ -1317,7 +1320,7 @@ fn the_evidence_is_read_after_a_paused_ledger_drained() {
     let bed = EvidenceBed::new(&r);
     let run_id = format!("kafka-lag-{}", uuid());
     let prefix = load::RunId::new(&run_id).unwrap().prefix();
-    let (run, lines) = bed.run("lag", &run_id, "1s", "5s");
+    let (run, lines) = bed.run("lag", &run_id, "1s", "6s");
     let started = load_started(&lines);
     // One transfer of the run through the ledger while it keeps up (its consumer groups move).
     through_the_ledger(&r, &Transfer::tagged(&prefix, &a, &b));
@@ -1328,9 +1331,9 @@ fn the_evidence_is_read_after_a_paused_ledger_drained() {
         let t = Transfer::tagged(&prefix, &a, &b);
         produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("1"));
     }
-    // The load ends 7 s after it started (1 s warm-up, 5 s, 1 s cool-down); the ledger stays
-    // stopped 12 s beyond that.
-    let resume_at = started + Duration::from_secs(7 + 12);
+    // The load ends 6 s after it started (warm-up and cool-down included; `started` is a
+    // second in): the ledger stays stopped 13 s or more beyond that.
+    let resume_at = started + Duration::from_secs(6 + 12);
     std::thread::sleep(resume_at.saturating_duration_since(Instant::now()));
     signal("-CONT");
     let paused = stopped.elapsed();
