@@ -1147,6 +1147,15 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     let bed = EvidenceBed::new(&r);
     let run_id = format!("kafka-ev-{}", uuid());
     let prefix = load::RunId::new(&run_id).unwrap().prefix();
+    let snapshot = bed.dir.path().join("before.json");
+    ok(&[
+        "kafka",
+        "snapshot",
+        "--brokers",
+        &r.kafka,
+        "-o",
+        snapshot.to_str().unwrap(),
+    ]);
     let (run, lines) = bed.run("ev", &run_id, "10s", "16s");
     let started = load_started(&lines);
     // During the warm-up: the run's first prepare (its fulfil comes after the warm-up), and a
@@ -1243,6 +1252,21 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         )),
         "{stdout}"
     );
+    // `kafka gate --prefix` by hand counts the same, by transfer.
+    let by_hand: Value = serde_json::from_str(&ok(&[
+        "kafka",
+        "gate",
+        "--brokers",
+        &r.kafka,
+        "--since",
+        snapshot.to_str().unwrap(),
+        "--prefix",
+        &prefix,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(by_hand["counts"], k["counts"], "{by_hand}");
+    assert_eq!(by_hand["pass"], true, "{by_hand}");
     // The "after" side was read once the ledger's consumers had nothing left (an idle test
     // group of another test keeps its lag: the wait ends when nobody commits any more).
     assert!(
