@@ -1079,7 +1079,9 @@ impl EvidenceBed {
         let rep: Value =
             serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap())
                 .unwrap();
-        (stdout, rep)
+        // The HTML report shows the same evidence.
+        let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap_or_default();
+        (format!("{stdout}\n<!-- report.html -->\n{html}"), rep)
     }
 }
 
@@ -1252,6 +1254,11 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         )),
         "{stdout}"
     );
+    let html = stdout.split("<!-- report.html -->").nth(1).unwrap();
+    assert!(
+        html.contains("gate PASS") && html.contains("messages read") && html.contains("this run"),
+        "{html}"
+    );
     // `kafka gate --prefix` by hand counts the same, by transfer.
     let by_hand: Value = serde_json::from_str(&ok(&[
         "kafka",
@@ -1315,7 +1322,10 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         stdout.contains("not judged: none of this run's prepares on topic-transfer-prepare"),
         "{stdout}"
     );
-    assert!(!stdout.contains("FAIL"), "{stdout}");
+    let md = stdout.split("<!-- report.html -->").next().unwrap();
+    assert!(!md.contains("FAIL"), "{md}");
+    let html = stdout.split("<!-- report.html -->").nth(1).unwrap();
+    assert!(html.contains("gate not judged"), "{html}");
 }
 
 /// Issue 25, item 1: a lagging real ledger. Its handlers are paused (SIGSTOP) while the run's
