@@ -285,41 +285,6 @@ pub fn gate_counts(
 
 // ---- Counting by transfer ---------------------------------------------------------------------
 
-/// The transfer ids a Mojaloop message names, where the services put them: the message's `id`
-/// (ml-api-adapter sets it to the transfer id on prepare and fulfil; central-ledger keeps it on
-/// the position and notification messages it derives, and its timeout handler sets it too),
-/// `content.uriParams.id` (fulfils, aborts, error notifications), the `transferId` of
-/// `content.payload` (an object, or a `data:…;base64,` URI as ml-api-adapter writes it), and
-/// the record's key (some producers key by transfer id; central-ledger keys position messages
-/// by participant-currency id, which simply matches nothing).
-pub fn transfer_ids(key: Option<&[u8]>, value: Option<&[u8]>) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(k) = key.and_then(|k| std::str::from_utf8(k).ok()) {
-        out.push(k.to_owned());
-    }
-    let Some(v) = value.and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok()) else {
-        return out;
-    };
-    let mut push = |x: Option<&serde_json::Value>| {
-        if let Some(s) = x.and_then(serde_json::Value::as_str) {
-            out.push(s.to_owned());
-        }
-    };
-    push(v.get("id"));
-    let content = v.get("content");
-    push(content.and_then(|c| c.pointer("/uriParams/id")));
-    match content.and_then(|c| c.get("payload")) {
-        Some(p @ serde_json::Value::Object(_)) => push(p.get("transferId")),
-        Some(serde_json::Value::String(uri)) => {
-            if let Some(p) = decode_data_uri(uri) {
-                push(p.get("transferId"));
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
 /// A `data:<mime>;base64,<body>` URI's JSON body.
 fn decode_data_uri(uri: &str) -> Option<serde_json::Value> {
     use base64::Engine;
@@ -335,14 +300,53 @@ fn decode_data_uri(uri: &str) -> Option<serde_json::Value> {
 }
 
 /// Whether a message belongs to a run whose transfer ids start with `prefix` (8 hex digits of
-/// a UUID, or a ULID's first characters; compared without regard to case).
+/// a UUID, or a ULID's first characters; compared without regard to case): its transfer id
+/// does, wherever the Mojaloop services put it — the message's `id` (ml-api-adapter sets it to
+/// the transfer id on prepare and fulfil; central-ledger keeps it on the position and
+/// notification messages it derives, and its timeout handler sets it too),
+/// `content.uriParams.id` (fulfils, aborts, error notifications), the `transferId` of
+/// `content.payload` (an object, or a `data:…;base64,` URI as ml-api-adapter writes it), or the
+/// record's key (some producers key by transfer id; central-ledger keys position messages by
+/// participant-currency id, which simply matches nothing).
+///
+/// Looks in the cheap places first (the key, the message id, `uriParams`) and decodes the
+/// payload only when they do not match: every message on the topics is read during the run.
 pub fn belongs_to(prefix: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> bool {
-    !prefix.is_empty()
-        && transfer_ids(key, value).iter().any(|id| {
-            id.len() > prefix.len()
-                && id.is_char_boundary(prefix.len())
-                && id[..prefix.len()].eq_ignore_ascii_case(prefix)
-        })
+    let is_run = |id: &str| {
+        id.len() > prefix.len()
+            && id.is_char_boundary(prefix.len())
+            && id[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    if prefix.is_empty() {
+        return false;
+    }
+    if key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .is_some_and(is_run)
+    {
+        return true;
+    }
+    let Some(v) = value.and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok()) else {
+        return false;
+    };
+    let content = v.get("content");
+    let cheap = [
+        v.get("id"),
+        content.and_then(|c| c.pointer("/uriParams/id")),
+        content.and_then(|c| c.pointer("/payload/transferId")),
+    ];
+    if cheap
+        .iter()
+        .any(|x| x.and_then(serde_json::Value::as_str).is_some_and(is_run))
+    {
+        return true;
+    }
+    content
+        .and_then(|c| c.get("payload"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(decode_data_uri)
+        .and_then(|p| p.get("transferId").and_then(|t| t.as_str().map(is_run)))
+        .unwrap_or(false)
 }
 
 /// What reading the transfer topics found for one run.
@@ -372,7 +376,7 @@ impl RunMessages {
 }
 
 /// Reads the topics of `from` (a snapshot taken before the run's first message) onward and
-/// counts the messages whose transfer id starts with `prefix` (see [`transfer_ids`]), as they
+/// counts the messages whose transfer id starts with `prefix` (see [`belongs_to`]), as they
 /// come (so a long run is read while it runs, not all at the end). Once `until` delivers the
 /// end offsets (a snapshot taken after the switch drained), it reads up to them and returns; at
 /// most `bound` after that, then it returns what it read, `complete: false`. Blocking: run it

@@ -4,7 +4,7 @@
 //!
 //! The Kafka gate counts by transfer: every message on the transfer topics is read from the
 //! offsets taken before the run's first request, and those whose transfer id starts with the
-//! run's prefix are counted (see `ops::kafka::transfer_ids`). A time window would count the
+//! run's prefix are counted (see `ops::kafka::belongs_to`). A time window would count the
 //! fulfils of warm-up prepares without their prepares, and whatever else ran on the switch.
 //!
 //! A real switch goes on working after the driver's last arrival ended (reference:
