@@ -87,6 +87,18 @@ pub(crate) struct HubArgs {
         value_name = "MS"
     )]
     clock_offset_ms: i64,
+    /// Keep the ALS's oracles as the real account-lookup-service does: only oracles registered
+    /// through the ALS admin API (POST /als-admin/oracles, or /oracles on the ALS admin port)
+    /// serve lookups and registrations of their id type, and a bulk POST /participants with a
+    /// currency needs an oracle registered for that currency too (else error 3003 "Oracle
+    /// type:MSISDN not found"). Without it the built-in oracle serves every type and currency.
+    #[arg(long)]
+    als_oracles: bool,
+    /// Let the ALS keep each participant's endpoints this long once read, as the real
+    /// account-lookup-service does (about 3m): its callbacks go to the cached address, even
+    /// after the FSP was onboarded again. Default: no cache.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    als_endpoint_cache: Option<Duration>,
     #[command(flatten)]
     server_tls: crate::tls_args::ServerTlsArgs,
     #[command(flatten)]
@@ -151,6 +163,8 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         retention: args.retention,
         jws,
         api: args.api.into(),
+        als_oracles: args.als_oracles,
+        als_endpoint_cache: args.als_endpoint_cache.unwrap_or_default(),
         ..HubConfig::default()
     };
     let server_tls = args.server_tls.load()?;

@@ -213,6 +213,11 @@ pub(crate) struct DirectoryArgs {
     /// which refuses the FSPIOP media types on every resource, participants included.
     #[arg(long, value_enum, env = "PERFBED_API", default_value = "fspiop")]
     api: crate::api_arg::ApiArg,
+    /// JWS keys directory (--via als): each request is signed with the private key of the FSP
+    /// it is sent as (`<fsp>.key`, as `perfbed sim --keys` signs), so an ALS that validates
+    /// signatures (ml-api-adapter/ALS JWS_VALIDATE) takes it. Unsigned without it.
+    #[arg(long, value_name = "DIR")]
+    keys: Option<std::path::PathBuf>,
 }
 
 enum Directory {
@@ -242,11 +247,17 @@ impl DirectoryArgs {
             }
             Via::Als => {
                 let base = need(als, "--als", "als")?;
+                let keys = match &self.keys {
+                    Some(dir) => Some(Arc::new(perfbed_http::keys::load_dir(dir).with_context(
+                        || format!("cannot load JWS keys from {}", dir.display()),
+                    )?)),
+                    None => None,
+                };
                 let (a, addr) = msisdn::Als::start(
                     &base,
                     perfbed_http::HttpClient::new(perfbed_http::ClientOptions::default()),
                     self.callback_listen,
-                    None,
+                    keys,
                     Duration::from_secs(30),
                     self.api.into(),
                 )
@@ -676,10 +687,14 @@ pub(crate) fn snapshot(args: SnapshotArgs) -> Result<()> {
 /// and, where the batch position handler runs, position-batch/prepare ≈ 2.0
 /// (every transfer prepared, fulfilled and notified both ways). Exit 1 when it fails.
 ///
-/// The window is from a snapshot (--since FILE) to now, or the next --window.
+/// The window is from a snapshot (--since FILE) to now, or the next --window. With --prefix
+/// only the messages of one run's transfers count (read one by one: the transfer id in the
+/// message id, uriParams, payload or key starts with the run's id prefix), so other traffic
+/// and a time window's edges do not move the ratios; none of its prepares: not judged (exit 1).
 ///
 /// Examples:
 ///   perfbed kafka snapshot -o before.json; perfbed run …; perfbed kafka gate --since before.json
+///   perfbed kafka gate --since before.json --prefix 0badcafe   (the report's by_transfer.prefix)
 ///   perfbed kafka gate --brokers kafka:9092 --window 60s --tolerance 0.02
 #[derive(Debug, Args)]
 pub(crate) struct GateArgs {
@@ -697,6 +712,11 @@ pub(crate) struct GateArgs {
     /// Prepares needed in the window (an idle window proves nothing).
     #[arg(long, default_value_t = 1)]
     min_prepares: u64,
+    /// Count only one run's messages: its transfer-id prefix (the 8 hex digits of its run tag,
+    /// or the ISO 20022 run's 7-character ULID prefix; report.json's
+    /// switch.kafka.by_transfer.prefix).
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
     /// JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -721,17 +741,54 @@ pub(crate) fn gate(args: GateArgs) -> Result<bool> {
         (None, None) => bail!("give --since FILE (a kafka snapshot) or --window DURATION"),
     };
     let after = ops::kafka::snapshot(&brokers, topics, args.broker.timeout)?;
-    let g = ops::kafka::gate(
-        &before,
-        &after,
-        &ops::kafka::default_ratios(),
-        args.tolerance,
-        args.min_prepares,
-    );
+    let by_transfer = match &args.prefix {
+        Some(p) => {
+            if !ops::crosscheck::is_run_tag(p) {
+                bail!("--prefix {p}: give a run's transfer-id prefix (8 lowercase hex digits, or a 7-character ULID prefix)");
+            }
+            let (tx, rx) = std::sync::mpsc::channel();
+            let _ = tx.send(after.clone());
+            Some(ops::kafka::read_run_messages(
+                &brokers,
+                &before,
+                p,
+                rx,
+                Duration::from_secs(120),
+            )?)
+        }
+        None => None,
+    };
+    let ratios = ops::kafka::default_ratios();
+    let g = match &by_transfer {
+        Some(run) => ops::kafka::gate_counts(
+            run.counts.clone(),
+            after.at_ms.saturating_sub(before.at_ms) as f64 / 1000.0,
+            &ratios,
+            args.tolerance,
+            args.min_prepares,
+        ),
+        None => ops::kafka::gate(&before, &after, &ratios, args.tolerance, args.min_prepares),
+    };
+    let judged =
+        by_transfer.is_none() || g.counts.get("topic-transfer-prepare").copied().unwrap_or(0) > 0;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&g)?);
+        let mut v = serde_json::to_value(&g)?;
+        if let Some(run) = &by_transfer {
+            v["by_transfer"] = serde_json::to_value(run)?;
+            v["judged"] = judged.into();
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("window {:.1} s on {brokers}", g.window_s);
+        if let Some(run) = &by_transfer {
+            println!(
+                "  by transfer: {} messages read, {} of them this run's (transfer ids starting {}){}",
+                run.total_read(),
+                run.total_run(),
+                run.prefix,
+                if run.complete { "" } else { "; the reading stopped before the end: counts short" }
+            );
+        }
         for (t, n) in g.counts.iter().filter(|(_, n)| **n > 0) {
             println!("  {t:<32} {n:>10} messages");
         }
@@ -756,9 +813,16 @@ pub(crate) fn gate(args: GateArgs) -> Result<bool> {
                 g.min_prepares
             );
         }
-        println!("kafka gate: {}", if g.pass { "PASS" } else { "FAIL" });
+        println!(
+            "kafka gate: {}",
+            match (judged, g.pass) {
+                (false, _) => "not judged (none of this run's prepares in the window)",
+                (true, true) => "PASS",
+                (true, false) => "FAIL",
+            }
+        );
     }
-    Ok(g.pass)
+    Ok(g.pass && judged)
 }
 
 /// Consumer-group lag per topic and partition (committed offset vs high watermark).

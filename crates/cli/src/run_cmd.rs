@@ -75,8 +75,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "TIME", env = "PERFBED_START_AT", value_parser = parse_start_at)]
     start_at: Option<std::time::SystemTime>,
     /// Testbed file of the switch (admin API, Kafka): the report then carries switch-side
-    /// evidence — Kafka counts, validity ratios and lag over the steady-state window, and every
-    /// FSP's position and headroom before and after.
+    /// evidence, read after the switch drained (Kafka lag 0, or the last expiry plus the
+    /// ledger's timeout sweep) — the Kafka messages of this run's transfers (matched by the
+    /// run's id prefix) from its start, their validity ratios and the lag, and every FSP's
+    /// position and headroom before and after.
     #[arg(long, short = 't', value_name = "FILE", env = "PERFBED_TESTBED")]
     testbed: Option<PathBuf>,
     /// The switch's own histograms per leg in the report: scrape this `/metrics` endpoint
@@ -91,8 +93,9 @@ pub(crate) struct RunArgs {
     prometheus: Option<String>,
     /// Run id (1–64 of [A-Za-z0-9._-]), shared by every replica of one run: reports carry it
     /// (`report merge` refuses mixed runs) and every transfer id starts with its 8-hex tag,
-    /// which is how the cross-check finds this run's transfers in the ledger. Required with
-    /// --replica; default: random.
+    /// which is how the cross-check finds this run's transfers in the ledger and the Kafka
+    /// gate its messages on the topics (the tag is FNV-1a of the id: the same id, the same
+    /// prefix). Required with --replica; default: random.
     #[arg(long, env = "PERFBED_RUN_ID")]
     run_id: Option<String>,
     /// The real central-ledger's database (mysql://user:pass@host:3306/central_ledger): the

@@ -1059,6 +1059,235 @@ fn msisdn_seed_and_check_through_the_als_with_its_callbacks() {
     assert!(help.contains("[default: 127.0.0.1:4099]"), "{help}");
 }
 
+/// Issue 25, item 5: an ALS with oracles per currency (the emulator's `--als-oracles`, as the
+/// real account-lookup-service keeps them) answers perfbed's bulk registration, which names
+/// the currency, with 3003 "Oracle type:MSISDN not found" by error callback until an oracle
+/// for MSISDN in that currency is registered — one without a currency is not enough. The seed
+/// error names the callback, the listener, the FSPIOP code and the oracle to register; no HTTP
+/// status 0.
+#[test]
+fn msisdn_seed_through_the_als_says_which_oracle_to_register() {
+    let (_hub, hub, listen) = hub_with_als_listener(
+        &["hub", "--listen", "127.0.0.1:0", "--als-oracles"],
+        "perffsp6",
+    );
+    let seed = || msisdn_via_als(&hub, &listen, "perffsp6", "seed", "20", &[]);
+    let refused = |why: &str| {
+        let (code, out, err) = seed();
+        assert_ne!(code, Some(0), "{why}: {out}{err}");
+        for want in [
+            "POST ",
+            "as perffsp6 (20 numbers, currency XXX)",
+            "FSPIOP error 3003 \"Add Party information error - Oracle type:MSISDN not found\"",
+            "/error at the listener ",
+            listen.as_str(),
+            "POST /oracles on the ALS admin API",
+            "\"oracleIdType\": \"MSISDN\"",
+            "\"currency\": \"XXX\"",
+        ] {
+            assert!(err.contains(want), "{why}: no {want:?} in: {err}");
+        }
+        assert!(!err.contains("answered 0"), "{err}");
+    };
+    refused("no oracle at all");
+    let register = |body: &str| {
+        let (status, text) = http(
+            "POST",
+            &format!("{hub}/als-admin/oracles"),
+            &[("content-type", "application/json")],
+            body,
+        );
+        assert_eq!(status, 201, "{text}");
+    };
+    let oracle = format!("{hub}/oracle");
+    register(&format!(
+        r#"{{"oracleIdType":"MSISDN","endpoint":{{"value":"{oracle}","endpointType":"URL"}},"isDefault":true}}"#
+    ));
+    refused("an MSISDN oracle without a currency");
+    register(&format!(
+        r#"{{"oracleIdType":"MSISDN","endpoint":{{"value":"{oracle}","endpointType":"URL"}},"currency":"XXX","isDefault":true}}"#
+    ));
+    let (code, out, err) = seed();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("20 written"), "{out}");
+}
+
+/// Issue 25, item 5: `msisdn seed --via als --keys DIR` signs each request with the FSP's key
+/// (as `perfbed sim --keys`), so an ALS that validates signatures takes it; unsigned, it is
+/// refused with 3105 and seed names the fix.
+#[test]
+fn msisdn_seed_through_a_validating_als_signs_with_keys() {
+    let keys = tempfile::tempdir().unwrap();
+    let pki = perfbed()
+        .args(["pki", "--out"])
+        .arg(keys.path())
+        .args(["--fsp", "perffsp6", "--force"])
+        .output()
+        .unwrap();
+    assert!(
+        pki.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pki.stderr)
+    );
+    let k = keys.path().to_str().unwrap();
+    let (_hub, hub, listen) =
+        hub_with_als_listener(&["hub", "--listen", "127.0.0.1:0", "--keys", k], "perffsp6");
+    let (code, out, err) = msisdn_via_als(&hub, &listen, "perffsp6", "seed", "20", &[]);
+    assert_ne!(code, Some(0), "unsigned and accepted: {out}{err}");
+    assert!(
+        err.contains("FSPIOP error 3105") && err.contains("give --keys DIR with perffsp6.key"),
+        "{err}"
+    );
+    let (code, out, err) = msisdn_via_als(&hub, &listen, "perffsp6", "seed", "20", &["--keys", k]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("20 written"), "{out}");
+    let (code, out, err) = msisdn_via_als(
+        &hub,
+        &listen,
+        "perffsp6",
+        "check",
+        "20",
+        &["--keys", k, "--sample", "3"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let help = perfbed()
+        .args(["msisdn", "seed", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--keys <DIR>"),
+        "the flag is documented"
+    );
+}
+
+/// Issue 25, item 5: preflight checks that the ALS has an oracle for MSISDN in the testbed's
+/// currency (`hub.als_admin`), and tells the ALS's endpoint cache apart from wrong onboarding
+/// when the ALS's answer does not reach the payee's simulator: after seeding through the ALS
+/// with a temporary listener and onboarding again, the hub has the right endpoint and the ALS
+/// a cached one (the emulator's `--als-endpoint-cache`, as the real ALS keeps them ~3 min).
+#[test]
+fn preflight_checks_the_als_oracle_and_tells_its_endpoint_cache_from_wrong_onboarding() {
+    let (_hub, hub, _payee, payee) =
+        hub_and_payee(&["--als-oracles", "--als-endpoint-cache", "10m"]);
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let dir = tempfile::tempdir().unwrap();
+    let write_testbed = |name: &str, als_admin: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "msisdns = 20\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\nals_admin = \"{als_admin}\"\n\
+                 [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:9\"\n\
+                 [[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n"
+            ),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let t = write_testbed("testbed.toml", &format!("{hub}/als-admin"));
+    let run = |args: &[&str]| {
+        let o = perfbed().args(args).output().unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let preflight = |t: &str| {
+        run(&[
+            "preflight",
+            "--testbed",
+            t,
+            "--hub",
+            &hub,
+            "--no-jws-expected",
+        ])
+    };
+    let register = |hub: &str, currency: &str| {
+        let (status, text) = http(
+            "POST",
+            &format!("{hub}/als-admin/oracles"),
+            &[("content-type", "application/json")],
+            &format!(
+                r#"{{"oracleIdType":"MSISDN","endpoint":{{"value":"{hub}/oracle","endpointType":"URL"}},{currency}"isDefault":true}}"#
+            ),
+        );
+        assert_eq!(status, 201, "{text}");
+    };
+    // Seeding through the ALS, with perffsp5's endpoints at a temporary listener. (A lookup
+    // before it would have made the ALS cache the simulator's endpoints, and the seeding's
+    // answers would have gone there: the real ALS does the same.)
+    register(&hub, r#""currency":"XXX","#);
+    let onboard_at = |url: &str| {
+        run(&[
+            "onboard",
+            "--admin",
+            &format!("{hub}/admin"),
+            "--dfsp",
+            "perffsp1=http://127.0.0.1:9",
+            "--dfsp",
+            &format!("perffsp5={url}"),
+        ])
+    };
+    assert_eq!(onboard_at(&format!("http://{listen}")).0, Some(0));
+    let (code, out, err) = msisdn_via_als(&hub, &listen, "perffsp5", "seed", "20", &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // Onboarded back to the simulator: the hub is right, the ALS's cache is not.
+    assert_eq!(run(&["onboard", "--testbed", &t]).0, Some(0));
+    let (code, out) = preflight(&t);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("ok    ALS has an oracle for MSISDN in XXX"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    perffsp5 onboarded, every P2P endpoint set"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no answer reached perffsp5's simulator")
+            && out.contains("the ALS still uses the endpoint it cached")
+            && out.contains("onboarding again does not help"),
+        "{out}"
+    );
+    // Onboarded wrongly: the hub itself points elsewhere, and preflight says to onboard.
+    assert_eq!(onboard_at("http://127.0.0.1:9").0, Some(0));
+    let (code, out) = preflight(&t);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not at its simulator")
+            && out.contains("onboard perffsp5 with its simulator as callback")
+            && !out.contains("the ALS still uses the endpoint it cached"),
+        "{out}"
+    );
+    // An ALS without an oracle for MSISDN, then with one without a currency: preflight says
+    // which to register.
+    let (_bare, bare) = serve(
+        &["hub", "--listen", "127.0.0.1:0", "--als-oracles"],
+        "hub emulator listening on ",
+    );
+    let t2 = write_testbed("bare.toml", &format!("{bare}/als-admin"));
+    let (code, out) = preflight(&t2);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL  ALS has an oracle for MSISDN in XXX")
+            && out.contains("none for MSISDN at all")
+            && out.contains("\"currency\": \"XXX\""),
+        "{out}"
+    );
+    register(&bare, "");
+    let (_, out) = preflight(&t2);
+    assert!(
+        out.contains("MSISDN oracles only for no currency")
+            && out.contains("fails with 3003")
+            && out.contains(&format!("POST {bare}/als-admin/oracles")),
+        "{out}"
+    );
+}
+
 /// An ALS in ISO 20022 mode (`API_TYPE=iso20022`) refuses the FSPIOP media types on every
 /// resource, participants included: `msisdn seed --via als --api iso20022` sends the ISO ones
 /// (the participants bodies are the same in both modes), and without `--api` the emulator
@@ -3250,6 +3479,42 @@ fn a_hub_that_does_not_sign_fails_the_run_when_the_simulators_expect_it_to() {
         assert!(Instant::now() < deadline, "{:?}", log.lock().unwrap());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A stress run says the same in its stress.md, and fails.
+    let ramp = dir.path().join("ramp");
+    std::fs::create_dir(&ramp).unwrap();
+    let ramp_toml = dir.path().join("ramp.toml");
+    std::fs::write(
+        &ramp_toml,
+        "name = \"ramp\"\nflow = \"transfer\"\nstages = [{ rate = 1, duration = \"1s\" }]\n\
+         msisdns_per_fsp = 10\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n\
+         [stress]\nstart_rate = 5\nstep = 5\nstep_duration = \"2s\"\nmax_rate = 5\n",
+    )
+    .unwrap();
+    let run = perfbed()
+        .arg("run")
+        .arg(&ramp_toml)
+        .args(["--hub", &hub, "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--out"])
+        .arg(&ramp)
+        .args(["--keys", keys_dir, "--quiet", "--testbed"])
+        .arg(&testbed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let md = std::fs::read_to_string(only_result(&ramp).join("stress.md"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(
+        md.contains(
+            "**FAILED: the simulators refused 10 messages from the hub for their signature"
+        ) && md.contains("[hub] signs = false"),
+        "{md}"
+    );
     // Without the testbed file nobody knows where the payee runs: the report says so.
     let without = dir.path().join("without");
     std::fs::create_dir(&without).unwrap();

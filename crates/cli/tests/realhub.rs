@@ -922,140 +922,363 @@ fn one_testbed_file_drives_onboard_seed_check_show_reset_and_kafka() {
     assert!(text(&o).contains("unknown field `callbak`"), "{}", text(&o));
 }
 
+/// The hub emulator, a payee simulator and a testbed file whose hub.kafka is the real broker:
+/// what the Kafka-evidence tests run the load through.
+struct EvidenceBed {
+    hub_p: std::process::Child,
+    payee_p: std::process::Child,
+    hub: String,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl EvidenceBed {
+    fn new(r: &Real) -> EvidenceBed {
+        let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {
+            use std::io::BufRead;
+            let mut child = perfbed()
+                .args(args)
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+            let line = lines
+                .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
+                .unwrap()
+                .unwrap();
+            std::thread::spawn(move || lines.for_each(drop));
+            (
+                child,
+                line[banner.len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            )
+        };
+        let (hub_p, hub) = spawn(
+            &["hub", "--listen", "127.0.0.1:0"],
+            "hub emulator listening on ",
+        );
+        let (payee_p, payee) = spawn(
+            &[
+                "sim",
+                "--fsp",
+                "perffsp5",
+                "--hub",
+                &hub,
+                "--listen",
+                "127.0.0.1:0",
+                "--no-jws",
+            ],
+            "perffsp listening on http://",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("testbed.toml"),
+            format!(
+                "msisdns = 20\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\nkafka = \"{}\"\n\
+                 [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n",
+                r.kafka
+            ),
+        )
+        .unwrap();
+        let bed = EvidenceBed {
+            hub_p,
+            payee_p,
+            hub,
+            port,
+            dir,
+        };
+        let t = bed.testbed();
+        ok(&["onboard", "--testbed", &t]);
+        ok(&[
+            "msisdn",
+            "seed",
+            "--testbed",
+            &t,
+            "--via",
+            "oracle",
+            "--fsp",
+            "perffsp5",
+        ]);
+        bed
+    }
+
+    fn testbed(&self) -> String {
+        self.dir
+            .path()
+            .join("testbed.toml")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Starts `perfbed run` of a p2p scenario with this warm-up and one stage this long
+    /// (warm-up and the 1 s cool-down included); returns the child and its stderr lines.
+    fn run(
+        &self,
+        name: &str,
+        run_id: &str,
+        warmup: &str,
+        duration: &str,
+    ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead;
+        let scenario = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &scenario,
+            format!(
+                "name = \"{name}\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"{warmup}\"\ncooldown = \"1s\"\n\
+                 stages = [{{ rate = 10, duration = \"{duration}\" }}]\ncorridors = [{{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }}]\n"
+            ),
+        )
+        .unwrap();
+        let out = self.dir.path().join(name);
+        let mut run = perfbed()
+            .arg("run")
+            .arg(&scenario)
+            .args([
+                "--hub",
+                &self.hub,
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--no-jws",
+                "--run-id",
+                run_id,
+                "--testbed",
+                &self.testbed(),
+                "--out",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::io::BufReader::new(run.stderr.take().unwrap()).lines();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        (run, rx)
+    }
+
+    /// Waits for the run to end; returns its stdout and report.json.
+    fn finish(&self, name: &str, run: std::process::Child) -> (String, Value) {
+        let out = run.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        let report_dir = std::fs::read_dir(self.dir.path().join(name))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("report.json").exists())
+            .unwrap();
+        let rep: Value =
+            serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap())
+                .unwrap();
+        // The HTML report shows the same evidence.
+        let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap_or_default();
+        (format!("{stdout}\n<!-- report.html -->\n{html}"), rep)
+    }
+}
+
+impl Drop for EvidenceBed {
+    fn drop(&mut self) {
+        let _ = (self.hub_p.kill(), self.payee_p.kill());
+        let _ = (self.hub_p.wait(), self.payee_p.wait());
+    }
+}
+
+/// Waits for the run's first progress line (its load has started, so its watch has taken the
+/// Kafka offsets it counts from).
+fn load_started(lines: &std::sync::mpsc::Receiver<String>) -> Instant {
+    let mut seen = Vec::new();
+    loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("the run printed no progress line ({e}): {seen:?}"));
+        seen.push(l.clone());
+        if l.starts_with('[') {
+            return Instant::now();
+        }
+    }
+}
+
+/// A prepare of 1, then (once the ledger reserved it) its fulfil, then waits until the payee's
+/// position shows it: one transfer through the real ledger's handlers.
+fn through_the_ledger(r: &Real, t: &Transfer) {
+    let both = format!("{},{}", t.payer, t.payee);
+    let at = |fsp: &str| -> f64 {
+        show(r, &both, false)
+            .iter()
+            .find(|p| p["fsp"] == fsp)
+            .and_then(|p| p["position"].as_str()?.parse().ok())
+            .unwrap()
+    };
+    let (payer_at, payee_at) = (at(&t.payer), at(&t.payee));
+    let is = |p: &Value, want: f64| {
+        p["position"]
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some_and(|v| (v - want).abs() < 1e-9)
+    };
+    produce(r, "topic-transfer-prepare", &t.id, &t.prepare("1"));
+    wait_positions(r, &both, &|p| {
+        p["fsp"] != t.payer.as_str() || is(p, payer_at + 1.0)
+    });
+    produce(r, "topic-transfer-fulfil", &t.id, &t.fulfil());
+    wait_positions(r, &both, &|p| {
+        p["fsp"] != t.payee.as_str() || is(p, payee_at - 1.0)
+    });
+}
+
 #[test]
 fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = real();
     // Load through the hub emulator; Kafka evidence from the real broker, where the real
-    // ledger's topics get two prepares and two fulfils inside the run's window.
+    // ledger's topics carry transfers of this run (ids with its prefix, as the run's own would
+    // be) and foreign ones, during warm-up and after. The gate counts the run's messages only,
+    // by transfer: a warm-up prepare's fulfil after the warm-up counts with its prepare.
     let (a, b) = pair("ev");
-    onboard(&r, &[&a, &b], &[]);
-    let spawn = |args: &[&str], banner: &str| -> (std::process::Child, String) {
-        use std::io::BufRead;
-        let mut child = perfbed()
-            .args(args)
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let line = lines
-            .find(|l| l.as_ref().is_ok_and(|l| l.starts_with(banner)))
-            .unwrap()
-            .unwrap();
-        std::thread::spawn(move || lines.for_each(drop));
-        (
-            child,
-            line[banner.len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned(),
-        )
-    };
-    let (mut hub_p, hub) = spawn(
-        &["hub", "--listen", "127.0.0.1:0"],
-        "hub emulator listening on ",
-    );
-    let (mut payee_p, payee) = spawn(
-        &[
-            "sim",
-            "--fsp",
-            "perffsp5",
-            "--hub",
-            &hub,
-            "--listen",
-            "127.0.0.1:0",
-            "--no-jws",
-        ],
-        "perffsp listening on http://",
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let tb = dir.path().join("testbed.toml");
-    std::fs::write(
-        &tb,
-        format!(
-            "msisdns = 20\n[hub]\nadmin = \"{hub}/admin\"\noracle = \"{hub}/oracle\"\nkafka = \"{}\"\n\
-             [[dfsp]]\nid = \"perffsp1\"\ncallback = \"http://127.0.0.1:{port}\"\n[[dfsp]]\nid = \"perffsp5\"\ncallback = \"http://{payee}\"\n",
-            r.kafka
-        ),
-    )
-    .unwrap();
-    let t = tb.to_str().unwrap();
-    ok(&["onboard", "--testbed", t]);
+    let (c, d) = pair("fo");
+    onboard(&r, &[&a, &b, &c, &d], &[]);
+    let bed = EvidenceBed::new(&r);
+    let run_id = format!("kafka-ev-{}", uuid());
+    let prefix = load::RunId::new(&run_id).unwrap().prefix();
+    let snapshot = bed.dir.path().join("before.json");
     ok(&[
-        "msisdn",
-        "seed",
-        "--testbed",
-        t,
-        "--via",
-        "oracle",
-        "--fsp",
-        "perffsp5",
+        "kafka",
+        "snapshot",
+        "--brokers",
+        &r.kafka,
+        "-o",
+        snapshot.to_str().unwrap(),
     ]);
-    let scenario = dir.path().join("ev.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"ev\"\nflow = \"p2p\"\nmsisdns_per_fsp = 20\nwarmup = \"1s\"\ncooldown = \"1s\"\n\
-         stages = [{ rate = 10, duration = \"8s\" }]\ncorridors = [{ payer = \"perffsp1\", payee = \"perffsp5\", weight = 1 }]\n",
-    )
-    .unwrap();
-    let run = perfbed()
-        .arg("run")
-        .arg(&scenario)
-        .args([
-            "--hub",
-            &hub,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-jws",
-            "--quiet",
-            "--testbed",
-            t,
-            "--out",
-        ])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Inside the window (1 s … 7 s): two transfers, each prepared, reserved, then fulfilled
-    // (a fulfil must not overtake its prepare, or the ledger is left with a reserved transfer).
-    std::thread::sleep(Duration::from_millis(1500));
+    let (run, lines) = bed.run("ev", &run_id, "10s", "16s");
+    let started = load_started(&lines);
+    // During the warm-up: the run's first prepare (its fulfil comes after the warm-up), and a
+    // foreign transfer, prepared and fulfilled.
+    let r1 = Transfer::tagged(&prefix, &a, &b);
     let both = format!("{a},{b}");
-    for k in 1..=2 {
-        let tr = Transfer::new(&a, &b);
-        produce(&r, "topic-transfer-prepare", &tr.id, &tr.prepare("1"));
-        let want = k.to_string();
-        wait_positions(&r, &both, &|p| {
-            p["fsp"] != a.as_str() || p["position"] == want.as_str()
+    produce(&r, "topic-transfer-prepare", &r1.id, &r1.prepare("1"));
+    wait_positions(&r, &both, &|p| {
+        p["fsp"] != a.as_str() || p["position"] == "1"
+    });
+    through_the_ledger(&r, &Transfer::new(&c, &d));
+    // The first progress line comes a second into the load: 9 s of warm-up are left.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the warm-up part took too long to stay inside the 10 s warm-up: {:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(started.elapsed()));
+    // After the warm-up: the first one's fulfil, a second transfer of the run, and two
+    // foreign prepares the payee rejects (on the fulfil topic, as ml-api-adapter puts a
+    // PUT /transfers/{id}/error).
+    produce(&r, "topic-transfer-fulfil", &r1.id, &r1.fulfil());
+    wait_positions(&r, &both, &|p| {
+        p["fsp"] != b.as_str() || p["position"] == "-1"
+    });
+    through_the_ledger(&r, &Transfer::tagged(&prefix, &a, &b));
+    let foreign_tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    for _ in 0..2 {
+        let f = Transfer::tagged(&foreign_tag, &c, &d);
+        produce(&r, "topic-transfer-prepare", &f.id, &f.prepare("1"));
+        wait_states(&r, &foreign_tag, Duration::from_secs(60), &|s| {
+            s.count("RESERVED") == 1
         });
-        produce(&r, "topic-transfer-fulfil", &tr.id, &tr.fulfil());
-        let neg = format!("-{k}");
-        wait_positions(&r, &both, &|p| {
-            p["fsp"] != b.as_str() || p["position"] == neg.as_str()
+        produce(&r, "topic-transfer-fulfil", &f.id, &f.abort("5105"));
+        wait_states(&r, &foreign_tag, Duration::from_secs(60), &|s| {
+            s.count("RESERVED") == 0
         });
     }
-    let out = run.wait_with_output().unwrap();
-    let _ = (hub_p.kill(), payee_p.kill(), hub_p.wait(), payee_p.wait());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let (stdout, rep) = bed.finish("ev", run);
     assert!(stdout.contains("## Switch-side evidence"), "{stdout}");
-    let report_dir = std::fs::read_dir(dir.path())
+    // The report with its evidence by transfer is what the schema describes.
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let errors: Vec<String> = jsonschema::draft7::new(&schema)
         .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.join("report.json").exists())
-        .unwrap();
-    let rep: Value =
-        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+        .iter_errors(&rep)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     let sw = &rep["switch"];
-    assert_eq!(sw["kafka"]["counts"]["topic-transfer-prepare"], 2, "{sw}");
-    assert_eq!(sw["kafka"]["counts"]["topic-transfer-fulfil"], 2, "{sw}");
+    let k = &sw["kafka"];
+    // Exactly the run's: two prepares, two fulfils, and what the ledger made of them.
+    assert_eq!(k["by_transfer"]["prefix"], prefix.as_str(), "{sw}");
+    assert_eq!(k["counts"]["topic-transfer-prepare"], 2, "{sw}");
+    assert_eq!(k["counts"]["topic-transfer-fulfil"], 2, "{sw}");
+    assert_eq!(k["counts"]["topic-notification-event"], 4, "{sw}");
+    let ratio = |name: &str| {
+        k["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x[0] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(ratio("fulfil/prepare")[1], 1.0, "{sw}");
+    assert_eq!(ratio("notification/prepare")[1], 2.0, "{sw}");
+    assert_eq!(k["pass"], true, "{sw}");
+    assert_eq!(k["by_transfer"]["complete"], true, "{sw}");
+    // Read: the foreign messages too (three foreign prepares, three foreign fulfils or aborts).
+    assert!(
+        k["by_transfer"]["read"]["topic-transfer-prepare"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{sw}"
+    );
+    assert!(
+        k["by_transfer"]["read"]["topic-transfer-fulfil"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{sw}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "of them this run's (transfer ids starting {prefix})"
+        )),
+        "{stdout}"
+    );
+    let html = stdout.split("<!-- report.html -->").nth(1).unwrap();
+    assert!(
+        html.contains("gate PASS") && html.contains("messages read") && html.contains("this run"),
+        "{html}"
+    );
+    // `kafka gate --prefix` by hand counts the same, by transfer.
+    let by_hand: Value = serde_json::from_str(&ok(&[
+        "kafka",
+        "gate",
+        "--brokers",
+        &r.kafka,
+        "--since",
+        snapshot.to_str().unwrap(),
+        "--prefix",
+        &prefix,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(by_hand["counts"], k["counts"], "{by_hand}");
+    assert_eq!(by_hand["pass"], true, "{by_hand}");
     // The "after" side was read once the ledger's consumers had nothing left (an idle test
     // group of another test keeps its lag: the wait ends when nobody commits any more).
     assert!(
@@ -1078,6 +1301,120 @@ fn a_run_with_a_testbed_reports_kafka_counts_and_positions_before_and_after() {
         moved > 0.0,
         "the run's transfers moved the payer's position: {payer}"
     );
+
+    // A run none of whose transfers reach the topics (while foreign traffic goes on): the gate
+    // is not judged, and says so; it is no FAIL of the switch.
+    let quiet_id = format!("kafka-none-{}", uuid());
+    let (run, lines) = bed.run("none", &quiet_id, "1s", "4s");
+    load_started(&lines);
+    through_the_ledger(&r, &Transfer::new(&c, &d));
+    let (stdout, rep) = bed.finish("none", run);
+    let k = &rep["switch"]["kafka"];
+    assert_eq!(
+        k["counts"]["topic-transfer-prepare"].as_u64().unwrap_or(0),
+        0,
+        "{k}"
+    );
+    assert!(
+        k["by_transfer"]["read"]["topic-transfer-prepare"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{k}"
+    );
+    assert!(stdout.contains("gate **not judged**"), "{stdout}");
+    assert!(
+        stdout.contains("not judged: none of this run's prepares on topic-transfer-prepare"),
+        "{stdout}"
+    );
+    let md = stdout.split("<!-- report.html -->").next().unwrap();
+    assert!(!md.contains("FAIL"), "{md}");
+    let html = stdout.split("<!-- report.html -->").nth(1).unwrap();
+    assert!(html.contains("gate not judged"), "{html}");
+}
+
+/// Issue 25, item 1: a lagging real ledger. Its handlers are paused (SIGSTOP) while the run's
+/// last prepares reach the topic and for 12 s after the run (longer than any "nobody commits"
+/// rule would wait), then resumed (SIGCONT): the evidence must be read only once the ledger
+/// has consumed them (Kafka lag 0 on the transfer topics), say so and how long it waited, and
+/// count the notifications the ledger made of them after it resumed.
+#[test]
+fn the_evidence_is_read_after_a_paused_ledger_drained() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let r = real();
+    let pid_file = std::env::var("PERFBED_REALHUB_HANDLERS_PID").unwrap_or_else(|_| {
+        panic!("PERFBED_REALHUB_HANDLERS_PID is not set: export $(scripts/realhub env)")
+    });
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    let (a, b) = pair("lg");
+    onboard(&r, &[&a, &b], &[]);
+    let bed = EvidenceBed::new(&r);
+    let run_id = format!("kafka-lag-{}", uuid());
+    let prefix = load::RunId::new(&run_id).unwrap().prefix();
+    let (run, lines) = bed.run("lag", &run_id, "1s", "6s");
+    let started = load_started(&lines);
+    // One transfer of the run through the ledger while it keeps up (its consumer groups move).
+    through_the_ledger(&r, &Transfer::tagged(&prefix, &a, &b));
+    // The ledger stops; three more prepares of the run queue in front of it.
+    signal("-STOP");
+    let stopped = Instant::now();
+    let queued: Vec<Transfer> = (0..3).map(|_| Transfer::tagged(&prefix, &a, &b)).collect();
+    for t in &queued {
+        produce(&r, "topic-transfer-prepare", &t.id, &t.prepare("1"));
+    }
+    // The load ends 6 s after it started (warm-up and cool-down included; `started` is a
+    // second in): the ledger stays stopped 13 s or more beyond that.
+    let resume_at = started + Duration::from_secs(6 + 12);
+    std::thread::sleep(resume_at.saturating_duration_since(Instant::now()));
+    signal("-CONT");
+    let paused = stopped.elapsed();
+    let (stdout, rep) = bed.finish("lag", run);
+    let sw = &rep["switch"];
+    let k = &sw["kafka"];
+    assert_eq!(k["counts"]["topic-transfer-prepare"], 4, "{sw}");
+    // Each prepare the ledger took made one notification: those of the three it took after it
+    // resumed are counted, so the counts were read after it drained.
+    assert_eq!(k["counts"]["topic-notification-event"], 5, "{sw}");
+    let note = sw["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|n| {
+            n.starts_with(
+                "read after the switch drained: Kafka consumer lag 0 on the transfer topics",
+            )
+        })
+        .unwrap_or_else(|| panic!("no drain note: {sw}"));
+    let waited: f64 = note
+        .split(") ")
+        .nth(1)
+        .and_then(|x| x.split(" s after the run").next())
+        .and_then(|x| x.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {note:?}"));
+    assert!(
+        waited >= 10.0,
+        "the ledger was paused {paused:?}, 12 s past the run's end, yet the drain took {waited} s: {note}\n{stdout}"
+    );
+    assert!(note.contains("groups "), "{note}");
+    // Nothing of this test is left in flight for the other tests' SQL resets.
+    for t in &queued {
+        produce(&r, "topic-transfer-fulfil", &t.id, &t.abort("5105"));
+    }
+    wait_states(&r, &prefix, Duration::from_secs(60), &|s| {
+        s.count("RESERVED") == 0 && s.count("RECEIVED_PREPARE") == 0
+    });
 }
 
 /// Polls the ledger's counts for a run tag until `done` holds.

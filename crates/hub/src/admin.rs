@@ -829,6 +829,27 @@ pub fn als_admin_router() -> Router<Arc<Hub>> {
         .route("/oracles", get(list_oracles).post(create_oracle))
 }
 
+impl Hub {
+    /// Why the ALS has no oracle for `id_type` (and `currency`, when the request names one),
+    /// as the real account-lookup-service says it; `None` when it has one, or when the
+    /// emulator serves every type ([`HubConfig::als_oracles`](crate::HubConfig::als_oracles)
+    /// off). An oracle registered without a currency serves requests that name none.
+    pub(crate) fn als_oracle_missing(
+        &self,
+        id_type: &str,
+        currency: Option<&str>,
+    ) -> Option<String> {
+        if !self.config.als_oracles {
+            return None;
+        }
+        let found = lock(&self.admin.oracles).iter().any(|o| {
+            o["oracleIdType"].as_str() == Some(id_type)
+                && currency.is_none_or(|c| o["currency"].as_str() == Some(c))
+        });
+        (!found).then(|| format!("Oracle type:{id_type} not found"))
+    }
+}
+
 async fn list_oracles(State(hub): Hs) -> Response {
     Json(lock(&hub.admin.oracles).clone()).into_response()
 }

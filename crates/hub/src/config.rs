@@ -42,6 +42,17 @@ pub struct HubConfig {
     /// work (`GET`, `POST`) are shed at once with 503/2003 instead of queueing callbacks
     /// that would only time out. Answers (`PUT`, `PATCH`) always pass: they finish work.
     pub max_callbacks_in_flight: usize,
+    /// The ALS's oracles as the real account-lookup-service keeps them: only the oracles
+    /// registered through its admin API (`POST /oracles`, the emulator's `/als-admin/oracles`)
+    /// serve lookups and registrations of their id type, and a request that names a currency
+    /// (the bulk `POST /participants`) needs one registered for that currency too; otherwise
+    /// the answer is error 3003 "Oracle type:MSISDN not found". Off (the default): the built-in
+    /// oracle serves every type and currency.
+    pub als_oracles: bool,
+    /// How long the ALS keeps a participant's endpoints once it read them (the real
+    /// account-lookup-service caches them for about 180 s): its callbacks go to the cached
+    /// address meanwhile, even after the FSP was onboarded again. Zero (the default): none.
+    pub als_endpoint_cache: Duration,
 }
 
 /// Added latency per stage of the switch (what a slow real hub would add).
@@ -103,6 +114,8 @@ impl Default for HubConfig {
             reject_prepares: 0.0,
             clock_offset_ms: 0,
             max_callbacks_in_flight: 10_000,
+            als_oracles: false,
+            als_endpoint_cache: Duration::ZERO,
         }
     }
 }

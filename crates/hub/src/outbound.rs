@@ -57,6 +57,11 @@ fn find_pair(s: &str, c: u8) -> Option<usize> {
     None
 }
 
+/// Whether the ALS sends callbacks of this endpoint type (participants and parties).
+fn is_als_endpoint(kind: &str) -> bool {
+    kind.contains("PARTICIPANT") || kind.contains("PARTIES")
+}
+
 /// An outgoing callback: to whom, which endpoint, what.
 pub(crate) struct Callback {
     pub(crate) to: String,
@@ -77,8 +82,32 @@ impl Hub {
         kind: &str,
         vars: &[(&str, String)],
     ) -> Option<String> {
-        let template = self.ledger.participant(fsp)?.endpoint(kind)?;
+        let template = if self.config.als_endpoint_cache.is_zero() || !is_als_endpoint(kind) {
+            self.ledger.participant(fsp)?.endpoint(kind)?
+        } else {
+            self.als_endpoint(fsp, kind)?
+        };
         Some(render_template(&template, vars))
+    }
+
+    /// A participant's endpoint as the ALS sees it: all of the FSP's endpoints are read at
+    /// once (as account-lookup-service fetches them), then kept for
+    /// [`HubConfig::als_endpoint_cache`](crate::HubConfig::als_endpoint_cache).
+    fn als_endpoint(&self, fsp: &str, kind: &str) -> Option<String> {
+        let mut cache = self.als_endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, all)) = cache.get(fsp) {
+            if at.elapsed() < self.config.als_endpoint_cache {
+                return all.iter().find(|(k, _)| k == kind).map(|(_, v)| v.clone());
+            }
+        }
+        let all = self
+            .ledger
+            .participant(fsp)
+            .map(|p| p.endpoints())
+            .unwrap_or_default();
+        let t = all.iter().find(|(k, _)| k == kind).map(|(_, v)| v.clone());
+        cache.insert(fsp.to_owned(), (std::time::Instant::now(), all));
+        t
     }
 
     /// Headers of a message the hub itself sends.

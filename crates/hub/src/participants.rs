@@ -17,6 +17,17 @@ use crate::outbound::Callback;
 pub(crate) fn get(cx: &Inbound<'_>, t: &str, id: &str) {
     let (hub, source) = (cx.hub, &cx.source);
     let vars = party_vars(t, id, None);
+    if let Some(why) = hub.als_oracle_missing(t, None) {
+        return hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+            vars,
+            String::new(),
+            "participants",
+            ErrorCode::AddPartyInformationError,
+            &why,
+        );
+    }
     match hub.oracle_get(t, id) {
         Some(fsp) => {
             let put = ParticipantsTypeIdPut {
@@ -48,7 +59,17 @@ pub(crate) fn post(cx: &Inbound<'_>, t: &str, id: &str, body: &Bytes) -> Result<
     let (hub, source) = (cx.hub, &cx.source);
     let req: ParticipantsTypeIdPost = parse_body(body)?;
     let vars = party_vars(t, id, None);
-    if req.fsp_id.as_str() != source {
+    if let Some(why) = hub.als_oracle_missing(t, req.currency.as_ref().map(|c| c.as_str())) {
+        hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+            vars,
+            String::new(),
+            "participants",
+            ErrorCode::AddPartyInformationError,
+            &why,
+        );
+    } else if req.fsp_id.as_str() != source {
         hub.error_callback(
             source,
             "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
@@ -80,6 +101,25 @@ pub(crate) fn post_bulk(cx: &Inbound<'_>, body: &Bytes) -> Result<(), FspiopErro
     let (hub, source) = (cx.hub, &cx.source);
     let req: ParticipantsPost = parse_body(body)?;
     req.check()?;
+    // The real ALS asks the oracle of each id type (for the request's currency, when it names
+    // one); without one the whole request fails, by error callback.
+    let currency = req.currency.as_ref().map(|c| c.as_str().to_owned());
+    let missing = req
+        .party_list
+        .iter()
+        .find_map(|p| hub.als_oracle_missing(p.party_id_type.as_str(), currency.as_deref()));
+    if let Some(why) = missing {
+        hub.error_callback(
+            source,
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT_ERROR",
+            vec![("requestId", req.request_id.into_string())],
+            String::new(),
+            "participants",
+            ErrorCode::AddPartyInformationError,
+            &why,
+        );
+        return Ok(());
+    }
     let party_list = req
         .party_list
         .into_iter()

@@ -36,7 +36,14 @@ pub struct Hub {
     pub(crate) own_content_types: [(&'static str, HeaderValue); 4],
     /// TLS handshakes its servers accepted (its client counts its own).
     pub(crate) tls_accepted: Arc<std::sync::atomic::AtomicU64>,
+    /// The ALS's participant-endpoint cache (see [`HubConfig::als_endpoint_cache`]):
+    /// The ALS's participant-endpoint cache.
+    pub(crate) als_endpoints: std::sync::Mutex<HashMap<String, CachedEndpoints>>,
 }
+
+/// What the ALS read of one FSP's endpoints, and when: (read at, its endpoints as type and
+/// template).
+pub(crate) type CachedEndpoints = (std::time::Instant, Vec<(String, String)>);
 
 /// The resources the hub sends messages about.
 const OWN_RESOURCES: [&str; 4] = ["parties", "participants", "quotes", "transfers"];
@@ -91,6 +98,7 @@ impl Hub {
             tracker: TaskTracker::new(),
             body_hasher: foldhash::quality::RandomState::default(),
             tls_accepted: Arc::default(),
+            als_endpoints: std::sync::Mutex::default(),
             registry: crate::metrics::registry(&stats, hub.clone()),
             stats,
             own_source: HeaderValue::from_str(&config.hub_id)

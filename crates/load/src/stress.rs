@@ -777,6 +777,20 @@ impl StressReport {
             ));
         }
         m.push_str(&format!("\n{}.\n", self.crosscheck_line()));
+        // What the simulators refused or failed to deliver (read once, after the last stage:
+        // its report holds them), and the run's failure when the hub's confirmations were
+        // refused for their signature, as report.md shows them.
+        if let Some(sims) = self
+            .stage_reports
+            .iter()
+            .rev()
+            .find_map(|r| r.simulators.as_ref())
+        {
+            m.push_str(&format!("\n{}.\n", sims.line()));
+            if let Some(f) = sims.failure() {
+                m.push_str(&format!("\n**FAILED: {f}.**\n"));
+            }
+        }
         if let Some(o) = &self.operations {
             m.push_str(&format!("\n{}.\n", o.line()));
         }

@@ -234,7 +234,24 @@ pub fn gate(
     tolerance: f64,
     min_prepares: u64,
 ) -> Gate {
-    let counts = counts(before, after);
+    gate_counts(
+        counts(before, after),
+        after.at_ms.saturating_sub(before.at_ms) as f64 / 1000.0,
+        ratios,
+        tolerance,
+        min_prepares,
+    )
+}
+
+/// Judges message counts per topic (a window's, or a run's messages by transfer): every
+/// applicable ratio within `tolerance` of its expectation, and at least `min_prepares` prepares.
+pub fn gate_counts(
+    counts: BTreeMap<String, u64>,
+    window_s: f64,
+    ratios: &[Ratio],
+    tolerance: f64,
+    min_prepares: u64,
+) -> Gate {
     let sum = |ts: &[String]| {
         ts.iter()
             .map(|t| counts.get(t).copied().unwrap_or(0))
@@ -257,12 +274,205 @@ pub fn gate(
     let prepares = counts.get("topic-transfer-prepare").copied().unwrap_or(0);
     let pass = prepares >= min_prepares && judged.iter().all(|(_, _, ok)| *ok);
     Gate {
-        window_s: after.at_ms.saturating_sub(before.at_ms) as f64 / 1000.0,
+        window_s,
         counts,
         ratios: judged,
         not_applicable,
         min_prepares,
         pass,
+    }
+}
+
+// ---- Counting by transfer ---------------------------------------------------------------------
+
+/// A `data:<mime>;base64,<body>` URI's JSON body.
+fn decode_data_uri(uri: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let (head, body) = uri.strip_prefix("data:")?.split_once(',')?;
+    let bytes = if head.ends_with(";base64") {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .ok()?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether a message belongs to a run whose transfer ids start with `prefix` (8 hex digits of
+/// a UUID, or a ULID's first characters; compared without regard to case): its transfer id
+/// does, wherever the Mojaloop services put it — the message's `id` (ml-api-adapter sets it to
+/// the transfer id on prepare and fulfil; central-ledger keeps it on the position and
+/// notification messages it derives, and its timeout handler sets it too),
+/// `content.uriParams.id` (fulfils, aborts, error notifications), the `transferId` of
+/// `content.payload` (an object, or a `data:…;base64,` URI as ml-api-adapter writes it), or the
+/// record's key (some producers key by transfer id; central-ledger keys position messages by
+/// participant-currency id, which simply matches nothing).
+///
+/// Looks in the cheap places first (the key, the message id, `uriParams`) and decodes the
+/// payload only when they do not match: every message on the topics is read during the run.
+pub fn belongs_to(prefix: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> bool {
+    let is_run = |id: &str| {
+        id.len() > prefix.len()
+            && id.is_char_boundary(prefix.len())
+            && id[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    if prefix.is_empty() {
+        return false;
+    }
+    if key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .is_some_and(is_run)
+    {
+        return true;
+    }
+    let Some(v) = value.and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok()) else {
+        return false;
+    };
+    let content = v.get("content");
+    let cheap = [
+        v.get("id"),
+        content.and_then(|c| c.pointer("/uriParams/id")),
+        content.and_then(|c| c.pointer("/payload/transferId")),
+    ];
+    if cheap
+        .iter()
+        .any(|x| x.and_then(serde_json::Value::as_str).is_some_and(is_run))
+    {
+        return true;
+    }
+    content
+        .and_then(|c| c.get("payload"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(decode_data_uri)
+        .and_then(|p| p.get("transferId").and_then(|t| t.as_str().map(is_run)))
+        .unwrap_or(false)
+}
+
+/// What reading the transfer topics found for one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMessages {
+    /// The run's transfer-id prefix the messages were matched by.
+    pub prefix: String,
+    /// Every message read, per topic.
+    pub read: BTreeMap<String, u64>,
+    /// The messages of the run's transfers, per topic.
+    pub counts: BTreeMap<String, u64>,
+    /// Every partition was read up to the end offsets asked for (false: the reading stopped
+    /// at its bound, and the counts are short).
+    pub complete: bool,
+}
+
+impl RunMessages {
+    /// Messages read on all topics.
+    pub fn total_read(&self) -> u64 {
+        self.read.values().sum()
+    }
+
+    /// The run's messages on all topics.
+    pub fn total_run(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// Reads the topics of `from` (a snapshot taken before the run's first message) onward and
+/// counts the messages whose transfer id starts with `prefix` (see [`belongs_to`]), as they
+/// come (so a long run is read while it runs, not all at the end). Once `until` delivers the
+/// end offsets (a snapshot taken after the switch drained), it reads up to them and returns; at
+/// most `bound` after that, then it returns what it read, `complete: false`. Blocking: run it
+/// on a thread of its own.
+pub fn read_run_messages(
+    brokers: &str,
+    from: &Offsets,
+    prefix: &str,
+    until: std::sync::mpsc::Receiver<Offsets>,
+    bound: Duration,
+) -> Result<RunMessages, KafkaError> {
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = client_config(brokers)
+        .set("group.id", "perfbed-kafka-by-transfer")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(err(brokers, "creating a client"))?;
+    // Next offset to read, per partition.
+    let mut next: BTreeMap<(String, i32), i64> = from
+        .topics
+        .iter()
+        .flat_map(|(t, parts)| parts.iter().map(move |(p, h)| ((t.clone(), *p), *h)))
+        .collect();
+    let assign = |next: &BTreeMap<(String, i32), i64>| -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in next {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))
+                .map_err(err(brokers, "assigning partitions"))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(err(brokers, "assigning partitions"))
+    };
+    assign(&next)?;
+    let mut out = RunMessages {
+        prefix: prefix.to_owned(),
+        ..RunMessages::default()
+    };
+    let mut end: Option<(Offsets, std::time::Instant)> = None;
+    loop {
+        if end.is_none() {
+            match until.try_recv() {
+                Ok(to) => {
+                    // Partitions made during the run: read them from their start.
+                    let mut grew = false;
+                    for (t, parts) in &to.topics {
+                        for p in parts.keys() {
+                            if let std::collections::btree_map::Entry::Vacant(e) =
+                                next.entry((t.clone(), *p))
+                            {
+                                e.insert(0);
+                                grew = true;
+                            }
+                        }
+                    }
+                    if grew {
+                        assign(&next)?;
+                    }
+                    end = Some((to, std::time::Instant::now()));
+                }
+                // Dropped without an end: nothing more to wait for.
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(out),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            }
+        }
+        if let Some((to, since)) = &end {
+            let behind = to.topics.iter().any(|(t, parts)| {
+                parts
+                    .iter()
+                    .any(|(p, high)| next.get(&(t.clone(), *p)).copied().unwrap_or(0) < *high)
+            });
+            if !behind {
+                out.complete = true;
+                return Ok(out);
+            }
+            if since.elapsed() >= bound {
+                return Ok(out);
+            }
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(e)) => {
+                // End-of-partition events and transient broker errors: keep polling; a
+                // persistent error ends at the bound.
+                tracing::debug!("kafka by transfer: {e}");
+            }
+            Some(Ok(m)) => {
+                let topic = m.topic().to_owned();
+                next.insert((topic.clone(), m.partition()), m.offset() + 1);
+                *out.read.entry(topic.clone()).or_default() += 1;
+                if belongs_to(prefix, m.key(), m.payload()) {
+                    *out.counts.entry(topic).or_default() += 1;
+                }
+            }
+        }
     }
 }
 
@@ -292,6 +502,25 @@ pub fn groups(brokers: &str, timeout: Duration) -> Result<Vec<String>, KafkaErro
         .fetch_group_list(None, timeout)
         .map_err(err(brokers, "listing consumer groups"))?;
     let mut g: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
+    g.sort();
+    Ok(g)
+}
+
+/// The consumer groups that have members now (a consumer joined and its session has not
+/// timed out), where the broker says so; a group nobody runs any more has none.
+pub fn groups_with_members(brokers: &str, timeout: Duration) -> Result<Vec<String>, KafkaError> {
+    let consumer: BaseConsumer = client_config(brokers)
+        .create()
+        .map_err(err(brokers, "creating a client"))?;
+    let list = consumer
+        .fetch_group_list(None, timeout)
+        .map_err(err(brokers, "listing consumer groups"))?;
+    let mut g: Vec<String> = list
+        .groups()
+        .iter()
+        .filter(|g| !g.members().is_empty())
+        .map(|g| g.name().to_owned())
+        .collect();
     g.sort();
     Ok(g)
 }
@@ -433,6 +662,43 @@ mod tests {
             !gate(&after, &after, &default_ratios(), 0.5, 0).pass,
             "no prepares: no ratio"
         );
+    }
+
+    #[test]
+    fn a_message_belongs_to_a_run_by_any_place_its_transfer_id_is_in() {
+        use base64::Engine;
+        let run = "0badcafe-1234-4567-89ab-000000000001";
+        let other = "1badcafe-1234-4567-89ab-000000000001";
+        let body = serde_json::json!({ "transferId": run, "amount": { "amount": "1" } });
+        let uri = format!(
+            "data:application/vnd.interoperability.transfers+json;version=1.1;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(body.to_string())
+        );
+        let v = |x: serde_json::Value| x.to_string().into_bytes();
+        // The message id (prepare/fulfil as ml-api-adapter writes them).
+        let by_id = v(serde_json::json!({ "id": run, "content": { "payload": "x" } }));
+        assert!(belongs_to("0badcafe", Some(b"42"), Some(&by_id)));
+        // Only in the payload's data URI (a notification whose id is an event id).
+        let by_payload = v(serde_json::json!({ "id": other, "content": { "payload": uri } }));
+        assert!(belongs_to("0BADCAFE", None, Some(&by_payload)));
+        // Only in uriParams (an error notification whose payload is the error).
+        let by_uri = v(serde_json::json!({ "id": other, "content": {
+            "uriParams": { "id": run }, "payload": { "errorInformation": {} } } }));
+        assert!(belongs_to("0badcafe", None, Some(&by_uri)));
+        // Only in the key.
+        assert!(belongs_to(
+            "0badcafe",
+            Some(run.as_bytes()),
+            Some(b"not json")
+        ));
+        // Another run's, or no id at all.
+        let foreign =
+            v(serde_json::json!({ "id": other, "content": { "uriParams": { "id": other } } }));
+        assert!(!belongs_to("0badcafe", Some(b"7"), Some(&foreign)));
+        assert!(!belongs_to("0badcafe", None, None));
+        assert!(!belongs_to("", Some(run.as_bytes()), None));
+        // A prefix is not a whole id.
+        assert!(!belongs_to("0badcafe", Some(b"0badcafe"), None));
     }
 
     #[test]

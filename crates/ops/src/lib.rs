@@ -71,6 +71,20 @@ pub enum OpsError {
     /// A callback did not arrive.
     #[error("no callback to {0} within {1:?}: is this listener the FSP's PARTICIPANT endpoint?")]
     NoCallback(String, Duration),
+    /// The service answered a request by error callback.
+    #[error("{request}: the answer was an error callback ({callback}) with FSPIOP error {code} \"{description}\". Fix: {fix}")]
+    ErrorCallback {
+        /// The request, as sent.
+        request: String,
+        /// The callback that carried the error, and where it was received.
+        callback: String,
+        /// FSPIOP error code.
+        code: String,
+        /// Its description.
+        description: String,
+        /// What to do about it.
+        fix: String,
+    },
     /// Bad input.
     #[error("{0}")]
     Invalid(String),

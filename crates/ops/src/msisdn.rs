@@ -377,14 +377,17 @@ pub struct Als {
     client: HttpClient,
     base: String,
     inbox: Arc<Inbox>,
-    signer: Option<Arc<fspiop::jws::SigningKey>>,
+    keys: Option<Arc<fspiop::jws::KeyStore>>,
     patience: Duration,
     api: fspiop::iso::Api,
+    /// Where the callbacks are listened for (named in errors).
+    listen: SocketAddr,
 }
 
 impl Als {
     /// Client for the ALS at `base`, listening for callbacks on `listen` (returns the bound
-    /// address). Requests are signed with `signer` when given. With [`Api::Iso20022`] the
+    /// address). With `keys`, each request is signed with the private key of the FSP it is
+    /// sent as (`<fsp>.key`, as `perfbed sim --keys` signs), so a validating ALS takes it. With [`Api::Iso20022`] the
     /// requests carry the ISO 20022 media types (`…iso20022.participants+json;version=2.0`),
     /// which an ALS running with `API_TYPE=iso20022` requires of every resource, participants
     /// included; the participants bodies themselves are the same in both modes.
@@ -394,7 +397,7 @@ impl Als {
         base: &str,
         client: HttpClient,
         listen: SocketAddr,
-        signer: Option<fspiop::jws::SigningKey>,
+        keys: Option<Arc<fspiop::jws::KeyStore>>,
         patience: Duration,
         api: fspiop::iso::Api,
     ) -> Result<(Als, SocketAddr), OpsError> {
@@ -419,9 +422,10 @@ impl Als {
                 client,
                 base: base.trim_end_matches('/').to_owned(),
                 inbox,
-                signer: signer.map(Arc::new),
+                keys,
                 patience,
                 api,
+                listen: addr,
             },
             addr,
         ))
@@ -441,12 +445,25 @@ impl Als {
             version: fspiop::headers::Version::V1_1,
             source: source.to_owned(),
             destination: None,
-            body: body.map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default())),
+            // The bytes signed are the bytes sent, in the canonical form a strict verifier
+            // (the Mojaloop SDK's, the emulator's) rebuilds from the body.
+            body: body.map(|b| {
+                let raw = serde_json::to_vec(&b).unwrap_or_default();
+                Bytes::from(fspiop::json::canonicalize(&raw).unwrap_or(raw))
+            }),
             extra: Vec::new(),
         };
         let req = if self.api.is_iso() { req.iso() } else { req };
+        let signer = match &self.keys {
+            Some(k) => Some(k.signing(source).ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "no private key for {source} in the JWS keys (--keys): {source}.key signs its requests to the ALS"
+                ))
+            })?),
+            None => None,
+        };
         let req = req
-            .build(self.signer.as_deref())
+            .build(signer)
             .map_err(|e| OpsError::Invalid(e.to_string()))?;
         let resp = self
             .client
@@ -461,6 +478,14 @@ impl Als {
         // its API definition (account-lookup-service 17.x, `src/api/participants.js`).
         let status = resp.status().as_u16();
         if !resp.status().is_success() {
+            let body: Value = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+            let code = body["errorInformation"]["errorCode"].as_str().unwrap_or("");
+            if code == "3105" || code == "3106" {
+                return Err(OpsError::Invalid(format!(
+                    "{method} {url} as {source} answered {status} with FSPIOP error {code} \"{}\": the ALS validates signatures. Fix: give --keys DIR with {source}.key (as perfbed sim --keys), or turn the ALS's JWS validation off",
+                    body["errorInformation"]["errorDescription"].as_str().unwrap_or("")
+                )));
+            }
             return Err(OpsError::Refused {
                 method,
                 url,
@@ -487,8 +512,45 @@ impl Als {
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(OpsError::NoCallback(path.to_owned(), self.patience));
+                return Err(OpsError::Invalid(format!(
+                    "no callback to PUT {path} reached the listener {} within {:?}: the ALS sends it to the FSP's FSPIOP_CALLBACK_URL_PARTICIPANT_* endpoints, which must point at http://{} while seeding (perfbed onboard --dfsp FSP=http://{}); after they were re-pointed, a real ALS may go on using the endpoints it cached for up to ~3 min",
+                    self.listen, self.patience, self.listen, self.listen
+                )));
             }
+        }
+    }
+}
+
+impl Als {
+    /// The error an ALS error callback (`body`: its `errorInformation`) makes, naming the
+    /// request, the callback and the FSPIOP code, with the fix where the code tells it: 3003
+    /// about an oracle means the ALS has none registered for the id type (and, for a bulk
+    /// registration, for its currency).
+    fn error_callback(
+        &self,
+        request: &str,
+        callback: &str,
+        body: &Value,
+        currency: &str,
+    ) -> OpsError {
+        let info = &body["errorInformation"];
+        let code = info["errorCode"].as_str().unwrap_or("?").to_owned();
+        let description = info["errorDescription"].as_str().unwrap_or("").to_owned();
+        let fix = if code == "3003" && description.to_ascii_lowercase().contains("oracle") {
+            format!(
+                "the ALS has no oracle for MSISDN in {currency}: the bulk registration names the currency, so register the MSISDN oracle for it in the ALS — POST /oracles on the ALS admin API with {{\"oracleIdType\": \"MSISDN\", \"endpoint\": {{\"value\": \"<the oracle's URL>\", \"endpointType\": \"URL\"}}, \"currency\": \"{currency}\", \"isDefault\": true}} (an oracle registered without a currency does not serve it) — or seed with --via sql or --via oracle"
+            )
+        } else if code == "3105" || code == "3106" {
+            "the ALS validates signatures: give --keys DIR with the FSPs' private keys (<fsp>.key, as perfbed sim --keys)".to_owned()
+        } else {
+            "see the ALS's log".to_owned()
+        };
+        OpsError::ErrorCallback {
+            request: request.to_owned(),
+            callback: format!("{callback} at the listener {}", self.listen),
+            code,
+            description,
+            fix,
         }
     }
 }
@@ -516,8 +578,9 @@ pub async fn seed_als(
         range,
         progress,
         |n| async move { als_owner(als, range, &n).await },
-        |parties| async move {
+        |parties: Vec<Value>| async move {
             let request_id = uuid::Uuid::new_v4().to_string();
+            let parties_len = parties.len();
             als.send(
                 Method::POST,
                 "/participants",
@@ -529,12 +592,15 @@ pub async fn seed_als(
             .await?;
             let (ok, v) = als.wait(&format!("/participants/{request_id}")).await?;
             if !ok {
-                return Err(OpsError::Refused {
-                    method: Method::POST,
-                    url: format!("{}/participants", als.base),
-                    status: 0,
-                    body: v.to_string(),
-                });
+                return Err(als.error_callback(
+                    &format!(
+                        "POST {}/participants as {} ({} numbers, currency {currency})",
+                        als.base, range.fsp, parties_len
+                    ),
+                    &format!("PUT /participants/{request_id}/error"),
+                    &v,
+                    currency,
+                ));
             }
             Ok(v["partyList"].as_array().map_or(0, |l| {
                 l.iter()

@@ -125,6 +125,10 @@ pub struct HubAddresses {
     pub oracle: Option<String>,
     /// ALS FSPIOP API (the emulator's FSPIOP base).
     pub als: Option<String>,
+    /// ALS admin API (account-lookup-service's admin port, 4001; `…/als-admin` on the
+    /// emulator): preflight reads its oracles (`GET /oracles`) to check one serves MSISDN in
+    /// the testbed's currency.
+    pub als_admin: Option<String>,
     /// central_ledger database URL (`mysql://user:password@host:port/schema`).
     pub ledger_db: Option<String>,
     /// MSISDN oracle database URL.

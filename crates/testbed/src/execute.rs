@@ -392,10 +392,10 @@ pub async fn execute(
     let prefix = payers.id_prefix();
     let api = payers.api();
     let replica = payers.replica.is_some();
-    let watch = target
-        .testbed
-        .as_ref()
-        .map(|t| SwitchWatch::start(t, scenario));
+    let watch = match &target.testbed {
+        Some(t) => Some(SwitchWatch::start(t, scenario, &prefix).await),
+        None => None,
+    };
     let before = match &watch {
         Some(w) => w.positions().await,
         None => Ok(Vec::new()),
@@ -454,6 +454,10 @@ pub async fn execute(
             Some(load::stress::run_with(scenario, plan, payers, progress, live).await),
         ),
     };
+    // The last transfer was made by now: it expires within transfer_expiry, and the ledger's
+    // sweep records it after that (the switch's drain waits at most that long).
+    let settled_by = std::time::Instant::now()
+        + (scenario.transfer_expiry + crate::reconcile::SWEEP_MARGIN).min(crate::watch::DRAIN_WAIT);
     // What became of the transfers the driver stopped waiting for; waiting for the switch to
     // settle them is also most of its drain.
     if options.crosscheck && scenario.flow != load::Flow::Ping {
@@ -468,7 +472,7 @@ pub async fn execute(
         }
     }
     if let Some(mut w) = watch {
-        w.drain(crate::watch::DRAIN_WAIT).await;
+        w.drain(settled_by).await;
         let evidence = w.finish(before).await;
         if let Some(r) = &mut report {
             r.switch = Some(evidence);

@@ -117,6 +117,7 @@ async fn als_lookup(
     (als, fsp, sim, number): (&str, &str, &str, &str),
     seed_fix: &str,
     api: fspiop::iso::Api,
+    hub_has: Option<&str>,
 ) {
     let what = format!("ALS finds MSISDN {number} through its oracle (GET {als}/participants/MSISDN/{number} as {fsp})");
     let mailbox = ops::Admin::new(sim, client.clone());
@@ -174,9 +175,26 @@ async fn als_lookup(
         }
     };
     let Some(answer) = answer else {
+        // Where the hub says the answer goes, against where the testbed says the simulator is:
+        // the same means the onboarding is right and the ALS uses an endpoint it cached.
+        let want = ops::endpoint_templates(sim)
+            .into_iter()
+            .find(|(ty, _)| *ty == "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT")
+            .map(|(_, v)| v);
+        let fix = match (hub_has, want) {
+            (Some(h), Some(w)) if h == w => format!(
+                "the hub has {fsp}'s FSPIOP_CALLBACK_URL_PARTICIPANT_PUT at its simulator ({h}), as the testbed says, yet the ALS's answer did not arrive there: the ALS still uses the endpoint it cached before {fsp} was last onboarded (account-lookup-service keeps participant endpoints ~3 min; after `msisdn seed --via als` that is the seeding listener). Wait 3 minutes (or restart the ALS) and run preflight again; onboarding again does not help"
+            ),
+            (Some(h), _) => format!(
+                "the hub has {fsp}'s FSPIOP_CALLBACK_URL_PARTICIPANT_PUT at {h}, not at its simulator ({sim}): onboard {fsp} with its simulator as callback (perfbed onboard --testbed …); the ALS may then use its cached endpoint for up to ~3 min"
+            ),
+            (None, _) => format!(
+                "the ALS answers to {fsp}'s FSPIOP_CALLBACK_URL_PARTICIPANT_PUT endpoint, which the hub does not have: onboard {fsp} with its simulator as callback (perfbed onboard --testbed …), and read the ALS's logs"
+            ),
+        };
         return list.fail(
             format!("{what}: no answer reached {fsp}'s simulator within {ALS_PATIENCE:?}"),
-            format!("the ALS answers to {fsp}'s FSPIOP_CALLBACK_URL_PARTICIPANT_PUT endpoint: onboard {fsp} with its simulator as callback (perfbed onboard --testbed …), and read the ALS's logs"),
+            fix,
         );
     };
     let body = &answer["body"];
@@ -200,6 +218,63 @@ async fn als_lookup(
             format!("{what}: it answered {}", other.unwrap_or("no fspId")),
             seed_fix.to_owned(),
         ),
+    }
+}
+
+/// The oracles the ALS has (`GET /oracles` on its admin API): one must serve MSISDN in the
+/// testbed's currency. A bulk registration through the ALS (`msisdn seed --via als`) names the
+/// currency, and the ALS answers it with 3003 "Oracle type:MSISDN not found" when no oracle is
+/// registered for it, even with one registered for MSISDN without a currency.
+async fn als_oracles(
+    list: &mut Checklist,
+    client: &perfbed_http::HttpClient,
+    als_admin: &str,
+    currency: &str,
+) {
+    let what = format!("ALS has an oracle for MSISDN in {currency} ({als_admin}/oracles)");
+    let register = format!(
+        "register it: POST {als_admin}/oracles with {{\"oracleIdType\": \"MSISDN\", \"endpoint\": {{\"value\": \"<the oracle's URL>\", \"endpointType\": \"URL\"}}, \"currency\": \"{currency}\", \"isDefault\": true}}"
+    );
+    let oracles = match ops::Admin::new(als_admin, client.clone())
+        .call(Method::GET, "/oracles", None)
+        .await
+    {
+        Ok((200, v)) => v,
+        Ok((status, v)) => {
+            return list.fail(
+                format!("{what}: HTTP {status}: {v}"),
+                "check hub.als_admin in the testbed file (the ALS admin API, port 4001)",
+            )
+        }
+        Err(e) => return list.fail(
+            format!("{what}: {e}"),
+            "start the ALS or fix hub.als_admin in the testbed file (the ALS admin API, port 4001)",
+        ),
+    };
+    let msisdn: Vec<&serde_json::Value> = oracles
+        .as_array()
+        .map(|l| l.iter().filter(|o| o["oracleIdType"] == "MSISDN").collect())
+        .unwrap_or_default();
+    let served = msisdn.iter().any(|o| o["currency"] == currency);
+    if served {
+        list.ok(what);
+    } else if msisdn.is_empty() {
+        list.fail(
+            format!("{what}: none for MSISDN at all (lookups fail with 3003 \"Oracle type:MSISDN not found\")"),
+            register,
+        );
+    } else {
+        let have: Vec<String> = msisdn
+            .iter()
+            .map(|o| o["currency"].as_str().unwrap_or("no currency").to_owned())
+            .collect();
+        list.fail(
+            format!(
+                "{what}: MSISDN oracles only for {} (a bulk registration through the ALS names {currency} and fails with 3003 \"Oracle type:MSISDN not found\")",
+                have.join(", ")
+            ),
+            register,
+        );
     }
 }
 
@@ -395,6 +470,9 @@ async fn checks(
     let onboard_fix = format!("perfbed onboard --testbed {}", opts.testbed.display());
     // Payee simulators that answered: the ALS lookup is made as one of them.
     let mut sims_up: Vec<(String, String)> = Vec::new();
+    // Where the hub says each FSP's participant answers go (FSPIOP_CALLBACK_URL_PARTICIPANT_PUT).
+    let mut participant_put: std::collections::HashMap<String, String> =
+        std::collections::HashMap::new();
     for d in &t.dfsps {
         let n = &d.id;
         let Ok((status, p)) = admin
@@ -431,6 +509,9 @@ async fn checks(
                 .and_then(|e| e["value"].as_str())
                 .map(str::to_owned)
         };
+        if let Some(v) = have("FSPIOP_CALLBACK_URL_PARTICIPANT_PUT") {
+            participant_put.insert(n.clone(), v);
+        }
         let missing: Vec<&str> = required
             .iter()
             .copied()
@@ -548,6 +629,9 @@ async fn checks(
             opts.testbed.display()
         )
     };
+    if let Some(a) = &t.hub.als_admin {
+        als_oracles(&mut list, &client, a, &t.currency).await;
+    }
     let probe = sims_up.iter().find_map(|(fsp, sim)| {
         let n = msisdn::Range::of(fsp, per_fsp).ok()?.number(0);
         Some((fsp.clone(), sim.clone(), n))
@@ -563,6 +647,7 @@ async fn checks(
                 opts.api
                     .or_else(|| scenario_api(opts.scenario.as_deref()))
                     .unwrap_or_default(),
+                participant_put.get(&fsp).map(String::as_str),
             )
             .await
         }

@@ -687,10 +687,7 @@ async fn stages(
                     .filter_map(load::report::Threshold::failure),
             );
             if let Some(k) = report.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
-                notes.push(format!(
-                    "kafka gate {}",
-                    if k.pass { "pass" } else { "FAIL" }
-                ));
+                notes.push(format!("kafka gate {}", k.verdict()));
             }
         }
         if let (Some(stress), Some(plan)) = (&outcome.stress, &sc.stress) {

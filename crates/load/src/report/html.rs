@@ -724,10 +724,13 @@ impl Report {
         match &sw.kafka {
             Some(k) => {
                 b.push_str(&format!(
-                    "<h3>Kafka over {:.0} s {}</h3>",
-                    k.window_s,
-                    badge(if k.pass { "gate PASS" } else { "gate FAIL" }, k.pass)
+                    "<h3>Kafka {}</h3>",
+                    badge(&format!("gate {}", k.verdict()), k.pass && k.judged())
                 ));
+                b.push_str(&p(&format!("{}.", k.basis_line())));
+                if !k.judged() {
+                    b.push_str(&p(&k.ratios_line()));
+                }
                 let rows: Vec<Vec<String>> = k
                     .ratios
                     .iter()
@@ -741,12 +744,30 @@ impl Report {
                     })
                     .collect();
                 b.push_str(&table(&["Ratio", "measured", "expected", ""], &rows));
-                let rows: Vec<Vec<String>> = k
-                    .counts
-                    .iter()
-                    .map(|(t, n)| vec![t.clone(), n.to_string()])
-                    .collect();
-                b.push_str(&table(&["Topic", "messages in the window"], &rows));
+                match &k.by_transfer {
+                    Some(bt) => {
+                        let rows: Vec<Vec<String>> = bt
+                            .read
+                            .iter()
+                            .map(|(t, n)| {
+                                vec![
+                                    t.clone(),
+                                    n.to_string(),
+                                    k.counts.get(t).copied().unwrap_or(0).to_string(),
+                                ]
+                            })
+                            .collect();
+                        b.push_str(&table(&["Topic", "messages read", "this run's"], &rows));
+                    }
+                    None => {
+                        let rows: Vec<Vec<String>> = k
+                            .counts
+                            .iter()
+                            .map(|(t, n)| vec![t.clone(), n.to_string()])
+                            .collect();
+                        b.push_str(&table(&["Topic", "messages in the window"], &rows));
+                    }
+                }
                 if let Some(l) = k.max_lag {
                     b.push_str(&p(&format!("Worst consumer-group lag at the end: {l}.")));
                 }
@@ -1196,6 +1217,7 @@ mod tests {
                 ratios: vec![("fulfil/prepare".into(), Some(0.998), 1.0, true)],
                 pass: true,
                 max_lag: Some(3),
+                by_transfer: None,
             }),
             positions: vec![PositionChange {
                 fsp: "perffsp1".into(),

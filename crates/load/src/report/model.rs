@@ -101,8 +101,8 @@ pub struct Attribution {
 /// What the switch showed during the run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SwitchEvidence {
-    /// Kafka from the steady-state window's start until the switch drained after the run
-    /// (see `notes`).
+    /// Kafka: the run's transfers' messages from the run's start until the switch drained
+    /// after the run (see `notes`).
     pub kafka: Option<KafkaEvidence>,
     /// Per FSP, before and after the run.
     pub positions: Vec<PositionChange>,
@@ -296,11 +296,17 @@ impl SwitchMetrics {
 }
 
 /// Message counts and validity ratios on the Mojaloop topics, and the worst consumer lag.
+///
+/// Counted by transfer (`by_transfer` present): the messages on the transfer topics from the
+/// run's start until the switch drained whose transfer id is one of the run's; the ratios judge
+/// those only, so other traffic on the topics and the fulfils of warm-up prepares do not move
+/// them. Older reports (and `perfbed kafka gate`) count every message over a time window.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KafkaEvidence {
-    /// Window length, seconds.
+    /// How long the messages were counted, seconds (run's start, or the steady-state window's
+    /// start, until the switch drained).
     pub window_s: f64,
-    /// Messages per topic in the window.
+    /// Messages per topic: the run's transfers' when counted by transfer, else all in the window.
     pub counts: BTreeMap<String, u64>,
     /// Ratio name → (measured, expected, within tolerance).
     pub ratios: Vec<(String, Option<f64>, f64, bool)>,
@@ -308,6 +314,21 @@ pub struct KafkaEvidence {
     pub pass: bool,
     /// Largest consumer-group lag at the end (messages).
     pub max_lag: Option<i64>,
+    /// Counted by transfer: what was read, and how the run's messages were told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_transfer: Option<KafkaByTransfer>,
+}
+
+/// How the run's messages were found on the topics (see [`KafkaEvidence`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KafkaByTransfer {
+    /// The run's transfer-id prefix (its run tag) the messages were matched by.
+    pub prefix: String,
+    /// Every message read on the transfer topics, per topic (the run's and any other).
+    pub read: BTreeMap<String, u64>,
+    /// Every partition was read up to the offsets taken once the switch drained (false: the
+    /// reading stopped at its bound and the counts are short).
+    pub complete: bool,
 }
 
 impl KafkaEvidence {
@@ -321,8 +342,55 @@ impl KafkaEvidence {
         }
     }
 
+    /// Whether the gate judged anything: counted by transfer, no prepare of the run on the
+    /// topics leaves it not judged (a ratio of nothing proves nothing, and is no failure of the
+    /// switch's either: the run's own verdict says what became of its transfers).
+    pub fn judged(&self) -> bool {
+        self.by_transfer.is_none()
+            || self
+                .counts
+                .get("topic-transfer-prepare")
+                .copied()
+                .unwrap_or(0)
+                > 0
+    }
+
+    /// The gate's verdict in a word: `PASS`, `FAIL` or `not judged`.
+    pub fn verdict(&self) -> &'static str {
+        match (self.judged(), self.pass) {
+            (false, _) => "not judged",
+            (true, true) => "PASS",
+            (true, false) => "FAIL",
+        }
+    }
+
+    /// What was counted, in one sentence: by transfer, how many messages were read and how many
+    /// were the run's; else the window.
+    pub fn basis_line(&self) -> String {
+        match &self.by_transfer {
+            Some(b) => {
+                let read: u64 = b.read.values().sum();
+                let run: u64 = self.counts.values().sum();
+                format!(
+                    "Kafka by transfer over {:.0} s (the run's start until the switch drained): {read} messages read on the transfer topics, {run} of them this run's (transfer ids starting {}){}",
+                    self.window_s,
+                    b.prefix,
+                    if b.complete {
+                        ""
+                    } else {
+                        "; the reading stopped before the end offsets: the counts are short"
+                    }
+                )
+            }
+            None => format!("Kafka over {:.0} s", self.window_s),
+        }
+    }
+
     /// The ratios in one line: `fulfil/prepare 1.000 (expect 1.0) ok, …`.
     pub fn ratios_line(&self) -> String {
+        if !self.judged() {
+            return "not judged: none of this run's prepares on topic-transfer-prepare".into();
+        }
         self.ratios
             .iter()
             .map(|(n, v, e, ok)| {
@@ -1415,11 +1483,16 @@ impl Report {
             return None;
         }
         match self.switch.as_ref().and_then(|s| s.kafka.as_ref()) {
-            Some(k) if k.pass => None,
+            Some(k) if k.pass && k.judged() => None,
+            Some(k) if !k.judged() => Some(format!(
+                "Kafka gate: no data — none of this run's prepares (transfer ids starting {}) reached topic-transfer-prepare, so there is nothing to judge ({} messages read on the transfer topics)",
+                k.by_transfer.as_ref().map_or("?", |b| b.prefix.as_str()),
+                k.by_transfer.as_ref().map_or(0, |b| b.read.values().sum::<u64>())
+            )),
             Some(k) => Some(format!(
                 "Kafka gate FAILED ({}, at least one prepare): {}",
                 if k.counts.get("topic-transfer-prepare").copied().unwrap_or(0) == 0 {
-                    "no prepare in the window"
+                    "no prepare counted"
                 } else {
                     "a ratio out of tolerance"
                 },

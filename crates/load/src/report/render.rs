@@ -134,10 +134,10 @@ impl Report {
             m.push_str("\n## Switch-side evidence\n\n");
             if let Some(k) = &sw.kafka {
                 m.push_str(&format!(
-                    "Kafka over {:.0} s: {}; gate **{}**{}{}.\n\n",
-                    k.window_s,
+                    "{}: {}; gate **{}**{}{}.\n\n",
+                    k.basis_line(),
                     k.ratios_line(),
-                    if k.pass { "PASS" } else { "FAIL" },
+                    k.verdict(),
                     if self.kafka_gate {
                         " (part of the verdict)"
                     } else {
