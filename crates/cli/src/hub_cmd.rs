@@ -87,6 +87,12 @@ pub(crate) struct HubArgs {
         value_name = "MS"
     )]
     clock_offset_ms: i64,
+    /// Most callbacks in flight at once (queued, delayed by --latency, or sending); beyond
+    /// that, new requests (GET, POST) are shed at once with 503/2003: a switch with a capacity.
+    /// With --latency it makes a breaking point that depends on the rate alone (callbacks in
+    /// flight ≈ callbacks per second × delay).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_callbacks_in_flight: usize,
     #[command(flatten)]
     server_tls: crate::tls_args::ServerTlsArgs,
     #[command(flatten)]
@@ -140,6 +146,9 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
             anyhow::bail!("{name} is a share between 0 and 1 (got {v})");
         }
     }
+    if args.max_callbacks_in_flight == 0 {
+        anyhow::bail!("--max-callbacks-in-flight must be at least 1 (0 would shed every request)");
+    }
     let config = HubConfig {
         latency,
         drop_callbacks: args.drop_callbacks,
@@ -151,6 +160,7 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         retention: args.retention,
         jws,
         api: args.api.into(),
+        max_callbacks_in_flight: args.max_callbacks_in_flight,
         ..HubConfig::default()
     };
     let server_tls = args.server_tls.load()?;

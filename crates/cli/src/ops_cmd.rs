@@ -101,6 +101,8 @@ pub(crate) struct OnboardArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 pub(crate) fn onboard(args: OnboardArgs) -> Result<()> {
@@ -156,7 +158,7 @@ pub(crate) fn onboard(args: OnboardArgs) -> Result<()> {
         return Ok(());
     }
     let report = runtime()?
-        .block_on(ops::onboard(&ops::Admin::plain(&admin), &plan))
+        .block_on(ops::onboard(&args.tls.admin(&admin)?, &plan))
         .context("onboarding failed")?;
     if report.changed.is_empty() {
         println!("nothing to change: already onboarded");
@@ -213,6 +215,8 @@ pub(crate) struct DirectoryArgs {
     /// which refuses the FSPIOP media types on every resource, participants included.
     #[arg(long, value_enum, env = "PERFBED_API", default_value = "fspiop")]
     api: crate::api_arg::ApiArg,
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 enum Directory {
@@ -238,13 +242,16 @@ impl DirectoryArgs {
                 positions::connect(&need(database, "--database", "oracle_db")?).await?,
             ),
             Via::Oracle => {
-                Directory::Oracle(ops::Admin::plain(&need(oracle, "--oracle", "oracle")?))
+                Directory::Oracle(self.tls.admin(&need(oracle, "--oracle", "oracle")?)?)
             }
             Via::Als => {
                 let base = need(als, "--als", "als")?;
                 let (a, addr) = msisdn::Als::start(
                     &base,
-                    perfbed_http::HttpClient::new(perfbed_http::ClientOptions::default()),
+                    perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
+                        tls: self.tls.load()?,
+                        ..perfbed_http::ClientOptions::default()
+                    }),
                     self.callback_listen,
                     None,
                     Duration::from_secs(30),
@@ -410,6 +417,8 @@ pub(crate) struct LedgerArgs {
     /// instead of the admin API when given).
     #[arg(long, value_name = "URL", env = "PERFBED_LEDGER_DB")]
     database: Option<String>,
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 enum Ledger {
@@ -423,7 +432,7 @@ impl LedgerArgs {
         let database = self.database.clone().or(t.hub.ledger_db.clone());
         match (database, admin) {
             (Some(db), _) if !via_api => Ok(Ledger::Sql(positions::connect(&db).await?)),
-            (_, Some(a)) => Ok(Ledger::Api(ops::Admin::plain(&a))),
+            (_, Some(a)) => Ok(Ledger::Api(self.tls.admin(&a)?)),
             (Some(_), None) => bail!("--api needs --admin (or hub.admin in the testbed file)"),
             (None, None) => {
                 bail!("give --admin (admin API) or --database (central_ledger database)")
