@@ -806,17 +806,21 @@ def judge_run(cluster, run):
     if len(run.parts) != len(run.drivers):
         run.problems.append(f"{len(run.parts)} replica results for {len(run.drivers)} replicas")
     # Clock offsets the replicas measured (the merged report's `clocks`).
-    clocks = run.merged.get("clocks") or []
-    for c in clocks:
-        print(f"   clock: {json.dumps(c, sort_keys=True)}")
+    clocks = [(c.get("replica"), pc) for c in run.merged.get("clocks") or [] for pc in c.get("peers") or []]
+    for r, pc in clocks:
+        off, unc = pc.get("offset_ms"), pc.get("uncertainty_ms")
+        print(f"   clock offset measured by replica {r} of replica {pc.get('peer')}: "
+              + (f"{off:+.3f} ms ±{unc:.3f}" if off is not None and unc is not None else "never measured")
+              + f" ({pc.get('samples')} exchanges; {pc.get('relayed')} relayed callbacks converted with it)")
+    if len(run.drivers) > 1 and not clocks:
+        run.problems.append("the merged report states no clock offsets (no data)")
     if run.shifted_pod is not None:
         idx = run.shifted_pod.index
-        seen = [c for c in clocks if c.get("peer") == idx]
-        offs = [c.get("offset_ms") for c in seen if c.get("offset_ms") is not None]
-        if not offs:
-            run.problems.append(f"no replica measured replica {idx}'s clock (shifted {SHIFT})")
+        offs = [pc.get("offset_ms") for r, pc in clocks if pc.get("peer") == idx]
+        if not offs or None in offs:
+            run.problems.append(f"replica {idx}'s clock (shifted {SHIFT}) not measured by every peer: {offs}")
         for o in offs:
-            if abs(o - 2000.0) > 50.0:
+            if o is not None and abs(o - 2000.0) > 50.0:
                 run.problems.append(f"replica {idx}'s clock measured {o:+.3f} ms; faketime shifted it {SHIFT}")
     if run.scenario and "stress" in run.scenario:
         bp = run.merged.get("breaking_point_tps")

@@ -241,9 +241,7 @@ impl DirectoryArgs {
             Via::Sql => Directory::Sql(
                 positions::connect(&need(database, "--database", "oracle_db")?).await?,
             ),
-            Via::Oracle => {
-                Directory::Oracle(self.tls.admin(&need(oracle, "--oracle", "oracle")?)?)
-            }
+            Via::Oracle => Directory::Oracle(self.tls.admin(&need(oracle, "--oracle", "oracle")?)?),
             Via::Als => {
                 let base = need(als, "--als", "als")?;
                 let (a, addr) = msisdn::Als::start(

@@ -188,7 +188,12 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
     let ledger = match (&args.testbed, &args.ledger_db, &args.hub_admin) {
         (Some(p), _, _) => {
             let t = ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?;
-            let admin = t.hub.admin.as_deref().map(|a| args.tls.admin(a)).transpose()?;
+            let admin = t
+                .hub
+                .admin
+                .as_deref()
+                .map(|a| args.tls.admin(a))
+                .transpose()?;
             Some(testbed::Ledger::choose(Some(&t), admin))
         }
         (None, Some(db), _) => Some(testbed::Ledger::Sql(db.clone())),
