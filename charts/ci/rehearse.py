@@ -794,10 +794,10 @@ def judge_run(cluster, run):
                 if f in files:
                     merged = os.path.join(root, f)
         for i in range(len(run.drivers)):
-            for f in ("report.json", "stress.json"):
-                pth = os.path.join(d, f"replica-{i}", f)
-                if os.path.isfile(pth):
-                    run.parts.append(json.load(open(pth)))
+            for root, _, files in sorted(os.walk(os.path.join(d, f"replica-{i}"))):
+                for f in ("report.json", "stress.json"):
+                    if f in files:
+                        run.parts.append(json.load(open(os.path.join(root, f))))
     if not merged:
         run.problems.append(f"no merged report on the results volume ({d or 'no results folder for ' + run.id})")
         return
@@ -806,7 +806,10 @@ def judge_run(cluster, run):
     if len(run.parts) != len(run.drivers):
         run.problems.append(f"{len(run.parts)} replica results for {len(run.drivers)} replicas")
     # Clock offsets the replicas measured (the merged report's `clocks`).
-    clocks = [(c.get("replica"), pc) for c in run.merged.get("clocks") or [] for pc in c.get("peers") or []]
+    # A stress report states the clocks in its stage reports (the last one measured).
+    stated = run.merged.get("clocks") or next(
+        (r["clocks"] for r in reversed(run.merged.get("stage_reports") or []) if r.get("clocks")), [])
+    clocks = [(c.get("replica"), pc) for c in stated for pc in c.get("peers") or []]
     for r, pc in clocks:
         off, unc = pc.get("offset_ms"), pc.get("uncertainty_ms")
         print(f"   clock offset measured by replica {r} of replica {pc.get('peer')}: "
@@ -822,16 +825,17 @@ def judge_run(cluster, run):
         for o in offs:
             if o is not None and abs(o - 2000.0) > 50.0:
                 run.problems.append(f"replica {idx}'s clock measured {o:+.3f} ms; faketime shifted it {SHIFT}")
-    if run.scenario and "stress" in run.scenario:
-        bp = run.merged.get("breaking_point_tps")
-        print(f"   breaking point: {bp} /s (stages {[st.get('rate') for st in run.merged.get('stages', [])]})")
-        if bp is None:
-            run.problems.append("the stress run found no breaking point (no data to compare)")
-        return
     xc = run.merged.get("crosscheck") or {}
     print(f"   {xc.get('summary', 'no cross-check in the merged report')}")
     if not (xc.get("agrees") and (xc.get("ids") or {}).get("equal")):
         run.problems.append("the merged report does not agree id by id with the hub's ledger")
+    if run.scenario and "stress" in run.scenario:
+        bp = run.merged.get("breaking_point_tps")
+        print(f"   breaking point: {bp} /s, broke at {run.merged.get('broke_at_tps')} /s by {run.merged.get('broke_by')}; "
+              f"recovered: {run.merged.get('recovered')}")
+        if bp is None:
+            run.problems.append("the stress run found no breaking point (no data to compare)")
+        return
     # Replica target rates add up to the scenario's rate (the scenario file, not the merge).
     scen = run.drivers[0]
     rate = scenario_rate(cluster, scen)
