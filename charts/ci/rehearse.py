@@ -118,6 +118,7 @@ class Pod:
         self.log = None
         self.ready = False
         self.extra_env = {}
+        self.volume_override = {}   # volume name -> {key: text}: --break only
         self.hostname = spec.get("hostname") or (f"{owner}-{index}" if index is not None else name)
         self.subdomain = spec.get("subdomain")
 
@@ -317,6 +318,7 @@ class Cluster:
                     data, what = self.secret_data(v["secret"]["secretName"]), f"Secret {v['secret']['secretName']}"
                 if data is None:
                     raise Fail(f"{pod.name}: volume {m['name']}: {what} not rendered (the pod would stay ContainerCreating)")
+                data = {**data, **pod.volume_override.get(m["name"], {})}
                 d = os.path.join(base, "volumes", m["name"])
                 if not os.path.isdir(d):
                     os.makedirs(d)
@@ -543,7 +545,7 @@ INSTALLS = [
 # Deliberate breaks (--break), to show that the rehearsal's checks fail when the thing they
 # judge is broken. Each changes what the rehearsal runs, never what it judges.
 BREAKS = {
-    "share": "replica 0 runs --replica=0/8: its share is 1/8 of the rate, not 1/4",
+    "share": "replica 0 mounts a scenario with twice the rate: its share is 2/4 of the rate, not 1/4",
     "crosscheck": "the collector runs without --hub-admin: no cross-check with the hub's ledger",
     "relay": "the peers' headless names are left out of the hosts files: no replica can relay",
 }
@@ -724,9 +726,11 @@ def load_run(cluster, values, run, breaks):
     cluster.apply(o for o in objects if o["kind"] != "Job")   # the ops Jobs of r1 ran at install
     run.drivers = [cluster.add_pod(p) for p in pods_of(cluster, "Job", drivers[0])]
     run.collectors = [cluster.add_pod(p) for p in pods_of(cluster, "Job", collectors[0])]
-    if "share" in breaks:
-        c = run.drivers[0].container
-        c["args"] = [re.sub(r"^--replica=(.*)/\d+$", r"--replica=\1/8", a) for a in c["args"]]
+    if "share" in breaks and not run.scenario:
+        vols = {v["name"]: v for v in run.drivers[0].spec.get("volumes") or []}
+        text = cluster.configmap_data(vols["scenario"]["configMap"]["name"])["scenario.toml"]
+        run.drivers[0].volume_override["scenario"] = {
+            "scenario.toml": re.sub(r"(?<![_a-z])rate = (\d+)", lambda m: f"rate = {2 * int(m.group(1))}", text)}
     if "crosscheck" in breaks:
         c = run.collectors[0].container
         c["args"] = [a for a in c["args"] if not a.startswith("--hub-admin=")]
