@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The chart rehearsal: render the umbrella chart and run what Kubernetes would run, here.
 
-Renders charts/perfbed with charts/perfbed/ci/rehearsal-values.yaml through the real Helm engine
-(check.py's stub API server), then plays kubelet, kube-proxy and the Job controller:
+Renders charts/perfbed with charts/perfbed/ci/rehearsal-values.yaml (and rehearsal-iso.yaml over
+it) through the real Helm engine (check.py's stub API server), then plays kubelet, kube-proxy
+and the Job controller:
 
   * every pod is a process in its own network namespace (`pbr-<n>`) with its own address on a
     bridge (in a namespace of its own, `pbr-node`, so the host's network is not touched);
@@ -10,22 +11,40 @@ Renders charts/perfbed with charts/perfbed/ci/rehearsal-values.yaml through the 
     JOB_COMPLETION_INDEX for an Indexed Job, secretKeyRef resolved from the rendered Secrets),
     ConfigMaps and Secrets written to files at their mount paths (subPath too) in a mount
     namespace per pod, the PVC one host directory shared by every pod that mounts it;
-  * run from the image's root filesystem (scripts/image --rootfs), read-only as the
+  * run from the image's root filesystem (scripts/image --rootfs, or the one
+    `scripts/image --check --keep-rootfs` unpacked from the archive), read-only as the
     securityContext says, with chroot --userspec as runAsUser (and fsGroup);
   * Service names in per-namespace hosts files (/etc/netns/<ns>/hosts, the file `ip netns exec`
-    mounts; bound over the image's /etc/hosts), ClusterIPs spread over the Service's ready pods
-    by iptables DNAT `statistic --mode random` rules in every pod's nat OUTPUT chain (what
-    kube-proxy does), so callbacks land on the wrong driver replica;
-  * one driver replica's wall clock shifted by +2 s (libfaketime, monotonic untouched);
-  * Deployments wait for readiness as their probes say; the ops Jobs run to completion in
-    order; the load Job's pods and its collector then run together, as they would.
+    mounts; bound over the image's /etc/hosts, rewritten when an upgrade adds Services or
+    pods), ClusterIPs spread over the Service's ready pods by iptables DNAT `statistic --mode
+    random` rules in every pod's nat OUTPUT chain (what kube-proxy does), so callbacks land on
+    the wrong driver replica;
+  * readiness probes as rendered (httpGet, or tcpSocket: with mTLS the kubelet has no client
+    certificate); Deployments wait for them; the ops Jobs run to completion in order;
+  * the Secrets the runbook makes with kubectl from `perfbed pki` (JWS keys, one server
+    certificate, one client certificate).
 
-Then it judges the run: the merged report agrees id by id with the hub's ledger, the replicas'
-target rates add up to the scenario's, relayed callbacks > 0, and prints the clock offsets the
-replicas measured. Namespaces, rules, mounts and processes are removed on success, failure and
-interrupt. Needs root, ip, iptables, unshare, chroot and Debian's faketime.
+Two installs (INSTALLS), each a sequence of load runs, each run what `helm upgrade
+--reuse-values --set load.runId=ID ...` starts (a driver Job and its collector):
+  fspiop-mtls  FSPIOP, mTLS + JWS everywhere, a switch with a capacity:
+               p2p-shifted (4 replicas, replica 1's wall clock +2 s by libfaketime, monotonic
+               untouched), p2p-unshifted, stress-x4 (shifted too), stress-x1 (one process);
+  iso20022     ISO 20022, JWS: iso-p2p (4 replicas, replica 1 shifted).
+Judged per run: driver and collector exit 0 (a stress run may exit 1: it broke), the merged
+report agrees id by id with the hub's ledger, the replicas' target rates add up to the
+scenario's rate (each its 1/N share), relayed callbacks > 0, every peer measured the shifted
+replica at +2000 ms (±50). Across runs: e2e p50 of p2p-shifted within 5 ms of p2p-unshifted
+(merged, and the shifted replica's own transfers), stress-x4's breaking point equal to
+stress-x1's within one step. Prints the relayed callbacks and the clock offsets measured.
+Namespaces, rules, mounts and processes are removed on success, failure and interrupt.
+Needs root, ip, iptables, unshare, chroot and Debian's faketime.
 
-Usage: charts/ci/rehearse.py [--binary PATH] [--replicas N] [--keep DIR] [--no-shift]
+`--commands` prints the helm/kubectl commands that do the same on a cluster (docs/runbook.md
+holds them; charts/ci/check.py fails when they differ). `--break WHAT` breaks one thing on
+purpose to see the checks fail (BREAKS).
+
+Usage: charts/ci/rehearse.py [--binary PATH] [--rootfs DIR] [--only RUN,...] [--keep DIR]
+                             [--break share|crosscheck|relay] [--commands]
 """
 
 import argparse
@@ -881,6 +900,16 @@ def judge_all(runs):
             problems.append("e2e p50 missing from a merged report (no data)")
         elif abs(pa - pb) > 5.0:
             problems.append(f"e2e p50 with the shifted clock ({pa:.2f} ms) is not within 5 ms of the unshifted run's ({pb:.2f} ms)")
+        # The merged p50 moves only when over half the transfers are mistimed; the shifted
+        # replica's own transfers are all timed across the shift (their callbacks relayed to it
+        # by unshifted peers, or its relays read by them).
+        k = a.shifted_pod.index if a.shifted_pod is not None else None
+        ps = p50(a.parts[k]) if k is not None and k < len(a.parts) else None
+        print(f"e2e p50 of replica {k}'s own transfers with its clock {SHIFT}: {ps} ms")
+        if ps is None:
+            problems.append(f"no e2e p50 of the shifted replica {k} (no data)")
+        elif pb is not None and abs(ps - pb) > 5.0:
+            problems.append(f"e2e p50 of the shifted replica's own transfers ({ps:.2f} ms) is not within 5 ms of the unshifted run's ({pb:.2f} ms)")
     s4, s1 = by.get("stress-x4"), by.get("stress-x1")
     if s4 and s1 and s4.merged and s1.merged:
         b4, b1 = s4.merged.get("breaking_point_tps"), s1.merged.get("breaking_point_tps")
