@@ -27,8 +27,9 @@ and the Job controller:
 Two installs (INSTALLS), each a sequence of load runs, each run what `helm upgrade
 --reuse-values --set load.runId=ID ...` starts (a driver Job and its collector):
   fspiop-mtls  FSPIOP, mTLS + JWS everywhere, a switch with a capacity:
-               p2p-shifted (4 replicas, replica 1's wall clock +2 s by libfaketime, monotonic
-               untouched), p2p-unshifted, stress-x4 (shifted too), stress-x1 (one process);
+               stress-x4 (replica 1 shifted), stress-x1 (one process), p2p-shifted (4
+               replicas, replica 1's wall clock +2 s by libfaketime, monotonic untouched),
+               p2p-unshifted (replica 1 under libfaketime at +0 s: the same process);
   iso20022     ISO 20022, JWS: iso-p2p (4 replicas, replica 1 shifted).
 Judged per run: driver and collector exit 0 (a stress run may exit 1: it broke), the merged
 report agrees id by id with the hub's ledger, the replicas' target rates add up to the
@@ -75,10 +76,14 @@ IMAGE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
              "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
 IMAGE_USER = (65532, 65532)
 ENTRYPOINT = "/usr/local/bin/perfbed"
+POD_NICE = -10
+
+
+T0 = time.time()
 
 
 def say(msg):
-    print(f"==> {msg}", flush=True)
+    print(f"==> {msg}  (+{time.time() - T0:.0f}s)", flush=True)
 
 
 class Fail(Exception):
@@ -412,10 +417,14 @@ class Cluster:
         with open(os.path.join(self.work, "pods", pod.name + ".sh"), "w") as f:
             f.write("\n".join(script) + "\n")
         log = open(pod.log, "w")
+        # At POD_NICE whatever this script's own niceness (scripts/test runs it at 10): the
+        # runs measure latencies, and a pod starved by a compiler next to it would put the
+        # machine's load into them, not the chart's behaviour.
         pod.proc = subprocess.Popen(
-            ["nice", "-n", "19", "ip", "netns", "exec", pod.ns, "unshare", "--mount", "--uts",
+            ["ip", "netns", "exec", pod.ns, "unshare", "--mount", "--uts",
              "--propagation", "private", "sh", os.path.join(self.work, "pods", pod.name + ".sh")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, POD_NICE))
         self.started.append(pod)
 
     def prepare_mount_points(self):
@@ -552,10 +561,12 @@ CI = os.path.join(ROOT, "charts", "perfbed", "ci")
 # [--set load.replicas=N]` would start (docs/runbook.md).
 INSTALLS = [
     ("fspiop-mtls", ["rehearsal-values.yaml"], [
-        ("p2p-shifted", None, None, True),
-        ("p2p-unshifted", None, None, False),
+        # The stress runs first: they also warm the deployment up (a first run after the
+        # install was tens of ms slower here), so the two p2p runs compared compare like with like.
         ("stress-x4", "rehearsal-stress.toml", None, True),
         ("stress-x1", "rehearsal-stress.toml", 1, False),
+        ("p2p-shifted", None, None, True),
+        ("p2p-unshifted", None, None, "+0s"),
     ]),
     ("iso20022", ["rehearsal-values.yaml", "rehearsal-iso.yaml"], [
         ("iso-p2p", None, None, True),
@@ -757,9 +768,13 @@ def load_run(cluster, values, run, breaks):
         for p in run.drivers:
             p.subdomain = None
     if run.shifted and len(run.drivers) > 1:
-        run.shifted_pod = run.drivers[1]
-        run.shifted_pod.extra_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": SHIFT,
-                                     "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"}
+        # The control run (shifted "+0s") runs replica 1 under libfaketime too, unshifted: the
+        # same process, interposer and all, so the comparison sees the clock offset alone.
+        pod = run.drivers[1]
+        pod.extra_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": SHIFT if run.shifted is True else run.shifted,
+                         "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        if run.shifted is True:
+            run.shifted_pod = pod
     cluster.prepare_mount_points()
     cluster.refresh_hosts()
     start_at = [x for x in run.drivers[0].container["args"] if x.startswith("--start-at=")][0]
