@@ -941,8 +941,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default=os.environ.get("PERFBED_BIN") or os.path.join(
         os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser("~/.cache/perfbed/target"), "debug", "perfbed"))
-    ap.add_argument("--rootfs", help="the image's root filesystem, made by scripts/image --rootfs "
-                    "(default: made into the work directory)")
+    ap.add_argument("--rootfs", help="the image's root filesystem (scripts/image --rootfs, or "
+                    "--check --keep-rootfs): the pods run the perfbed in it, not --binary (which "
+                    "makes the test PKI). Default: made from --binary into the work directory")
     ap.add_argument("--only", help="comma-separated run ids (default: every run of every install)")
     ap.add_argument("--break", dest="breaks", action="append", default=[], choices=sorted(BREAKS),
                     help="break one thing on purpose, to see the checks fail (evidence)")
