@@ -186,6 +186,33 @@ def check_args(chart, label, o):
     return bad
 
 
+RUNBOOK = os.path.join(os.path.dirname(ROOT), "docs", "runbook.md")
+RUNBOOK_BEGIN = "<!-- rehearsal-commands: begin (scripts/rehearse --commands writes this block) -->\n```sh\n"
+RUNBOOK_END = "```\n<!-- rehearsal-commands: end -->"
+
+
+def check_runbook():
+    """docs/runbook.md's distributed commands are the rehearsal's (charts/ci/rehearse.py builds
+    them from the same plan it runs): a copy that drifted fails here."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("rehearse", os.path.join(os.path.dirname(os.path.abspath(__file__)), "rehearse.py"))
+    rehearse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rehearse)
+    want = rehearse.runbook_commands()
+    text = open(RUNBOOK).read()
+    if RUNBOOK_BEGIN not in text or RUNBOOK_END not in text:
+        print("FAIL docs/runbook.md: no rehearsal-commands block (paste scripts/rehearse --commands between the markers)")
+        return 1
+    got = text.split(RUNBOOK_BEGIN, 1)[1].split(RUNBOOK_END, 1)[0]
+    if got != want:
+        import difflib
+        diff = "".join(difflib.unified_diff(got.splitlines(True), want.splitlines(True), "docs/runbook.md", "scripts/rehearse --commands"))
+        print(f"FAIL docs/runbook.md: its distributed commands differ from what the rehearsal runs:\n{diff}")
+        return 1
+    print("ok   docs/runbook.md: the distributed commands are the rehearsal's (scripts/rehearse --commands)")
+    return 0
+
+
 def main():
     if not os.access(PERFBED, os.X_OK):
         print(f"FAIL: no perfbed binary at {PERFBED} (cargo build -p perfbed, or set PERFBED_BIN)")
@@ -245,6 +272,8 @@ def main():
                 detail = [l.strip() for l in text.splitlines()[1:] if l.strip()]
                 print(f"ok   {name}: schema refuses {os.path.relpath(bad, chart)} ({(detail or [''])[-1][:120]})")
     server.shutdown()
+    if not sys.argv[1:]:
+        failures += check_runbook()
     print(f"{len(charts)} charts, {failures} failures")
     return 1 if failures else 0
 

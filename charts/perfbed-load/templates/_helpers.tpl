@@ -17,7 +17,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{/* One run per release revision: its results folder and job names. */}}
 {{- define "load.run" -}}
+{{- if .Values.runId -}}
+{{ .Values.runId }}
+{{- else -}}
 {{ include "load.fullname" . }}-r{{ .Release.Revision }}
+{{- end -}}
 {{- end -}}
 {{- define "load.claim" -}}
 {{- .Values.results.persistence.existingClaim | default (printf "%s-results" (include "load.fullname" .)) -}}

@@ -47,6 +47,13 @@ spec:
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args:
             {{- toYaml .args | nindent 12 }}
+            {{- if $root.Values.tls.existingSecret }}
+            - --outbound-ca=/etc/perfbed/tls/ca.crt
+            {{- if $root.Values.tls.mtls }}
+            - --client-cert=/etc/perfbed/tls/client.crt
+            - --client-key=/etc/perfbed/tls/client.key
+            {{- end }}
+            {{- end }}
           env:
             - name: PERFBED_TESTBED
               value: /etc/perfbed/testbed.toml
@@ -66,10 +73,20 @@ spec:
             - name: testbed
               mountPath: /etc/perfbed/testbed.toml
               subPath: testbed.toml
+            {{- if $root.Values.tls.existingSecret }}
+            - name: tls
+              mountPath: /etc/perfbed/tls
+              readOnly: true
+            {{- end }}
       volumes:
         - name: testbed
           configMap:
             name: {{ include "ops.fullname" $root }}-testbed
+        {{- with $root.Values.tls.existingSecret }}
+        - name: tls
+          secret:
+            secretName: {{ . }}
+        {{- end }}
       {{- with $root.Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

@@ -99,6 +99,12 @@ pub(crate) struct HubArgs {
     /// after the FSP was onboarded again. Default: no cache.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     als_endpoint_cache: Option<Duration>,
+    /// Most callbacks in flight at once (queued, delayed by --latency, or sending); beyond
+    /// that, new requests (GET, POST) are shed at once with 503/2003: a switch with a capacity.
+    /// With --latency it makes a breaking point that depends on the rate alone (callbacks in
+    /// flight ≈ callbacks per second × delay).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_callbacks_in_flight: usize,
     #[command(flatten)]
     server_tls: crate::tls_args::ServerTlsArgs,
     #[command(flatten)]
@@ -152,6 +158,9 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
             anyhow::bail!("{name} is a share between 0 and 1 (got {v})");
         }
     }
+    if args.max_callbacks_in_flight == 0 {
+        anyhow::bail!("--max-callbacks-in-flight must be at least 1 (0 would shed every request)");
+    }
     let config = HubConfig {
         latency,
         drop_callbacks: args.drop_callbacks,
@@ -165,6 +174,7 @@ pub(crate) fn run(args: HubArgs) -> Result<()> {
         api: args.api.into(),
         als_oracles: args.als_oracles,
         als_endpoint_cache: args.als_endpoint_cache.unwrap_or_default(),
+        max_callbacks_in_flight: args.max_callbacks_in_flight,
         ..HubConfig::default()
     };
     let server_tls = args.server_tls.load()?;

@@ -101,6 +101,8 @@ pub(crate) struct OnboardArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 pub(crate) fn onboard(args: OnboardArgs) -> Result<()> {
@@ -156,7 +158,7 @@ pub(crate) fn onboard(args: OnboardArgs) -> Result<()> {
         return Ok(());
     }
     let report = runtime()?
-        .block_on(ops::onboard(&ops::Admin::plain(&admin), &plan))
+        .block_on(ops::onboard(&args.tls.admin(&admin)?, &plan))
         .context("onboarding failed")?;
     if report.changed.is_empty() {
         println!("nothing to change: already onboarded");
@@ -218,6 +220,8 @@ pub(crate) struct DirectoryArgs {
     /// signatures (ml-api-adapter/ALS JWS_VALIDATE) takes it. Unsigned without it.
     #[arg(long, value_name = "DIR")]
     keys: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 enum Directory {
@@ -242,9 +246,7 @@ impl DirectoryArgs {
             Via::Sql => Directory::Sql(
                 positions::connect(&need(database, "--database", "oracle_db")?).await?,
             ),
-            Via::Oracle => {
-                Directory::Oracle(ops::Admin::plain(&need(oracle, "--oracle", "oracle")?))
-            }
+            Via::Oracle => Directory::Oracle(self.tls.admin(&need(oracle, "--oracle", "oracle")?)?),
             Via::Als => {
                 let base = need(als, "--als", "als")?;
                 let keys = match &self.keys {
@@ -255,7 +257,10 @@ impl DirectoryArgs {
                 };
                 let (a, addr) = msisdn::Als::start(
                     &base,
-                    perfbed_http::HttpClient::new(perfbed_http::ClientOptions::default()),
+                    perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
+                        tls: self.tls.load()?,
+                        ..perfbed_http::ClientOptions::default()
+                    }),
                     self.callback_listen,
                     keys,
                     Duration::from_secs(30),
@@ -421,6 +426,8 @@ pub(crate) struct LedgerArgs {
     /// instead of the admin API when given).
     #[arg(long, value_name = "URL", env = "PERFBED_LEDGER_DB")]
     database: Option<String>,
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 enum Ledger {
@@ -434,7 +441,7 @@ impl LedgerArgs {
         let database = self.database.clone().or(t.hub.ledger_db.clone());
         match (database, admin) {
             (Some(db), _) if !via_api => Ok(Ledger::Sql(positions::connect(&db).await?)),
-            (_, Some(a)) => Ok(Ledger::Api(ops::Admin::plain(&a))),
+            (_, Some(a)) => Ok(Ledger::Api(self.tls.admin(&a)?)),
             (Some(_), None) => bail!("--api needs --admin (or hub.admin in the testbed file)"),
             (None, None) => {
                 bail!("give --admin (admin API) or --database (central_ledger database)")

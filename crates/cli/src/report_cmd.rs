@@ -53,6 +53,9 @@ pub(crate) struct MergeArgs {
     /// Cross-check against a hub emulator's admin API (e.g. http://hub:3000/admin).
     #[arg(long, value_name = "URL", conflicts_with_all = ["testbed", "ledger_db"])]
     hub_admin: Option<String>,
+    /// TLS for an https:// admin API (--hub-admin, or the testbed's hub.admin).
+    #[command(flatten)]
+    tls: crate::tls_args::ClientTlsArgs,
 }
 
 /// A result folder: a run's (report.json and histograms.json) or a stress run's (stress.json
@@ -185,11 +188,16 @@ pub(crate) fn merge(args: MergeArgs) -> Result<bool> {
     let ledger = match (&args.testbed, &args.ledger_db, &args.hub_admin) {
         (Some(p), _, _) => {
             let t = ops::Testbed::load(p).map_err(|e| anyhow::anyhow!(e))?;
-            let admin = t.hub.admin.as_deref().map(ops::Admin::plain);
+            let admin = t
+                .hub
+                .admin
+                .as_deref()
+                .map(|a| args.tls.admin(a))
+                .transpose()?;
             Some(testbed::Ledger::choose(Some(&t), admin))
         }
         (None, Some(db), _) => Some(testbed::Ledger::Sql(db.clone())),
-        (None, None, Some(url)) => Some(testbed::Ledger::Emulator(ops::Admin::plain(url))),
+        (None, None, Some(url)) => Some(testbed::Ledger::Emulator(args.tls.admin(url)?)),
         (None, None, None) => None,
     };
     let check = Check {

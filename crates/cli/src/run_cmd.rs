@@ -279,7 +279,7 @@ pub(crate) fn run(args: RunArgs) -> Result<bool> {
             payers: drivers,
             ledger: match (&testbed, &args.ledger_db) {
                 (None, Some(db)) => testbed::Ledger::Sql(db.clone()),
-                _ => testbed::Ledger::choose(testbed.as_ref(), Some(ops::Admin::plain(&admin))),
+                _ => testbed::Ledger::choose(testbed.as_ref(), Some(args.client_tls.admin(&admin)?)),
             },
             testbed,
         };

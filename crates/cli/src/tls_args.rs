@@ -84,6 +84,18 @@ impl ClientTlsArgs {
             None => None,
         })
     }
+
+    /// A client for an admin API (central-ledger admin, oracle) at `base`, with this TLS: an
+    /// `https://` admin API behind a private CA, and a client certificate where it wants mTLS.
+    pub fn admin(&self, base: &str) -> Result<ops::Admin> {
+        Ok(ops::Admin::new(
+            base,
+            perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
+                tls: self.load()?,
+                ..perfbed_http::ClientOptions::default()
+            }),
+        ))
+    }
 }
 
 /// Where the hub is: one base URL, or one per service.

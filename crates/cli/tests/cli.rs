@@ -3759,3 +3759,196 @@ fn run_reads_a_separate_hub_s_legs_from_its_metrics_and_through_prometheus_alike
         .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("plain http:// base URL"));
 }
+
+/// `--max-callbacks-in-flight`: a switch with a capacity. One lookup whose callback the hub
+/// holds (lookup latency 3 s) fills a capacity of 1, so the next request is shed at once with
+/// 503 / 2003 and counted; once the callback went out, requests pass again. 0 is refused.
+#[test]
+fn hub_sheds_new_requests_while_its_callback_capacity_is_full() {
+    let (_hub, hub, _payee, payee) =
+        hub_and_payee(&["--latency", "lookup=3s", "--max-callbacks-in-flight", "1"]);
+    onboard_and_seed(&hub, "http://127.0.0.1:9", &payee, 2);
+    let lookup = |n: &str| {
+        http(
+            "GET",
+            &format!("{hub}/parties/MSISDN/{n}"),
+            &[
+                (
+                    "accept",
+                    "application/vnd.interoperability.parties+json;version=1",
+                ),
+                (
+                    "content-type",
+                    "application/vnd.interoperability.parties+json;version=1.1",
+                ),
+                ("date", "Tue, 01 Jul 2025 10:00:00 GMT"),
+                ("fspiop-source", "perffsp1"),
+            ],
+            "",
+        )
+    };
+    // perffsp5's first number (seeded above): the lookup goes on to the payee, held 3 s.
+    let first = fspiop::testbed::msisdn(5, 0);
+    let (s, b) = lookup(&first);
+    assert_eq!(s, 202, "{b}");
+    let (s, b) = lookup(&first);
+    assert_eq!(s, 503, "a second request while 1 callback is held: {b}");
+    assert!(b.contains("\"2003\""), "{b}");
+    let metrics = ureq_get(&format!("{hub}/metrics"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.contains("shed") && l.trim_end().ends_with(" 1")),
+        "the shed request is not counted:\n{metrics}"
+    );
+    // The held callback goes out after 3 s; then the capacity is free again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, b) = lookup(&first);
+        if s == 202 {
+            break;
+        }
+        assert_eq!(s, 503, "{b}");
+        assert!(Instant::now() < deadline, "still shedding after 10 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = perfbed()
+        .args([
+            "hub",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-callbacks-in-flight",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--max-callbacks-in-flight must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The ops commands against an https admin API and oracle that want a client certificate (the
+/// hub emulator with mTLS, certificates from `perfbed pki`): without TLS options, or with the
+/// CA but no client certificate, they fail; with `--outbound-ca`, `--client-cert` and
+/// `--client-key` onboarding, seeding and reading positions work.
+#[test]
+fn ops_commands_reach_an_mtls_admin_api_with_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = perfbed()
+        .args(["pki", "--out"])
+        .arg(&pki)
+        .args(["--fsp", "perffsp1,perffsp5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = |f: &str| pki.join(f).display().to_string();
+    let (_hub, hub) = serve(
+        &[
+            "hub",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &p("tls/server.pem"),
+            "--tls-key",
+            &p("tls/server.key"),
+            "--tls-client-ca",
+            &p("tls/ca.pem"),
+        ],
+        "hub emulator listening on ",
+    );
+    assert!(hub.starts_with("https://"), "{hub}");
+    let admin = format!("{hub}/admin");
+    let onboard = |tls: &[String]| {
+        perfbed()
+            .args(["onboard", "--admin", &admin])
+            .args(["--dfsp", "perffsp1=https://127.0.0.1:9"])
+            .args(["--dfsp", "perffsp5=https://127.0.0.1:9"])
+            .args(tls)
+            .output()
+            .unwrap()
+    };
+    let ca = vec!["--outbound-ca".to_owned(), p("tls/ca.pem")];
+    let mut full = ca.clone();
+    full.extend([
+        "--client-cert".to_owned(),
+        p("tls/perffsp1.pem"),
+        "--client-key".to_owned(),
+        p("tls/perffsp1.key"),
+    ]);
+    for (what, tls) in [
+        ("no TLS options", vec![]),
+        ("the CA but no client certificate", ca),
+    ] {
+        let out = onboard(&tls);
+        assert!(
+            !out.status.success(),
+            "onboarding with {what} passed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no answer"),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = onboard(&full);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("onboarded 2 DFSPs"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = perfbed()
+        .args([
+            "msisdn",
+            "seed",
+            "--via",
+            "oracle",
+            "--oracle",
+            &format!("{hub}/oracle"),
+        ])
+        .args(["--fsp", "perffsp5", "--count", "3"])
+        .args(&full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = perfbed()
+        .args([
+            "positions",
+            "show",
+            "--admin",
+            &admin,
+            "--fsp",
+            "perffsp1,perffsp5",
+        ])
+        .args(&full)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("perffsp5"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
