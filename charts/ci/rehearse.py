@@ -925,6 +925,17 @@ def judge_all(runs):
             problems.append(f"no e2e p50 of the shifted replica {k} (no data)")
         elif pb is not None and abs(ps - pb) > 5.0:
             problems.append(f"e2e p50 of the shifted replica's own transfers ({ps:.2f} ms) is not within 5 ms of the unshifted run's ({pb:.2f} ms)")
+        # The same transfers against the unshifted replicas of the same run: the same seconds
+        # on the same machine, so what another run's load put into the comparison above is out.
+        others = [p50(r) for i, r in enumerate(a.parts) if i != k]
+        others = sorted(x for x in others if x is not None)
+        if ps is not None and others:
+            mid = others[len(others) // 2]
+            print(f"e2e p50 of the unshifted replicas of the same run: {', '.join(f'{x}' for x in others)} ms")
+            if abs(ps - mid) > 5.0:
+                problems.append(f"e2e p50 of the shifted replica's own transfers ({ps:.2f} ms) is not within 5 ms of its unshifted peers' in the same run ({mid:.2f} ms)")
+        elif ps is not None:
+            problems.append("no e2e p50 of the unshifted replicas of p2p-shifted (no data)")
     s4, s1 = by.get("stress-x4"), by.get("stress-x1")
     if s4 and s1 and s4.merged and s1.merged:
         b4, b1 = s4.merged.get("breaking_point_tps"), s1.merged.get("breaking_point_tps")
