@@ -912,7 +912,7 @@ def p50(report):
     return ((report.get("latency_ms") or {}).get("e2e") or {}).get("p50")
 
 
-def judge_all(runs):
+def judge_all(runs, tolerance_ms=5.0):
     by = {r.id: r for r in runs}
     problems = [f"{r.id}: {p}" for r in runs for p in r.problems]
     shifted = [by.get(i) for i in ("p2p-shifted", "p2p-shifted-2")]
@@ -926,8 +926,8 @@ def judge_all(runs):
         else:
             ma, mb = sum(pa) / len(pa), sum(pb) / len(pb)
             print(f"e2e p50 mean: {ma:.3f} ms with the shifted clock, {mb:.3f} ms without")
-            if abs(ma - mb) > 5.0:
-                problems.append(f"e2e p50 with the shifted clock ({ma:.2f} ms, mean of two runs) is not within 5 ms of the unshifted runs' ({mb:.2f} ms)")
+            if abs(ma - mb) > tolerance_ms:
+                problems.append(f"e2e p50 with the shifted clock ({ma:.2f} ms, mean of two runs) is not within {tolerance_ms:g} ms of the unshifted runs' ({mb:.2f} ms)")
         for a in shifted:
             # The merged p50 moves only when over half the transfers are mistimed; the shifted
             # replica's own transfers are all timed across the shift (their callbacks relayed
@@ -940,9 +940,10 @@ def judge_all(runs):
             if ps is None or not others:
                 problems.append(f"{a.id}: no e2e p50 of the shifted replica {k} or of its peers (no data)")
                 continue
-            mid = others[len(others) // 2]
-            if abs(ps - mid) > 5.0:
-                problems.append(f"{a.id}: e2e p50 of the shifted replica's own transfers ({ps:.2f} ms) is not within 5 ms of its unshifted peers' in the same run ({mid:.2f} ms)")
+            # Within 5 ms of the span of its peers' p50s: a clock the correction missed moves
+            # it by about the offset (2000 ms; 1019 ms seen with the correction broken).
+            if not others[0] - 5.0 <= ps <= others[-1] + 5.0:
+                problems.append(f"{a.id}: e2e p50 of the shifted replica's own transfers ({ps:.2f} ms) is not within 5 ms of its unshifted peers' in the same run ({others[0]:.2f}–{others[-1]:.2f} ms)")
     else:
         problems.append("the shifted and unshifted p2p runs did not all produce a merged report (no data)")
     s4, s1 = by.get("stress-x4"), by.get("stress-x1")
@@ -967,6 +968,10 @@ def main():
     ap.add_argument("--only", help="comma-separated run ids (default: every run of every install)")
     ap.add_argument("--break", dest="breaks", action="append", default=[], choices=sorted(BREAKS),
                     help="break one thing on purpose, to see the checks fail (evidence)")
+    ap.add_argument("--p50-tolerance-ms", type=float, default=5.0, metavar="MS",
+                    help="how far the shifted runs' mean e2e p50 may be from the unshifted runs' "
+                         "(default 5: what the rehearsal holds alone on a quiet machine; beside a "
+                         "busy suite identical runs differ by more, and scripts/test says how much)")
     ap.add_argument("--keep", help="work directory to use and keep (logs, rendered manifests, results)")
     ap.add_argument("--commands", action="store_true",
                     help="print the helm/kubectl commands that do the same on a cluster (docs/runbook.md) and stop")
@@ -999,7 +1004,7 @@ def main():
             os.makedirs(os.path.join(work, name), exist_ok=True)
             runs += install(name, values, plan, a.binary, work, rootfs, set(a.breaks))
     print("=== verdict")
-    problems = judge_all(runs)
+    problems = judge_all(runs, args.p50_tolerance_ms)
     say(f"rehearsal took {time.time() - t0:.0f} s; logs and results in {work}")
     if problems:
         print("REHEARSAL FAILED:\n- " + "\n- ".join(problems))
