@@ -1004,7 +1004,7 @@ def main():
             os.makedirs(os.path.join(work, name), exist_ok=True)
             runs += install(name, values, plan, a.binary, work, rootfs, set(a.breaks))
     print("=== verdict")
-    problems = judge_all(runs, args.p50_tolerance_ms)
+    problems = judge_all(runs, a.p50_tolerance_ms)
     say(f"rehearsal took {time.time() - t0:.0f} s; logs and results in {work}")
     if problems:
         print("REHEARSAL FAILED:\n- " + "\n- ".join(problems))
