@@ -495,20 +495,21 @@ pub struct Lag {
 
 /// The consumer groups the broker knows.
 pub fn groups(brokers: &str, timeout: Duration) -> Result<Vec<String>, KafkaError> {
-    let consumer: BaseConsumer = client_config(brokers)
-        .create()
-        .map_err(err(brokers, "creating a client"))?;
-    let list = consumer
-        .fetch_group_list(None, timeout)
-        .map_err(err(brokers, "listing consumer groups"))?;
-    let mut g: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
-    g.sort();
-    Ok(g)
+    group_names(brokers, timeout, |_| true)
 }
 
 /// The consumer groups that have members now (a consumer joined and its session has not
 /// timed out), where the broker says so; a group nobody runs any more has none.
 pub fn groups_with_members(brokers: &str, timeout: Duration) -> Result<Vec<String>, KafkaError> {
+    group_names(brokers, timeout, |g| !g.members().is_empty())
+}
+
+/// The names of the broker's consumer groups that `keep` keeps, sorted.
+fn group_names(
+    brokers: &str,
+    timeout: Duration,
+    keep: impl Fn(&rdkafka::groups::GroupInfo) -> bool,
+) -> Result<Vec<String>, KafkaError> {
     let consumer: BaseConsumer = client_config(brokers)
         .create()
         .map_err(err(brokers, "creating a client"))?;
@@ -518,7 +519,7 @@ pub fn groups_with_members(brokers: &str, timeout: Duration) -> Result<Vec<Strin
     let mut g: Vec<String> = list
         .groups()
         .iter()
-        .filter(|g| !g.members().is_empty())
+        .filter(|g| keep(g))
         .map(|g| g.name().to_owned())
         .collect();
     g.sort();
