@@ -257,10 +257,7 @@ impl DirectoryArgs {
                 };
                 let (a, addr) = msisdn::Als::start(
                     &base,
-                    perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
-                        tls: self.tls.load()?,
-                        ..perfbed_http::ClientOptions::default()
-                    }),
+                    self.tls.client()?,
                     self.callback_listen,
                     keys,
                     Duration::from_secs(30),

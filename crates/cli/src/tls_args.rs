@@ -88,13 +88,15 @@ impl ClientTlsArgs {
     /// A client for an admin API (central-ledger admin, oracle) at `base`, with this TLS: an
     /// `https://` admin API behind a private CA, and a client certificate where it wants mTLS.
     pub fn admin(&self, base: &str) -> Result<ops::Admin> {
-        Ok(ops::Admin::new(
-            base,
-            perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
-                tls: self.load()?,
-                ..perfbed_http::ClientOptions::default()
-            }),
-        ))
+        Ok(ops::Admin::new(base, self.client()?))
+    }
+
+    /// An HTTP client with this TLS and the default options otherwise.
+    pub fn client(&self) -> Result<perfbed_http::HttpClient> {
+        Ok(perfbed_http::HttpClient::new(perfbed_http::ClientOptions {
+            tls: self.load()?,
+            ..perfbed_http::ClientOptions::default()
+        }))
     }
 }
 

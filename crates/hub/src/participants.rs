@@ -18,15 +18,7 @@ pub(crate) fn get(cx: &Inbound<'_>, t: &str, id: &str) {
     let (hub, source) = (cx.hub, &cx.source);
     let vars = party_vars(t, id, None);
     if let Some(why) = hub.als_oracle_missing(t, None) {
-        return hub.error_callback(
-            source,
-            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
-            vars,
-            String::new(),
-            "participants",
-            ErrorCode::AddPartyInformationError,
-            &why,
-        );
+        return put_error(hub, source, vars, ErrorCode::AddPartyInformationError, &why);
     }
     match hub.oracle_get(t, id) {
         Some(fsp) => {
@@ -42,15 +34,7 @@ pub(crate) fn get(cx: &Inbound<'_>, t: &str, id: &str) {
                 &put,
             );
         }
-        None => hub.error_callback(
-            source,
-            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
-            vars,
-            String::new(),
-            "participants",
-            ErrorCode::PartyNotFound,
-            "",
-        ),
+        None => put_error(hub, source, vars, ErrorCode::PartyNotFound, ""),
     }
 }
 
@@ -60,22 +44,12 @@ pub(crate) fn post(cx: &Inbound<'_>, t: &str, id: &str, body: &Bytes) -> Result<
     let req: ParticipantsTypeIdPost = parse_body(body)?;
     let vars = party_vars(t, id, None);
     if let Some(why) = hub.als_oracle_missing(t, req.currency.as_ref().map(|c| c.as_str())) {
-        hub.error_callback(
-            source,
-            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
-            vars,
-            String::new(),
-            "participants",
-            ErrorCode::AddPartyInformationError,
-            &why,
-        );
+        put_error(hub, source, vars, ErrorCode::AddPartyInformationError, &why);
     } else if req.fsp_id.as_str() != source {
-        hub.error_callback(
+        put_error(
+            hub,
             source,
-            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
             vars,
-            String::new(),
-            "participants",
             ErrorCode::AddPartyInformationError,
             "fspId must equal FSPIOP-Source",
         );
@@ -157,4 +131,23 @@ pub(crate) fn post_bulk(cx: &Inbound<'_>, body: &Bytes) -> Result<(), FspiopErro
         body: Bytes::from(to_canonical_vec(&put)),
     });
     Ok(())
+}
+
+/// The oracle's error callback for `/participants/{Type}/{ID}` (PUT …/error to the sender).
+fn put_error(
+    hub: &std::sync::Arc<crate::Hub>,
+    source: &str,
+    vars: Vec<(&'static str, String)>,
+    code: ErrorCode,
+    why: &str,
+) {
+    hub.error_callback(
+        source,
+        "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+        vars,
+        String::new(),
+        "participants",
+        code,
+        why,
+    );
 }
